@@ -1,0 +1,238 @@
+"""The ``licbench`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from licbench.errors import LicbenchError
+
+
+def _codec_params(args: argparse.Namespace) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    if getattr(args, "checkpoint", None):
+        params["checkpoint"] = args.checkpoint
+    if getattr(args, "pretrained", False):
+        params["pretrained"] = True
+    return params
+
+
+def _quality(text: str) -> float:
+    value = float(text)
+    return int(value) if value.is_integer() else value
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from licbench.manager import get_registry
+
+    reg = get_registry()
+    rows = [(e.kind, e.name, f"{e.dist} {e.version}".strip(), (e.description or "").split(
+        "\n")[0][:70]) for e in reg.entries(args.kind)]
+    print(tabulate(rows, headers=["kind", "name", "provided by", "description"]))
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from licbench.manifest import load_manifest
+    from licbench.runner import expand
+
+    m = load_manifest(args.manifest)
+    print(f"{args.manifest}: valid manifest '{m.name}', {len(expand(m))} cells")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from licbench.manifest import load_manifest
+    from licbench.paths import default_db_url
+    from licbench.runner import Runner
+    from licbench.store import ResultStore
+
+    manifest = load_manifest(args.manifest)
+    store = ResultStore(args.db or default_db_url())
+    runner = Runner(manifest, store, device=args.device, limit_images=args.limit_images,
+                    manifest_path=str(args.manifest), progress=not args.no_progress)
+    s = runner.run()
+    print(f"{manifest.name}: {s.total} cells: {s.done} run, {s.skipped} already stored, "
+          f"{s.failed} failed -> {store.url}")
+    for f in s.failures:
+        print(f"  failed: {f} (traceback stored in the cells table)")
+    return 1 if s.failed else 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from licbench import leaderboard as lb
+    from licbench.paths import default_db_url
+    from licbench.store import ResultStore
+
+    store = ResultStore(args.db or default_db_url())
+    means, directions, configs = lb.load_means(store)
+    if args.benchmark:
+        means = means[means.benchmark == args.benchmark]
+    tables = {**lb.bd_summary(means, configs),
+              **lb.family_tables(means, directions, configs, args.rank_by)}
+    text = lb.render(tables, directions, args.format)
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        print(text)
+    if args.plot_dir:
+        for path in lb.rd_plot(means, Path(args.plot_dir)):
+            print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import torch
+    from tabulate import tabulate
+
+    from licbench.evaluate import score_image
+    from licbench.manager import get_registry
+    from licbench.runner import resolve_device
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    reg = get_registry()
+    codec = reg.create("codec", args.codec, quality=args.quality, **_codec_params(args))
+    codec.to(resolve_device(args.device))
+    names = ["bpp", "bpp-estimate", "psnr", "ms-ssim", "encode-seconds", "decode-seconds"]
+    metrics = [reg.create("metric", n) for n in names]
+    items = reg.create("dataset", "folder", path=args.data).items()[: args.limit]
+    rows = []
+    for item in items:
+        values, _ = score_image(item.name, codec, item.loader(), metrics,
+                                estimate=not args.no_estimate)
+        rows.append({"image": item.name, **values})
+    mean = {k: sum(r[k] for r in rows) / len(rows) for k in rows[0] if k != "image"}
+    if args.json:
+        print(json.dumps({"codec": args.codec, "quality": args.quality, "spec": codec.spec(),
+                          "images": rows, "mean": mean}, indent=2))
+    else:
+        print(tabulate([*rows, {"image": "mean", **mean}], headers="keys", floatfmt=".4f"))
+    return 0
+
+
+def cmd_compress(args: argparse.Namespace) -> int:
+    import torch
+
+    from licbench.bitstream import write_bitstream
+    from licbench.images import load_image
+    from licbench.manager import get_registry
+    from licbench.runner import resolve_device
+
+    codec = get_registry().create("codec", args.codec, quality=args.quality,
+                                  **_codec_params(args))
+    codec.to(resolve_device(args.device))
+    x = load_image(args.input)
+    with torch.no_grad():
+        enc = codec.compress(x)
+    size = write_bitstream(Path(args.output), codec, enc)
+    bpp = 8 * size / (enc.height * enc.width)
+    print(f"{args.output}: {size} bytes, {bpp:.4f} bpp ({codec.name} q={codec.quality})")
+    return 0
+
+
+def cmd_decompress(args: argparse.Namespace) -> int:
+    from licbench.bitstream import read_bitstream
+    from licbench.images import save_image
+    from licbench.manager import get_registry
+    from licbench.runner import resolve_device
+
+    header, enc = read_bitstream(Path(args.input))
+    params = dict(header.get("params", {}))
+    if args.checkpoint:
+        params["checkpoint"] = args.checkpoint
+    codec = get_registry().create("codec", header["codec"], quality=header["quality"],
+                                  **params)
+    if header.get("fingerprint") and codec.fingerprint() != header["fingerprint"]:
+        raise LicbenchError(
+            f"{args.input}: written with other weights than {codec.name} {params} has; "
+            "pass the encoder's checkpoint with --checkpoint"
+        )
+    codec.to(resolve_device(args.device))
+    save_image(codec.decompress(enc), args.output)
+    print(f"{args.output}: {enc.width}x{enc.height} ({header['codec']} q={header['quality']})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="licbench", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("plugins", help="list registered plugins and who provides them")
+    s.add_argument("--kind", choices=None)
+    s.set_defaults(func=cmd_plugins)
+
+    s = sub.add_parser("validate", help="check a manifest; nothing runs")
+    s.add_argument("manifest", type=Path)
+    s.set_defaults(func=cmd_validate)
+
+    s = sub.add_parser("run", help="run a manifest's matrix into the results database")
+    s.add_argument("manifest", type=Path)
+    s.add_argument("--db", help="SQLAlchemy URL or SQLite path (default: results.db)")
+    s.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    s.add_argument("--limit-images", type=int)
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("leaderboard", help="ranked tables and an RD plot from the database")
+    s.add_argument("--db")
+    s.add_argument("--format", choices=["md", "csv", "json", "html"], default="md")
+    s.add_argument("--benchmark", help="only this benchmark")
+    s.add_argument("--rank-by", help="metric to rank by (default: the manifest's)")
+    s.add_argument("--plot-dir", default=".", help="where the RD plot PNGs go ('' for none)")
+    s.add_argument("--output", help="write the tables to this file")
+    s.set_defaults(func=cmd_leaderboard)
+
+    def codec_args(s: argparse.ArgumentParser) -> None:
+        s.add_argument("--codec", required=True)
+        s.add_argument("--quality", type=_quality, required=True)
+        s.add_argument("--checkpoint")
+        s.add_argument("--pretrained", action="store_true")
+        s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+
+    s = sub.add_parser("eval", help="evaluate one codec on an image folder")
+    codec_args(s)
+    s.add_argument("--data", required=True, help="image folder")
+    s.add_argument("--limit", type=int)
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--no-estimate", action="store_true", help="skip the likelihood rate")
+    s.add_argument("--threads", type=int, help="torch CPU threads")
+    s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("compress", help="write a bitstream file")
+    s.add_argument("input")
+    s.add_argument("output")
+    codec_args(s)
+    s.set_defaults(func=cmd_compress)
+
+    s = sub.add_parser("decompress", help="decode a bitstream file to an image")
+    s.add_argument("input")
+    s.add_argument("output")
+    s.add_argument("--checkpoint", help="weights, if not at the path stored in the header")
+    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    s.set_defaults(func=cmd_decompress)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except LicbenchError as exc:
+        print(f"licbench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("licbench: interrupted; finished cells are stored, run again to resume",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,22 @@
+"""One exception type for every user-facing failure: its message is a single line that
+names the offending file or name and says how to fix it. The CLI prints it without a traceback."""
+
+from __future__ import annotations
+
+
+class LicbenchError(Exception):
+    """A user-facing error with a one-line, actionable message."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))
+
+
+class UnknownPluginError(LicbenchError, KeyError):
+    """A plugin name that no installed package registers."""
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return self.args[0]
+
+
+class DuplicatePluginError(LicbenchError):
+    """Two packages register the same plugin name."""

@@ -1,0 +1,50 @@
+"""Content hashes and version stamps that make a result row reproducible."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from collections.abc import Iterable, Mapping
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def hash_json(obj: Any) -> str:
+    """SHA-256 of the canonical JSON form of ``obj``."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def hash_files(paths: Iterable[Path]) -> str:
+    """SHA-256 over the names and bytes of files, in the given order."""
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(Path(p).name.encode())
+        h.update(Path(p).read_bytes())
+    return h.hexdigest()
+
+
+def hash_state_dict(state: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 over the names and raw bytes of a state dict's tensors."""
+    h = hashlib.sha256()
+    for k in sorted(state):
+        t = state[k].detach().cpu().contiguous()
+        h.update(k.encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def package_versions(names: Iterable[str] = ()) -> dict[str, str]:
+    """Versions of Python, torch, compressai, licbench and the given distributions."""
+    out = {"python": platform.python_version()}
+    for name in ["licbench", "torch", "compressai", "numpy", "pillow", *names]:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = ""
+    return out

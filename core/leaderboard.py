@@ -1,0 +1,134 @@
+"""Ranked tables and a rate-distortion plot from the results database.
+
+One table per benchmark and codec family (rows: codec, quality, attack, defense; columns:
+mean of each metric over images, with its direction), ranked by the benchmark's
+``leaderboard.rank_by`` metric in that metric's direction; and, per benchmark and dataset,
+a summary ranking codecs by BD-rate against the anchor codec on clean results.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+from tabulate import tabulate
+
+from licbench.bd import bd_psnr, bd_rate
+from licbench.errors import LicbenchError
+from licbench.store import ResultStore
+
+GROUP = ["benchmark", "dataset", "family", "label", "quality", "attack", "defense"]
+
+
+def load_means(store: ResultStore) -> tuple[pd.DataFrame, dict[str, bool], dict[str, dict]]:
+    """Per-cell means (wide, one column per metric), metric directions, benchmark configs."""
+    cells = store.frame("cells")
+    cells = cells[cells.status == "done"]
+    scores = store.frame("scores")
+    if cells.empty or scores.empty:
+        raise LicbenchError(f"{store.url}: holds no finished cells; run `licbench run` first")
+    df = scores.merge(cells[["key", *GROUP, "learned"]], left_on="cell_key", right_on="key")
+    means = df.pivot_table(index=[*GROUP, "learned"], columns="metric", values="value",
+                           aggfunc="mean").reset_index()
+    n = df.groupby(GROUP)["image"].nunique().rename("images").reset_index()
+    means = means.merge(n, on=GROUP)
+    metrics = store.frame("metrics")
+    directions = dict(zip(metrics.name, metrics.higher_is_better.astype(bool)))
+    runs = store.frame("runs").sort_values("id")
+    configs = {r.benchmark: json.loads(r.manifest).get("leaderboard", {})
+               for r in runs.itertuples() if r.manifest}
+    return means, directions, configs
+
+
+def family_tables(means: pd.DataFrame, directions: dict[str, bool],
+                  configs: dict[str, dict], rank_by: str | None = None
+                  ) -> dict[str, pd.DataFrame]:
+    """``{"benchmark / dataset / family": ranked table}``."""
+    out = {}
+    metric_cols = [c for c in means.columns if c in directions]
+    for (bench, ds, fam), part in means.groupby(["benchmark", "dataset", "family"], sort=True):
+        key = rank_by or configs.get(bench, {}).get("rank_by", "psnr")
+        key = key if key in part else metric_cols[0]
+        cols = ["label", "quality", "attack", "defense", "images",
+                *[c for c in metric_cols if part[c].notna().any()]]
+        table = part[cols].sort_values(key, ascending=not directions.get(key, True))
+        table.insert(0, "rank", range(1, len(table) + 1))
+        out[f"{bench} / {ds} / {fam}"] = table.reset_index(drop=True)
+    return out
+
+
+def bd_summary(means: pd.DataFrame, configs: dict[str, dict]) -> dict[str, pd.DataFrame]:
+    """Per benchmark and dataset: BD-rate and BD-PSNR of every clean codec vs the anchor."""
+    out = {}
+    clean = means[(means.attack == "none") & (means.defense == "none")]
+    if "bpp" not in clean or "psnr" not in clean:
+        return out
+    for (bench, ds), part in clean.groupby(["benchmark", "dataset"]):
+        anchor = configs.get(bench, {}).get("anchor", "jpeg")
+        ref = part[part.label == anchor]
+        if anchor is None or len(ref) < 2:
+            continue
+        rows = []
+        for label, cur in part.groupby("label"):
+            rows.append({"label": label, "points": len(cur),
+                         "bd-rate %": bd_rate(ref.bpp, ref.psnr, cur.bpp, cur.psnr),
+                         "bd-psnr dB": bd_psnr(ref.bpp, ref.psnr, cur.bpp, cur.psnr)})
+        table = pd.DataFrame(rows).sort_values("bd-rate %", na_position="last")
+        table.insert(0, "rank", range(1, len(table) + 1))
+        out[f"{bench} / {ds} / BD vs {anchor}"] = table.reset_index(drop=True)
+    return out
+
+
+def _headers(table: pd.DataFrame, directions: dict[str, bool]) -> list[str]:
+    arrow = {True: " ↑", False: " ↓"}
+    return [c + arrow[directions[c]] if c in directions else c for c in table.columns]
+
+
+def render(tables: dict[str, pd.DataFrame], directions: dict[str, bool], fmt: str) -> str:
+    """Tables as Markdown, CSV, JSON or HTML."""
+    if fmt == "md":
+        return "\n\n".join(
+            f"### {title}\n\n" + tabulate(t, headers=_headers(t, directions), tablefmt="github",
+                                          showindex=False, floatfmt=".4f")
+            for title, t in tables.items())
+    if fmt == "csv":
+        return pd.concat([t.assign(table=title) for title, t in tables.items()]).to_csv(
+            index=False)
+    if fmt == "json":
+        return json.dumps({title: json.loads(t.to_json(orient="records"))
+                           for title, t in tables.items()}, indent=2)
+    if fmt == "html":
+        return "\n".join(f"<h3>{title}</h3>\n" + t.to_html(index=False, float_format="%.4f")
+                         for title, t in tables.items())
+    raise LicbenchError(f"unknown format '{fmt}'; use md, csv, json or html")
+
+
+def rd_plot(means: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """One PNG per benchmark and dataset: PSNR against real bpp of every clean codec."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    clean = means[(means.attack == "none") & (means.defense == "none")]
+    if "bpp" not in clean or "psnr" not in clean:
+        return paths
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for (bench, ds), part in clean.groupby(["benchmark", "dataset"]):
+        fig, ax = plt.subplots(figsize=(6, 4.5))
+        for label, cur in part.groupby("label"):
+            cur = cur.sort_values("bpp")
+            style = "o-" if cur.learned.any() else "s--"
+            ax.plot(cur.bpp, cur.psnr, style, label=label, markersize=4)
+        ax.set(xlabel="bits per pixel (real bitstream)", ylabel="PSNR (dB, RGB)",
+               title=f"{bench}: {ds}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        path = out_dir / f"rd-{bench}-{ds}.png"
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        paths.append(path)
+    return paths

@@ -1,0 +1,247 @@
+"""Benchmark manifests: a YAML file declaring the matrix
+datasets x codecs x qualities x attacks x defenses x metrics.
+
+A manifest may ``include`` other manifests (paths relative to it); keys in the including
+file override included ones, mappings merge and lists replace. Every error names the file,
+line and key, and a misspelt plugin name comes with the nearest valid one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from licbench.errors import LicbenchError
+from licbench.registry import Registry
+
+Loc = tuple[str | int, ...]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PluginRef(_Strict):
+    """A plugin by name with its constructor params; a bare string is shorthand."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    label: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name
+
+
+class DatasetRef(PluginRef):
+    limit: int | None = Field(default=None, ge=1, description="use the first N images")
+
+
+class CodecRef(PluginRef):
+    qualities: list[float] = Field(min_length=1)
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name
+
+
+class LeaderboardConfig(_Strict):
+    rank_by: str = "psnr"
+    anchor: str | None = Field(default="jpeg", description="codec for BD-rate, if present")
+
+
+DEFAULT_METRICS = ["bpp", "bpp-estimate", "psnr", "ms-ssim", "encode-seconds", "decode-seconds"]
+
+
+class Manifest(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    datasets: list[DatasetRef] = Field(min_length=1)
+    codecs: list[CodecRef] = Field(min_length=1)
+    attacks: list[PluginRef] = Field(default_factory=list)
+    defenses: list[PluginRef] = Field(default_factory=list)
+    metrics: list[PluginRef] = Field(
+        default_factory=lambda: [PluginRef(name=m) for m in DEFAULT_METRICS]
+    )
+    clean: bool = Field(default=True, description="also run the no-attack, no-defense cells")
+    train_data: DatasetRef | None = None
+    leaderboard: LeaderboardConfig = Field(default_factory=LeaderboardConfig)
+
+
+# --- YAML with line numbers -------------------------------------------------------------
+
+
+def _construct(node: yaml.Node, file: Path, loc: Loc, lines: dict[Loc, tuple[Path, int]]) -> Any:
+    lines[loc] = (file, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = yaml.safe_load(yaml.serialize(key_node))
+            lines[(*loc, key)] = (file, key_node.start_mark.line + 1)
+            out[key] = _construct(value_node, file, (*loc, key), lines)
+            lines[(*loc, key)] = (file, key_node.start_mark.line + 1)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(n, file, (*loc, i), lines) for i, n in enumerate(node.value)]
+    return yaml.safe_load(yaml.serialize(node))
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def read_yaml(path: Path, lines: dict[Loc, tuple[Path, int]], _seen: tuple[Path, ...] = ()) -> Any:
+    """Load a manifest file and its includes, filling ``lines`` with key locations."""
+    path = Path(path)
+    if path.resolve() in _seen:
+        raise LicbenchError(f"{path}: include cycle through {_seen[-1]}; remove one include")
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise LicbenchError(f"{path}: cannot read manifest ({exc.strerror}); check the path")
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise LicbenchError(f"{path}{where}: {problem}; fix the YAML syntax") from exc
+    own: dict[Loc, tuple[Path, int]] = {}
+    data = _construct(node, path, (), own) if node is not None else {}
+    if not isinstance(data, dict):
+        raise LicbenchError(f"{path}:1: a manifest is a mapping of keys (name, datasets, ...)")
+    includes = data.pop("include", [])
+    merged: dict[str, Any] = {}
+    for inc in [includes] if isinstance(includes, str) else includes:
+        merged = _merge(merged, read_yaml(path.parent / inc, lines, (*_seen, path.resolve())))
+    lines.update(own)
+    return _merge(merged, data)
+
+
+# --- validation ---------------------------------------------------------------------------
+
+KIND_OF_FIELD = {"datasets": "dataset", "codecs": "codec", "attacks": "attack",
+                 "defenses": "defense", "metrics": "metric", "train_data": "dataset"}
+
+
+def _where(path: Path, lines: dict[Loc, tuple[Path, int]], loc: Loc) -> str:
+    for n in range(len(loc), -1, -1):
+        if loc[:n] in lines:
+            file, line = lines[loc[:n]]
+            return f"{file}:{line}"
+    return str(path)
+
+
+def _dotted(loc: Loc) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+
+
+def _schema_error(path: Path, lines: dict[Loc, tuple[Path, int]], err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = tuple(first["loc"])
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        key = str(loc[-1])
+        model = _model_at(loc[:-1])
+        hint = difflib.get_close_matches(key, list(model.model_fields), n=1) if model else []
+        msg = f"unknown key '{key}'" + (f", did you mean '{hint[0]}'?" if hint else "")
+    elif first["type"] == "missing":
+        msg = "required key is missing"
+    return f"{_where(path, lines, loc)}: {_dotted(loc)}: {msg}"
+
+
+_NESTED: dict[str, type[BaseModel]] = {
+    "datasets": DatasetRef, "codecs": CodecRef, "attacks": PluginRef, "defenses": PluginRef,
+    "metrics": PluginRef, "train_data": DatasetRef, "leaderboard": LeaderboardConfig,
+}
+
+
+def _model_at(loc: Loc) -> type[BaseModel] | None:
+    """The schema model that owns the keys at ``loc``."""
+    keys = [p for p in loc if not isinstance(p, int)]
+    if not keys:
+        return Manifest
+    return _NESTED.get(str(keys[0])) if len(keys) == 1 else None
+
+
+def _check_plugins(manifest: Manifest, registry: Registry, path: Path,
+                   lines: dict[Loc, tuple[Path, int]]) -> None:
+    for fld, kind in KIND_OF_FIELD.items():
+        value = getattr(manifest, fld)
+        refs = value if isinstance(value, list) else ([value] if value else [])
+        for i, ref in enumerate(refs):
+            loc: Loc = (fld, i) if isinstance(value, list) else (fld,)
+            if (kind, ref.name) not in registry:
+                hint = registry.suggest(kind, ref.name)
+                fix = f"did you mean '{hint}'?" if hint else "see `licbench plugins`"
+                name_loc = (*loc, "name") if (*loc, "name") in lines else loc
+                raise LicbenchError(
+                    f"{_where(path, lines, name_loc)}: {_dotted(loc)}: unknown {kind} "
+                    f"'{ref.name}'; {fix}"
+                )
+            _check_params(registry, kind, ref, path, lines, (*loc, "params"))
+
+
+def _check_params(registry: Registry, kind: str, ref: PluginRef, path: Path,
+                  lines: dict[Loc, tuple[Path, int]], loc: Loc) -> None:
+    entry = registry.get(kind, ref.name)
+    factory = entry.load()
+    try:
+        sig = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return
+    accepted = [n for n, p in sig.parameters.items() if p.kind in (p.POSITIONAL_OR_KEYWORD,
+                                                                    p.KEYWORD_ONLY)]
+    if any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()):
+        return
+    for key in ref.params:
+        if key not in accepted or key == "quality":
+            hint = difflib.get_close_matches(key, accepted, n=1)
+            fix = f"did you mean '{hint[0]}'?" if hint else f"accepted: {accepted}"
+            raise LicbenchError(
+                f"{_where(path, lines, (*loc, key))}: {_dotted((*loc, key))}: {kind} "
+                f"'{ref.name}' takes no parameter '{key}'; {fix}"
+            )
+    qualities = entry.meta.get("qualities")
+    if kind == "codec" and qualities and "checkpoint" not in ref.params:
+        for q in ref.qualities:  # type: ignore[attr-defined]
+            if q not in qualities:
+                raise LicbenchError(
+                    f"{_where(path, lines, loc[:-1] + ('qualities',))}: codec '{ref.name}' "
+                    f"has qualities {qualities}, not {q:g}; pick from those or pass a checkpoint"
+                )
+
+
+def load_manifest(path: str | Path, registry: Registry | None = None) -> Manifest:
+    """Read, merge includes, validate schema and plugin names; raise LicbenchError if bad."""
+    path = Path(path)
+    lines: dict[Loc, tuple[Path, int]] = {}
+    data = read_yaml(path, lines)
+    try:
+        manifest = Manifest.model_validate(data)
+    except ValidationError as exc:
+        raise LicbenchError(_schema_error(path, lines, exc)) from None
+    if registry is None:
+        from licbench.manager import get_registry
+
+        registry = get_registry()
+    _check_plugins(manifest, registry, path, lines)
+    return manifest

@@ -1,0 +1,186 @@
+"""The results database (SQLAlchemy Core: SQLite by default, any URL works).
+
+Every cell is written in one transaction together with its per-image scores, so an
+interrupted run leaves whole cells or nothing, and a re-run finds each finished cell once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.exc import DatabaseError, OperationalError
+
+from licbench.errors import LicbenchError
+
+SCHEMA_VERSION = 1
+md = sa.MetaData()
+
+meta_t = sa.Table("licbench_meta", md, sa.Column("key", sa.String(64), primary_key=True),
+                  sa.Column("value", sa.Text, nullable=False))
+runs_t = sa.Table(
+    "runs", md,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("benchmark", sa.String(200), nullable=False),
+    sa.Column("manifest_path", sa.Text),
+    sa.Column("manifest", sa.Text),
+    sa.Column("versions", sa.Text),
+    sa.Column("started_at", sa.DateTime),
+    sa.Column("finished_at", sa.DateTime),
+    sa.Column("status", sa.String(20)),
+)
+cells_t = sa.Table(
+    "cells", md,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("run_id", sa.Integer),
+    sa.Column("benchmark", sa.String(200), index=True),
+    sa.Column("dataset", sa.String(200)),
+    sa.Column("codec", sa.String(200)),
+    sa.Column("label", sa.String(200)),
+    sa.Column("family", sa.String(200)),
+    sa.Column("learned", sa.Boolean),
+    sa.Column("quality", sa.Float),
+    sa.Column("attack", sa.String(200)),
+    sa.Column("defense", sa.String(200)),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("n_images", sa.Integer),
+    sa.Column("seconds", sa.Float),
+    sa.Column("codec_seconds", sa.Float),
+    sa.Column("metric_seconds", sa.Float),
+    sa.Column("config", sa.Text),
+    sa.Column("versions", sa.Text),
+    sa.Column("fingerprints", sa.Text),
+    sa.Column("error", sa.Text),
+    sa.Column("finished_at", sa.DateTime),
+)
+scores_t = sa.Table(
+    "scores", md,
+    sa.Column("cell_key", sa.String(64), sa.ForeignKey("cells.key"), primary_key=True),
+    sa.Column("image", sa.String(300), primary_key=True),
+    sa.Column("metric", sa.String(100), primary_key=True),
+    sa.Column("value", sa.Float),
+)
+metrics_t = sa.Table(
+    "metrics", md,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("higher_is_better", sa.Boolean, nullable=False),
+    sa.Column("unit", sa.String(40)),
+)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class ResultStore:
+    """Open (creating if new) a results database and check its schema version."""
+
+    def __init__(self, url: str) -> None:
+        if "://" not in url:  # a bare path means SQLite
+            url = f"sqlite:///{Path(url).expanduser()}"
+        self.url = url
+        args = {"timeout": 10} if url.startswith("sqlite") else {}
+        self.engine = sa.create_engine(url, connect_args=args)
+        with self._guard("open"):
+            self._init_schema()
+
+    @contextlib.contextmanager
+    def _guard(self, what: str) -> Iterator[None]:
+        """Turn database errors into one-line errors; the transaction is already rolled back."""
+        try:
+            yield
+        except OperationalError as exc:
+            if "locked" not in str(exc).lower():
+                raise self._db_error(what, exc) from exc
+            raise LicbenchError(
+                f"{self.url}: database is locked by another process; wait for it or pass "
+                "another --db (nothing was written)"
+            ) from exc
+        except DatabaseError as exc:
+            raise self._db_error(what, exc) from exc
+
+    def _db_error(self, what: str, exc: DatabaseError) -> LicbenchError:
+        first = str(exc.orig or exc).splitlines()[0][:120]
+        return LicbenchError(
+            f"{self.url}: cannot {what} results database ({first}); pass another --db or "
+            "repair the file (it was left untouched)"
+        )
+
+    def _init_schema(self) -> None:
+        insp = sa.inspect(self.engine)
+        tables = set(insp.get_table_names())
+        if tables and "licbench_meta" not in tables:
+            raise LicbenchError(
+                f"{self.url}: not a licbench results database (tables {sorted(tables)[:4]}); "
+                "pass another --db"
+            )
+        if "licbench_meta" in tables:
+            with self.engine.connect() as conn:
+                row = conn.execute(sa.select(meta_t.c.value).where(
+                    meta_t.c.key == "schema_version")).first()
+            found = int(row[0]) if row else 0
+            if found != SCHEMA_VERSION:
+                raise LicbenchError(
+                    f"{self.url}: results schema version {found}, this licbench uses "
+                    f"{SCHEMA_VERSION}; pass a new --db or use the licbench that wrote it "
+                    "(the file was left untouched)"
+                )
+            return
+        with self.engine.begin() as conn:
+            md.create_all(conn)
+            conn.execute(meta_t.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+
+    # --- writes (each one transaction) ---------------------------------------------------
+
+    def start_run(self, benchmark: str, manifest_path: str, manifest: dict[str, Any],
+                  versions: dict[str, str]) -> int:
+        with self._guard("write to"), self.engine.begin() as conn:
+            res = conn.execute(runs_t.insert().values(
+                benchmark=benchmark, manifest_path=manifest_path, status="running",
+                manifest=json.dumps(manifest, sort_keys=True), started_at=_now(),
+                versions=json.dumps(versions, sort_keys=True)))
+            return int(res.inserted_primary_key[0])
+
+    def finish_run(self, run_id: int, status: str) -> None:
+        with self._guard("write to"), self.engine.begin() as conn:
+            conn.execute(runs_t.update().where(runs_t.c.id == run_id).values(
+                status=status, finished_at=_now()))
+
+    def record_metrics(self, metrics: Iterable[tuple[str, bool, str]]) -> None:
+        with self._guard("write to"), self.engine.begin() as conn:
+            for name, higher, unit in metrics:
+                conn.execute(metrics_t.delete().where(metrics_t.c.name == name))
+                conn.execute(metrics_t.insert().values(name=name, higher_is_better=higher,
+                                                       unit=unit))
+
+    def record_cell(self, cell: dict[str, Any], scores: list[tuple[str, str, float]]) -> None:
+        """Replace any earlier (failed) row for this key by ``cell`` and its scores, atomically."""
+        row = {**cell, "finished_at": _now()}
+        for k in ("config", "versions", "fingerprints"):
+            if not isinstance(row.get(k), str):
+                row[k] = json.dumps(row.get(k), sort_keys=True, default=str)
+        with self._guard("write to"), self.engine.begin() as conn:
+            conn.execute(scores_t.delete().where(scores_t.c.cell_key == row["key"]))
+            conn.execute(cells_t.delete().where(cells_t.c.key == row["key"]))
+            conn.execute(cells_t.insert().values(**row))
+            if scores:
+                conn.execute(scores_t.insert(), [
+                    {"cell_key": row["key"], "image": i, "metric": m, "value": v}
+                    for i, m, v in scores])
+
+    # --- reads -----------------------------------------------------------------------------
+
+    def done_keys(self) -> set[str]:
+        with self._guard("read"), self.engine.connect() as conn:
+            rows = conn.execute(sa.select(cells_t.c.key).where(cells_t.c.status == "done"))
+            return {r[0] for r in rows}
+
+    def frame(self, table: str) -> pd.DataFrame:
+        with self._guard("read"), self.engine.connect() as conn:
+            return pd.read_sql_table(table, conn)

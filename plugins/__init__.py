@@ -1,0 +1,1 @@
+"""Built-in licbench plugins, registered through the ``licbench`` entry-point group."""

@@ -1,0 +1,220 @@
+"""CompressAI's image models as codecs: zoo weights, local checkpoints or random init."""
+
+from __future__ import annotations
+
+import logging
+import struct
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from licbench.errors import LicbenchError
+from licbench.hashing import hash_state_dict
+from licbench.hookspecs import hookimpl
+from licbench.images import crop, pad
+from licbench.protocols import Encoded, LearnedCodec
+
+log = logging.getLogger("licbench")
+
+ZOO_QUALITIES: dict[str, list[int]] = {
+    "bmshj2018-factorized": list(range(1, 9)),
+    "bmshj2018-hyperprior": list(range(1, 9)),
+    "mbt2018-mean": list(range(1, 9)),
+    "mbt2018": list(range(1, 9)),
+    "cheng2020-anchor": list(range(1, 7)),
+    "cheng2020-attn": list(range(1, 7)),
+}
+PAD_DIV = 64  # six stride-2 stages, as in CompressAI's own evaluation
+
+
+def read_state_dict(path: Path) -> dict[str, Tensor]:
+    """A CompressAI state dict from a checkpoint file (plain or wrapped training format)."""
+    if not path.is_file():
+        raise LicbenchError(f"checkpoint {path} not found; check the path in the manifest or CLI")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise LicbenchError(
+            f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}); "
+            "pass a state dict saved by torch.save or compressai's update_model"
+        ) from exc
+    for key in ("network", "state_dict", "model_state_dict"):
+        if isinstance(ckpt, dict) and key in ckpt:
+            ckpt = ckpt[key]
+    if not isinstance(ckpt, dict):
+        raise LicbenchError(f"{path}: holds no state dict; pass a CompressAI-format checkpoint")
+    return ckpt
+
+
+def serialize_strings(strings: list[list[bytes]]) -> bytes:
+    out = [struct.pack("<B", len(strings))]
+    for group in strings:
+        if len(group) != 1:
+            raise ValueError("licbench bitstreams hold one image (batch size 1)")
+        out.append(struct.pack("<I", len(group[0])) + group[0])
+    return b"".join(out)
+
+
+def deserialize_strings(payload: bytes) -> list[list[bytes]]:
+    (n,), pos, strings = struct.unpack_from("<B", payload), 1, []
+    for _ in range(n):
+        (length,) = struct.unpack_from("<I", payload, pos)
+        strings.append([payload[pos + 4 : pos + 4 + length]])
+        pos += 4 + length
+    return strings
+
+
+class CompressAICodec(LearnedCodec):
+    """A CompressAI zoo architecture at one quality.
+
+    Weights, in order of precedence: ``checkpoint`` (a CompressAI state dict),
+    ``pretrained`` (downloaded through ``compressai.zoo``), else a seeded random init
+    (for tests; the spec records ``weights: random-init``).
+    """
+
+    arch = ""
+
+    def __init__(
+        self,
+        quality: float,
+        pretrained: bool = False,
+        checkpoint: str | None = None,
+        metric: str = "mse",
+        seed: int = 0,
+    ) -> None:
+        super().__init__(quality)
+        self.name = self.arch
+        self.metric = metric
+        self.checkpoint = str(checkpoint) if checkpoint else None
+        self.pretrained = bool(pretrained) and not checkpoint
+        if checkpoint:
+            self.model = self._from_checkpoint(Path(checkpoint))
+            self.weights = f"checkpoint:{Path(checkpoint).name}"
+        else:
+            self._check_quality()
+            self.model = self._from_zoo(seed)
+            self.weights = "pretrained" if self.pretrained else "random-init"
+        self.model.eval()
+        self._fingerprint: str | None = None
+
+    def _check_quality(self) -> None:
+        valid = ZOO_QUALITIES[self.arch]
+        if self.quality not in valid:
+            raise LicbenchError(
+                f"{self.arch} has zoo qualities {valid[0]}..{valid[-1]}, not {self.quality}; "
+                "pick one of those or pass a checkpoint"
+            )
+
+    def _from_zoo(self, seed: int) -> torch.nn.Module:
+        from compressai.zoo import image_models
+
+        factory = image_models[self.arch]
+        if not self.pretrained:
+            log.warning("%s q=%s: random weights (tests only)", self.arch, self.quality)
+            with torch.random.fork_rng():
+                torch.manual_seed(seed)
+                net = factory(quality=int(self.quality), metric=self.metric, pretrained=False)
+            net.update(force=True)
+            return net
+        try:
+            return factory(
+                quality=int(self.quality), metric=self.metric, pretrained=True, progress=False
+            )
+        except Exception as exc:
+            raise LicbenchError(
+                f"cannot fetch pretrained {self.arch} q={self.quality} weights "
+                f"({type(exc).__name__}: {exc}); offline machines pass `checkpoint: PATH` "
+                "(a CompressAI state dict) instead of `pretrained: true`"
+            ) from exc
+
+    def _from_checkpoint(self, path: Path) -> torch.nn.Module:
+        from compressai.zoo.image import model_architectures
+
+        state = read_state_dict(path)
+        try:
+            net = model_architectures[self.arch].from_state_dict(state)
+        except (RuntimeError, KeyError, AttributeError, IndexError) as exc:
+            first = str(exc).splitlines()[0][:120]
+            raise LicbenchError(
+                f"{path}: not a {self.arch} checkpoint ({first}); "
+                "name the architecture it was trained with"
+            ) from exc
+        net.update(force=True)
+        return net
+
+    def to(self, device: str | torch.device) -> CompressAICodec:
+        super().to(device)
+        self.model.to(self.device)
+        return self
+
+    def spec(self) -> dict[str, Any]:
+        params: dict[str, Any] = {"metric": self.metric}
+        if self.checkpoint:
+            params["checkpoint"] = self.checkpoint
+        elif self.pretrained:
+            params["pretrained"] = True
+        return {"codec": self.name, "quality": self.quality, "params": params,
+                "weights": self.weights}
+
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:
+            self._fingerprint = hash_state_dict(self.model.state_dict())
+        return self._fingerprint
+
+    @torch.no_grad()
+    def compress(self, x: Tensor) -> Encoded:
+        h, w = x.shape[-2:]
+        xp, _ = pad(x.to(self.device), PAD_DIV)
+        out = self.model.compress(xp)
+        strings = out["strings"]
+        bits = 8 * sum(len(s[0]) for s in strings)
+        meta = {"shape": [int(v) for v in out["shape"]]}
+        return Encoded(serialize_strings(strings), int(h), int(w), meta, bits=bits)
+
+    @torch.no_grad()
+    def decompress(self, enc: Encoded) -> Tensor:
+        strings = deserialize_strings(enc.payload)
+        x_hat = self.model.decompress(strings, enc.meta["shape"])["x_hat"]
+        _, unpad = pad(torch.empty(1, 1, enc.height, enc.width), PAD_DIV)
+        return crop(x_hat, unpad)
+
+    @torch.no_grad()
+    def estimate_bits(self, x: Tensor) -> float:
+        xp, _ = pad(x.to(self.device), PAD_DIV)
+        out = self.model(xp)
+        return float(self.bits_from_likelihoods(out["likelihoods"]))
+
+
+def _class_name(arch: str) -> str:
+    return "".join(p.capitalize() for p in arch.split("-")) + "Codec"
+
+
+def _arch_class(arch: str) -> type[CompressAICodec]:
+    return type(_class_name(arch), (CompressAICodec,), {"arch": arch, "__module__": __name__})
+
+
+# One class per zoo architecture, so that each registers under a lazy "module:Class" target.
+Bmshj2018FactorizedCodec = _arch_class("bmshj2018-factorized")
+Bmshj2018HyperpriorCodec = _arch_class("bmshj2018-hyperprior")
+Mbt2018MeanCodec = _arch_class("mbt2018-mean")
+Mbt2018Codec = _arch_class("mbt2018")
+Cheng2020AnchorCodec = _arch_class("cheng2020-anchor")
+Cheng2020AttnCodec = _arch_class("cheng2020-attn")
+
+_DESCRIPTIONS = {
+    "bmshj2018-factorized": "Ballé et al. 2018, factorized prior",
+    "bmshj2018-hyperprior": "Ballé et al. 2018, scale hyperprior",
+    "mbt2018-mean": "Minnen et al. 2018, mean-scale hyperprior",
+    "mbt2018": "Minnen et al. 2018, joint autoregressive + hyperprior",
+    "cheng2020-anchor": "Cheng et al. 2020, anchor",
+    "cheng2020-attn": "Cheng et al. 2020, with attention",
+}
+
+
+@hookimpl
+def register_codecs(register: Any) -> None:
+    for arch, desc in _DESCRIPTIONS.items():
+        register(arch, f"{__name__}:{_class_name(arch)}", description=f"CompressAI {desc}",
+                 qualities=ZOO_QUALITIES[arch])

@@ -1,0 +1,188 @@
+"""Image datasets: the embedded scikit-image samples, any image folder, Kodak and BSDS500."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+import urllib.request
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from licbench.errors import LicbenchError
+from licbench.hashing import hash_json
+from licbench.hookspecs import hookimpl
+from licbench.images import IMAGE_SUFFIXES, array_to_tensor, load_image
+from licbench.paths import cache_dir, data_root
+from licbench.protocols import Dataset, ImageItem
+
+log = logging.getLogger("licbench")
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files in ``folder`` (recursively), sorted by relative path."""
+    if not folder.is_dir():
+        raise LicbenchError(
+            f"image folder {folder} does not exist; fix the path or set LICBENCH_DATA"
+        )
+    files = sorted(
+        (p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
+        key=lambda p: p.relative_to(folder).as_posix(),
+    )
+    if not files:
+        raise LicbenchError(f"{folder} holds no PNG/JPEG/TIFF images; point at an image folder")
+    return files
+
+
+class ImageFolder(Dataset):
+    """Every PNG/JPEG/TIFF/BMP/WebP image under ``path``, sorted by relative path."""
+
+    name = "folder"
+
+    def __init__(self, path: str) -> None:
+        self.root = Path(path).expanduser()
+
+    def items(self) -> list[ImageItem]:
+        files = list_images(self.root)
+        names = [p.relative_to(self.root).with_suffix("").as_posix() for p in files]
+        return [ImageItem(n, p, partial(load_image, p)) for n, p in zip(names, files)]
+
+
+SAMPLE_NAMES = ("astronaut", "chelsea", "coffee", "hubble_deep_field",
+                "immunohistochemistry", "rocket")
+
+
+def _sample(name: str) -> Any:
+    import skimage.data
+
+    return array_to_tensor(getattr(skimage.data, name)())
+
+
+class Samples(Dataset):
+    """Colour photographs shipped inside scikit-image's wheel: works with no download."""
+
+    name = "samples"
+
+    def items(self) -> list[ImageItem]:
+        return [ImageItem(n, None, partial(_sample, n)) for n in SAMPLE_NAMES]
+
+    def fingerprint(self) -> str:
+        import skimage
+
+        digests = {n: hashlib.sha256(_sample(n).numpy().tobytes()).hexdigest() for n in
+                   SAMPLE_NAMES}
+        return hash_json({"skimage": skimage.__version__, "images": digests})
+
+
+KODAK_URL = "https://r0k.us/graphics/kodak/kodak/{name}.png"
+# SHA-256 (first 16 hex digits) of each image's decoded RGB pixels, so that any lossless
+# re-encoding of the same image verifies.
+KODAK_PIXELS = {
+    "kodim01": "a002107433535944", "kodim02": "ae5a495df4ec40e0",
+    "kodim03": "234e61f585503f2a", "kodim04": "e88e788fca00e6c7",
+    "kodim05": "ed3d1ee770909d3b", "kodim06": "7f45158999fa297d",
+    "kodim07": "4e3664bf6fe865b4", "kodim08": "889c3740e4ed54ca",
+    "kodim09": "f8453140e63a4230", "kodim10": "fabe11b5c4f02839",
+    "kodim11": "ab4dd9bf8431e717", "kodim12": "f412db2168e59994",
+    "kodim13": "875703d56fb9396f", "kodim14": "2bd5029ee75ac169",
+    "kodim15": "b5353e7511277009", "kodim16": "ed21745fd32fce95",
+    "kodim17": "566bc866664e9b06", "kodim18": "3475af71066f3ca8",
+    "kodim19": "7956408ef24222d3", "kodim20": "666ce8f2db5566a1",
+    "kodim21": "2d6902daf7c4486b", "kodim22": "f430842120c108b6",
+    "kodim23": "81992a83592267e6", "kodim24": "e3e3ccc3e795b82a",
+}
+
+
+def pixel_digest(path: Path) -> str:
+    with Image.open(path) as img:
+        return hashlib.sha256(np.asarray(img.convert("RGB")).tobytes()).hexdigest()[:16]
+
+
+class Kodak(ImageFolder):
+    """The 24 Kodak images: ``path``, else LICBENCH_DATA/kodak, else downloaded and verified."""
+
+    name = "kodak"
+
+    def __init__(self, path: str | None = None, download: bool = True) -> None:
+        local = data_root() / "kodak" if data_root() else None
+        if path:
+            root = Path(path).expanduser()
+        elif local is not None and local.is_dir():
+            root = local
+        else:
+            root = cache_dir() / "kodak"
+            if download:
+                self._download(root)
+        super().__init__(str(root))
+
+    @staticmethod
+    def _download(root: Path) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        for name, digest in KODAK_PIXELS.items():
+            target = root / f"{name}.png"
+            if target.is_file() and pixel_digest(target) == digest:
+                continue
+            url = KODAK_URL.format(name=name)
+            with tempfile.NamedTemporaryFile(dir=root, suffix=".png", delete=False) as tmp:
+                try:
+                    with urllib.request.urlopen(url, timeout=60) as resp:
+                        tmp.write(resp.read())
+                except OSError as exc:
+                    Path(tmp.name).unlink(missing_ok=True)
+                    raise LicbenchError(
+                        f"cannot download {url} ({exc}); offline machines set LICBENCH_DATA to "
+                        "a folder holding kodak/kodim01..24.png, or pass `path:`"
+                    ) from exc
+            if pixel_digest(Path(tmp.name)) != digest:
+                Path(tmp.name).unlink()
+                raise LicbenchError(f"{url}: checksum mismatch; retry or pass a local `path:`")
+            Path(tmp.name).replace(target)
+            log.info("downloaded %s", target)
+
+    def items(self) -> list[ImageItem]:
+        items = super().items()
+        if getattr(self, "_verified", False):
+            return items
+        bad = [i.name for i in items if i.path and pixel_digest(i.path) != KODAK_PIXELS.get(
+            i.name)]
+        if len(items) != 24 or bad:
+            raise LicbenchError(
+                f"{self.root}: expected the 24 Kodak images kodim01..24.png, found {len(items)} "
+                f"(mismatched: {bad[:3]}); fix the folder or remove it to re-download"
+            )
+        self._verified = True
+        return items
+
+
+class Bsds500(ImageFolder):
+    """BSDS500 images (``split`` train, val, test or trainval) from ``path`` or LICBENCH_DATA."""
+
+    name = "bsds500"
+
+    def __init__(self, split: str = "test", path: str | None = None) -> None:
+        root = Path(path).expanduser() if path else (data_root() or Path(".")) / "bsds500"
+        splits = {"train": ["train"], "val": ["val"], "test": ["test"],
+                  "trainval": ["train", "val"]}
+        if split not in splits:
+            raise LicbenchError(f"bsds500 split must be one of {sorted(splits)}, not '{split}'")
+        self.splits = splits[split]
+        super().__init__(str(root))
+
+    def items(self) -> list[ImageItem]:
+        out = []
+        for split in self.splits:
+            files = list_images(self.root / split)
+            out += [ImageItem(f"{split}/{p.stem}", p, partial(load_image, p)) for p in files]
+        return out
+
+
+@hookimpl
+def register_datasets(register: Any) -> None:
+    register("samples", f"{__name__}:Samples", description=Samples.__doc__)
+    register("folder", f"{__name__}:ImageFolder", description=ImageFolder.__doc__)
+    register("kodak", f"{__name__}:Kodak", description=Kodak.__doc__)
+    register("bsds500", f"{__name__}:Bsds500", description=Bsds500.__doc__)

@@ -1,0 +1,87 @@
+"""Rate, distortion and timing metrics, computed per image.
+
+PSNR and MS-SSIM follow CompressAI's evaluation: both images are rounded to 8 bits first.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from pytorch_msssim import ms_ssim
+
+from licbench.hookspecs import hookimpl
+from licbench.protocols import Metric, Sample
+
+
+def _to_8bit(x: torch.Tensor) -> torch.Tensor:
+    return (x.detach().float() * 255).clamp(0, 255).round()
+
+
+def psnr_8bit(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = (_to_8bit(a) - _to_8bit(b.to(a.device))).pow(2).mean().item()
+    return math.inf if mse == 0 else 20 * math.log10(255) - 10 * math.log10(mse)
+
+
+class Bpp(Metric):
+    """Bits per pixel of the real bitstream."""
+
+    name, higher_is_better, unit = "bpp", False, "bit/px"
+
+    def compute(self, s: Sample) -> float:
+        return s.bits / s.pixels
+
+
+class BppEstimate(Metric):
+    """Bits per pixel estimated from the entropy model's likelihoods (learned codecs)."""
+
+    name, higher_is_better, unit = "bpp-estimate", False, "bit/px"
+
+    def compute(self, s: Sample) -> float | None:
+        return None if s.est_bits is None else s.est_bits / s.pixels
+
+
+class Psnr(Metric):
+    """PSNR (RGB, 8-bit) of the reconstruction against the codec's input."""
+
+    name, higher_is_better, unit = "psnr", True, "dB"
+
+    def compute(self, s: Sample) -> float:
+        return psnr_8bit(s.x_in, s.x_hat)
+
+
+class MsSsim(Metric):
+    """MS-SSIM (RGB, 8-bit) of the reconstruction against the codec's input."""
+
+    name, higher_is_better, unit = "ms-ssim", True, ""
+    min_size = 161  # five scales of an 11-pixel window
+
+    def compute(self, s: Sample) -> float:
+        a, b = _to_8bit(s.x_in), _to_8bit(s.x_hat.to(s.x_in.device))
+        return float(ms_ssim(a, b, data_range=255))
+
+
+class EncodeSeconds(Metric):
+    """Wall-clock seconds of compress() (CUDA-synchronised)."""
+
+    name, higher_is_better, unit = "encode-seconds", False, "s"
+
+    def compute(self, s: Sample) -> float:
+        return s.encode_s
+
+
+class DecodeSeconds(Metric):
+    """Wall-clock seconds of decompress() (CUDA-synchronised)."""
+
+    name, higher_is_better, unit = "decode-seconds", False, "s"
+
+    def compute(self, s: Sample) -> float:
+        return s.decode_s
+
+
+@hookimpl
+def register_metrics(register: Any) -> None:
+    for cls in (Bpp, BppEstimate, Psnr, MsSsim, EncodeSeconds, DecodeSeconds):
+        register(cls.name, f"{__name__}:{cls.__name__}", description=cls.__doc__.split("\n")[0]
+                 if cls.__doc__ else cls.name)
