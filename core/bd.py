@@ -25,21 +25,36 @@ def _mean_gap(xa: np.ndarray, ya: np.ndarray, xb: np.ndarray, yb: np.ndarray) ->
     lo, hi = max(xa.min(), xb.min()), min(xa.max(), xb.max())
     if len(xa) < 2 or len(xb) < 2 or hi <= lo:
         return float("nan")
-    area = PchipInterpolator(xb, yb).integrate(lo, hi) - PchipInterpolator(xa, ya).integrate(
-        lo, hi)
+    area = PchipInterpolator(xb, yb).integrate(lo, hi) - PchipInterpolator(xa, ya).integrate(lo, hi)
     return float(area / (hi - lo))
 
 
-def bd_rate(rate_a: Sequence[float], psnr_a: Sequence[float],
-            rate_b: Sequence[float], psnr_b: Sequence[float]) -> float:
+def bd_rate(
+    rate_a: Sequence[float],
+    psnr_a: Sequence[float],
+    rate_b: Sequence[float],
+    psnr_b: Sequence[float],
+) -> float:
     """Average rate difference of B against anchor A at equal PSNR, in percent."""
-    gap = _mean_gap(np.asarray(psnr_a, float), np.log(np.asarray(rate_a, float)),
-                    np.asarray(psnr_b, float), np.log(np.asarray(rate_b, float)))
+    gap = _mean_gap(
+        np.asarray(psnr_a, float),
+        np.log(np.asarray(rate_a, float)),
+        np.asarray(psnr_b, float),
+        np.log(np.asarray(rate_b, float)),
+    )
     return float((np.exp(gap) - 1) * 100)
 
 
-def bd_psnr(rate_a: Sequence[float], psnr_a: Sequence[float],
-            rate_b: Sequence[float], psnr_b: Sequence[float]) -> float:
+def bd_psnr(
+    rate_a: Sequence[float],
+    psnr_a: Sequence[float],
+    rate_b: Sequence[float],
+    psnr_b: Sequence[float],
+) -> float:
     """Average PSNR difference of B against anchor A at equal rate, in dB."""
-    return _mean_gap(np.log(np.asarray(rate_a, float)), np.asarray(psnr_a, float),
-                     np.log(np.asarray(rate_b, float)), np.asarray(psnr_b, float))
+    return _mean_gap(
+        np.log(np.asarray(rate_a, float)),
+        np.asarray(psnr_a, float),
+        np.log(np.asarray(rate_b, float)),
+        np.asarray(psnr_b, float),
+    )

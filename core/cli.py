@@ -32,8 +32,10 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     from licbench.manager import get_registry
 
     reg = get_registry()
-    rows = [(e.kind, e.name, f"{e.dist} {e.version}".strip(), (e.description or "").split(
-        "\n")[0][:70]) for e in reg.entries(args.kind)]
+    rows = [
+        (e.kind, e.name, f"{e.dist} {e.version}".strip(), (e.description or "").split("\n")[0][:70])
+        for e in reg.entries(args.kind)
+    ]
     print(tabulate(rows, headers=["kind", "name", "provided by", "description"]))
     return 0
 
@@ -55,11 +57,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     manifest = load_manifest(args.manifest)
     store = ResultStore(args.db or default_db_url())
-    runner = Runner(manifest, store, device=args.device, limit_images=args.limit_images,
-                    manifest_path=str(args.manifest), progress=not args.no_progress)
+    runner = Runner(
+        manifest,
+        store,
+        device=args.device,
+        limit_images=args.limit_images,
+        manifest_path=str(args.manifest),
+        progress=not args.no_progress,
+    )
     s = runner.run()
-    print(f"{manifest.name}: {s.total} cells: {s.done} run, {s.skipped} already stored, "
-          f"{s.failed} failed -> {store.url}")
+    print(
+        f"{manifest.name}: {s.total} cells: {s.done} run, {s.skipped} already stored, "
+        f"{s.failed} failed -> {store.url}"
+    )
     for f in s.failures:
         print(f"  failed: {f} (traceback stored in the cells table)")
     return 1 if s.failed else 0
@@ -74,8 +84,10 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     means, directions, configs = lb.load_means(store)
     if args.benchmark:
         means = means[means.benchmark == args.benchmark]
-    tables = {**lb.bd_summary(means, configs),
-              **lb.family_tables(means, directions, configs, args.rank_by)}
+    tables = {
+        **lb.bd_summary(means, configs),
+        **lb.family_tables(means, directions, configs, args.rank_by),
+    }
     text = lb.render(tables, directions, args.format)
     if args.output:
         Path(args.output).write_text(text)
@@ -105,13 +117,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
     items = reg.create("dataset", "folder", path=args.data).items()[: args.limit]
     rows = []
     for item in items:
-        values, _ = score_image(item.name, codec, item.loader(), metrics,
-                                estimate=not args.no_estimate)
+        values, _ = score_image(
+            item.name, codec, item.loader(), metrics, estimate=not args.no_estimate
+        )
         rows.append({"image": item.name, **values})
     mean = {k: sum(r[k] for r in rows) / len(rows) for k in rows[0] if k != "image"}
     if args.json:
-        print(json.dumps({"codec": args.codec, "quality": args.quality, "spec": codec.spec(),
-                          "images": rows, "mean": mean}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "codec": args.codec,
+                    "quality": args.quality,
+                    "spec": codec.spec(),
+                    "images": rows,
+                    "mean": mean,
+                },
+                indent=2,
+            )
+        )
     else:
         print(tabulate([*rows, {"image": "mean", **mean}], headers="keys", floatfmt=".4f"))
     return 0
@@ -125,8 +148,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
     from licbench.manager import get_registry
     from licbench.runner import resolve_device
 
-    codec = get_registry().create("codec", args.codec, quality=args.quality,
-                                  **_codec_params(args))
+    codec = get_registry().create("codec", args.codec, quality=args.quality, **_codec_params(args))
     codec.to(resolve_device(args.device))
     x = load_image(args.input)
     with torch.no_grad():
@@ -147,8 +169,7 @@ def cmd_decompress(args: argparse.Namespace) -> int:
     params = dict(header.get("params", {}))
     if args.checkpoint:
         params["checkpoint"] = args.checkpoint
-    codec = get_registry().create("codec", header["codec"], quality=header["quality"],
-                                  **params)
+    codec = get_registry().create("codec", header["codec"], quality=header["quality"], **params)
     if header.get("fingerprint") and codec.fingerprint() != header["fingerprint"]:
         raise LicbenchError(
             f"{args.input}: written with other weights than {codec.name} {params} has; "
@@ -229,8 +250,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"licbench: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("licbench: interrupted; finished cells are stored, run again to resume",
-              file=sys.stderr)
+        print(
+            "licbench: interrupted; finished cells are stored, run again to resume", file=sys.stderr
+        )
         return 130
 
 

@@ -27,8 +27,13 @@ def pil_to_rgb(img: Image.Image, source: str = "image") -> Image.Image:
         arr8 = np.clip(np.round(arr / top * 255.0), 0, 255).astype(np.uint8)
         log.warning("%s: converted %s (high bit depth, grayscale) to 8-bit RGB", source, mode)
         return Image.fromarray(arr8).convert("RGB")
-    note = {"L": "grayscale", "LA": "grayscale+alpha (alpha dropped)",
-            "RGBA": "RGBA (alpha dropped)", "P": "palette", "CMYK": "CMYK"}.get(mode, mode)
+    note = {
+        "L": "grayscale",
+        "LA": "grayscale+alpha (alpha dropped)",
+        "RGBA": "RGBA (alpha dropped)",
+        "P": "palette",
+        "CMYK": "CMYK",
+    }.get(mode, mode)
     log.warning("%s: converted %s to RGB", source, note)
     return img.convert("RGB")
 

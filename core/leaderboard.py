@@ -29,29 +29,42 @@ def load_means(store: ResultStore) -> tuple[pd.DataFrame, dict[str, bool], dict[
     if cells.empty or scores.empty:
         raise LicbenchError(f"{store.url}: holds no finished cells; run `licbench run` first")
     df = scores.merge(cells[["key", *GROUP, "learned"]], left_on="cell_key", right_on="key")
-    means = df.pivot_table(index=[*GROUP, "learned"], columns="metric", values="value",
-                           aggfunc="mean").reset_index()
+    means = df.pivot_table(
+        index=[*GROUP, "learned"], columns="metric", values="value", aggfunc="mean"
+    ).reset_index()
     n = df.groupby(GROUP)["image"].nunique().rename("images").reset_index()
     means = means.merge(n, on=GROUP)
     metrics = store.frame("metrics")
-    directions = dict(zip(metrics.name, metrics.higher_is_better.astype(bool)))
+    directions = dict(zip(metrics.name, metrics.higher_is_better.astype(bool), strict=True))
     runs = store.frame("runs").sort_values("id")
-    configs = {r.benchmark: json.loads(r.manifest).get("leaderboard", {})
-               for r in runs.itertuples() if r.manifest}
+    configs = {
+        r.benchmark: json.loads(r.manifest).get("leaderboard", {})
+        for r in runs.itertuples()
+        if r.manifest
+    }
     return means, directions, configs
 
 
-def family_tables(means: pd.DataFrame, directions: dict[str, bool],
-                  configs: dict[str, dict], rank_by: str | None = None
-                  ) -> dict[str, pd.DataFrame]:
+def family_tables(
+    means: pd.DataFrame,
+    directions: dict[str, bool],
+    configs: dict[str, dict],
+    rank_by: str | None = None,
+) -> dict[str, pd.DataFrame]:
     """``{"benchmark / dataset / family": ranked table}``."""
     out = {}
     metric_cols = [c for c in means.columns if c in directions]
     for (bench, ds, fam), part in means.groupby(["benchmark", "dataset", "family"], sort=True):
         key = rank_by or configs.get(bench, {}).get("rank_by", "psnr")
         key = key if key in part else metric_cols[0]
-        cols = ["label", "quality", "attack", "defense", "images",
-                *[c for c in metric_cols if part[c].notna().any()]]
+        cols = [
+            "label",
+            "quality",
+            "attack",
+            "defense",
+            "images",
+            *[c for c in metric_cols if part[c].notna().any()],
+        ]
         table = part[cols].sort_values(key, ascending=not directions.get(key, True))
         table.insert(0, "rank", range(1, len(table) + 1))
         out[f"{bench} / {ds} / {fam}"] = table.reset_index(drop=True)
@@ -71,9 +84,14 @@ def bd_summary(means: pd.DataFrame, configs: dict[str, dict]) -> dict[str, pd.Da
             continue
         rows = []
         for label, cur in part.groupby("label"):
-            rows.append({"label": label, "points": len(cur),
-                         "bd-rate %": bd_rate(ref.bpp, ref.psnr, cur.bpp, cur.psnr),
-                         "bd-psnr dB": bd_psnr(ref.bpp, ref.psnr, cur.bpp, cur.psnr)})
+            rows.append(
+                {
+                    "label": label,
+                    "points": len(cur),
+                    "bd-rate %": bd_rate(ref.bpp, ref.psnr, cur.bpp, cur.psnr),
+                    "bd-psnr dB": bd_psnr(ref.bpp, ref.psnr, cur.bpp, cur.psnr),
+                }
+            )
         table = pd.DataFrame(rows).sort_values("bd-rate %", na_position="last")
         table.insert(0, "rank", range(1, len(table) + 1))
         out[f"{bench} / {ds} / BD vs {anchor}"] = table.reset_index(drop=True)
@@ -87,20 +105,35 @@ def _headers(table: pd.DataFrame, directions: dict[str, bool]) -> list[str]:
 
 def render(tables: dict[str, pd.DataFrame], directions: dict[str, bool], fmt: str) -> str:
     """Tables as Markdown, CSV, JSON or HTML."""
+    if fmt in ("md", "html"):
+        tables = {
+            k: t.assign(quality=t.quality.map("{:g}".format)) if "quality" in t else t
+            for k, t in tables.items()
+        }
     if fmt == "md":
         return "\n\n".join(
-            f"### {title}\n\n" + tabulate(t, headers=_headers(t, directions), tablefmt="github",
-                                          showindex=False, floatfmt=".4f")
-            for title, t in tables.items())
+            f"### {title}\n\n"
+            + tabulate(
+                t,
+                headers=_headers(t, directions),
+                tablefmt="github",
+                showindex=False,
+                floatfmt=".4f",
+            )
+            for title, t in tables.items()
+        )
     if fmt == "csv":
-        return pd.concat([t.assign(table=title) for title, t in tables.items()]).to_csv(
-            index=False)
+        return pd.concat([t.assign(table=title) for title, t in tables.items()]).to_csv(index=False)
     if fmt == "json":
-        return json.dumps({title: json.loads(t.to_json(orient="records"))
-                           for title, t in tables.items()}, indent=2)
+        return json.dumps(
+            {title: json.loads(t.to_json(orient="records")) for title, t in tables.items()},
+            indent=2,
+        )
     if fmt == "html":
-        return "\n".join(f"<h3>{title}</h3>\n" + t.to_html(index=False, float_format="%.4f")
-                         for title, t in tables.items())
+        return "\n".join(
+            f"<h3>{title}</h3>\n" + t.to_html(index=False, float_format="%.4f")
+            for title, t in tables.items()
+        )
     raise LicbenchError(f"unknown format '{fmt}'; use md, csv, json or html")
 
 
@@ -122,8 +155,11 @@ def rd_plot(means: pd.DataFrame, out_dir: Path) -> list[Path]:
             cur = cur.sort_values("bpp")
             style = "o-" if cur.learned.any() else "s--"
             ax.plot(cur.bpp, cur.psnr, style, label=label, markersize=4)
-        ax.set(xlabel="bits per pixel (real bitstream)", ylabel="PSNR (dB, RGB)",
-               title=f"{bench}: {ds}")
+        ax.set(
+            xlabel="bits per pixel (real bitstream)",
+            ylabel="PSNR (dB, RGB)",
+            title=f"{bench}: {ds}",
+        )
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         fig.tight_layout()

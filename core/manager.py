@@ -15,8 +15,9 @@ from licbench.registry import PluginEntry, Registry
 Provenance = dict[str, tuple[str, str]]  # plugin name -> (distribution, version)
 
 
-def build_plugin_manager(extra: dict[str, object] | None = None
-                         ) -> tuple[pluggy.PluginManager, Provenance]:
+def build_plugin_manager(
+    extra: dict[str, object] | None = None,
+) -> tuple[pluggy.PluginManager, Provenance]:
     """A fresh plugin manager with every installed ``licbench`` entry point loaded.
 
     ``extra`` registers further plugin objects by name (used by tests and embedding code).
@@ -52,10 +53,16 @@ def build_registry(pm: pluggy.PluginManager, provenance: Provenance) -> Registry
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
             dist, version = provenance.get(impl.plugin_name, (impl.plugin_name, ""))
 
-            def register(name: str, target: Any, description: str = "", _kind: str = kind,
-                         _dist: str = dist, _ver: str = version, **meta: Any) -> None:
-                registry.add(PluginEntry(_kind, name, target, _dist, _ver, description or "",
-                                         meta))
+            def register(
+                name: str,
+                target: Any,
+                description: str = "",
+                _kind: str = kind,
+                _dist: str = dist,
+                _ver: str = version,
+                **meta: Any,
+            ) -> None:
+                registry.add(PluginEntry(_kind, name, target, _dist, _ver, description or "", meta))
 
             impl.function(register=register)
     return registry

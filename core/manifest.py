@@ -116,7 +116,8 @@ def read_yaml(path: Path, lines: dict[Loc, tuple[Path, int]], _seen: tuple[Path,
     try:
         text = path.read_text()
     except OSError as exc:
-        raise LicbenchError(f"{path}: cannot read manifest ({exc.strerror}); check the path")
+        msg = f"{path}: cannot read manifest ({exc.strerror}); check the path"
+        raise LicbenchError(msg) from exc
     try:
         node = yaml.compose(text)
     except yaml.YAMLError as exc:
@@ -138,8 +139,14 @@ def read_yaml(path: Path, lines: dict[Loc, tuple[Path, int]], _seen: tuple[Path,
 
 # --- validation ---------------------------------------------------------------------------
 
-KIND_OF_FIELD = {"datasets": "dataset", "codecs": "codec", "attacks": "attack",
-                 "defenses": "defense", "metrics": "metric", "train_data": "dataset"}
+KIND_OF_FIELD = {
+    "datasets": "dataset",
+    "codecs": "codec",
+    "attacks": "attack",
+    "defenses": "defense",
+    "metrics": "metric",
+    "train_data": "dataset",
+}
 
 
 def _where(path: Path, lines: dict[Loc, tuple[Path, int]], loc: Loc) -> str:
@@ -155,7 +162,9 @@ def _dotted(loc: Loc) -> str:
 
 
 def _schema_error(path: Path, lines: dict[Loc, tuple[Path, int]], err: ValidationError) -> str:
-    first = err.errors()[0]
+    errors = err.errors()
+    # A misspelt key also makes the intended key "missing": report the misspelling.
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = tuple(first["loc"])
     msg = first["msg"]
     if first["type"] == "extra_forbidden":
@@ -169,8 +178,13 @@ def _schema_error(path: Path, lines: dict[Loc, tuple[Path, int]], err: Validatio
 
 
 _NESTED: dict[str, type[BaseModel]] = {
-    "datasets": DatasetRef, "codecs": CodecRef, "attacks": PluginRef, "defenses": PluginRef,
-    "metrics": PluginRef, "train_data": DatasetRef, "leaderboard": LeaderboardConfig,
+    "datasets": DatasetRef,
+    "codecs": CodecRef,
+    "attacks": PluginRef,
+    "defenses": PluginRef,
+    "metrics": PluginRef,
+    "train_data": DatasetRef,
+    "leaderboard": LeaderboardConfig,
 }
 
 
@@ -182,8 +196,9 @@ def _model_at(loc: Loc) -> type[BaseModel] | None:
     return _NESTED.get(str(keys[0])) if len(keys) == 1 else None
 
 
-def _check_plugins(manifest: Manifest, registry: Registry, path: Path,
-                   lines: dict[Loc, tuple[Path, int]]) -> None:
+def _check_plugins(
+    manifest: Manifest, registry: Registry, path: Path, lines: dict[Loc, tuple[Path, int]]
+) -> None:
     for fld, kind in KIND_OF_FIELD.items():
         value = getattr(manifest, fld)
         refs = value if isinstance(value, list) else ([value] if value else [])
@@ -200,16 +215,23 @@ def _check_plugins(manifest: Manifest, registry: Registry, path: Path,
             _check_params(registry, kind, ref, path, lines, (*loc, "params"))
 
 
-def _check_params(registry: Registry, kind: str, ref: PluginRef, path: Path,
-                  lines: dict[Loc, tuple[Path, int]], loc: Loc) -> None:
+def _check_params(
+    registry: Registry,
+    kind: str,
+    ref: PluginRef,
+    path: Path,
+    lines: dict[Loc, tuple[Path, int]],
+    loc: Loc,
+) -> None:
     entry = registry.get(kind, ref.name)
     factory = entry.load()
     try:
         sig = inspect.signature(factory)
     except (TypeError, ValueError):
         return
-    accepted = [n for n, p in sig.parameters.items() if p.kind in (p.POSITIONAL_OR_KEYWORD,
-                                                                    p.KEYWORD_ONLY)]
+    accepted = [
+        n for n, p in sig.parameters.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
     if any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()):
         return
     for key in ref.params:

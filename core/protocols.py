@@ -90,9 +90,7 @@ class LearnedCodec(Codec):
 
     def decoder_side(self) -> dict[str, Tensor]:
         """Every parameter and buffer outside the encoder (entropy model and decoder)."""
-        return {
-            k: v for k, v in self.model.state_dict().items() if not k.startswith("g_a.")
-        }
+        return {k: v for k, v in self.model.state_dict().items() if not k.startswith("g_a.")}
 
     def bits_from_likelihoods(self, likelihoods: dict[str, Tensor]) -> Tensor:
         return sum((-torch.log2(v).sum()) for v in likelihoods.values())  # type: ignore[return-value]

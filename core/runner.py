@@ -25,9 +25,9 @@ from tqdm import tqdm
 from licbench.errors import LicbenchError
 from licbench.evaluate import score_image
 from licbench.hashing import hash_json, package_versions
+from licbench.manager import get_registry
 from licbench.manifest import CodecRef, DatasetRef, Manifest, PluginRef
 from licbench.paths import cache_dir
-from licbench.manager import get_registry
 from licbench.protocols import Codec, LearnedCodec, Metric, RunContext
 from licbench.registry import Registry
 from licbench.store import ResultStore
@@ -46,10 +46,16 @@ class Cell:
     def config(self, manifest: Manifest) -> dict[str, Any]:
         dump = lambda ref: ref.model_dump() if ref else None  # noqa: E731
         codec = self.codec.model_dump(exclude={"qualities"})
-        return {"benchmark": manifest.name, "dataset": dump(self.dataset), "codec": codec,
-                "quality": self.quality, "attack": dump(self.attack),
-                "defense": dump(self.defense), "metrics": [m.name for m in manifest.metrics],
-                "metric_params": [m.params for m in manifest.metrics]}
+        return {
+            "benchmark": manifest.name,
+            "dataset": dump(self.dataset),
+            "codec": codec,
+            "quality": self.quality,
+            "attack": dump(self.attack),
+            "defense": dump(self.defense),
+            "metrics": [m.name for m in manifest.metrics],
+            "metric_params": [m.params for m in manifest.metrics],
+        }
 
 
 def expand(manifest: Manifest) -> list[Cell]:
@@ -60,8 +66,11 @@ def expand(manifest: Manifest) -> list[Cell]:
     defenses += manifest.defenses
     return [
         Cell(d, c, q, a, f)
-        for d in manifest.datasets for c in manifest.codecs for q in c.qualities
-        for a in attacks for f in defenses
+        for d in manifest.datasets
+        for c in manifest.codecs
+        for q in c.qualities
+        for a in attacks
+        for f in defenses
     ]
 
 
@@ -92,9 +101,17 @@ class RunSummary:
 class Runner:
     """Runs a manifest's cells into a :class:`ResultStore`."""
 
-    def __init__(self, manifest: Manifest, store: ResultStore, *, device: str | None = None,
-                 limit_images: int | None = None, manifest_path: str = "",
-                 registry: Registry | None = None, progress: bool | None = None) -> None:
+    def __init__(
+        self,
+        manifest: Manifest,
+        store: ResultStore,
+        *,
+        device: str | None = None,
+        limit_images: int | None = None,
+        manifest_path: str = "",
+        registry: Registry | None = None,
+        progress: bool | None = None,
+    ) -> None:
         self.m = manifest
         self.store = store
         self.registry = registry or get_registry()
@@ -104,7 +121,8 @@ class Runner:
         self.progress = progress
         self._images: dict[str, tuple[list[tuple[str, torch.Tensor]], str]] = {}
         self.metrics: list[Metric] = [
-            self.registry.create("metric", r.name, **r.params) for r in manifest.metrics]
+            self.registry.create("metric", r.name, **r.params) for r in manifest.metrics
+        ]
 
     # --- building blocks ---------------------------------------------------------------
 
@@ -132,8 +150,12 @@ class Runner:
                 )
 
     def _versions(self, cell: Cell) -> dict[str, str]:
-        refs = [("dataset", cell.dataset), ("codec", cell.codec), ("attack", cell.attack),
-                ("defense", cell.defense)] + [("metric", m) for m in self.m.metrics]
+        refs = [
+            ("dataset", cell.dataset),
+            ("codec", cell.codec),
+            ("attack", cell.attack),
+            ("defense", cell.defense),
+        ] + [("metric", m) for m in self.m.metrics]
         out = package_versions()
         for kind, ref in refs:
             if ref is not None:
@@ -142,9 +164,14 @@ class Runner:
         return out
 
     def key(self, cell: Cell, fingerprints: dict[str, str]) -> tuple[str, dict[str, Any]]:
-        payload = {"config": cell.config(self.m), "versions": self._versions(cell),
-                   "fingerprints": fingerprints, "seed": self.m.seed,
-                   "device": self.device.type, "limit_images": self.limit}
+        payload = {
+            "config": cell.config(self.m),
+            "versions": self._versions(cell),
+            "fingerprints": fingerprints,
+            "seed": self.m.seed,
+            "device": self.device.type,
+            "limit_images": self.limit,
+        }
         return hash_json(payload), payload
 
     def make_codec(self, ref: CodecRef, quality: float) -> Codec:
@@ -156,13 +183,20 @@ class Runner:
 
     def run(self, on_cell: Callable[[str, str], None] | None = None) -> RunSummary:
         cells = expand(self.m)
-        run_id = self.store.start_run(self.m.name, self.manifest_path,
-                                      self.m.model_dump(), package_versions())
+        run_id = self.store.start_run(
+            self.m.name, self.manifest_path, self.m.model_dump(), package_versions()
+        )
         self.store.record_metrics((m.name, m.higher_is_better, m.unit) for m in self.metrics)
         summary = RunSummary(run_id, len(cells))
         done = self.store.done_keys()
-        bar = tqdm(total=len(cells), desc=self.m.name, unit="cell", position=0,
-                   disable=self.progress is False, file=sys.stderr)
+        bar = tqdm(
+            total=len(cells),
+            desc=self.m.name,
+            unit="cell",
+            position=0,
+            disable=self.progress is False,
+            file=sys.stderr,
+        )
         codec_cache: dict[str, Codec | LicbenchError] = {}
         status = "failed"
         try:
@@ -188,20 +222,26 @@ class Runner:
             self.store.finish_run(run_id, status)
         return summary
 
-    def _run_cell(self, cell: Cell, codec: Codec | LicbenchError, done: set[str],
-                  run_id: int) -> str:
+    def _run_cell(
+        self, cell: Cell, codec: Codec | LicbenchError, done: set[str], run_id: int
+    ) -> str:
         images, ds_fp = self.images(cell.dataset)
         weights = codec.fingerprint() if isinstance(codec, Codec) else "unavailable"
         key, payload = self.key(cell, {"dataset": ds_fp, "weights": weights})
         if key in done:
             return "skipped"
         row: dict[str, Any] = {
-            "key": key, "run_id": run_id, "benchmark": self.m.name,
-            "dataset": cell.dataset.label or cell.dataset.name, "codec": cell.codec.name,
-            "label": cell.codec.display, "quality": cell.quality,
+            "key": key,
+            "run_id": run_id,
+            "benchmark": self.m.name,
+            "dataset": cell.dataset.label or cell.dataset.name,
+            "codec": cell.codec.name,
+            "label": cell.codec.display,
+            "quality": cell.quality,
             "attack": cell.attack.display if cell.attack else "none",
             "defense": cell.defense.display if cell.defense else "none",
-            "config": payload["config"], "versions": payload["versions"],
+            "config": payload["config"],
+            "versions": payload["versions"],
             "fingerprints": payload["fingerprints"],
         }
         t0 = time.perf_counter()
@@ -213,18 +253,27 @@ class Runner:
             seed_everything(int(hash_json([self.m.seed, payload["config"]])[:8], 16))
             scores, timing = self._score(cell, codec, images)
         except Exception as exc:  # a failing cell is recorded and the run goes on
-            row.update(status="failed", seconds=time.perf_counter() - t0,
-                       error="".join(traceback.format_exception(exc)))
+            row.update(
+                status="failed",
+                seconds=time.perf_counter() - t0,
+                error="".join(traceback.format_exception(exc)),
+            )
             log.error("cell %s q=%s failed: %s", cell.codec.display, cell.quality, exc)
             self.store.record_cell(row, [])
             return "failed"
-        row.update(status="done", n_images=len(images), seconds=time.perf_counter() - t0,
-                   codec_seconds=timing["codec"], metric_seconds=timing["metric"])
+        row.update(
+            status="done",
+            n_images=len(images),
+            seconds=time.perf_counter() - t0,
+            codec_seconds=timing["codec"],
+            metric_seconds=timing["metric"],
+        )
         self.store.record_cell(row, scores)
         return "done"
 
-    def _score(self, cell: Cell, codec: Codec, images: list[tuple[str, torch.Tensor]]
-               ) -> tuple[list[tuple[str, str, float]], dict[str, float]]:
+    def _score(
+        self, cell: Cell, codec: Codec, images: list[tuple[str, torch.Tensor]]
+    ) -> tuple[list[tuple[str, str, float]], dict[str, float]]:
         ctx = RunContext(self.device, self.m.seed, cache_dir())
         victim = codec
         attack = defense = None
@@ -238,8 +287,15 @@ class Runner:
         target = defended if attack is not None and attack.adaptive else victim
         scores: list[tuple[str, str, float]] = []
         timing = {"codec": 0.0, "metric": 0.0}
-        bar = tqdm(images, desc=f"  {cell.codec.display} q={cell.quality:g}", unit="img",
-                   leave=False, position=1, disable=self.progress is False, file=sys.stderr)
+        bar = tqdm(
+            images,
+            desc=f"  {cell.codec.display} q={cell.quality:g}",
+            unit="img",
+            leave=False,
+            position=1,
+            disable=self.progress is False,
+            file=sys.stderr,
+        )
         for name, x in bar:
             x_in = attack.perturb(target, x.to(self.device), ctx) if attack else None
             values, facts = score_image(name, defended, x, self.metrics, x_in=x_in)

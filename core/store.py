@@ -22,10 +22,15 @@ from licbench.errors import LicbenchError
 SCHEMA_VERSION = 1
 md = sa.MetaData()
 
-meta_t = sa.Table("licbench_meta", md, sa.Column("key", sa.String(64), primary_key=True),
-                  sa.Column("value", sa.Text, nullable=False))
+meta_t = sa.Table(
+    "licbench_meta",
+    md,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
 runs_t = sa.Table(
-    "runs", md,
+    "runs",
+    md,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("benchmark", sa.String(200), nullable=False),
     sa.Column("manifest_path", sa.Text),
@@ -36,7 +41,8 @@ runs_t = sa.Table(
     sa.Column("status", sa.String(20)),
 )
 cells_t = sa.Table(
-    "cells", md,
+    "cells",
+    md,
     sa.Column("key", sa.String(64), primary_key=True),
     sa.Column("run_id", sa.Integer),
     sa.Column("benchmark", sa.String(200), index=True),
@@ -60,14 +66,16 @@ cells_t = sa.Table(
     sa.Column("finished_at", sa.DateTime),
 )
 scores_t = sa.Table(
-    "scores", md,
+    "scores",
+    md,
     sa.Column("cell_key", sa.String(64), sa.ForeignKey("cells.key"), primary_key=True),
     sa.Column("image", sa.String(300), primary_key=True),
     sa.Column("metric", sa.String(100), primary_key=True),
     sa.Column("value", sa.Float),
 )
 metrics_t = sa.Table(
-    "metrics", md,
+    "metrics",
+    md,
     sa.Column("name", sa.String(100), primary_key=True),
     sa.Column("higher_is_better", sa.Boolean, nullable=False),
     sa.Column("unit", sa.String(40)),
@@ -122,8 +130,9 @@ class ResultStore:
             )
         if "licbench_meta" in tables:
             with self.engine.connect() as conn:
-                row = conn.execute(sa.select(meta_t.c.value).where(
-                    meta_t.c.key == "schema_version")).first()
+                row = conn.execute(
+                    sa.select(meta_t.c.value).where(meta_t.c.key == "schema_version")
+                ).first()
             found = int(row[0]) if row else 0
             if found != SCHEMA_VERSION:
                 raise LicbenchError(
@@ -138,26 +147,37 @@ class ResultStore:
 
     # --- writes (each one transaction) ---------------------------------------------------
 
-    def start_run(self, benchmark: str, manifest_path: str, manifest: dict[str, Any],
-                  versions: dict[str, str]) -> int:
+    def start_run(
+        self, benchmark: str, manifest_path: str, manifest: dict[str, Any], versions: dict[str, str]
+    ) -> int:
         with self._guard("write to"), self.engine.begin() as conn:
-            res = conn.execute(runs_t.insert().values(
-                benchmark=benchmark, manifest_path=manifest_path, status="running",
-                manifest=json.dumps(manifest, sort_keys=True), started_at=_now(),
-                versions=json.dumps(versions, sort_keys=True)))
+            res = conn.execute(
+                runs_t.insert().values(
+                    benchmark=benchmark,
+                    manifest_path=manifest_path,
+                    status="running",
+                    manifest=json.dumps(manifest, sort_keys=True),
+                    started_at=_now(),
+                    versions=json.dumps(versions, sort_keys=True),
+                )
+            )
             return int(res.inserted_primary_key[0])
 
     def finish_run(self, run_id: int, status: str) -> None:
         with self._guard("write to"), self.engine.begin() as conn:
-            conn.execute(runs_t.update().where(runs_t.c.id == run_id).values(
-                status=status, finished_at=_now()))
+            conn.execute(
+                runs_t.update()
+                .where(runs_t.c.id == run_id)
+                .values(status=status, finished_at=_now())
+            )
 
     def record_metrics(self, metrics: Iterable[tuple[str, bool, str]]) -> None:
         with self._guard("write to"), self.engine.begin() as conn:
             for name, higher, unit in metrics:
                 conn.execute(metrics_t.delete().where(metrics_t.c.name == name))
-                conn.execute(metrics_t.insert().values(name=name, higher_is_better=higher,
-                                                       unit=unit))
+                conn.execute(
+                    metrics_t.insert().values(name=name, higher_is_better=higher, unit=unit)
+                )
 
     def record_cell(self, cell: dict[str, Any], scores: list[tuple[str, str, float]]) -> None:
         """Replace any earlier (failed) row for this key by ``cell`` and its scores, atomically."""
@@ -170,9 +190,13 @@ class ResultStore:
             conn.execute(cells_t.delete().where(cells_t.c.key == row["key"]))
             conn.execute(cells_t.insert().values(**row))
             if scores:
-                conn.execute(scores_t.insert(), [
-                    {"cell_key": row["key"], "image": i, "metric": m, "value": v}
-                    for i, m, v in scores])
+                conn.execute(
+                    scores_t.insert(),
+                    [
+                        {"cell_key": row["key"], "image": i, "metric": m, "value": v}
+                        for i, m, v in scores
+                    ],
+                )
 
     # --- reads -----------------------------------------------------------------------------
 

@@ -155,8 +155,12 @@ class CompressAICodec(LearnedCodec):
             params["checkpoint"] = self.checkpoint
         elif self.pretrained:
             params["pretrained"] = True
-        return {"codec": self.name, "quality": self.quality, "params": params,
-                "weights": self.weights}
+        return {
+            "codec": self.name,
+            "quality": self.quality,
+            "params": params,
+            "weights": self.weights,
+        }
 
     def fingerprint(self) -> str:
         if self._fingerprint is None:
@@ -216,5 +220,9 @@ _DESCRIPTIONS = {
 @hookimpl
 def register_codecs(register: Any) -> None:
     for arch, desc in _DESCRIPTIONS.items():
-        register(arch, f"{__name__}:{_class_name(arch)}", description=f"CompressAI {desc}",
-                 qualities=ZOO_QUALITIES[arch])
+        register(
+            arch,
+            f"{__name__}:{_class_name(arch)}",
+            description=f"CompressAI {desc}",
+            qualities=ZOO_QUALITIES[arch],
+        )

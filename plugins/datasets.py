@@ -49,11 +49,17 @@ class ImageFolder(Dataset):
     def items(self) -> list[ImageItem]:
         files = list_images(self.root)
         names = [p.relative_to(self.root).with_suffix("").as_posix() for p in files]
-        return [ImageItem(n, p, partial(load_image, p)) for n, p in zip(names, files)]
+        return [ImageItem(n, p, partial(load_image, p)) for n, p in zip(names, files, strict=True)]
 
 
-SAMPLE_NAMES = ("astronaut", "chelsea", "coffee", "hubble_deep_field",
-                "immunohistochemistry", "rocket")
+SAMPLE_NAMES = (
+    "astronaut",
+    "chelsea",
+    "coffee",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "rocket",
+)
 
 
 def _sample(name: str) -> Any:
@@ -73,8 +79,9 @@ class Samples(Dataset):
     def fingerprint(self) -> str:
         import skimage
 
-        digests = {n: hashlib.sha256(_sample(n).numpy().tobytes()).hexdigest() for n in
-                   SAMPLE_NAMES}
+        digests = {
+            n: hashlib.sha256(_sample(n).numpy().tobytes()).hexdigest() for n in SAMPLE_NAMES
+        }
         return hash_json({"skimage": skimage.__version__, "images": digests})
 
 
@@ -82,18 +89,30 @@ KODAK_URL = "https://r0k.us/graphics/kodak/kodak/{name}.png"
 # SHA-256 (first 16 hex digits) of each image's decoded RGB pixels, so that any lossless
 # re-encoding of the same image verifies.
 KODAK_PIXELS = {
-    "kodim01": "a002107433535944", "kodim02": "ae5a495df4ec40e0",
-    "kodim03": "234e61f585503f2a", "kodim04": "e88e788fca00e6c7",
-    "kodim05": "ed3d1ee770909d3b", "kodim06": "7f45158999fa297d",
-    "kodim07": "4e3664bf6fe865b4", "kodim08": "889c3740e4ed54ca",
-    "kodim09": "f8453140e63a4230", "kodim10": "fabe11b5c4f02839",
-    "kodim11": "ab4dd9bf8431e717", "kodim12": "f412db2168e59994",
-    "kodim13": "875703d56fb9396f", "kodim14": "2bd5029ee75ac169",
-    "kodim15": "b5353e7511277009", "kodim16": "ed21745fd32fce95",
-    "kodim17": "566bc866664e9b06", "kodim18": "3475af71066f3ca8",
-    "kodim19": "7956408ef24222d3", "kodim20": "666ce8f2db5566a1",
-    "kodim21": "2d6902daf7c4486b", "kodim22": "f430842120c108b6",
-    "kodim23": "81992a83592267e6", "kodim24": "e3e3ccc3e795b82a",
+    "kodim01": "a002107433535944",
+    "kodim02": "ae5a495df4ec40e0",
+    "kodim03": "234e61f585503f2a",
+    "kodim04": "e88e788fca00e6c7",
+    "kodim05": "ed3d1ee770909d3b",
+    "kodim06": "7f45158999fa297d",
+    "kodim07": "4e3664bf6fe865b4",
+    "kodim08": "889c3740e4ed54ca",
+    "kodim09": "f8453140e63a4230",
+    "kodim10": "fabe11b5c4f02839",
+    "kodim11": "ab4dd9bf8431e717",
+    "kodim12": "f412db2168e59994",
+    "kodim13": "875703d56fb9396f",
+    "kodim14": "2bd5029ee75ac169",
+    "kodim15": "b5353e7511277009",
+    "kodim16": "ed21745fd32fce95",
+    "kodim17": "566bc866664e9b06",
+    "kodim18": "3475af71066f3ca8",
+    "kodim19": "7956408ef24222d3",
+    "kodim20": "666ce8f2db5566a1",
+    "kodim21": "2d6902daf7c4486b",
+    "kodim22": "f430842120c108b6",
+    "kodim23": "81992a83592267e6",
+    "kodim24": "e3e3ccc3e795b82a",
 }
 
 
@@ -147,8 +166,7 @@ class Kodak(ImageFolder):
         items = super().items()
         if getattr(self, "_verified", False):
             return items
-        bad = [i.name for i in items if i.path and pixel_digest(i.path) != KODAK_PIXELS.get(
-            i.name)]
+        bad = [i.name for i in items if i.path and pixel_digest(i.path) != KODAK_PIXELS.get(i.name)]
         if len(items) != 24 or bad:
             raise LicbenchError(
                 f"{self.root}: expected the 24 Kodak images kodim01..24.png, found {len(items)} "
@@ -165,8 +183,12 @@ class Bsds500(ImageFolder):
 
     def __init__(self, split: str = "test", path: str | None = None) -> None:
         root = Path(path).expanduser() if path else (data_root() or Path(".")) / "bsds500"
-        splits = {"train": ["train"], "val": ["val"], "test": ["test"],
-                  "trainval": ["train", "val"]}
+        splits = {
+            "train": ["train"],
+            "val": ["val"],
+            "test": ["test"],
+            "trainval": ["train", "val"],
+        }
         if split not in splits:
             raise LicbenchError(f"bsds500 split must be one of {sorted(splits)}, not '{split}'")
         self.splits = splits[split]

@@ -83,5 +83,8 @@ class DecodeSeconds(Metric):
 @hookimpl
 def register_metrics(register: Any) -> None:
     for cls in (Bpp, BppEstimate, Psnr, MsSsim, EncodeSeconds, DecodeSeconds):
-        register(cls.name, f"{__name__}:{cls.__name__}", description=cls.__doc__.split("\n")[0]
-                 if cls.__doc__ else cls.name)
+        register(
+            cls.name,
+            f"{__name__}:{cls.__name__}",
+            description=cls.__doc__.split("\n")[0] if cls.__doc__ else cls.name,
+        )

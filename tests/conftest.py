@@ -1,0 +1,60 @@
+"""Shared fixtures: offline data through LICBENCH_DATA, temp caches, tiny images."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+if not os.environ.get("LICBENCH_DATA"):
+    os.environ["LICBENCH_DATA"] = str((REPO.parent / "shared" / "data").resolve())
+DATA = Path(os.environ["LICBENCH_DATA"])
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("LICBENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture(scope="session")
+def kodak_dir() -> Path:
+    path = DATA / "kodak"
+    if not path.is_dir():
+        pytest.fail(f"Kodak not found at {path}: set LICBENCH_DATA to the shared data folder")
+    return path
+
+
+@pytest.fixture
+def image_dir(tmp_path: Path) -> Path:
+    """Three small RGB photos-like images (smooth gradients plus noise)."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    yy, xx = np.mgrid[0:192, 0:256]
+    for i in range(3):
+        base = np.stack([xx * (i + 1) % 256, yy, (xx + yy) // 2 % 256], -1).astype(float)
+        img = np.clip(base + rng.normal(0, 8, base.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(img).save(folder / f"img{i}.png")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def random_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CompressAI-format bmshj2018-hyperprior state dict (seeded random init)."""
+    from compressai.zoo import bmshj2018_hyperprior
+
+    torch.manual_seed(0)
+    net = bmshj2018_hyperprior(quality=1)
+    path = tmp_path_factory.mktemp("ckpt") / "hyperprior-random.pth.tar"
+    torch.save(net.state_dict(), path)
+    return path
+
+
+def write_manifest(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path

@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from licbench.cli import main
+from licbench.errors import LicbenchError
+from licbench.images import load_image
+from licbench.manager import get_registry
+from licbench.plugins.metrics import psnr_8bit
+
+
+@pytest.mark.parametrize("name,lo,hi", [("jpeg", 10, 90), ("webp", 10, 90)])
+def test_classical_codecs_trade_rate_for_quality(
+    name: str, lo: int, hi: int, image_dir: Path
+) -> None:
+    x = load_image(image_dir / "img0.png")
+    out = {}
+    for q in (lo, hi):
+        codec = get_registry().create("codec", name, quality=q)
+        enc = codec.compress(x)
+        x_hat = codec.decompress(enc)
+        assert x_hat.shape == x.shape
+        out[q] = (enc.num_bits(), psnr_8bit(x, x_hat))
+    assert out[lo][0] < out[hi][0] and out[lo][1] < out[hi][1]
+
+
+def test_learned_codec_pads_any_size_and_crops_back(random_checkpoint: Path) -> None:
+    codec = get_registry().create(
+        "codec", "bmshj2018-hyperprior", quality=1, checkpoint=str(random_checkpoint)
+    )
+    x = torch.rand(1, 3, 77, 130)
+    enc = codec.compress(x)
+    assert (enc.height, enc.width) == (77, 130)
+    x_hat = codec.decompress(enc)
+    assert x_hat.shape == x.shape
+    assert enc.num_bits() == 8 * (len(enc.payload) - 1 - 4 * 2)  # strings minus lengths
+    assert codec.estimate_bits(x) > 0
+
+
+def test_checkpoint_errors_are_one_line(tmp_path: Path, random_checkpoint: Path) -> None:
+    reg = get_registry()
+    with pytest.raises(LicbenchError, match=r"checkpoint .*nope.pth not found"):
+        reg.create("codec", "mbt2018-mean", quality=1, checkpoint=str(tmp_path / "nope.pth"))
+    with pytest.raises(LicbenchError, match=r"not a mbt2018 checkpoint .* name the arch"):
+        reg.create("codec", "mbt2018", quality=1, checkpoint=str(random_checkpoint))
+    garbage = tmp_path / "garbage.pth"
+    garbage.write_bytes(b"not a checkpoint")
+    with pytest.raises(LicbenchError, match="not a readable PyTorch checkpoint"):
+        reg.create("codec", "bmshj2018-hyperprior", quality=1, checkpoint=str(garbage))
+
+
+def test_pretrained_offline_failure_says_how_to_pass_a_checkpoint(monkeypatch) -> None:
+    import torch.hub
+
+    def offline(*a, **k):
+        raise OSError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    monkeypatch.setattr("compressai.zoo.image.load_state_dict_from_url", offline)
+    with pytest.raises(LicbenchError) as err:
+        get_registry().create("codec", "cheng2020-anchor", quality=3, pretrained=True)
+    msg = str(err.value)
+    assert "checkpoint: PATH" in msg and "\n" not in msg
+
+
+def test_zoo_quality_range_is_checked() -> None:
+    with pytest.raises(LicbenchError, match="zoo qualities 1..6, not 7"):
+        get_registry().create("codec", "cheng2020-attn", quality=7)
+
+
+@pytest.mark.parametrize(
+    "codec_args",
+    [["--codec", "jpeg", "--quality", "60"], ["--codec", "bmshj2018-hyperprior", "--quality", "1"]],
+)
+def test_compress_decompress_files(
+    tmp_path: Path, image_dir: Path, random_checkpoint: Path, codec_args: list[str]
+) -> None:
+    if "jpeg" not in codec_args:
+        codec_args = [*codec_args, "--checkpoint", str(random_checkpoint)]
+    src, bin_, rec = image_dir / "img1.png", tmp_path / "x.bin", tmp_path / "rec.png"
+    assert main(["compress", str(src), str(bin_), *codec_args, "--device", "cpu"]) == 0
+    head = bin_.read_bytes()
+    assert head[:4] == b"LICB"
+    assert main(["decompress", str(bin_), str(rec), "--device", "cpu"]) == 0
+    x, x_rec = load_image(src), load_image(rec)
+    assert x_rec.shape == x.shape
+    # the file decodes to what the codec object itself reconstructs
+    reg = get_registry()
+    name, q = codec_args[1], float(codec_args[3])
+    params = {"checkpoint": codec_args[5]} if len(codec_args) > 4 else {}
+    codec = reg.create("codec", name, quality=int(q), **params)
+    expected = codec.decompress(codec.compress(x))
+    assert psnr_8bit(expected, x_rec) == math.inf
+
+
+def test_decompress_refuses_other_weights(
+    tmp_path: Path, image_dir: Path, random_checkpoint: Path
+) -> None:
+    from compressai.zoo import bmshj2018_hyperprior
+
+    bin_ = tmp_path / "x.bin"
+    main(
+        [
+            "compress",
+            str(image_dir / "img0.png"),
+            str(bin_),
+            "--codec",
+            "bmshj2018-hyperprior",
+            "--quality",
+            "1",
+            "--checkpoint",
+            str(random_checkpoint),
+        ]
+    )
+    torch.manual_seed(1)
+    other = tmp_path / "other.pth"
+    torch.save(bmshj2018_hyperprior(quality=1).state_dict(), other)
+    assert main(["decompress", str(bin_), str(tmp_path / "r.png"), "--checkpoint", str(other)]) == 2
+    bad = tmp_path / "bad.bin"
+    bad.write_bytes(b"hello")
+    assert main(["decompress", str(bad), str(tmp_path / "r.png")]) == 2
+
+
+def test_eval_json_reports_per_image_and_mean(image_dir: Path, capsys) -> None:
+    assert (
+        main(["eval", "--codec", "webp", "--quality", "50", "--data", str(image_dir), "--json"])
+        == 0
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert [r["image"] for r in out["images"]] == ["img0", "img1", "img2"]
+    for key in ("bpp", "psnr", "ms-ssim", "encode-seconds", "decode-seconds"):
+        mean = sum(r[key] for r in out["images"]) / 3
+        assert out["mean"][key] == pytest.approx(mean)

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from licbench.errors import LicbenchError
+from licbench.images import load_image
+from licbench.manager import get_registry
+
+
+def test_modes_are_converted_with_a_logged_note(tmp_path: Path, caplog) -> None:
+    rng = np.random.default_rng(0)
+    gray = rng.integers(0, 256, (40, 50), dtype=np.uint8)
+    Image.fromarray(gray).save(tmp_path / "gray.png")
+    Image.fromarray(np.dstack([gray] * 3 + [gray])).save(tmp_path / "rgba.png")
+    Image.fromarray(gray.astype(np.uint16) * 257).save(tmp_path / "deep.png")
+    with caplog.at_level(logging.WARNING, logger="licbench"):
+        for name in ("gray", "rgba", "deep"):
+            x = load_image(tmp_path / f"{name}.png")
+            assert x.shape == (1, 3, 40, 50)
+            assert np.allclose(x[0, 0].numpy() * 255, gray, atol=0.51)
+    text = caplog.text
+    assert "gray.png: converted grayscale" in text and "alpha dropped" in text
+    assert "deep.png: converted I;16" in text or "deep.png: converted I" in text
+
+
+def test_corrupt_image_is_a_one_line_error(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
+    with pytest.raises(LicbenchError, match=r"broken.png: cannot read image .* remove it"):
+        load_image(bad)
+
+
+def test_folder_dataset_is_sorted_and_deterministic(tmp_path: Path) -> None:
+    for name in ("b.png", "a.jpg", "sub/c.tif"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / name)
+    (tmp_path / "notes.txt").write_text("x")
+    ds = get_registry().create("dataset", "folder", path=str(tmp_path))
+    assert [i.name for i in ds.items()] == ["a", "b", "sub/c"]
+    assert ds.fingerprint() == ds.fingerprint()
+    with pytest.raises(LicbenchError, match="does not exist"):
+        get_registry().create("dataset", "folder", path=str(tmp_path / "nope")).items()
+
+
+def test_samples_dataset_is_embedded() -> None:
+    ds = get_registry().create("dataset", "samples")
+    items = ds.items()
+    assert len(items) >= 6 and all(i.loader().shape[1] == 3 for i in items)
+
+
+def test_kodak_from_local_folder_is_verified(kodak_dir: Path, tmp_path: Path) -> None:
+    ds = get_registry().create("dataset", "kodak")
+    assert [i.name for i in ds.items()][:2] == ["kodim01", "kodim02"] and len(ds.items()) == 24
+    partial = tmp_path / "kodak"
+    partial.mkdir()
+    (partial / "kodim01.png").write_bytes((kodak_dir / "kodim01.png").read_bytes())
+    with pytest.raises(LicbenchError, match="expected the 24 Kodak images"):
+        get_registry().create("dataset", "kodak", path=str(partial)).items()

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from licbench.bd import bd_psnr, bd_rate
+from licbench.cli import main
+
+MANIFEST = """\
+name: lb
+datasets: [{name: samples, limit: 2}]
+codecs:
+  - {name: jpeg, qualities: [20, 50, 80]}
+  - {name: webp, qualities: [20, 50, 80]}
+metrics: [bpp, psnr, encode-seconds]
+leaderboard: {rank_by: bpp, anchor: jpeg}
+"""
+
+
+def test_bd_metrics_on_known_curves() -> None:
+    r = np.array([0.2, 0.4, 0.8, 1.6])
+    p = np.array([28.0, 31.0, 34.0, 37.0])
+    assert bd_rate(r, p, r, p) == pytest.approx(0.0, abs=1e-9)
+    assert bd_rate(r, p, r * 0.8, p) == pytest.approx(-20.0, abs=1e-6)
+    assert bd_psnr(r, p, r, p + 0.5) == pytest.approx(0.5, abs=1e-9)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    (tmp_path / "m.yaml").write_text(MANIFEST)
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    assert main(["run", str(tmp_path / "m.yaml"), "--db", url, "--no-progress"]) == 0
+    return url
+
+
+def test_leaderboard_tables_are_direction_aware(db: str, tmp_path: Path, capsys) -> None:
+    assert (
+        main(["leaderboard", "--db", db, "--format", "json", "--plot-dir", str(tmp_path / "plots")])
+        == 0
+    )
+    tables = json.loads(capsys.readouterr().out)
+    jpeg = tables["lb / samples / jpeg"]
+    assert [r["rank"] for r in jpeg] == [1, 2, 3]
+    assert [r["bpp"] for r in jpeg] == sorted(r["bpp"] for r in jpeg)  # lower is better
+    bd = tables["lb / samples / BD vs jpeg"]
+    assert {r["label"] for r in bd} == {"jpeg", "webp"}
+    assert next(r for r in bd if r["label"] == "jpeg")["bd-rate %"] == pytest.approx(0)
+    assert (tmp_path / "plots" / "rd-lb-samples.png").stat().st_size > 1000
+    assert (
+        main(["leaderboard", "--db", db, "--rank-by", "psnr", "--format", "json", "--plot-dir", ""])
+        == 0
+    )
+    jpeg = json.loads(capsys.readouterr().out)["lb / samples / jpeg"]
+    assert [r["psnr"] for r in jpeg] == sorted((r["psnr"] for r in jpeg), reverse=True)
+
+
+@pytest.mark.parametrize("fmt,marker", [("md", "bpp ↓ |"), ("csv", "table,"), ("html", "<table")])
+def test_leaderboard_formats(db: str, fmt: str, marker: str, capsys) -> None:
+    assert main(["leaderboard", "--db", db, "--format", fmt, "--plot-dir", ""]) == 0
+    out = capsys.readouterr().out
+    assert marker in out and "webp" in out
+
+
+def test_empty_database_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    assert main(["leaderboard", "--db", str(tmp_path / "empty.db"), "--plot-dir", ""]) == 2
+    assert "holds no finished cells" in capsys.readouterr().err

@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from licbench.cli import main
+from licbench.errors import LicbenchError
+from licbench.manifest import load_manifest
+from licbench.runner import expand
+
+GOOD = """\
+name: demo
+datasets:
+  - name: samples
+    limit: 2
+codecs:
+  - name: jpeg
+    qualities: [20, 80]
+  - name: bmshj2018-hyperprior
+    qualities: [1, 2]
+metrics: [bpp, psnr]
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "m.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_valid_manifest_expands_the_matrix(tmp_path: Path) -> None:
+    m = load_manifest(write(tmp_path, GOOD))
+    cells = expand(m)
+    assert len(cells) == 4
+    assert [(c.codec.name, c.quality) for c in cells][:2] == [("jpeg", 20), ("jpeg", 80)]
+    assert all(c.attack is None and c.defense is None for c in cells)
+
+
+def test_attack_and_defense_axes_are_crossed(tmp_path: Path) -> None:
+    text = GOOD + "attacks: [{name: a1}, {name: a2}]\ndefenses: [d1]\n"
+    import yaml
+
+    from licbench.manifest import Manifest
+
+    m = Manifest.model_validate(yaml.safe_load(text))  # schema only: no such plugins exist
+    cells = expand(m)
+    assert len(cells) == 4 * 3 * 2  # (none, a1, a2) x (none, d1)
+
+
+def test_misspelt_plugin_names_file_line_and_suggestion(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("name: bmshj2018-hyperprior", "name: bmshj2018-hyperpior"))
+    with pytest.raises(LicbenchError) as err:
+        load_manifest(path)
+    msg = str(err.value)
+    assert f"{path}:8:" in msg and "codecs[1]" in msg
+    assert "did you mean 'bmshj2018-hyperprior'" in msg and "\n" not in msg
+
+
+def test_misspelt_key_names_line_and_suggestion(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("    qualities: [20, 80]", "    qualitys: [20, 80]"))
+    with pytest.raises(
+        LicbenchError,
+        match=r"m\.yaml:7: codecs\[0\]\.qualitys: unknown key "
+        r"'qualitys', did you mean 'qualities'",
+    ):
+        load_manifest(path)
+
+
+def test_wrong_type_and_missing_key(tmp_path: Path) -> None:
+    with pytest.raises(LicbenchError, match=r"m\.yaml:4: datasets\[0\]\.limit"):
+        load_manifest(write(tmp_path, GOOD.replace("limit: 2", "limit: two")))
+    with pytest.raises(LicbenchError, match=r"codecs: required key is missing"):
+        load_manifest(write(tmp_path, "name: x\ndatasets: [samples]\n"))
+
+
+def test_unknown_param_and_bad_quality(tmp_path: Path) -> None:
+    with_params = "    qualities: [20, 80]\n    params: {qualty: 3}"
+    text = GOOD.replace("    qualities: [20, 80]", with_params)
+    with pytest.raises(LicbenchError, match=r"m\.yaml:8: codecs\[0\]\.params\.qualty"):
+        load_manifest(write(tmp_path, text))
+    with pytest.raises(
+        LicbenchError,
+        match=r"m\.yaml:9: codec 'bmshj2018-hyperprior' has "
+        r"qualities \[1, 2, 3, 4, 5, 6, 7, 8\], not 9",
+    ):
+        load_manifest(write(tmp_path, GOOD.replace("qualities: [1, 2]", "qualities: [1, 9]")))
+
+
+def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:
+    with pytest.raises(LicbenchError, match=r"m\.yaml:3: .*fix the YAML syntax"):
+        load_manifest(write(tmp_path, "name: x\ndatasets: [samples\ncodecs: []\n"))
+
+
+def test_include_merges_and_reports_the_included_file(tmp_path: Path) -> None:
+    write(tmp_path, GOOD, "base.yaml")
+    m = load_manifest(write(tmp_path, "include: base.yaml\nname: child\nseed: 7\n"))
+    assert (m.name, m.seed, len(m.codecs)) == ("child", 7, 2)
+    write(tmp_path, GOOD.replace("name: jpeg", "name: jpg"), "base.yaml")
+    with pytest.raises(LicbenchError, match=r"base\.yaml:6: .*did you mean 'jpeg'"):
+        load_manifest(tmp_path / "m.yaml")
+
+
+def test_validate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(write(tmp_path, GOOD))]) == 0
+    assert "4 cells" in capsys.readouterr().out
+    bad = write(tmp_path, GOOD.replace("name: jpeg", "name: jpge"), "bad.yaml")
+    db = tmp_path / "r.db"
+    assert main(["validate", str(bad)]) == 2
+    assert main(["run", str(bad), "--db", str(db)]) == 2  # nothing runs on an invalid manifest
+    err = capsys.readouterr().err
+    assert err.count("\n") == 2 and "did you mean 'jpeg'" in err and not db.exists()
+
+
+def test_shipped_manifests_are_valid() -> None:
+    for path in sorted((Path(__file__).parent.parent / "benchmarks").glob("*.yaml")):
+        assert expand(load_manifest(path)), path

@@ -1,0 +1,171 @@
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from licbench.errors import LicbenchError
+from licbench.hookspecs import hookimpl
+from licbench.manager import build_plugin_manager, build_registry
+from licbench.manifest import load_manifest
+from licbench.protocols import Codec, Encoded
+from licbench.runner import Runner
+from licbench.store import ResultStore
+
+MANIFEST = """\
+name: t
+datasets: [{name: samples, limit: 2}]
+codecs:
+  - {name: jpeg, qualities: [30, 70]}
+metrics: [bpp, psnr, ms-ssim]
+"""
+
+
+def run(tmp_path: Path, text: str, db: str = "r.db", registry=None, **kw):
+    path = tmp_path / "m.yaml"
+    path.write_text(text)
+    store = ResultStore(str(tmp_path / db))
+    m = load_manifest(path, registry)
+    return Runner(m, store, device="cpu", progress=False, registry=registry, **kw).run(), store
+
+
+def test_run_stores_per_image_scores_with_provenance(tmp_path: Path) -> None:
+    summary, store = run(tmp_path, MANIFEST)
+    assert (summary.total, summary.done, summary.failed) == (2, 2, 0)
+    cells, scores = store.frame("cells"), store.frame("scores")
+    assert set(scores.image) == {"astronaut", "chelsea"}
+    assert len(scores) == 2 * 2 * 3
+    row = cells.iloc[0]
+    assert '"torch"' in row.versions and '"codec:jpeg": "licbench==' in row.versions
+    assert '"dataset"' in row.fingerprints and row.seconds > 0 and row.n_images == 2
+
+
+def test_rerun_skips_finished_cells(tmp_path: Path) -> None:
+    run(tmp_path, MANIFEST)
+    summary, store = run(tmp_path, MANIFEST)
+    assert (summary.done, summary.skipped) == (0, 2)
+    summary, store = run(tmp_path, MANIFEST.replace("[30, 70]", "[30, 70, 90]"))
+    assert (summary.done, summary.skipped) == (1, 2)
+    assert len(store.frame("cells")) == 3
+
+
+class Flaky(Codec):
+    name = "flaky"
+
+    def compress(self, x) -> Encoded:
+        if self.quality == 2:
+            raise RuntimeError("boom at quality 2")
+        return Encoded(b"\0" * 10, x.shape[-2], x.shape[-1])
+
+    def decompress(self, enc: Encoded):
+        import torch
+
+        return torch.zeros(1, 3, enc.height, enc.width)
+
+
+class FlakyPlugin:
+    @staticmethod
+    @hookimpl
+    def register_codecs(register) -> None:
+        register("flaky", Flaky)
+
+
+def test_failing_cell_is_recorded_and_the_run_goes_on(tmp_path: Path) -> None:
+    reg = build_registry(*build_plugin_manager({"flaky-plugin": FlakyPlugin()}))
+    text = MANIFEST.replace(
+        "{name: jpeg, qualities: [30, 70]}", "{name: flaky, qualities: [1, 2, 3]}"
+    )
+    summary, store = run(tmp_path, text, registry=reg)
+    assert (summary.done, summary.failed) == (2, 1)
+    cells = store.frame("cells").set_index("quality")
+    assert cells.status[2.0] == "failed" and "boom at quality 2" in cells.error[2.0]
+    assert "Traceback" in cells.error[2.0]
+    summary, _ = run(tmp_path, text, registry=reg)  # failed cells are retried, done skipped
+    assert (summary.skipped, summary.failed) == (2, 1)
+
+
+def test_learned_codec_numbers_repeat_exactly_on_cpu(tmp_path: Path) -> None:
+    text = MANIFEST.replace(
+        "{name: jpeg, qualities: [30, 70]}", "{name: bmshj2018-factorized, qualities: [1]}"
+    )
+    text = text.replace("[bpp, psnr, ms-ssim]", "[bpp, bpp-estimate, psnr]")
+    _, a = run(tmp_path, text, db="a.db")
+    _, b = run(tmp_path, text, db="b.db")
+    sa, sb = (s.frame("scores").sort_values(["image", "metric"]) for s in (a, b))
+    assert list(sa.value) == list(sb.value)
+    assert a.frame("cells").key[0] == b.frame("cells").key[0]
+
+
+def test_image_below_metric_minimum_is_a_clear_error(tmp_path: Path) -> None:
+    from PIL import Image
+
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    Image.new("RGB", (100, 80)).save(folder / "small.png")
+    text = MANIFEST.replace(
+        "[{name: samples, limit: 2}]", f"[{{name: folder, params: {{path: '{folder}'}}}}]"
+    )
+    with pytest.raises(
+        LicbenchError,
+        match=r"small is 100x80, smaller than the 161px minimum "
+        r"of metric \['ms-ssim'\]",
+    ):
+        run(tmp_path, text)
+
+
+KILL_MANIFEST = """\
+name: killme
+datasets: [{name: samples, limit: 3}]
+codecs:
+  - {name: bmshj2018-factorized, qualities: [1, 2, 3, 4, 5, 6, 7, 8]}
+metrics: [bpp, psnr]
+"""
+
+
+def test_kill_9_then_resume_stores_every_cell_exactly_once(tmp_path: Path) -> None:
+    manifest = tmp_path / "k.yaml"
+    manifest.write_text(KILL_MANIFEST)
+    db = tmp_path / "k.db"
+    cmd = [
+        sys.executable,
+        "-m",
+        "licbench.cli",
+        "run",
+        str(manifest),
+        "--db",
+        str(db),
+        "--device",
+        "cpu",
+        "--no-progress",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    done = 0
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+        if db.exists():
+            try:
+                with sqlite3.connect(db, timeout=1) as con:
+                    done = con.execute("SELECT count(*) FROM cells").fetchone()[0]
+            except sqlite3.OperationalError:
+                continue
+            if done >= 2:
+                break
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    with sqlite3.connect(db) as con:
+        before = con.execute("SELECT count(*) FROM cells").fetchone()[0]
+    assert 2 <= before < 8
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with sqlite3.connect(db) as con:
+        keys = [r[0] for r in con.execute("SELECT key FROM cells WHERE status='done'")]
+        per_cell = con.execute("SELECT count(*) FROM scores GROUP BY cell_key").fetchall()
+    assert len(keys) == len(set(keys)) == 8
+    assert [n for (n,) in per_cell] == [3 * 2] * 8

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from licbench.errors import LicbenchError
+from licbench.store import ResultStore
+
+
+def cell(key: str, status: str = "done") -> dict:
+    return {
+        "key": key,
+        "benchmark": "b",
+        "dataset": "d",
+        "codec": "c",
+        "label": "c",
+        "family": "c",
+        "learned": False,
+        "quality": 1.0,
+        "attack": "none",
+        "defense": "none",
+        "status": status,
+        "config": {},
+        "versions": {},
+        "fingerprints": {},
+    }
+
+
+def test_cell_and_scores_are_written_together_and_replaced(tmp_path: Path) -> None:
+    store = ResultStore(str(tmp_path / "r.db"))
+    store.record_cell(cell("k1", "failed"), [])
+    store.record_cell(cell("k1"), [("img", "psnr", 30.0), ("img", "bpp", 0.5)])
+    cells, scores = store.frame("cells"), store.frame("scores")
+    assert list(cells.key) == ["k1"] and cells.status[0] == "done"
+    assert sorted(scores.metric) == ["bpp", "psnr"]
+    assert store.done_keys() == {"k1"}
+
+
+def test_failed_write_keeps_what_was_stored(tmp_path: Path) -> None:
+    store = ResultStore(str(tmp_path / "r.db"))
+    store.record_cell(cell("k1"), [("img", "psnr", 30.0)])
+    with pytest.raises(IntegrityError):  # duplicate primary key inside one transaction
+        store.record_cell(cell("k2"), [("img", "psnr", 1.0), ("img", "psnr", 2.0)])
+    assert store.done_keys() == {"k1"} and len(store.frame("scores")) == 1
+
+
+def test_locked_database_is_a_one_line_error(tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    store = ResultStore(str(path))
+    store.record_cell(cell("k1"), [("img", "psnr", 30.0)])
+    store.engine.dispose()
+    locker = sqlite3.connect(path)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        slow = ResultStore.__new__(ResultStore)
+        import sqlalchemy as sa
+
+        slow.url = f"sqlite:///{path}"
+        slow.engine = sa.create_engine(slow.url, connect_args={"timeout": 0.2})
+        with pytest.raises(LicbenchError, match="database is locked by another process") as e:
+            slow.record_cell(cell("k2"), [])
+        assert "\n" not in str(e.value)
+    finally:
+        locker.rollback()
+        locker.close()
+    assert ResultStore(str(path)).done_keys() == {"k1"}
+
+
+def test_older_schema_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE licbench_meta (key TEXT PRIMARY KEY, value TEXT)")
+    con.execute("INSERT INTO licbench_meta VALUES ('schema_version', '0')")
+    con.commit()
+    con.close()
+    before = path.read_bytes()
+    with pytest.raises(LicbenchError, match="schema version 0, this licbench uses 1"):
+        ResultStore(str(path))
+    assert path.read_bytes() == before
+
+
+def test_foreign_database_and_garbage_file(tmp_path: Path) -> None:
+    other = tmp_path / "other.db"
+    con = sqlite3.connect(other)
+    con.execute("CREATE TABLE users (id INTEGER)")
+    con.commit()
+    con.close()
+    with pytest.raises(LicbenchError, match="not a licbench results database"):
+        ResultStore(str(other))
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not sqlite at all" * 100)
+    with pytest.raises(LicbenchError, match="junk.db: cannot open results database"):
+        ResultStore(str(junk))
+    assert junk.read_bytes() == b"this is not sqlite at all" * 100
