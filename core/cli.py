@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -181,6 +182,44 @@ def cmd_decompress(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_codec(args: argparse.Namespace) -> int:
+    from licbench.train_codec import train_codec
+
+    if (args.quality is None) == (args.lmbda is None):
+        raise LicbenchError("pass exactly one of --quality (zoo lambda) and --lmbda")
+    info = train_codec(
+        args.arch,
+        args.out,
+        args.data,
+        quality=args.quality,
+        lmbda=args.lmbda,
+        N=args.N,
+        M=args.M,
+        val=args.val,
+        resume=args.resume,
+        progress=not args.no_progress,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        patch_size=args.patch_size,
+        lr=args.lr,
+        val_every=args.val_every,
+        ckpt_every=args.ckpt_every,
+        seed=args.seed,
+        device=str(resolve_device_name(args.device)),
+    )
+    print(
+        f"{args.out}: {info['arch']} N={info['N']} M={info['M']} lambda={info['lmbda']} "
+        f"after {info['steps']} steps; {info['final']}"
+    )
+    return 0
+
+
+def resolve_device_name(name: str) -> str:
+    from licbench.runner import resolve_device
+
+    return str(resolve_device(name))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="licbench", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -226,6 +265,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int, help="torch CPU threads")
     s.set_defaults(func=cmd_eval)
 
+    s = sub.add_parser("train-codec", help="train a CompressAI architecture (R + λ·255²·MSE)")
+    s.add_argument("--arch", required=True)
+    s.add_argument("--N", type=int, help="channel width (default: the zoo's for --quality)")
+    s.add_argument("--M", type=int, help="latent width (default: the zoo's for --quality)")
+    s.add_argument("--quality", type=int, help="zoo quality 1..8: sets lambda and widths")
+    s.add_argument("--lmbda", type=float, help="explicit lambda instead of --quality")
+    s.add_argument("--data", action="append", required=True, help="image folder (repeatable)")
+    s.add_argument("--val", action="append", help="validation image folder (repeatable)")
+    s.add_argument("--steps", type=int, required=True)
+    s.add_argument("--out", type=Path, required=True, help="CompressAI-format checkpoint")
+    s.add_argument("--resume", action="store_true", help="continue from OUT.train.pt")
+    s.add_argument("--batch-size", type=int, default=8)
+    s.add_argument("--patch-size", type=int, default=256)
+    s.add_argument("--lr", type=float, default=1e-4)
+    s.add_argument("--val-every", type=int, default=500)
+    s.add_argument("--ckpt-every", type=int, default=200)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    s.add_argument("--no-progress", action="store_true")
+    s.set_defaults(func=cmd_train_codec)
+
     s = sub.add_parser("compress", help="write a bitstream file")
     s.add_argument("input")
     s.add_argument("output")
@@ -242,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:

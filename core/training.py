@@ -1,0 +1,280 @@
+"""The one training loop: codec training, backdoor injection and adversarial fine-tuning.
+
+An :class:`Objective` supplies parameter groups (each with its own Adam optimizer), the loss
+of each group on a batch, and whether the entropy bottleneck's auxiliary loss is trained.
+The loop owns everything else: random-crop batches, gradient clipping, learning rate
+divided by 10 on a validation plateau, a progress bar, periodic validation, checkpoints that
+``resume`` continues exactly, and a stop with a clear message on a NaN or exploding loss.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import sys
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from licbench.errors import LicbenchError
+
+log = logging.getLogger("licbench")
+
+
+@dataclass
+class StepOutput:
+    """Losses to minimise, one per parameter group, and scalars to log."""
+
+    losses: dict[str, Tensor]
+    logs: dict[str, float] = field(default_factory=dict)
+
+
+class Objective(ABC):
+    """What is trained and towards what; the loop does the rest."""
+
+    aux_loss: bool = False  # also train the entropy bottleneck's quantiles
+
+    @abstractmethod
+    def parameter_groups(self, model: nn.Module) -> dict[str, list[nn.Parameter]]:
+        """Named groups of parameters, each optimised by its own Adam."""
+
+    @abstractmethod
+    def step(self, model: nn.Module, x: Tensor) -> StepOutput:
+        """Losses for a training batch ``x`` (one per group)."""
+
+    def modules(self) -> dict[str, nn.Module]:
+        """Extra trainable modules (e.g. trigger networks) saved in checkpoints."""
+        return {}
+
+    @torch.no_grad()
+    def validate(self, model: nn.Module, images: list[Tensor]) -> dict[str, float]:
+        """Validation scalars; ``loss`` is watched for plateaus (default: mean main loss)."""
+        out = [self.step(model, x) for x in images]
+        logs = {k: float(np.mean([o.logs[k] for o in out])) for k in out[0].logs}
+        logs["loss"] = float(np.mean([float(sum(o.losses.values())) for o in out]))
+        return logs
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 1000
+    batch_size: int = 8
+    patch_size: int = 256
+    lr: float = 1e-4
+    aux_lr: float = 1e-3
+    clip_norm: float = 1.0
+    val_every: int = 200
+    ckpt_every: int = 200
+    plateau_patience: int = 3
+    explode_factor: float = 1e3  # a loss this many times the running median stops training
+    seed: int = 0
+    device: str = "cpu"
+
+
+class PatchSampler:
+    """Seeded random crops from a list of uint8 images; its state resumes exactly."""
+
+    def __init__(self, images: list[Tensor], patch: int, batch: int, seed: int) -> None:
+        small = [i for i, im in enumerate(images) if min(im.shape[-2:]) < patch]
+        if small:
+            raise LicbenchError(
+                f"{len(small)} training images are smaller than patch_size {patch}; "
+                "use a smaller --patch-size"
+            )
+        self.images = [(im.squeeze(0) * 255).round().to(torch.uint8) for im in images]
+        self.patch, self.batch = patch, batch
+        self.gen = torch.Generator().manual_seed(seed)
+
+    def next(self) -> Tensor:
+        out = []
+        for _ in range(self.batch):
+            im = self.images[int(torch.randint(len(self.images), (1,), generator=self.gen))]
+            h, w = im.shape[-2:]
+            top = int(torch.randint(h - self.patch + 1, (1,), generator=self.gen))
+            left = int(torch.randint(w - self.patch + 1, (1,), generator=self.gen))
+            out.append(im[:, top : top + self.patch, left : left + self.patch])
+        return torch.stack(out).float().div(255.0)
+
+
+def _crop_to(x: Tensor, div: int) -> Tensor:
+    """Centre crop to a multiple of ``div`` so that any image fits the codec's strides."""
+    h, w = (x.shape[-2] // div) * div, (x.shape[-1] // div) * div
+    top, left = (x.shape[-2] - h) // 2, (x.shape[-1] - w) // 2
+    return x[..., top : top + h, left : left + w]
+
+
+def _finite_or_exploding(value: float, history: list[float], factor: float) -> str | None:
+    if not math.isfinite(value):
+        return "is not finite"
+    if len(history) >= 20 and value > factor * float(np.median(history[-200:])):
+        return f"exploded ({value:.3g}, {factor:g}x the running median)"
+    return None
+
+
+class Trainer:
+    """Runs an objective on a model; checkpoints to ``out`` + ``.train.pt``."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        objective: Objective,
+        train_images: list[Tensor],
+        cfg: TrainConfig,
+        out: Path,
+        val_images: list[Tensor] | None = None,
+    ) -> None:
+        self.model, self.obj, self.cfg, self.out = model, objective, cfg, Path(out)
+        self.device = torch.device(cfg.device)
+        self.model.to(self.device)
+        for m in self.obj.modules().values():
+            m.to(self.device)
+        self.val = [_crop_to(v, 64).to(self.device) for v in (val_images or [])]
+        self.sampler = PatchSampler(train_images, cfg.patch_size, cfg.batch_size, cfg.seed)
+        self.groups = objective.parameter_groups(model)
+        self.opts = {g: torch.optim.Adam(p, lr=cfg.lr) for g, p in self.groups.items()}
+        self.aux_opt = (
+            torch.optim.Adam(
+                [p for n, p in model.named_parameters() if n.endswith("quantiles")], lr=cfg.aux_lr
+            )
+            if objective.aux_loss
+            else None
+        )
+        self.scheds = {
+            g: torch.optim.lr_scheduler.ReduceLROnPlateau(
+                o, mode="min", factor=0.1, patience=cfg.plateau_patience
+            )
+            for g, o in self.opts.items()
+        }
+        self.step_no = 0
+        self.history: list[float] = []
+        self.best = math.inf
+
+    @property
+    def state_path(self) -> Path:
+        return self.out.with_name(self.out.name + ".train.pt")
+
+    # --- checkpoints -----------------------------------------------------------------------
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "step": self.step_no,
+            "model": self.model.state_dict(),
+            "modules": {k: m.state_dict() for k, m in self.obj.modules().items()},
+            "opts": {k: o.state_dict() for k, o in self.opts.items()},
+            "aux_opt": self.aux_opt.state_dict() if self.aux_opt else None,
+            "scheds": {k: s.state_dict() for k, s in self.scheds.items()},
+            "sampler": self.sampler.gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "numpy_rng": np.random.get_state(),
+            "py_rng": random.getstate(),
+            "history": self.history,
+            "best": self.best,
+            "config": asdict(self.cfg),
+        }
+
+    def save(self) -> None:
+        tmp = self.state_path.with_suffix(".tmp")
+        torch.save(self._state(), tmp)
+        tmp.replace(self.state_path)  # atomic: a kill never leaves a half-written checkpoint
+
+    def resume(self) -> None:
+        if not self.state_path.is_file():
+            raise LicbenchError(f"{self.state_path} not found; run without --resume to start")
+        st = torch.load(self.state_path, map_location=self.device, weights_only=False)
+        self.model.load_state_dict(st["model"])
+        for k, m in self.obj.modules().items():
+            m.load_state_dict(st["modules"][k])
+        for k, o in self.opts.items():
+            o.load_state_dict(st["opts"][k])
+        if self.aux_opt and st["aux_opt"]:
+            self.aux_opt.load_state_dict(st["aux_opt"])
+        for k, s in self.scheds.items():
+            s.load_state_dict(st["scheds"][k])
+        self.sampler.gen.set_state(st["sampler"])
+        torch.set_rng_state(st["torch_rng"])
+        np.random.set_state(st["numpy_rng"])
+        random.setstate(st["py_rng"])
+        self.step_no, self.history, self.best = st["step"], st["history"], st["best"]
+        log.info("resumed %s at step %d", self.state_path, self.step_no)
+
+    # --- the loop --------------------------------------------------------------------------
+
+    def _one_step(self, x: Tensor) -> dict[str, float]:
+        self.model.train()
+        out = self.obj.step(self.model, x)
+        total = float(sum(float(v.detach()) for v in out.losses.values()))
+        problem = _finite_or_exploding(total, self.history, self.cfg.explode_factor)
+        if problem:
+            raise LicbenchError(
+                f"training loss {problem} at step {self.step_no + 1}; stopped, the last good "
+                f"checkpoint is {self.state_path} (lower --lr or check the data)"
+            )
+        for o in self.opts.values():
+            o.zero_grad(set_to_none=True)
+        names = list(out.losses)
+        for i, g in enumerate(names):
+            params = [p for p in self.groups[g] if p.requires_grad]
+            grads = torch.autograd.grad(
+                out.losses[g], params, retain_graph=i < len(names) - 1, allow_unused=True
+            )
+            for p, gr in zip(params, grads, strict=True):
+                p.grad = gr
+            torch.nn.utils.clip_grad_norm_(params, self.cfg.clip_norm)
+            self.opts[g].step()
+        logs = dict(out.logs, loss=total)
+        if self.aux_opt is not None:
+            self.aux_opt.zero_grad(set_to_none=True)
+            aux = self.model.aux_loss()
+            aux.backward()
+            self.aux_opt.step()
+            logs["aux"] = float(aux)
+        self.history.append(total)
+        return logs
+
+    def validate(self) -> dict[str, float]:
+        self.model.eval()
+        logs = self.obj.validate(self.model, self.val)
+        for s in self.scheds.values():
+            s.step(logs["loss"])
+        self.best = min(self.best, logs["loss"])
+        self.model.train()
+        return logs
+
+    def fit(self, progress: bool = True) -> dict[str, float]:
+        """Train to ``cfg.steps``; return the last validation (or training) scalars."""
+        bar = tqdm(
+            total=self.cfg.steps,
+            initial=self.step_no,
+            desc="train",
+            unit="step",
+            disable=not progress,
+            file=sys.stderr,
+        )
+        logs: dict[str, float] = {}
+        last_val: dict[str, float] = {}
+        while self.step_no < self.cfg.steps:
+            x = self.sampler.next().to(self.device)
+            logs = self._one_step(x)
+            self.step_no += 1
+            bar.update(1)
+            bar.set_postfix(
+                {k: f"{v:.4g}" for k, v in logs.items() if k in ("loss", "bpp", "psnr")}
+            )
+            if self.val and self.step_no % self.cfg.val_every == 0:
+                last_val = {f"val_{k}": v for k, v in self.validate().items()}
+                log.info(
+                    "step %d %s",
+                    self.step_no,
+                    " ".join(f"{k}={v:.4g}" for k, v in last_val.items()),
+                )
+            if self.step_no % self.cfg.ckpt_every == 0 or self.step_no == self.cfg.steps:
+                self.save()
+        bar.close()
+        return last_val or logs
