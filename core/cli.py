@@ -183,6 +183,7 @@ def cmd_decompress(args: argparse.Namespace) -> int:
 
 
 def cmd_train_codec(args: argparse.Namespace) -> int:
+    from licbench.runner import resolve_device
     from licbench.train_codec import train_codec
 
     if (args.quality is None) == (args.lmbda is None):
@@ -205,19 +206,13 @@ def cmd_train_codec(args: argparse.Namespace) -> int:
         val_every=args.val_every,
         ckpt_every=args.ckpt_every,
         seed=args.seed,
-        device=str(resolve_device_name(args.device)),
+        device=str(resolve_device(args.device)),
     )
     print(
         f"{args.out}: {info['arch']} N={info['N']} M={info['M']} lambda={info['lmbda']} "
         f"after {info['steps']} steps; {info['final']}"
     )
     return 0
-
-
-def resolve_device_name(name: str) -> str:
-    from licbench.runner import resolve_device
-
-    return str(resolve_device(name))
 
 
 def build_parser() -> argparse.ArgumentParser:

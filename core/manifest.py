@@ -50,10 +50,6 @@ class DatasetRef(PluginRef):
 class CodecRef(PluginRef):
     qualities: list[float] = Field(min_length=1)
 
-    @property
-    def display(self) -> str:
-        return self.label or self.name
-
 
 class LeaderboardConfig(_Strict):
     rank_by: str = "psnr"

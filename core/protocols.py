@@ -92,8 +92,10 @@ class LearnedCodec(Codec):
         """Every parameter and buffer outside the encoder (entropy model and decoder)."""
         return {k: v for k, v in self.model.state_dict().items() if not k.startswith("g_a.")}
 
-    def bits_from_likelihoods(self, likelihoods: dict[str, Tensor]) -> Tensor:
-        return sum((-torch.log2(v).sum()) for v in likelihoods.values())  # type: ignore[return-value]
+
+def likelihood_bits(likelihoods: dict[str, Tensor]) -> Tensor:
+    """The rate the entropy model assigns: the sum of -log2 of every likelihood."""
+    return sum(-torch.log2(v).sum() for v in likelihoods.values())  # type: ignore[return-value]
 
 
 @dataclass

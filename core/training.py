@@ -234,7 +234,7 @@ class Trainer:
             aux = self.model.aux_loss()
             aux.backward()
             self.aux_opt.step()
-            logs["aux"] = float(aux)
+            logs["aux"] = float(aux.detach())
         self.history.append(total)
         return logs
 

@@ -14,7 +14,7 @@ from licbench.errors import LicbenchError
 from licbench.hashing import hash_state_dict
 from licbench.hookspecs import hookimpl
 from licbench.images import crop, pad
-from licbench.protocols import Encoded, LearnedCodec
+from licbench.protocols import Encoded, LearnedCodec, likelihood_bits
 
 log = logging.getLogger("licbench")
 
@@ -188,7 +188,7 @@ class CompressAICodec(LearnedCodec):
     def estimate_bits(self, x: Tensor) -> float:
         xp, _ = pad(x.to(self.device), PAD_DIV)
         out = self.model(xp)
-        return float(self.bits_from_likelihoods(out["likelihoods"]))
+        return float(likelihood_bits(out["likelihoods"]))
 
 
 def _class_name(arch: str) -> str:

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from licbench.hookspecs import hookimpl
+from licbench.protocols import likelihood_bits
 from licbench.training import Objective, StepOutput
 
 # CompressAI's zoo lambdas (MSE models) for qualities 1..8.
@@ -25,8 +26,8 @@ ZOO_LAMBDAS = {
 
 
 def bpp_of(likelihoods: dict[str, Tensor], x: Tensor) -> Tensor:
-    pixels = x.shape[0] * x.shape[-2] * x.shape[-1]
-    return sum(-p.log2().sum() for p in likelihoods.values()) / pixels  # type: ignore[return-value]
+    """Estimated bits per pixel of a batch."""
+    return likelihood_bits(likelihoods) / (x.shape[0] * x.shape[-2] * x.shape[-1])
 
 
 class RateDistortion(Objective):
