@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,6 @@ from licbench.hashing import hash_state_dict
 from licbench.manager import get_registry
 from licbench.training import TrainConfig, Trainer
 
-log = logging.getLogger("licbench")
 
 
 def build_model(arch: str, quality: int | None, N: int | None, M: int | None) -> torch.nn.Module:
