@@ -15,7 +15,6 @@ from licbench.manager import get_registry
 from licbench.training import TrainConfig, Trainer
 
 
-
 def build_model(arch: str, quality: int | None, N: int | None, M: int | None) -> torch.nn.Module:
     """A fresh CompressAI model at the zoo widths of ``quality`` or at explicit N (and M)."""
     from compressai.zoo.image import cfgs, model_architectures
