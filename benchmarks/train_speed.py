@@ -1,8 +1,9 @@
 """Training steps per second: licbench's Trainer against a bare PyTorch loop.
 
-Same model, same batches, same optimizers (main Adam + auxiliary Adam), measured in one run.
+Same model, same batches, same optimizers (main Adam + auxiliary Adam), measured in one run,
+for each shipped lite architecture by default.
 
-    python benchmarks/train_speed.py [--arch A] [--N 64 --M 96] [--steps 30] [--patch 128]
+    python benchmarks/train_speed.py [--arch A ...] [--N 64 --M 96] [--steps 30] [--patch 128]
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from licbench.plugins.compressai_codecs import LITE_ARCHS
 from licbench.plugins.objectives import RateDistortion
 from licbench.train_codec import build_model
 from licbench.training import PatchSampler, TrainConfig, Trainer
@@ -42,7 +44,7 @@ def bare_loop(model: torch.nn.Module, batches: list[torch.Tensor], lmbda: float)
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--arch", default="bmshj2018-hyperprior")
+    p.add_argument("--arch", nargs="+", default=list(LITE_ARCHS))
     p.add_argument("--N", type=int, default=64)
     p.add_argument("--M", type=int, default=96)
     p.add_argument("--steps", type=int, default=30)
@@ -54,11 +56,25 @@ def main() -> None:
     sampler = PatchSampler(images, args.patch, args.batch, seed=0)
     batches = [sampler.next() for _ in range(args.steps)]
 
-    torch.manual_seed(0)
-    bare = bare_loop(build_model(args.arch, None, args.N, args.M).train(), batches, 0.013)
+    print(
+        f"N={args.N} M={args.M} batch {args.batch}x{args.patch}^2, "
+        f"{torch.get_num_threads()} CPU threads, {args.steps} steps each"
+    )
+    for arch in args.arch:
+        bare, ours = measure(arch, args, images, batches)
+        print(
+            f"{arch}: bare PyTorch loop {bare:.3f} steps/s; licbench Trainer {ours:.3f} "
+            f"steps/s (includes one final checkpoint); ratio licbench/bare = {ours / bare:.3f}"
+        )
 
+
+def measure(
+    arch: str, args: argparse.Namespace, images: list[torch.Tensor], batches: list[torch.Tensor]
+) -> tuple[float, float]:
     torch.manual_seed(0)
-    model = build_model(args.arch, None, args.N, args.M)
+    bare = bare_loop(build_model(arch, None, args.N, args.M).train(), batches, 0.013)
+    torch.manual_seed(0)
+    model = build_model(arch, None, args.N, args.M)
     cfg = TrainConfig(
         steps=args.steps,
         batch_size=args.batch,
@@ -71,15 +87,7 @@ def main() -> None:
     )
     t0 = time.perf_counter()
     trainer.fit(progress=False)
-    ours = args.steps / (time.perf_counter() - t0)
-    print(
-        f"{args.arch} N={args.N} M={args.M} batch {args.batch}x{args.patch}^2, "
-        f"{torch.get_num_threads()} CPU threads, {args.steps} steps each"
-    )
-    print(
-        f"bare PyTorch loop: {bare:.3f} steps/s; licbench Trainer: {ours:.3f} steps/s "
-        f"(includes one final checkpoint); ratio licbench/bare = {ours / bare:.3f}"
-    )
+    return bare, args.steps / (time.perf_counter() - t0)
 
 
 if __name__ == "__main__":

@@ -104,25 +104,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import torch
     from tabulate import tabulate
 
-    from licbench.evaluate import score_image
+    from licbench.evaluate import evaluate_folder
     from licbench.manager import get_registry
     from licbench.runner import resolve_device
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    reg = get_registry()
-    codec = reg.create("codec", args.codec, quality=args.quality, **_codec_params(args))
+    codec = get_registry().create("codec", args.codec, quality=args.quality, **_codec_params(args))
     codec.to(resolve_device(args.device))
-    names = ["bpp", "bpp-estimate", "psnr", "ms-ssim", "encode-seconds", "decode-seconds"]
-    metrics = [reg.create("metric", n) for n in names]
-    items = reg.create("dataset", "folder", path=args.data).items()[: args.limit]
-    rows = []
-    for item in items:
-        values, _ = score_image(
-            item.name, codec, item.loader(), metrics, estimate=not args.no_estimate
-        )
-        rows.append({"image": item.name, **values})
-    mean = {k: sum(r[k] for r in rows) / len(rows) for k in rows[0] if k != "image"}
+    rows, mean = evaluate_folder(codec, args.data, args.limit, estimate=not args.no_estimate)
     if args.json:
         print(
             json.dumps(
@@ -197,12 +187,14 @@ def cmd_train_codec(args: argparse.Namespace) -> int:
         N=args.N,
         M=args.M,
         val=args.val,
+        init=args.init,
         resume=args.resume,
         progress=not args.no_progress,
         steps=args.steps,
         batch_size=args.batch_size,
         patch_size=args.patch_size,
         lr=args.lr,
+        lr_drop=args.lr_drop or [],
         val_every=args.val_every,
         ckpt_every=args.ckpt_every,
         seed=args.seed,
@@ -271,9 +263,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--steps", type=int, required=True)
     s.add_argument("--out", type=Path, required=True, help="CompressAI-format checkpoint")
     s.add_argument("--resume", action="store_true", help="continue from OUT.train.pt")
+    s.add_argument("--init", type=Path, help="warm-start from this checkpoint (same widths)")
     s.add_argument("--batch-size", type=int, default=8)
     s.add_argument("--patch-size", type=int, default=256)
     s.add_argument("--lr", type=float, default=1e-4)
+    s.add_argument(
+        "--lr-drop", type=int, action="append", help="divide lr by 10 at this step (repeatable)"
+    )
     s.add_argument("--val-every", type=int, default=500)
     s.add_argument("--ckpt-every", type=int, default=200)
     s.add_argument("--seed", type=int, default=0)

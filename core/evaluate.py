@@ -10,6 +10,8 @@ from torch import Tensor
 
 from licbench.protocols import Codec, Metric, Sample
 
+EVAL_METRICS = ("bpp", "bpp-estimate", "psnr", "ms-ssim", "encode-seconds", "decode-seconds")
+
 
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
@@ -68,3 +70,20 @@ def score_image(
             out[m.name] = float(value)
     facts["metric_s"] = time.perf_counter() - t0
     return out, facts
+
+
+def evaluate_folder(
+    codec: Codec, folder: str, limit: int | None = None, estimate: bool = True
+) -> tuple[list[dict[str, float | str]], dict[str, float]]:
+    """`licbench eval`: per-image scores on real bitstreams, and their means."""
+    from licbench.manager import get_registry
+
+    reg = get_registry()
+    metrics = [reg.create("metric", n) for n in EVAL_METRICS]
+    rows: list[dict[str, float | str]] = []
+    for item in reg.create("dataset", "folder", path=folder).items()[:limit]:
+        values, _ = score_image(item.name, codec, item.loader(), metrics, estimate=estimate)
+        rows.append({"image": item.name, **values})
+    keys = [k for k in rows[0] if k != "image"]
+    mean = {k: sum(float(r[k]) for r in rows) / len(rows) for k in keys}
+    return rows, mean

@@ -44,11 +44,17 @@ def train_codec(
     N: int | None = None,
     M: int | None = None,
     val: list[str] | None = None,
+    init: Path | None = None,
     resume: bool = False,
     progress: bool = True,
     **cfg_kw: Any,
 ) -> dict[str, Any]:
-    """Train, then write a CompressAI-format state dict (CDF tables updated) to ``out``."""
+    """Train, then write a CompressAI-format state dict (CDF tables updated) to ``out``.
+
+    ``init`` warm-starts from another checkpoint of the same architecture and widths (e.g. a
+    neighbouring quality); optimizer state starts fresh.
+    """
+    from licbench.plugins.compressai_codecs import read_state_dict
     from licbench.plugins.objectives import ZOO_LAMBDAS, RateDistortion
 
     if lmbda is None:
@@ -58,6 +64,14 @@ def train_codec(
     cfg = TrainConfig(**cfg_kw)
     torch.manual_seed(cfg.seed)
     model = build_model(arch, quality, N, M)
+    if init is not None:
+        try:
+            model.load_state_dict(read_state_dict(Path(init)))
+        except RuntimeError as exc:
+            raise LicbenchError(
+                f"{init}: does not fit {arch} N={N} M={M} ({str(exc).splitlines()[0]}); "
+                "pass --init a checkpoint of the same architecture and widths"
+            ) from exc
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     val_images = load_folder_images(val)[:8] if val else []
@@ -80,6 +94,7 @@ def train_codec(
         "steps": cfg.steps,
         "data": data,
         "val": val,
+        "init": str(init) if init else None,
         "seconds_this_session": round(time.perf_counter() - t0, 1),
         "final": logs,
         "config": vars(cfg),

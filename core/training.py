@@ -73,6 +73,7 @@ class TrainConfig:
     val_every: int = 200
     ckpt_every: int = 200
     plateau_patience: int = 3
+    lr_drop: list[int] = field(default_factory=list)  # steps at which every lr is divided by 10
     explode_factor: float = 1e3  # a loss this many times the running median stops training
     seed: int = 0
     device: str = "cpu"
@@ -260,6 +261,10 @@ class Trainer:
         logs: dict[str, float] = {}
         last_val: dict[str, float] = {}
         while self.step_no < self.cfg.steps:
+            if self.step_no in self.cfg.lr_drop:
+                for o in self.opts.values():
+                    for g in o.param_groups:
+                        g["lr"] *= 0.1
             x = self.sampler.next().to(self.device)
             logs = self._one_step(x)
             self.step_no += 1

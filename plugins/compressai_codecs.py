@@ -27,6 +27,17 @@ ZOO_QUALITIES: dict[str, list[int]] = {
     "cheng2020-attn": list(range(1, 7)),
 }
 PAD_DIV = 64  # six stride-2 stages, as in CompressAI's own evaluation
+WEIGHTS_DIR = Path(__file__).parent / "weights"  # the shipped CPU ("lite") zoo
+LITE_ARCHS = ("bmshj2018-hyperprior", "mbt2018-mean", "cheng2020-anchor")
+
+
+def lite_path(arch: str, quality: float) -> Path:
+    return WEIGHTS_DIR / f"{arch}-lite-q{int(quality)}.pth.tar"
+
+
+def lite_qualities(arch: str) -> list[int]:
+    """Qualities whose weights this build ships for ``arch``."""
+    return [q for q in range(1, 9) if lite_path(arch, q).is_file()]
 
 
 def read_state_dict(path: Path) -> dict[str, Tensor]:
@@ -191,12 +202,35 @@ class CompressAICodec(LearnedCodec):
         return float(likelihood_bits(out["likelihoods"]))
 
 
-def _class_name(arch: str) -> str:
-    return "".join(p.capitalize() for p in arch.split("-")) + "Codec"
+class LiteCodec(CompressAICodec):
+    """A reduced-width model trained by licbench and shipped in the package (no download).
+
+    How each was trained: docs/training.md; the training record sits beside the weights as
+    ``weights/ARCH-lite-qQ.pth.tar.json``.
+    """
+
+    def __init__(self, quality: float) -> None:
+        path = lite_path(self.arch, quality)
+        if quality != int(quality) or not path.is_file():
+            raise LicbenchError(
+                f"{self.arch}-lite ships qualities {lite_qualities(self.arch)}, not {quality:g} "
+                f"({path} not found; retrain with benchmarks/train_lite.sh {self.arch})"
+            )
+        super().__init__(quality, checkpoint=str(path))
+        self.name = f"{self.arch}-lite"
+        self.weights = f"shipped:{path.name}"
+
+    def spec(self) -> dict[str, Any]:
+        return {"codec": self.name, "quality": self.quality, "params": {}, "weights": self.weights}
 
 
-def _arch_class(arch: str) -> type[CompressAICodec]:
-    return type(_class_name(arch), (CompressAICodec,), {"arch": arch, "__module__": __name__})
+def _class_name(arch: str, lite: bool = False) -> str:
+    return "".join(p.capitalize() for p in arch.split("-")) + ("Lite" if lite else "") + "Codec"
+
+
+def _arch_class(arch: str, lite: bool = False) -> type[CompressAICodec]:
+    base = LiteCodec if lite else CompressAICodec
+    return type(_class_name(arch, lite), (base,), {"arch": arch, "__module__": __name__})
 
 
 # One class per zoo architecture, so that each registers under a lazy "module:Class" target.
@@ -206,6 +240,9 @@ Mbt2018MeanCodec = _arch_class("mbt2018-mean")
 Mbt2018Codec = _arch_class("mbt2018")
 Cheng2020AnchorCodec = _arch_class("cheng2020-anchor")
 Cheng2020AttnCodec = _arch_class("cheng2020-attn")
+Bmshj2018HyperpriorLiteCodec = _arch_class("bmshj2018-hyperprior", lite=True)
+Mbt2018MeanLiteCodec = _arch_class("mbt2018-mean", lite=True)
+Cheng2020AnchorLiteCodec = _arch_class("cheng2020-anchor", lite=True)
 
 _DESCRIPTIONS = {
     "bmshj2018-factorized": "Ballé et al. 2018, factorized prior",
@@ -225,4 +262,14 @@ def register_codecs(register: Any) -> None:
             f"{__name__}:{_class_name(arch)}",
             description=f"CompressAI {desc}",
             qualities=ZOO_QUALITIES[arch],
+        )
+    for arch in LITE_ARCHS:
+        qualities = lite_qualities(arch)
+        if not qualities:
+            continue  # not shipped in this build
+        register(
+            f"{arch}-lite",
+            f"{__name__}:{_class_name(arch, lite=True)}",
+            description=f"CompressAI {_DESCRIPTIONS[arch]}; reduced width, shipped weights (CPU)",
+            qualities=qualities,
         )

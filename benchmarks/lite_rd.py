@@ -1,0 +1,92 @@
+"""Kodak rate-distortion of the shipped lite codecs against CompressAI's published curves.
+
+Every point is `licbench eval` on real bitstreams (all 24 Kodak images); the reference is
+CompressAI's own Kodak result file for its pretrained model of the same architecture
+($LICBENCH_DATA/reference/compressai-ARCH_mse_cpu.json). BD-rate / BD-PSNR are computed
+against the full official curve (8 or 6 qualities) over the overlapping range.
+
+    python benchmarks/lite_rd.py [--limit N] [--json OUT.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+from tabulate import tabulate
+
+from licbench.bd import bd_psnr, bd_rate
+from licbench.evaluate import evaluate_folder
+from licbench.manager import get_registry
+from licbench.paths import data_root
+from licbench.plugins.compressai_codecs import LITE_ARCHS, lite_qualities
+
+
+def shared() -> Path:
+    root = data_root()
+    if root is None:
+        raise SystemExit("set LICBENCH_DATA to the shared data folder (kodak/, reference/)")
+    return root
+
+
+def reference(arch: str) -> dict[str, list[float]]:
+    path = shared() / "reference" / f"compressai-{arch}_mse_cpu.json"
+    return json.loads(path.read_text())["results"]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--limit", type=int, help="first N Kodak images only (default: all 24)")
+    p.add_argument("--json", type=Path, help="also write the measured points here")
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    kodak = str(shared() / "kodak")
+    reg = get_registry()
+    rows, summary, points = [], [], {}
+    for arch in LITE_ARCHS:
+        qualities = lite_qualities(arch)
+        if not qualities:
+            continue
+        ref = reference(arch)
+        ours: dict[str, list[float]] = {"bpp": [], "psnr": [], "ms-ssim": []}
+        for q in qualities:
+            codec = reg.create("codec", f"{arch}-lite", quality=q)
+            _, mean = evaluate_folder(codec, kodak, args.limit, estimate=False)
+            for k in ours:
+                ours[k].append(mean[k])
+            rows.append(
+                [
+                    f"{arch}-lite",
+                    q,
+                    mean["bpp"],
+                    mean["psnr"],
+                    mean["ms-ssim"],
+                    ref["bpp"][q - 1],
+                    ref["psnr-rgb"][q - 1],
+                    ref["ms-ssim-rgb"][q - 1],
+                ]
+            )
+        points[arch] = ours
+        summary.append(
+            [
+                f"{arch}-lite vs CompressAI {arch}",
+                bd_rate(ref["bpp"], ref["psnr-rgb"], ours["bpp"], ours["psnr"]),
+                bd_psnr(ref["bpp"], ref["psnr-rgb"], ours["bpp"], ours["psnr"]),
+            ]
+        )
+    n = args.limit or 24
+    print(f"Kodak ({n} images), real bitstreams, {torch.get_num_threads()} CPU threads\n")
+    headers = ["codec", "q", "bpp", "PSNR", "MS-SSIM", "ref bpp", "ref PSNR", "ref MS-SSIM"]
+    print(tabulate(rows, headers=headers, floatfmt=".4f", tablefmt="github"))
+    print()
+    headers = ["family", "BD-rate % (+ = more bits)", "BD-PSNR dB"]
+    print(tabulate(summary, headers=headers, floatfmt=".2f", tablefmt="github"))
+    if args.json:
+        args.json.write_text(json.dumps(points, indent=2))
+
+
+if __name__ == "__main__":
+    main()
