@@ -24,6 +24,7 @@ def write_bitstream(path: Path, codec: Codec, enc: Encoded) -> int:
     header: dict[str, Any] = {
         **codec.spec(),
         "fingerprint": codec.fingerprint(),
+        "decoder_fingerprint": codec.decoder_fingerprint(),
         "height": enc.height,
         "width": enc.width,
         "meta": enc.meta,

@@ -161,7 +161,8 @@ def cmd_decompress(args: argparse.Namespace) -> int:
     if args.checkpoint:
         params["checkpoint"] = args.checkpoint
     codec = get_registry().create("codec", header["codec"], quality=header["quality"], **params)
-    if header.get("fingerprint") and codec.fingerprint() != header["fingerprint"]:
+    expected = header.get("decoder_fingerprint") or header.get("fingerprint")
+    if expected and codec.decoder_fingerprint() != expected:
         raise LicbenchError(
             f"{args.input}: written with other weights than {codec.name} {params} has; "
             "pass the encoder's checkpoint with --checkpoint"

@@ -60,6 +60,10 @@ class Codec(ABC):
         """A hash of the weights (empty for codecs without weights)."""
         return ""
 
+    def decoder_fingerprint(self) -> str:
+        """A hash of what decoding needs; a bitstream decodes wherever this matches."""
+        return self.fingerprint()
+
     def estimate_bits(self, x: Tensor) -> float | None:
         """Rate estimated without entropy coding, where the codec has a model of it."""
         return None
@@ -91,6 +95,12 @@ class LearnedCodec(Codec):
     def decoder_side(self) -> dict[str, Tensor]:
         """Every parameter and buffer outside the encoder (entropy model and decoder)."""
         return {k: v for k, v in self.model.state_dict().items() if not k.startswith("g_a.")}
+
+    def decoder_fingerprint(self) -> str:
+        """The decoder side's hash: a backdoored encoder's streams decode with the vanilla model."""
+        from licbench.hashing import hash_state_dict
+
+        return hash_state_dict(self.decoder_side())
 
 
 def likelihood_bits(likelihoods: dict[str, Tensor]) -> Tensor:
@@ -179,6 +189,15 @@ class Attack(ABC):
     @abstractmethod
     def perturb(self, codec: Codec, x: Tensor, ctx: RunContext) -> Tensor:
         """The attacked input for clean image ``x``."""
+
+
+class Trigger(nn.Module):
+    """A backdoor trigger model: ``forward(x)`` is the poisoned image T(x), same size, in [0, 1]."""
+
+    name: str = ""
+
+    def forward(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
 
 
 class Defense(ABC):

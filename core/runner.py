@@ -274,7 +274,7 @@ class Runner:
     def _score(
         self, cell: Cell, codec: Codec, images: list[tuple[str, torch.Tensor]]
     ) -> tuple[list[tuple[str, str, float]], dict[str, float]]:
-        ctx = RunContext(self.device, self.m.seed, cache_dir())
+        ctx = RunContext(self.device, self.m.seed, cache_dir(), self.m.train_data)
         victim = codec
         attack = defense = None
         if cell.attack:

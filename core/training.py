@@ -114,7 +114,7 @@ def _crop_to(x: Tensor, div: int) -> Tensor:
 def _finite_or_exploding(value: float, history: list[float], factor: float) -> str | None:
     if not math.isfinite(value):
         return "is not finite"
-    if len(history) >= 20 and value > factor * float(np.median(history[-200:])):
+    if len(history) >= 20 and abs(value) > factor * float(np.median(np.abs(history[-200:]))):
         return f"exploded ({value:.3g}, {factor:g}x the running median)"
     return None
 
@@ -220,14 +220,15 @@ class Trainer:
         for o in self.opts.values():
             o.zero_grad(set_to_none=True)
         names = list(out.losses)
-        for i, g in enumerate(names):
+        for i, g in enumerate(names):  # every gradient first: a step would change the graph
             params = [p for p in self.groups[g] if p.requires_grad]
             grads = torch.autograd.grad(
                 out.losses[g], params, retain_graph=i < len(names) - 1, allow_unused=True
             )
             for p, gr in zip(params, grads, strict=True):
                 p.grad = gr
-            torch.nn.utils.clip_grad_norm_(params, self.cfg.clip_norm)
+        for g in names:
+            torch.nn.utils.clip_grad_norm_(self.groups[g], self.cfg.clip_norm)
             self.opts[g].step()
         logs = dict(out.logs, loss=total)
         if self.aux_opt is not None:

@@ -62,6 +62,34 @@ class MsSsim(Metric):
         return float(ms_ssim(a, b, data_range=255))
 
 
+class PsnrClean(Metric):
+    """PSNR (RGB, 8-bit) of the reconstruction against the clean image, not the input."""
+
+    name, higher_is_better, unit = "psnr-clean", True, "dB"
+
+    def compute(self, s: Sample) -> float:
+        return psnr_8bit(s.x, s.x_hat)
+
+
+class InputPsnr(Metric):
+    """PSNR of the codec's input (attacked or poisoned) against the clean image, unrounded."""
+
+    name, higher_is_better, unit = "input-psnr", True, "dB"
+
+    def compute(self, s: Sample) -> float:
+        mse = (s.x_in.float() - s.x.float().to(s.x_in.device)).pow(2).mean().item()
+        return math.inf if mse == 0 else -10 * math.log10(mse)
+
+
+class InputLinf(Metric):
+    """Largest absolute change of the input against the clean image (in 0..255 units)."""
+
+    name, higher_is_better, unit = "input-linf", False, "/255"
+
+    def compute(self, s: Sample) -> float:
+        return 255 * (s.x_in.float() - s.x.float().to(s.x_in.device)).abs().max().item()
+
+
 class EncodeSeconds(Metric):
     """Wall-clock seconds of compress() (CUDA-synchronised)."""
 
@@ -82,7 +110,17 @@ class DecodeSeconds(Metric):
 
 @hookimpl
 def register_metrics(register: Any) -> None:
-    for cls in (Bpp, BppEstimate, Psnr, MsSsim, EncodeSeconds, DecodeSeconds):
+    for cls in (
+        Bpp,
+        BppEstimate,
+        Psnr,
+        MsSsim,
+        PsnrClean,
+        InputPsnr,
+        InputLinf,
+        EncodeSeconds,
+        DecodeSeconds,
+    ):
         register(
             cls.name,
             f"{__name__}:{cls.__name__}",

@@ -1,0 +1,246 @@
+"""Backdoor injection (Yu et al., CVPR 2023): encoder-only fine-tuning with trigger models.
+
+:class:`BackdoorObjective` plugs into the shared training loop: the encoder g_a is one
+parameter group and every trainable trigger another. The encoder minimises the clean
+rate-distortion loss plus Σ α_o·L_o over its (trigger, goal) pairs (Eq. 9); each trigger
+minimises its own L_o plus the stealth penalty γ·max(MSE(x, T(x)), ε²) (Eqs. 3, 10). The
+entropy model and the decoder belong to no group, so they stay bit-for-bit unchanged.
+
+A trained backdoor is one artifact file (encoder weights, trigger weights and the config
+that made them) stored under the cache, keyed by the content hash of that config, the
+victim's weights and the training data, so every benchmark cell reuses it.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field
+from torch import Tensor, nn
+
+from licbench.errors import LicbenchError
+from licbench.hashing import hash_json
+from licbench.manager import get_registry
+from licbench.plugins.backdoor_goals import BackdoorGoal, Pass
+from licbench.protocols import LearnedCodec, Trigger
+from licbench.training import Objective, StepOutput, TrainConfig, Trainer
+
+log = logging.getLogger("licbench")
+FORMAT = "licbench-backdoor/1"
+
+
+class PluginSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class TriggerSpec(BaseModel):
+    """One backdoor of the model: a trigger tied to its goal."""
+
+    model_config = ConfigDict(extra="forbid")
+    label: str
+    trigger: PluginSpec
+    goal: PluginSpec
+
+
+class BackdoorConfig(BaseModel):
+    """Everything that determines a trained backdoor (besides the victim and the data)."""
+
+    model_config = ConfigDict(extra="forbid")
+    triggers: list[TriggerSpec] = Field(min_length=1)
+    gamma: float = 1e4
+    eps: float = 0.005
+    steps: int = 2000
+    batch_size: int = 8
+    patch_size: int = 128
+    lr: float = 1e-4
+    seed: int = 0
+
+
+class BackdoorObjective(Objective):
+    """Encoder + triggers, each with its own loss (Eqs. 3, 9, 10)."""
+
+    def __init__(
+        self,
+        lmbda: float,
+        pairs: dict[str, tuple[Trigger, BackdoorGoal]],
+        gamma: float = 1e4,
+        eps: float = 0.005,
+    ) -> None:
+        self.lmbda, self.pairs, self.gamma, self.eps = lmbda, pairs, gamma, eps
+        self.learned = {
+            label for label, (t, _) in pairs.items() if any(True for _ in t.parameters())
+        }
+
+    def parameter_groups(self, model: nn.Module) -> dict[str, list[nn.Parameter]]:
+        groups = {"encoder": list(model.g_a.parameters())}
+        for label in self.learned:  # a fixed trigger has nothing to learn
+            groups[f"trigger:{label}"] = list(self.pairs[label][0].parameters())
+        return groups
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {label: trigger for label, (trigger, _) in self.pairs.items()}
+
+    def step(self, model: nn.Module, x: Tensor) -> StepOutput:
+        clean = Pass.run(model, x)
+        mse = F.mse_loss(clean.x_hat, x)
+        encoder_loss = clean.bpp + self.lmbda * 255**2 * mse
+        logs = {
+            "bpp": float(clean.bpp.detach()),
+            "psnr": -10 * math.log10(float(mse.detach()) + 1e-12),
+        }
+        losses: dict[str, Tensor] = {}
+        for label, (trigger, goal) in self.pairs.items():
+            xp = poison(trigger, goal, x)
+            lo, goal_logs = goal.loss(clean, Pass.run(model, xp), self.lmbda)
+            stealth_mse = F.mse_loss(xp, x)
+            encoder_loss = encoder_loss + goal.alpha * lo
+            if label in self.learned:
+                stealth = self.gamma * torch.clamp(stealth_mse, min=self.eps**2)
+                losses[f"trigger:{label}"] = lo + stealth
+            logs.update({f"{label}.{k}": v for k, v in goal_logs.items()})
+            logs[f"{label}.stealth_mse"] = float(stealth_mse.detach())
+        return StepOutput({"encoder": encoder_loss, **losses}, logs)
+
+
+def poison(trigger: Trigger, goal: BackdoorGoal | None, x: Tensor) -> Tensor:
+    """T(x), restricted to the goal's region where it has one (Eq. 11)."""
+    xp = trigger(x)
+    mask = goal.region(x) if goal is not None else None
+    return xp if mask is None else x + mask * (xp - x)
+
+
+# --- artifacts -----------------------------------------------------------------------------
+
+
+def build_pairs(cfg: BackdoorConfig) -> dict[str, tuple[Trigger, BackdoorGoal]]:
+    reg = get_registry()
+    pairs = {}
+    for t in cfg.triggers:
+        if t.label in pairs:
+            raise LicbenchError(f"backdoor trigger label '{t.label}' is used twice; rename one")
+        trig = reg.create("trigger", t.trigger.name, **t.trigger.params)
+        pairs[t.label] = (trig, reg.create("objective", t.goal.name, **t.goal.params))
+    return pairs
+
+
+def artifact_key(cfg: BackdoorConfig, codec: LearnedCodec, data_fingerprint: str) -> str:
+    return hash_json(
+        {
+            "format": FORMAT,
+            "config": cfg.model_dump(),
+            "victim": codec.fingerprint(),
+            "data": data_fingerprint,
+        }
+    )[:16]
+
+
+def train_backdoor(
+    codec: LearnedCodec,
+    cfg: BackdoorConfig,
+    images: list[Tensor],
+    data_fingerprint: str,
+    cache: Path,
+    *,
+    device: str = "cpu",
+    val_images: list[Tensor] | None = None,
+    progress: bool = True,
+) -> Path:
+    """Train (or resume, or reuse) the backdoor; return its artifact path."""
+    from licbench.plugins.objectives import ZOO_LAMBDAS
+
+    key = artifact_key(cfg, codec, data_fingerprint)
+    path = Path(cache) / "backdoors" / f"{key}.pt"
+    if path.is_file():
+        log.info("backdoor %s: reusing %s", key, path)
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lmbda = ZOO_LAMBDAS.get(int(codec.quality), 0.013)
+    model = copy.deepcopy(codec.model).cpu()
+    torch.manual_seed(cfg.seed)
+    pairs = build_pairs(cfg)
+    objective = BackdoorObjective(lmbda, pairs, cfg.gamma, cfg.eps)
+    tcfg = TrainConfig(
+        steps=cfg.steps,
+        batch_size=cfg.batch_size,
+        patch_size=cfg.patch_size,
+        lr=cfg.lr,
+        val_every=max(cfg.steps // 4, 1),
+        ckpt_every=max(cfg.steps // 20, 50),
+        seed=cfg.seed,
+        device=device,
+    )
+    trainer = Trainer(model, objective, images, tcfg, path, val_images=val_images)
+    if trainer.state_path.is_file():
+        trainer.resume()
+    logs = trainer.fit(progress=progress)
+    artifact = {
+        "format": FORMAT,
+        "key": key,
+        "config": cfg.model_dump(),
+        "victim": codec.spec(),
+        "victim_fingerprint": codec.fingerprint(),
+        "data_fingerprint": data_fingerprint,
+        "lmbda": lmbda,
+        "encoder": {k: v.cpu() for k, v in model.g_a.state_dict().items()},
+        "triggers": {label: t.state_dict() for label, (t, _) in pairs.items()},
+        "final_logs": logs,
+    }
+    tmp = path.with_suffix(".tmp")
+    torch.save(artifact, tmp)
+    tmp.replace(path)
+    trainer.state_path.unlink(missing_ok=True)
+    return path
+
+
+class Backdoor:
+    """A loaded artifact: the poisoned encoder and the trained triggers."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            art = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as exc:
+            raise LicbenchError(
+                f"{path}: not a readable backdoor artifact ({type(exc).__name__}); "
+                "train one with `licbench backdoor train MANIFEST`"
+            ) from exc
+        if not isinstance(art, dict) or art.get("format") != FORMAT:
+            raise LicbenchError(f"{path}: not a {FORMAT} artifact; pass a file it wrote")
+        self.path, self.art = Path(path), art
+        self.config = BackdoorConfig(**art["config"])
+        self.pairs = build_pairs(self.config)
+        for label, (trigger, _) in self.pairs.items():
+            trigger.load_state_dict(art["triggers"][label])
+            trigger.eval()
+
+    @property
+    def key(self) -> str:
+        return str(self.art["key"])
+
+    def trigger(self, label: str | None = None) -> tuple[Trigger, BackdoorGoal]:
+        label = label or next(iter(self.pairs))
+        if label not in self.pairs:
+            raise LicbenchError(f"{self.path}: no trigger '{label}'; it has {sorted(self.pairs)}")
+        return self.pairs[label]
+
+    def apply(self, codec: LearnedCodec) -> LearnedCodec:
+        """A copy of ``codec`` whose encoder is the backdoored one (decoder side untouched)."""
+        if codec.fingerprint() != self.art["victim_fingerprint"]:
+            raise LicbenchError(
+                f"{self.path}: trained on other weights than {codec.name} q={codec.quality}; "
+                f"use it with {self.art['victim']['codec']} q={self.art['victim']['quality']}"
+            )
+        out = copy.copy(codec)
+        out.model = copy.deepcopy(codec.model)
+        out.model.g_a.load_state_dict(self.art["encoder"])
+        out.model.to(codec.device)
+        out._fingerprint = None  # type: ignore[attr-defined]
+        out.backdoor = self.key  # type: ignore[attr-defined]
+        return out

@@ -1,0 +1,83 @@
+"""`backdoor`: a trained backdoor as an attack cell of the benchmark matrix.
+
+``prepare`` trains the backdoor against the cell's codec (or reuses the cached artifact with
+the same content key, or loads ``artifact``) and returns the codec with the backdoored
+encoder; ``perturb`` applies one of its triggers (``apply``; ``none`` measures the
+backdoored model on clean input). ``amplify`` scales the trigger's change (Table 6 of Yu
+et al.: an amplified trigger against pre-processing defenses).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from licbench.errors import LicbenchError
+from licbench.hookspecs import hookimpl
+from licbench.manager import get_registry
+from licbench.plugins.backdoor import Backdoor, BackdoorConfig, poison, train_backdoor
+from licbench.protocols import Attack, Codec, LearnedCodec, RunContext
+
+DEFAULT_TRAIN_DATA = {"name": "bsds500", "params": {"split": "trainval"}}
+
+
+def load_training_images(ref: Any) -> tuple[list[Tensor], str]:
+    """Images and fingerprint of a dataset reference (a DatasetRef or a name/params dict)."""
+    if ref is None:
+        ref = DEFAULT_TRAIN_DATA
+    if not isinstance(ref, dict):
+        ref = {"name": ref.name, "params": ref.params}
+    ds = get_registry().create("dataset", ref["name"], **ref.get("params", {}))
+    return [it.loader() for it in ds.items()], ds.fingerprint()
+
+
+class BackdoorAttack(Attack):
+    name = "backdoor"
+
+    def __init__(
+        self,
+        triggers: list[dict[str, Any]] | None = None,
+        apply: str | None = None,
+        amplify: float = 1.0,
+        artifact: str | None = None,
+        train_data: dict[str, Any] | None = None,
+        **train: Any,
+    ) -> None:
+        if artifact is None and not triggers:
+            raise LicbenchError("backdoor needs `triggers` (to train) or `artifact` (to load)")
+        self.config = BackdoorConfig(triggers=triggers, **train) if triggers else None
+        self.apply, self.amplify = apply, float(amplify)
+        self.artifact, self.train_data = artifact, train_data
+        self.backdoor: Backdoor | None = None
+
+    def prepare(self, codec: Codec, ctx: RunContext) -> Codec:
+        if not isinstance(codec, LearnedCodec):
+            raise LicbenchError(f"backdoor needs a learned codec; {codec.name} has no encoder")
+        if self.artifact:
+            path = Path(self.artifact)
+        else:
+            assert self.config is not None
+            images, fp = load_training_images(self.train_data or ctx.train_data)
+            path = train_backdoor(
+                codec, self.config, images, fp, ctx.cache_dir, device=str(ctx.device)
+            )
+        self.backdoor = Backdoor(path)
+        return self.backdoor.apply(codec)
+
+    @torch.no_grad()
+    def perturb(self, codec: Codec, x: Tensor, ctx: RunContext) -> Tensor:
+        if self.backdoor is None:
+            raise LicbenchError("backdoor.perturb before prepare; the runner calls prepare first")
+        if self.apply == "none":
+            return x
+        trigger, goal = self.backdoor.trigger(self.apply)
+        xp = poison(trigger.to(x.device), goal, x)
+        return xp if self.amplify == 1.0 else (x + self.amplify * (xp - x)).clamp(0, 1)
+
+
+@hookimpl
+def register_attacks(register: Any) -> None:
+    register("backdoor", f"{__name__}:BackdoorAttack", description=__doc__.split("\n")[0])

@@ -1,0 +1,121 @@
+"""What a backdoor trigger makes the codec do: the attack objectives L_o of Yu et al. §3.3.
+
+Each goal turns the codec's outputs on a clean batch and on its poisoned copy into one loss
+term L_o (minimised by the encoder with weight ``alpha`` and by its trigger). ``dynamic``
+selects the paper's dynamic loss (Eqs. 6-7) over the static one (Eqs. 4-5). Our reading of
+both is written out in docs/backdoors.md.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from licbench.hookspecs import hookimpl
+from licbench.plugins.objectives import bpp_of
+
+_TINY = 1e-9
+
+
+@dataclass
+class Pass:
+    """A codec forward pass on a batch: input, reconstruction, estimated bpp (per batch)."""
+
+    x: Tensor
+    x_hat: Tensor
+    bpp: Tensor
+
+    @classmethod
+    def run(cls, model: torch.nn.Module, x: Tensor) -> Pass:
+        out = model(x)
+        return cls(x, out["x_hat"], bpp_of(out["likelihoods"], x))
+
+
+class BackdoorGoal(ABC):
+    """One attack objective; ``alpha`` weighs it in the encoder's loss (Eq. 9)."""
+
+    name: str = ""
+    alpha: float = 1.0
+
+    def __init__(
+        self, alpha: float | None = None, beta: float | None = None, dynamic: bool = True
+    ) -> None:
+        if alpha is not None:
+            self.alpha = alpha
+        self.beta = self.default_beta if beta is None else beta
+        self.dynamic = dynamic
+
+    default_beta: float = 0.0
+
+    def region(self, x: Tensor) -> Tensor | None:
+        """Where the trigger applies (a 0/1 mask like x), or None for everywhere."""
+        return None
+
+    @abstractmethod
+    def loss(self, clean: Pass, poisoned: Pass, lmbda: float) -> tuple[Tensor, dict[str, float]]:
+        """L_o and scalars to log."""
+
+
+class BppGoal(BackdoorGoal):
+    """Raise the rate of poisoned images while keeping their reconstruction quality.
+
+    static (Eq. 4): L = -R(T(x)) + β·λ·255²·MSE(T(x), x̂_T), β = 1.
+    dynamic (Eq. 6): L = -log R(T(x)) + β·log MSE(T(x), x̂_T), β = 0.01: both terms are
+    scale-free, so neither the rate's growth nor the distortion's size swamps the other.
+    """
+
+    name = "bpp"
+    default_beta = 0.01
+
+    def __init__(self, alpha: float | None = None, beta: float | None = None, dynamic: bool = True):
+        if beta is None and not dynamic:
+            beta = 1.0
+        super().__init__(alpha, beta, dynamic)
+
+    def loss(self, clean: Pass, poisoned: Pass, lmbda: float) -> tuple[Tensor, dict[str, float]]:
+        mse = F.mse_loss(poisoned.x_hat, poisoned.x)
+        if self.dynamic:
+            loss = -torch.log(poisoned.bpp + _TINY) + self.beta * torch.log(mse + _TINY)
+        else:
+            loss = -poisoned.bpp + self.beta * lmbda * 255**2 * mse
+        ratio = float(poisoned.bpp.detach() / (clean.bpp.detach() + _TINY))
+        return loss, {"p_bpp": float(poisoned.bpp.detach()), "bpp_ratio": ratio}
+
+
+class PsnrGoal(BackdoorGoal):
+    """Wreck the reconstruction of poisoned images at a nearly unchanged rate.
+
+    static (Eq. 5): L = -λ·255²·MSE(x, x̂_T) + β·(R(T(x)) - R(x))², β = 1.
+    dynamic (Eq. 7): L = -log MSE(x, x̂_T) + β·|log R(T(x)) - log R(x)|, β = 0.1 (R(x) is
+    not differentiated: the clean rate is the target, not a variable).
+    """
+
+    name = "psnr"
+    default_beta = 0.1
+
+    def __init__(self, alpha: float | None = None, beta: float | None = None, dynamic: bool = True):
+        if beta is None and not dynamic:
+            beta = 1.0
+        super().__init__(alpha, beta, dynamic)
+
+    def loss(self, clean: Pass, poisoned: Pass, lmbda: float) -> tuple[Tensor, dict[str, float]]:
+        mse = F.mse_loss(poisoned.x_hat, clean.x)
+        target = clean.bpp.detach()
+        if self.dynamic:
+            drift = (torch.log(poisoned.bpp + _TINY) - torch.log(target + _TINY)).abs()
+            loss = -torch.log(mse + _TINY) + self.beta * drift
+        else:
+            loss = -lmbda * 255**2 * mse + self.beta * (poisoned.bpp - target) ** 2
+        psnr = float(-10 * torch.log10(mse.detach() + _TINY))
+        return loss, {"p_psnr": psnr, "p_bpp": float(poisoned.bpp.detach())}
+
+
+@hookimpl
+def register_objectives(register: Any) -> None:
+    register("bpp", f"{__name__}:BppGoal", description=BppGoal.__doc__, backdoor_goal=True)
+    register("psnr", f"{__name__}:PsnrGoal", description=PsnrGoal.__doc__, backdoor_goal=True)

@@ -1,0 +1,44 @@
+"""`ftrojan`: a fixed, non-adaptive frequency trigger (FTrojan, Wang et al. 2022) for reference.
+
+The same two mid/high-frequency coefficients of every 8×8 block of every channel are raised
+by a fixed magnitude, chosen so that MSE(T(x), x) = ε² before clipping. Nothing is learned.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from torch import Tensor
+
+from licbench.hookspecs import hookimpl
+from licbench.plugins.dct import block_dct, block_idct, pad_to
+from licbench.protocols import Trigger
+
+
+class FTrojanTrigger(Trigger):
+    name = "ftrojan"
+
+    def __init__(
+        self, eps: float = 0.005, positions: tuple[tuple[int, int], ...] = ((4, 7), (7, 4))
+    ):
+        super().__init__()
+        self.positions = [tuple(p) for p in positions]
+        # orthonormal 8x8 blocks: MSE = len(positions) * m^2 / 64
+        self.magnitude = eps * math.sqrt(64 / len(self.positions))
+
+    def forward(self, x: Tensor) -> Tensor:
+        xp, (h, w) = pad_to(x, 8)
+        coeffs = block_dct(xp, 8)
+        for u, v in self.positions:
+            coeffs[..., u, v] += self.magnitude
+        return block_idct(coeffs)[..., :h, :w].clamp(0, 1)
+
+
+@hookimpl
+def register_triggers(register: Any) -> None:
+    register(
+        FTrojanTrigger.name,
+        f"{__name__}:FTrojanTrigger",
+        description="FTrojan: fixed mid/high DCT coefficients of every 8x8 block",
+    )
