@@ -131,6 +131,50 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backdoor_train(args: argparse.Namespace) -> int:
+    from licbench.manager import get_registry
+    from licbench.manifest import load_manifest
+    from licbench.paths import cache_dir
+    from licbench.protocols import RunContext
+    from licbench.runner import resolve_device
+
+    m = load_manifest(args.manifest)
+    refs = [a for a in m.attacks if a.name == "backdoor"]
+    if not refs:
+        raise LicbenchError(f"{args.manifest}: no `backdoor` attack to train; add one to attacks")
+    reg = get_registry()
+    device = resolve_device(args.device or m.device)
+    ctx = RunContext(device, m.seed, cache_dir(), m.train_data)
+    for c in m.codecs:
+        for q in c.qualities:
+            codec = reg.create("codec", c.name, quality=_quality(str(q)), **c.params).to(device)
+            for ref in refs:
+                attack = reg.create("attack", ref.name, **ref.params)
+                attack.prepare(codec, ctx)
+                print(f"{c.display} q={q:g} {ref.display}: {attack.backdoor.path}")
+    return 0
+
+
+def cmd_poison(args: argparse.Namespace) -> int:
+    import math
+
+    import torch
+
+    from licbench.images import load_image, save_image
+    from licbench.plugins.backdoor import Backdoor, poison
+
+    trigger, goal = Backdoor(Path(args.artifact)).trigger(args.trigger)
+    x = load_image(args.input)
+    with torch.no_grad():
+        xp = poison(trigger, goal, x)
+        xp = (x + args.amplify * (xp - x)).clamp(0, 1)
+    save_image(xp, args.output)
+    mse = float((xp - x).pow(2).mean())
+    psnr = math.inf if mse == 0 else -10 * math.log10(mse)
+    print(f"{args.output}: poisoned, MSE {mse:.3g} ({psnr:.2f} dB against the input)")
+    return 0
+
+
 def cmd_compress(args: argparse.Namespace) -> int:
     import torch
 
@@ -140,6 +184,10 @@ def cmd_compress(args: argparse.Namespace) -> int:
     from licbench.runner import resolve_device
 
     codec = get_registry().create("codec", args.codec, quality=args.quality, **_codec_params(args))
+    if args.backdoor:
+        from licbench.plugins.backdoor import Backdoor
+
+        codec = Backdoor(Path(args.backdoor)).apply(codec)
     codec.to(resolve_device(args.device))
     x = load_image(args.input)
     with torch.no_grad():
@@ -282,7 +330,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("input")
     s.add_argument("output")
     codec_args(s)
+    s.add_argument("--backdoor", help="encode with this backdoor artifact's encoder")
     s.set_defaults(func=cmd_compress)
+
+    s = sub.add_parser("backdoor", help="backdoor artifacts")
+    bsub = s.add_subparsers(dest="backdoor_command", required=True)
+    b = bsub.add_parser("train", help="train every backdoor attack of a manifest (cached)")
+    b.add_argument("manifest", type=Path)
+    b.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    b.set_defaults(func=cmd_backdoor_train)
+
+    s = sub.add_parser("poison", help="apply a trained trigger to an image")
+    s.add_argument("--artifact", required=True, help="a backdoor artifact file")
+    s.add_argument("--trigger", help="trigger label (default: the artifact's first)")
+    s.add_argument("--amplify", type=float, default=1.0, help="scale the trigger's change")
+    s.add_argument("input")
+    s.add_argument("output")
+    s.set_defaults(func=cmd_poison)
 
     s = sub.add_parser("decompress", help="decode a bitstream file to an image")
     s.add_argument("input")

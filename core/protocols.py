@@ -200,6 +200,33 @@ class Trigger(nn.Module):
         raise NotImplementedError
 
 
+class SegmentationModel(nn.Module):
+    """A downstream segmentation network, differentiable end to end.
+
+    ``forward(x)``: RGB ``Bx3xHxW`` in [0, 1] (any size; the model pads and normalises
+    itself) -> logits ``BxKxHxW`` at the input's size. ``classes`` maps names to indices.
+    """
+
+    name: str = ""
+    classes: dict[str, int] = {}
+
+    def forward(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class FaceEmbedder(nn.Module):
+    """A downstream face-embedding network, differentiable end to end.
+
+    ``forward(x)``: RGB ``Bx3x256x256`` aligned face crops in [0, 1] (the layout of the
+    shared faces/ folder) -> L2-normalised embeddings ``BxD``.
+    """
+
+    name: str = ""
+
+    def forward(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
 class Defense(ABC):
     """Wraps a codec; the result is itself a codec."""
 

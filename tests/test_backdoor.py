@@ -1,0 +1,124 @@
+"""Backdoor injection: exact DCT, triggers, encoder-only training, artifacts, CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.fft
+import torch
+
+from licbench.cli import main
+from licbench.errors import LicbenchError
+from licbench.manager import get_registry
+from licbench.plugins.backdoor import Backdoor, BackdoorConfig, train_backdoor
+from licbench.plugins.backdoor_attack import load_training_images
+from licbench.plugins.dct import block_dct, block_idct, to_blocks
+from licbench.plugins.trigger_dct import DCTAdaptiveTrigger
+from licbench.plugins.trigger_fixed import FTrojanTrigger
+from licbench.plugins.trigger_lira import LiraTrigger
+
+
+def test_block_dct_matches_scipy_and_inverts() -> None:
+    x = torch.rand(2, 3, 48, 64, dtype=torch.float64)
+    for p in (8, 16):
+        coeffs = block_dct(x, p)
+        ref = scipy.fft.dctn(to_blocks(x, p).numpy(), type=2, axes=(-2, -1), norm="ortho")
+        np.testing.assert_allclose(coeffs.numpy(), ref, atol=1e-12)
+        assert torch.allclose(block_idct(coeffs), x, atol=1e-12)
+
+
+@pytest.mark.parametrize("size", [(37, 50), (64, 64), (131, 97)])
+def test_triggers_keep_any_size_and_range(size: tuple[int, int]) -> None:
+    x = torch.rand(1, 3, *size)
+    for trigger in (DCTAdaptiveTrigger(), LiraTrigger(), FTrojanTrigger()):
+        y = trigger(x)
+        assert y.shape == x.shape and 0 <= y.min() and y.max() <= 1
+
+
+def test_dct_trigger_topk_and_patch_weight_switches() -> None:
+    t = DCTAdaptiveTrigger(n_freq=64, k=16)
+    assert (t.general_trigger() != 0).sum(dim=1).tolist() == [16, 16, 16]
+    assert (DCTAdaptiveTrigger(topk=False).general_trigger() != 0).sum() == 3 * 64
+    # without patch weights every patch gets the same coefficients: the change repeats
+    flat = torch.full((1, 3, 64, 64), 0.5)
+    delta = DCTAdaptiveTrigger(patch_weight=False)(flat) - flat
+    assert torch.allclose(delta[..., :16, :16], delta[..., 16:32, 32:48], atol=1e-6)
+    with pytest.raises(ValueError, match="k"):
+        DCTAdaptiveTrigger(n_freq=8, k=16)
+
+
+def test_ftrojan_sits_on_the_stealth_bound() -> None:
+    x = torch.full((1, 3, 64, 64), 0.5)
+    assert float((FTrojanTrigger(eps=0.005)(x) - x).pow(2).mean()) == pytest.approx(2.5e-5, rel=1e-5)
+
+
+@pytest.fixture(scope="module")
+def trained_backdoor(tmp_path_factory: pytest.TempPathFactory, random_checkpoint: Path):
+    reg = get_registry()
+    codec = reg.create("codec", "bmshj2018-hyperprior", quality=1, checkpoint=random_checkpoint)
+    images = [torch.rand(1, 3, 80, 96) for _ in range(4)]
+    cfg = BackdoorConfig(
+        triggers=[
+            {"label": "rate", "trigger": {"name": "dct-adaptive"}, "goal": {"name": "bpp"}},
+            {"label": "fixed", "trigger": {"name": "ftrojan"}, "goal": {"name": "psnr"}},
+        ],
+        steps=6,
+        batch_size=2,
+        patch_size=64,
+    )
+    cache = tmp_path_factory.mktemp("bd")
+    path = train_backdoor(codec, cfg, images, "test-data", cache, progress=False)
+    return codec, cfg, images, cache, path
+
+
+def test_only_the_encoder_changes(trained_backdoor) -> None:
+    codec, _, _, _, path = trained_backdoor
+    poisoned = Backdoor(path).apply(codec)
+    before, after = codec.model.state_dict(), poisoned.model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("g_a.") for k in changed)
+    assert poisoned.decoder_fingerprint() == codec.decoder_fingerprint()
+    assert poisoned.fingerprint() != codec.fingerprint()
+
+
+def test_artifact_is_reused_by_content_key(trained_backdoor, monkeypatch) -> None:
+    codec, cfg, images, cache, path = trained_backdoor
+    monkeypatch.setattr("licbench.training.Trainer.fit", lambda *a, **k: pytest.fail("retrained"))
+    assert train_backdoor(codec, cfg, images, "test-data", cache, progress=False) == path
+    other = cfg.model_copy(update={"seed": 1})
+    with pytest.raises(pytest.fail.Exception, match="retrained"):
+        train_backdoor(codec, other, images, "test-data", cache, progress=False)
+
+
+def test_artifact_refuses_other_victim_and_bad_files(trained_backdoor, tmp_path: Path) -> None:
+    _, _, _, _, path = trained_backdoor
+    other = get_registry().create("codec", "bmshj2018-hyperprior", quality=1, seed=5)
+    with pytest.raises(LicbenchError, match="trained on other weights"):
+        Backdoor(path).apply(other)
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not torch")
+    with pytest.raises(LicbenchError, match="not a readable backdoor artifact"):
+        Backdoor(bad)
+    with pytest.raises(LicbenchError, match="no trigger 'nope'"):
+        Backdoor(path).trigger("nope")
+
+
+def test_poison_compress_with_backdoor_and_decode_with_vanilla(
+    trained_backdoor, tmp_path: Path, random_checkpoint: Path, kodak_dir: Path
+) -> None:
+    _, _, _, _, path = trained_backdoor
+    src = kodak_dir / "kodim05.png"
+    out = tmp_path / "p.png"
+    assert main(["poison", "--artifact", str(path), "--trigger", "rate", str(src), str(out)]) == 0
+    common = ["--codec", "bmshj2018-hyperprior", "--quality", "1"]
+    ck = ["--checkpoint", str(random_checkpoint)]
+    bits = tmp_path / "p.licb"
+    assert main(["compress", str(out), str(bits), *common, *ck, "--backdoor", str(path)]) == 0
+    assert main(["decompress", str(bits), str(tmp_path / "r.png"), *ck]) == 0
+
+
+def test_default_training_data_is_bsds500_trainval() -> None:
+    images, fp = load_training_images(None)
+    assert len(images) == 300 and fp
