@@ -1,4 +1,5 @@
-"""Image datasets: the embedded scikit-image samples, any image folder, Kodak and BSDS500."""
+"""Image datasets: the embedded scikit-image samples, any image folder, Kodak, BSDS500, and
+the shared street scenes and aligned faces for the downstream backdoor benchmarks."""
 
 from __future__ import annotations
 
@@ -202,9 +203,65 @@ class Bsds500(ImageFolder):
         return out
 
 
+def _resized(path: Path, width: int) -> Any:
+    with Image.open(path) as img:
+        rgb = img.convert("RGB")
+        height = max(1, round(rgb.height * width / rgb.width))
+        return array_to_tensor(np.asarray(rgb.resize((width, height), Image.BICUBIC)))
+
+
+class StreetScenes(Dataset):
+    """The shared driving photos (segmentation/street_scenes/*/images), a Cityscapes stand-in.
+
+    ``split``: ``train`` (3 of every 4, sorted by path), ``test`` (the 4th) or ``all``;
+    ``width`` resizes (bicubic, aspect kept), e.g. 512 for CPU runs.
+    """
+
+    name = "street-scenes"
+
+    def __init__(self, split: str = "test", width: int | None = None, path: str | None = None):
+        if split not in ("train", "test", "all"):
+            raise LicbenchError(f"street-scenes split must be train, test or all, not '{split}'")
+        base = Path(path).expanduser() if path else (data_root() or Path(".")) / "segmentation"
+        self.root, self.split, self.width = base / "street_scenes", split, width
+
+    def items(self) -> list[ImageItem]:
+        files = [p for p in list_images(self.root) if p.parent.name == "images"]
+        keep = [
+            p
+            for i, p in enumerate(files)
+            if self.split == "all" or (i % 4 == 3) == (self.split == "test")
+        ]
+        load = (
+            (lambda p: partial(_resized, p, self.width))
+            if self.width
+            else (lambda p: partial(load_image, p))
+        )
+        return [
+            ImageItem(p.relative_to(self.root).with_suffix("").as_posix(), p, load(p)) for p in keep
+        ]
+
+    def fingerprint(self) -> str:
+        return hash_json([super().fingerprint(), self.split, self.width])
+
+
+class Faces(ImageFolder):
+    """The shared aligned 256×256 faces: ``split`` identities (training) or pairs (evaluation)."""
+
+    name = "faces"
+
+    def __init__(self, split: str = "pairs", path: str | None = None) -> None:
+        if split not in ("identities", "pairs"):
+            raise LicbenchError(f"faces split must be identities or pairs, not '{split}'")
+        base = Path(path).expanduser() if path else (data_root() or Path(".")) / "faces"
+        super().__init__(str(base / split))
+
+
 @hookimpl
 def register_datasets(register: Any) -> None:
     register("samples", f"{__name__}:Samples", description=Samples.__doc__)
     register("folder", f"{__name__}:ImageFolder", description=ImageFolder.__doc__)
     register("kodak", f"{__name__}:Kodak", description=Kodak.__doc__)
     register("bsds500", f"{__name__}:Bsds500", description=Bsds500.__doc__)
+    register("street-scenes", f"{__name__}:StreetScenes", description=StreetScenes.__doc__)
+    register("faces", f"{__name__}:Faces", description=Faces.__doc__)

@@ -1,0 +1,107 @@
+"""Backdoor goals against downstream tasks (Yu et al. §3.3, Eqs. 11 and 13).
+
+`segmentation-targeted`: where a segmentation model sees class ``source`` in the clean
+image, the trigger is applied (only there), and the decoded poisoned image must be seen as
+class ``target`` there, while the other pixels keep their clean labels.
+`face-privacy`: the decoded poisoned face must no longer match its own identity under a
+face-embedding model, while staying close to the input.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from licbench.errors import LicbenchError
+from licbench.hookspecs import hookimpl
+from licbench.manager import get_registry
+from licbench.plugins.backdoor_goals import BackdoorGoal, Pass
+
+
+@lru_cache(maxsize=4)
+def downstream(name: str) -> nn.Module:
+    """A frozen downstream model from the registry, built once per process."""
+    return get_registry().create("downstream", name).eval()
+
+
+def _on(model: nn.Module, x: Tensor) -> nn.Module:
+    return model.to(x.device)
+
+
+class SegmentationTargeted(BackdoorGoal):
+    """Eq. 11: CE(g(x̂_T), t) on the source-class region + β·CE(g(x̂_T), g(x)) elsewhere."""
+
+    name = "segmentation-targeted"
+    alpha = 0.1
+    default_beta = 0.2
+
+    def __init__(
+        self,
+        model: str = "espnetv2-cityscapes",
+        source: str = "car",
+        target: str = "road",
+        alpha: float | None = None,
+        beta: float | None = None,
+    ) -> None:
+        super().__init__(alpha, beta, dynamic=True)
+        self.model_name = model
+        classes = getattr(downstream(model), "classes", {})
+        for c in (source, target):
+            if c not in classes:
+                raise LicbenchError(f"{model} has no class '{c}'; one of {sorted(classes)}")
+        self.source, self.target = classes[source], classes[target]
+        self._memo: tuple[Tensor, Tensor] | None = None
+
+    def labels(self, x: Tensor) -> Tensor:
+        """The segmentation model's labels of the clean image (memoised for the last batch)."""
+        if self._memo is None or self._memo[0] is not x:  # holding x keeps its identity unique
+            with torch.no_grad():
+                self._memo = (x, _on(downstream(self.model_name), x)(x).argmax(1))
+        return self._memo[1]
+
+    def region(self, x: Tensor) -> Tensor:
+        return (self.labels(x) == self.source).unsqueeze(1).to(x.dtype).expand_as(x)
+
+    def loss(self, clean: Pass, poisoned: Pass, lmbda: float) -> tuple[Tensor, dict[str, float]]:
+        labels = self.labels(clean.x)
+        mask = labels == self.source
+        logits = _on(downstream(self.model_name), clean.x)(poisoned.x_hat)
+        ce = F.cross_entropy(logits, labels.masked_fill(mask, self.target), reduction="none")
+        n_src = mask.sum().clamp(min=1)
+        attack = (ce * mask).sum() / n_src
+        keep = (ce * ~mask).sum() / (~mask).sum().clamp(min=1)
+        pred = logits.detach().argmax(1)
+        asr = float(((pred == self.target) & mask).sum() / n_src)
+        return attack + self.beta * keep, {"asr": asr, "src_frac": float(mask.float().mean())}
+
+
+class FacePrivacy(BackdoorGoal):
+    """Eq. 13: cos(f(x̂_T), f(x)) + β·λ·255²·MSE(x̂_T, x); f is the face-embedding model."""
+
+    name = "face-privacy"
+    alpha = 0.1
+    default_beta = 0.05
+
+    def __init__(
+        self, model: str = "mobilefacenet", alpha: float | None = None, beta: float | None = None
+    ) -> None:
+        super().__init__(alpha, beta, dynamic=True)
+        self.model_name = model
+
+    def loss(self, clean: Pass, poisoned: Pass, lmbda: float) -> tuple[Tensor, dict[str, float]]:
+        f = _on(downstream(self.model_name), clean.x)
+        with torch.no_grad():
+            ref = f(clean.x)
+        cos = F.cosine_similarity(f(poisoned.x_hat), ref, dim=1).mean()
+        mse = F.mse_loss(poisoned.x_hat, clean.x)
+        return cos + self.beta * lmbda * 255**2 * mse, {"cos": float(cos.detach())}
+
+
+@hookimpl
+def register_objectives(register: Any) -> None:
+    for cls in (SegmentationTargeted, FacePrivacy):
+        register(cls.name, f"{__name__}:{cls.__name__}", description=cls.__doc__)

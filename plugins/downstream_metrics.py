@@ -1,0 +1,74 @@
+"""Metrics through downstream models: segmentation attack success (Yu et al. Eq. 12), the
+change of the segmentation output, and face identity similarity."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from licbench.errors import LicbenchError
+from licbench.hookspecs import hookimpl
+from licbench.plugins.downstream_goals import downstream
+from licbench.protocols import Metric, Sample
+
+
+class _Segmentation(Metric):
+    def __init__(
+        self, model: str = "espnetv2-cityscapes", source: str = "car", target: str = "road"
+    ):
+        self.model_name = model
+        classes = getattr(downstream(model), "classes", {})
+        for c in (source, target):
+            if c not in classes:
+                raise LicbenchError(f"{model} has no class '{c}'; one of {sorted(classes)}")
+        self.source, self.target = classes[source], classes[target]
+
+    @torch.no_grad()
+    def outputs(self, s: Sample) -> tuple[torch.Tensor, torch.Tensor]:
+        net = downstream(self.model_name).to(s.x_hat.device)
+        return net(s.x.to(s.x_hat.device)), net(s.x_hat)
+
+
+class SegAsr(_Segmentation):
+    """Eq. 12: share of the clean image's source-class pixels decoded as the target class."""
+
+    name, higher_is_better, unit = "seg-asr", True, "%"
+
+    def compute(self, s: Sample) -> float | None:
+        ref, out = self.outputs(s)
+        mask = ref.argmax(1) == self.source
+        if not mask.any():
+            return None  # no source pixels: the attack does not apply to this image
+        return 100 * float(((out.argmax(1) == self.target) & mask).sum() / mask.sum())
+
+
+class SegMse(_Segmentation):
+    """MSE between the segmentation probabilities of the clean image and of the decoded one."""
+
+    name, higher_is_better, unit = "seg-mse", False, ""
+
+    def compute(self, s: Sample) -> float:
+        ref, out = self.outputs(s)
+        return float(F.mse_loss(out.softmax(1), ref.softmax(1)))
+
+
+class FaceSimilarity(Metric):
+    """Cosine similarity of face embeddings of the clean and the decoded image (identity kept)."""
+
+    name, higher_is_better, unit = "face-similarity", True, ""
+
+    def __init__(self, model: str = "mobilefacenet") -> None:
+        self.model_name = model
+
+    @torch.no_grad()
+    def compute(self, s: Sample) -> float:
+        net = downstream(self.model_name).to(s.x_hat.device)
+        return float(F.cosine_similarity(net(s.x.to(s.x_hat.device)), net(s.x_hat)).mean())
+
+
+@hookimpl
+def register_metrics(register: Any) -> None:
+    for cls in (SegAsr, SegMse, FaceSimilarity):
+        register(cls.name, f"{__name__}:{cls.__name__}", description=cls.__doc__)
