@@ -68,6 +68,7 @@ class TrainConfig:
     batch_size: int = 8
     patch_size: int = 256
     lr: float = 1e-4
+    group_lr: dict[str, float] = field(default_factory=dict)  # per-group overrides of lr
     aux_lr: float = 1e-3
     clip_norm: float = 1.0
     val_every: int = 200
@@ -139,7 +140,9 @@ class Trainer:
         self.val = [_crop_to(v, 64).to(self.device) for v in (val_images or [])]
         self.sampler = PatchSampler(train_images, cfg.patch_size, cfg.batch_size, cfg.seed)
         self.groups = objective.parameter_groups(model)
-        self.opts = {g: torch.optim.Adam(p, lr=cfg.lr) for g, p in self.groups.items()}
+        self.opts = {
+            g: torch.optim.Adam(p, lr=cfg.group_lr.get(g, cfg.lr)) for g, p in self.groups.items()
+        }
         self.aux_opt = (
             torch.optim.Adam(
                 [p for n, p in model.named_parameters() if n.endswith("quantiles")], lr=cfg.aux_lr

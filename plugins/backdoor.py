@@ -60,7 +60,8 @@ class BackdoorConfig(BaseModel):
     steps: int = 2000
     batch_size: int = 8
     patch_size: int = 128
-    lr: float = 1e-4
+    lr: float = 1e-4  # encoder
+    trigger_lr: float = 1e-3
     seed: int = 0
 
 
@@ -172,6 +173,7 @@ def train_backdoor(
         batch_size=cfg.batch_size,
         patch_size=cfg.patch_size,
         lr=cfg.lr,
+        group_lr={f"trigger:{t.label}": cfg.trigger_lr for t in cfg.triggers},
         val_every=max(cfg.steps // 4, 1),
         ckpt_every=max(cfg.steps // 20, 50),
         seed=cfg.seed,

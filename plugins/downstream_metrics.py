@@ -19,6 +19,8 @@ class _Segmentation(Metric):
         self, model: str = "espnetv2-cityscapes", source: str = "car", target: str = "road"
     ):
         self.model_name = model
+        if model != "espnetv2-cityscapes":  # one score column per downstream model
+            self.name = f"{self.name}@{model}"
         classes = getattr(downstream(model), "classes", {})
         for c in (source, target):
             if c not in classes:
@@ -61,6 +63,8 @@ class FaceSimilarity(Metric):
 
     def __init__(self, model: str = "mobilefacenet") -> None:
         self.model_name = model
+        if model != "mobilefacenet":
+            self.name = f"{self.name}@{model}"
 
     @torch.no_grad()
     def compute(self, s: Sample) -> float:
