@@ -84,6 +84,11 @@ def _construct(node: yaml.Node, file: Path, loc: Loc, lines: dict[Loc, tuple[Pat
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor`: explicit keys win
+                merged = _construct(value_node, file, loc, lines)
+                for part in merged if isinstance(merged, list) else [merged]:
+                    out = {**part, **out}
+                continue
             key = yaml.safe_load(yaml.serialize(key_node))
             lines[(*loc, key)] = (file, key_node.start_mark.line + 1)
             out[key] = _construct(value_node, file, (*loc, key), lines)
