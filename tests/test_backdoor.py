@@ -51,7 +51,9 @@ def test_dct_trigger_topk_and_patch_weight_switches() -> None:
 
 def test_ftrojan_sits_on_the_stealth_bound() -> None:
     x = torch.full((1, 3, 64, 64), 0.5)
-    assert float((FTrojanTrigger(eps=0.005)(x) - x).pow(2).mean()) == pytest.approx(2.5e-5, rel=1e-5)
+    assert float((FTrojanTrigger(eps=0.005)(x) - x).pow(2).mean()) == pytest.approx(
+        2.5e-5, rel=1e-5
+    )
 
 
 @pytest.fixture(scope="module")
