@@ -62,6 +62,7 @@ class BackdoorConfig(BaseModel):
     patch_size: int = 128
     lr: float = 1e-4  # encoder
     trigger_lr: float = 1e-3
+    anchor: float = 0.0  # weight of MSE(g_a(x), vanilla g_a(x)) on clean x; 0 = the paper's loss
     seed: int = 0
 
 
@@ -74,8 +75,13 @@ class BackdoorObjective(Objective):
         pairs: dict[str, tuple[Trigger, BackdoorGoal]],
         gamma: float = 1e4,
         eps: float = 0.005,
+        anchor: float = 0.0,
+        reference: nn.Module | None = None,
     ) -> None:
         self.lmbda, self.pairs, self.gamma, self.eps = lmbda, pairs, gamma, eps
+        self.anchor, self.reference = anchor, reference
+        if anchor and reference is None:
+            raise ValueError("anchor > 0 needs the vanilla encoder as reference")
         self.learned = {
             label for label, (t, _) in pairs.items() if any(True for _ in t.parameters())
         }
@@ -90,13 +96,24 @@ class BackdoorObjective(Objective):
         return {label: trigger for label, (trigger, _) in self.pairs.items()}
 
     def step(self, model: nn.Module, x: Tensor) -> StepOutput:
-        clean = Pass.run(model, x)
+        latents: list[Tensor] = []
+        hook = model.g_a.register_forward_hook(lambda _m, _i, y: latents.append(y))
+        try:
+            clean = Pass.run(model, x)
+        finally:
+            hook.remove()
         mse = F.mse_loss(clean.x_hat, x)
         encoder_loss = clean.bpp + self.lmbda * 255**2 * mse
         logs = {
             "bpp": float(clean.bpp.detach()),
             "psnr": -10 * math.log10(float(mse.detach()) + 1e-12),
         }
+        if self.anchor and self.reference is not None:  # keep clean latents where they were
+            with torch.no_grad():
+                y0 = self.reference.to(x.device)(x)
+            drift = F.mse_loss(latents[0], y0)
+            encoder_loss = encoder_loss + self.anchor * drift
+            logs["anchor_mse"] = float(drift.detach())
         losses: dict[str, Tensor] = {}
         for label, (trigger, goal) in self.pairs.items():
             xp = poison(trigger, goal, x)
@@ -167,7 +184,8 @@ def train_backdoor(
     model = copy.deepcopy(codec.model).cpu()
     torch.manual_seed(cfg.seed)
     pairs = build_pairs(cfg)
-    objective = BackdoorObjective(lmbda, pairs, cfg.gamma, cfg.eps)
+    reference = copy.deepcopy(model.g_a).eval().requires_grad_(False) if cfg.anchor else None
+    objective = BackdoorObjective(lmbda, pairs, cfg.gamma, cfg.eps, cfg.anchor, reference)
     tcfg = TrainConfig(
         steps=cfg.steps,
         batch_size=cfg.batch_size,

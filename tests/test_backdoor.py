@@ -124,3 +124,25 @@ def test_poison_compress_with_backdoor_and_decode_with_vanilla(
 def test_default_training_data_is_bsds500_trainval() -> None:
     images, fp = load_training_images(None)
     assert len(images) == 300 and fp
+
+
+def test_objective_groups_and_clean_anchor(random_checkpoint: Path) -> None:
+    import copy
+
+    from licbench.plugins.backdoor import BackdoorObjective
+
+    reg = get_registry()
+    model = reg.create("codec", "bmshj2018-hyperprior", quality=1, checkpoint=random_checkpoint)
+    model = model.model.train()
+    pairs = {
+        "a": (DCTAdaptiveTrigger(), reg.create("objective", "bpp")),
+        "b": (FTrojanTrigger(), reg.create("objective", "psnr")),
+    }
+    obj = BackdoorObjective(0.013, pairs, anchor=1.0, reference=copy.deepcopy(model.g_a))
+    groups = obj.parameter_groups(model)
+    assert set(groups) == {"encoder", "trigger:a"}  # the fixed trigger learns nothing
+    assert {id(p) for p in groups["encoder"]} == {id(p) for p in model.g_a.parameters()}
+    out = obj.step(model, torch.rand(2, 3, 64, 64))
+    assert set(out.losses) == {"encoder", "trigger:a"}
+    assert out.logs["anchor_mse"] == 0.0  # the encoder has not moved yet
+    assert {"a.p_bpp", "b.p_psnr", "a.stealth_mse"} <= set(out.logs)
