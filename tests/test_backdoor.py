@@ -146,3 +146,31 @@ def test_objective_groups_and_clean_anchor(random_checkpoint: Path) -> None:
     assert set(out.losses) == {"encoder", "trigger:a"}
     assert out.logs["anchor_mse"] == 0.0  # the encoder has not moved yet
     assert {"a.p_bpp", "b.p_psnr", "a.stealth_mse"} <= set(out.logs)
+
+
+def test_downstream_goals_mask_and_losses(random_checkpoint: Path) -> None:
+    from licbench.plugins.backdoor import BackdoorObjective
+
+    reg = get_registry()
+    model = reg.create("codec", "bmshj2018-hyperprior", quality=1, checkpoint=random_checkpoint)
+    model = model.model.train()
+    scene = get_registry().create("dataset", "street-scenes", split="test", width=256)
+    x = scene.items()[0].loader()[..., :128, :128]
+    seg = reg.create("objective", "segmentation-targeted")
+    mask = seg.region(x)
+    labels = seg.labels(x)
+    assert torch.equal(mask[:, 0].bool(), labels == 13)  # Cityscapes train id 13 = car
+    trigger = DCTAdaptiveTrigger()
+    from licbench.plugins.backdoor import poison
+
+    xp = poison(trigger, seg, x)
+    assert torch.equal(xp[~mask.bool()], x[~mask.bool()])  # the trigger stays on car pixels
+    out = BackdoorObjective(0.013, {"seg": (trigger, seg)}).step(model, torch.cat([x, x]))
+    assert out.logs["seg.src_frac"] == pytest.approx(float(mask[:, 0].mean()))
+    faces = reg.create("dataset", "faces", split="identities").items()
+    f = torch.cat([faces[0].loader(), faces[1].loader()])
+    face = reg.create("objective", "face-privacy")
+    out2 = BackdoorObjective(0.013, {"face": (LiraTrigger(), face)}).step(model, f)
+    assert -1 <= out2.logs["face.cos"] <= 1
+    for o, name in ((out, "trigger:seg"), (out2, "trigger:face")):
+        assert torch.isfinite(o.losses["encoder"]) and torch.isfinite(o.losses[name])
