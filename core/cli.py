@@ -208,7 +208,11 @@ def cmd_decompress(args: argparse.Namespace) -> int:
     params = dict(header.get("params", {}))
     if args.checkpoint:
         params["checkpoint"] = args.checkpoint
-    codec = get_registry().create("codec", header["codec"], quality=header["quality"], **params)
+    reg = get_registry()
+    codec = reg.create("codec", header["codec"], quality=header["quality"], **params)
+    if header.get("defense"):  # the defense's transform is in the payload metadata
+        d = header["defense"]
+        codec = reg.create("defense", d["name"], **d.get("params", {})).wrap(codec, None)
     expected = header.get("decoder_fingerprint") or header.get("fingerprint")
     if expected and codec.decoder_fingerprint() != expected:
         raise LicbenchError(
