@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Train the shipped CPU ("lite") codecs of one architecture into plugins/weights/.
 # Usage: benchmarks/train_lite.sh ARCH   (bmshj2018-hyperprior | mbt2018-mean | cheng2020-anchor)
-# Quality 4 trains from scratch; qualities 2 and 6 warm-start from it (4,000 and 10,000 steps). Every stage resumes
+# Quality 4 trains from scratch; qualities 2 and 6 warm-start from it (4,000 and 7,000 steps). Every stage resumes
 # from its .train.pt checkpoint if killed, and is skipped once its .pth.tar exists.
 # Data: BSDS500 train+val from $LICBENCH_DATA (never Kodak); validation on 8 BSDS500 test images.
 set -euo pipefail
@@ -10,7 +10,7 @@ N=${N:-64}
 M=${M:-96}
 BASE_STEPS=${BASE_STEPS:-12000}
 TUNE_STEPS=${TUNE_STEPS:-4000}
-HIGH_STEPS=${HIGH_STEPS:-10000}  # quality 6 needs longer to leave quality 4's operating point
+HIGH_STEPS=${HIGH_STEPS:-7000}  # quality 6 needs longer to leave quality 4's operating point
 OUT=${OUT:-plugins/weights}
 D=${LICBENCH_DATA:?set LICBENCH_DATA to the shared data folder}
 common=(--arch "$ARCH" --N "$N" --M "$M" --data "$D/bsds500/train" --data "$D/bsds500/val"
