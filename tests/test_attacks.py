@@ -1,0 +1,54 @@
+"""Test-time attacks: bounded, effective on the real bitstream, and EoT asks the defense."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from licbench.errors import LicbenchError
+from licbench.evaluate import code_image
+from licbench.images import load_image
+from licbench.manager import get_registry
+from licbench.protocols import RunContext
+
+CTX = RunContext(torch.device("cpu"))
+
+
+@pytest.fixture(scope="module")
+def crop(kodak_dir: Path) -> torch.Tensor:
+    return load_image(kodak_dir / "kodim15.png")[..., :128, :128]
+
+
+def bpp(codec, x: torch.Tensor) -> float:
+    return code_image(codec, x, estimate=False)[1]["bits"] / x[0, 0].numel()
+
+
+@pytest.mark.parametrize(
+    "name,kw", [("fgsm", {}), ("pgd", {"iters": 4}), ("pgd", {"iters": 4, "quantization": "ste"})]
+)
+def test_rate_attacks_raise_the_real_bitrate_within_the_budget(name, kw, crop) -> None:
+    reg = get_registry()
+    codec = reg.create("codec", "bmshj2018-hyperprior-lite", quality=4)
+    x_adv = reg.create("attack", name, **kw).perturb(codec, crop, CTX)
+    assert (x_adv - crop).abs().max() <= 4 / 255 + 1e-6 and 0 <= x_adv.min() <= x_adv.max() <= 1
+    assert bpp(codec, x_adv) > 1.1 * bpp(codec, crop)
+
+
+def test_eot_draws_from_the_defense_and_fda_moves_features(crop) -> None:
+    reg = get_registry()
+    codec = reg.create("codec", "bmshj2018-hyperprior-lite", quality=4)
+    defended = reg.create("defense", "two-way").wrap(codec, None)
+    eot = reg.create("attack", "eot", draws=2, iters=2)
+    assert eot.adaptive and len(eot.transforms(defended, torch.Generator().manual_seed(0))) == 2
+    x_adv = eot.perturb(defended, crop, CTX)
+    assert 0 < (x_adv - crop).abs().max() <= 4 / 255 + 1e-6
+    fda = reg.create("attack", "fda", iters=2)
+    x_fda = fda.perturb(codec, crop, CTX)
+    with torch.no_grad():
+        before = codec.model.g_a(crop)
+        after = codec.model.g_a(x_fda)
+    assert (after - before).norm() > 0.05 * before.norm()
+    with pytest.raises(LicbenchError, match="learned codec"):
+        reg.create("attack", "pgd").perturb(reg.create("codec", "jpeg", quality=50), crop, CTX)
