@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
 from licbench.errors import LicbenchError
-from licbench.hashing import hash_json
+from licbench.hashing import hash_json, package_versions
 from licbench.manager import get_registry
 from licbench.plugins.backdoor_goals import BackdoorGoal, Pass
 from licbench.protocols import LearnedCodec, Trigger
@@ -212,6 +212,7 @@ def train_backdoor(
         "encoder": {k: v.cpu() for k, v in model.g_a.state_dict().items()},
         "triggers": {label: t.state_dict() for label, (t, _) in pairs.items()},
         "final_logs": logs,
+        "versions": package_versions(),
     }
     tmp = path.with_suffix(".tmp")
     torch.save(artifact, tmp)
