@@ -47,10 +47,12 @@ class BackdoorGoal(ABC):
     ) -> None:
         if alpha is not None:
             self.alpha = alpha
-        self.beta = self.default_beta if beta is None else beta
-        self.dynamic = dynamic
+        if beta is None:
+            beta = self.default_beta if dynamic else self.static_beta
+        self.beta, self.dynamic = beta, dynamic
 
-    default_beta: float = 0.0
+    default_beta: float = 0.0  # of the dynamic loss (the paper's values)
+    static_beta: float = 1.0  # of the static loss
 
     def region(self, x: Tensor) -> Tensor | None:
         """Where the trigger applies (a 0/1 mask like x), or None for everywhere."""
@@ -72,11 +74,6 @@ class BppGoal(BackdoorGoal):
     name = "bpp"
     default_beta = 0.01
 
-    def __init__(self, alpha: float | None = None, beta: float | None = None, dynamic: bool = True):
-        if beta is None and not dynamic:
-            beta = 1.0
-        super().__init__(alpha, beta, dynamic)
-
     def loss(self, clean: Pass, poisoned: Pass, lmbda: float) -> tuple[Tensor, dict[str, float]]:
         mse = F.mse_loss(poisoned.x_hat, poisoned.x)
         if self.dynamic:
@@ -97,11 +94,6 @@ class PsnrGoal(BackdoorGoal):
 
     name = "psnr"
     default_beta = 0.1
-
-    def __init__(self, alpha: float | None = None, beta: float | None = None, dynamic: bool = True):
-        if beta is None and not dynamic:
-            beta = 1.0
-        super().__init__(alpha, beta, dynamic)
 
     def loss(self, clean: Pass, poisoned: Pass, lmbda: float) -> tuple[Tensor, dict[str, float]]:
         mse = F.mse_loss(poisoned.x_hat, clean.x)
