@@ -60,8 +60,9 @@ class Cell:
 
 def expand(manifest: Manifest) -> list[Cell]:
     """All cells, ordered dataset > codec > quality > attack > defense."""
-    attacks: list[PluginRef | None] = [None] if manifest.clean else []
-    defenses: list[PluginRef | None] = [None] if manifest.clean else []
+    # clean: false drops `none` from an axis, but only from one that lists something
+    attacks: list[PluginRef | None] = [None] if manifest.clean or not manifest.attacks else []
+    defenses: list[PluginRef | None] = [None] if manifest.clean or not manifest.defenses else []
     attacks += manifest.attacks
     defenses += manifest.defenses
     return [

@@ -113,6 +113,12 @@ def test_yaml_merge_keys_share_params(tmp_path: Path) -> None:
     ]
 
 
+def test_clean_false_keeps_the_none_entry_of_an_empty_axis(tmp_path: Path) -> None:
+    text = GOOD + "clean: false\nattacks: [{name: backdoor, params: {artifact: a.pt}}]\n"
+    cells = expand(load_manifest(write(tmp_path, text)))
+    assert len(cells) == 4 and all(c.attack and c.defense is None for c in cells)
+
+
 def test_validate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", str(write(tmp_path, GOOD))]) == 0
     assert "4 cells" in capsys.readouterr().out
