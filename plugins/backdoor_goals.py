@@ -96,7 +96,9 @@ class PsnrGoal(BackdoorGoal):
     default_beta = 0.1
 
     def loss(self, clean: Pass, poisoned: Pass, lmbda: float) -> tuple[Tensor, dict[str, float]]:
-        mse = F.mse_loss(poisoned.x_hat, clean.x)
+        # the decoder's output is clipped to [0, 1] when decoding, so clip here too: an
+        # unbounded x̂ would let -log MSE run to -inf instead of wrecking a real image
+        mse = F.mse_loss(poisoned.x_hat.clamp(0, 1), clean.x)
         target = clean.bpp.detach()
         if self.dynamic:
             drift = (torch.log(poisoned.bpp + _TINY) - torch.log(target + _TINY)).abs()

@@ -174,3 +174,13 @@ def test_downstream_goals_mask_and_losses(random_checkpoint: Path) -> None:
     assert -1 <= out2.logs["face.cos"] <= 1
     for o, name in ((out, "trigger:seg"), (out2, "trigger:face")):
         assert torch.isfinite(o.losses["encoder"]) and torch.isfinite(o.losses[name])
+
+
+def test_psnr_goal_is_bounded_when_the_decoder_output_explodes() -> None:
+    from licbench.plugins.backdoor_goals import Pass
+
+    x = torch.rand(1, 3, 16, 16)
+    clean = Pass(x, x, torch.tensor(0.5))
+    exploded = Pass(x, torch.full_like(x, 1e30), torch.tensor(0.5))
+    loss, logs = get_registry().create("objective", "psnr").loss(clean, exploded, 0.013)
+    assert torch.isfinite(loss) and loss >= 0 and logs["p_psnr"] >= 0
