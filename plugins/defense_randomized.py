@@ -102,13 +102,10 @@ def rd_loss(codec: Codec, x: Tensor, t: RandomTransform, lmbda: float) -> float:
 class RandomizedDefense(Defense):
     """Encode through one of ``k`` candidate transforms: identity + k−1 random draws."""
 
-    def __init__(
-        self, k: int = 2, seed: int = 0, max_stretch: int = 64, max_shift: int = 64
-    ) -> None:
-        if k < 1:
-            raise LicbenchError(f"{self.name} needs k >= 1, not {k}")
-        self.k, self.seed = k, seed
-        self.max_stretch, self.max_shift = max_stretch, max_shift
+    k = 2
+
+    def __init__(self, seed: int = 0, max_stretch: int = 64, max_shift: int = 64) -> None:
+        self.seed, self.max_stretch, self.max_shift = seed, max_stretch, max_shift
         self.last_losses: list[float] = []
 
     def wrap(self, codec: Codec, ctx: RunContext | None = None) -> Codec:
@@ -132,16 +129,11 @@ class RandomizedDefense(Defense):
     def transform_from_spec(self, spec: dict[str, Any]) -> RandomTransform:
         return RandomTransform(**spec)
 
+    def params(self) -> dict[str, Any]:
+        return {"seed": self.seed, "max_stretch": self.max_stretch, "max_shift": self.max_shift}
+
     def spec(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "params": {
-                "k": self.k,
-                "seed": self.seed,
-                "max_stretch": self.max_stretch,
-                "max_shift": self.max_shift,
-            },
-        }
+        return {"name": self.name, "params": self.params()}
 
 
 class KWay(RandomizedDefense):
@@ -149,19 +141,20 @@ class KWay(RandomizedDefense):
 
     name = "k-way"
 
+    def __init__(self, k: int = 2, **kw: Any) -> None:
+        if k < 1:
+            raise LicbenchError(f"{self.name} needs k >= 1, not {k}")
+        super().__init__(**kw)
+        self.k = k
+
+    def params(self) -> dict[str, Any]:
+        return {"k": self.k, **super().params()}
+
 
 class TwoWay(RandomizedDefense):
     """Two-way compression (Algorithm 1): identity or one random draw, whichever is better."""
 
     name = "two-way"
-
-    def __init__(self, seed: int = 0, max_stretch: int = 64, max_shift: int = 64) -> None:
-        super().__init__(2, seed, max_stretch, max_shift)
-
-    def spec(self) -> dict[str, Any]:
-        spec = super().spec()
-        spec["params"].pop("k")
-        return spec
 
 
 class InputRandomization(RandomizedDefense):
@@ -169,16 +162,8 @@ class InputRandomization(RandomizedDefense):
 
     name = "input-randomization"
 
-    def __init__(self, seed: int = 0, max_stretch: int = 64, max_shift: int = 64) -> None:
-        super().__init__(2, seed, max_stretch, max_shift)
-
     def transform_for(self, codec: Codec, x: Tensor) -> RandomTransform:
         return self.candidates(x)[1]
-
-    def spec(self) -> dict[str, Any]:
-        spec = super().spec()
-        spec["params"].pop("k")
-        return spec
 
 
 @hookimpl
