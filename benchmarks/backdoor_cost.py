@@ -40,7 +40,7 @@ def plain_steps(model: torch.nn.Module, batches: list[torch.Tensor], lmbda: floa
     return (time.perf_counter() - t0) / len(batches)
 
 
-def backdoor_steps(model: torch.nn.Module, batches: list[torch.Tensor], obj, lmbda: float) -> float:
+def backdoor_steps(model: torch.nn.Module, batches: list[torch.Tensor], obj) -> float:
     cfg = TrainConfig(steps=len(batches), batch_size=batches[0].shape[0], patch_size=64)
     trainer = Trainer(model, obj, [torch.rand(1, 3, 64, 64)], cfg, Path(tempfile.mkdtemp()) / "c")
     t0 = time.perf_counter()
@@ -70,8 +70,8 @@ def main() -> None:
     plain = plain_steps(copy.deepcopy(codec.model), batches[1:], lmbda)
     trigger = reg.create("trigger", args.trigger)
     obj = BackdoorObjective(lmbda, {"t": (trigger, reg.create("objective", "bpp"))})
-    backdoor_steps(copy.deepcopy(codec.model), batches[:1], obj, lmbda)  # warm-up
-    backdoor = backdoor_steps(copy.deepcopy(codec.model), batches[1:], obj, lmbda)
+    backdoor_steps(copy.deepcopy(codec.model), batches[:1], obj)  # warm-up
+    backdoor = backdoor_steps(copy.deepcopy(codec.model), batches[1:], obj)
 
     root = data_root()
     x = reg.create("dataset", "kodak", path=str(root / "kodak") if root else None).items()[0]
