@@ -16,6 +16,13 @@ if not os.environ.get("LICBENCH_DATA"):
 DATA = Path(os.environ["LICBENCH_DATA"])
 
 
+def require_shared(path: Path) -> Path:
+    """A file of the shared data folder; a missing one fails loudly (tests never skip it)."""
+    if not path.exists():
+        pytest.fail(f"{path} not found: set LICBENCH_DATA to the shared data folder", False)
+    return path
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("LICBENCH_CACHE", str(tmp_path_factory.mktemp("cache")))

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import require_shared
 from PIL import Image
 
 from licbench.errors import LicbenchError
@@ -25,9 +26,7 @@ MODELS = DATA / "models"
 SEG = DATA / "segmentation"
 CITY = SEG / "cityscapes_gt_256x128" / "frankfurt_000000_000294"
 BDD = SEG / "street_scenes" / "bdd100k_seg_sonalrpatel"
-pytestmark = pytest.mark.skipif(
-    not (MODELS / WEIGHTS_FILE).is_file(), reason=f"{MODELS / WEIGHTS_FILE} not found"
-)
+require_shared(MODELS / WEIGHTS_FILE)
 
 
 @pytest.fixture(scope="module")

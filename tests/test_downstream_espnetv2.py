@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import require_shared
 from PIL import Image
 
 from licbench.errors import LicbenchError
@@ -33,10 +34,7 @@ SEG = DATA / "segmentation"
 BDD = SEG / "street_scenes" / "bdd100k_seg_sonalrpatel"
 CITY = SEG / "cityscapes_gt_256x128" / "frankfurt_000000_000294"
 CAR, ROAD = 13, 0
-pytestmark = pytest.mark.skipif(
-    not (MODELS / ESPNetv2Cityscapes.weights_file).is_file(),
-    reason=f"{MODELS / ESPNetv2Cityscapes.weights_file} not found",
-)
+require_shared(MODELS / ESPNetv2Cityscapes.weights_file)
 
 
 @pytest.fixture(scope="module", autouse=True)

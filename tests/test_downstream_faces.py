@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import require_shared
 from PIL import Image
 
 from licbench.errors import LicbenchError
@@ -22,7 +23,7 @@ from licbench.plugins.downstream_mobilefacenet import (
 DATA = data_root() or Path("LICBENCH_DATA-not-set")  # conftest.py sets it
 FACES = DATA / "faces"
 CKPT = DATA / "models" / "mobilefacenet_casia.ckpt"
-pytestmark = pytest.mark.skipif(not CKPT.is_file(), reason=f"{CKPT} not found")
+require_shared(CKPT)
 
 
 @pytest.fixture(scope="module")
