@@ -23,7 +23,7 @@ from licbench.defended import DefendedCodec, Identity, Transform
 from licbench.errors import LicbenchError
 from licbench.hookspecs import hookimpl
 from licbench.images import crop, pad
-from licbench.plugins.objectives import ZOO_LAMBDAS
+from licbench.plugins.objectives import lmbda_for
 from licbench.protocols import Attack, Codec, LearnedCodec, RunContext, likelihood_bits
 
 
@@ -109,7 +109,7 @@ class GradientAttack(Attack):
             return bpp
         if self.objective == "distortion":
             return mse
-        return bpp + ZOO_LAMBDAS.get(int(core.quality), 0.013) * 255**2 * mse
+        return bpp + lmbda_for(core.quality) * 255**2 * mse
 
     def perturb(self, codec: Codec, x: Tensor, ctx: RunContext) -> Tensor:
         core = learned_core(codec)

@@ -172,7 +172,7 @@ def train_backdoor(
     progress: bool = True,
 ) -> Path:
     """Train (or resume, or reuse) the backdoor; return its artifact path."""
-    from licbench.plugins.objectives import ZOO_LAMBDAS
+    from licbench.plugins.objectives import lmbda_for
 
     key = artifact_key(cfg, codec, data_fingerprint)
     path = Path(cache) / "backdoors" / f"{key}.pt"
@@ -180,7 +180,7 @@ def train_backdoor(
         log.info("backdoor %s: reusing %s", key, path)
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    lmbda = ZOO_LAMBDAS.get(int(codec.quality), 0.013)
+    lmbda = lmbda_for(codec.quality)
     model = copy.deepcopy(codec.model).cpu()
     torch.manual_seed(cfg.seed)
     pairs = build_pairs(cfg)

@@ -27,7 +27,7 @@ from licbench.defended import DefendedCodec, Transform
 from licbench.errors import LicbenchError
 from licbench.hookspecs import hookimpl
 from licbench.images import crop, pad
-from licbench.plugins.objectives import ZOO_LAMBDAS
+from licbench.plugins.objectives import lmbda_for
 from licbench.protocols import Codec, Defense, LearnedCodec, RunContext, likelihood_bits
 
 
@@ -122,7 +122,7 @@ class RandomizedDefense(Defense):
         cands = self.candidates(x)
         if len(cands) == 1:
             return cands[0]
-        lmbda = ZOO_LAMBDAS.get(int(codec.quality), 0.013)
+        lmbda = lmbda_for(codec.quality)
         self.last_losses = [rd_loss(codec, x, t, lmbda) for t in cands]
         return cands[min(range(len(cands)), key=self.last_losses.__getitem__)]
 

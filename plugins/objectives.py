@@ -25,6 +25,11 @@ ZOO_LAMBDAS = {
 }
 
 
+def lmbda_for(quality: float) -> float:
+    """The zoo λ of a codec quality; quality 4's for qualities outside the table."""
+    return ZOO_LAMBDAS.get(int(quality), ZOO_LAMBDAS[4])
+
+
 def bpp_of(likelihoods: dict[str, Tensor], x: Tensor) -> Tensor:
     """Estimated bits per pixel of a batch."""
     return likelihood_bits(likelihoods) / (x.shape[0] * x.shape[-2] * x.shape[-1])
