@@ -45,6 +45,7 @@ class PluginRef(_Strict):
 
 class DatasetRef(PluginRef):
     limit: int | None = Field(default=None, ge=1, description="use the first N images")
+    crop: int | None = Field(default=None, ge=16, description="centre-crop each image to N×N")
 
 
 class CodecRef(PluginRef):
@@ -72,6 +73,9 @@ class Manifest(_Strict):
         default_factory=lambda: [PluginRef(name=m) for m in DEFAULT_METRICS]
     )
     clean: bool = Field(default=True, description="also run the no-attack, no-defense cells")
+    draws: int = Field(
+        default=1, ge=1, description="draws of a randomized defense; mean and @worst are stored"
+    )
     train_data: DatasetRef | None = None
     leaderboard: LeaderboardConfig = Field(default_factory=LeaderboardConfig)
 

@@ -231,6 +231,12 @@ class Defense(ABC):
     """Wraps a codec; the result is itself a codec."""
 
     name: str = ""
+    randomized: bool = False  # True: scored over the manifest's `draws` (mean and worst)
+
+    def redraw(self, draw: int) -> None:
+        """Switch a randomized defense to its ``draw``-th independent draw (0 = the default)."""
+        if self.randomized:
+            raise NotImplementedError(f"{self.name} is randomized but has no redraw()")
 
     @abstractmethod
     def wrap(self, codec: Codec, ctx: RunContext) -> Codec:

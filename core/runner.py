@@ -46,7 +46,7 @@ class Cell:
     def config(self, manifest: Manifest) -> dict[str, Any]:
         dump = lambda ref: ref.model_dump() if ref else None  # noqa: E731
         codec = self.codec.model_dump(exclude={"qualities"})
-        return {
+        out = {
             "benchmark": manifest.name,
             "dataset": dump(self.dataset),
             "codec": codec,
@@ -56,6 +56,9 @@ class Cell:
             "metrics": [m.name for m in manifest.metrics],
             "metric_params": [m.params for m in manifest.metrics],
         }
+        if self.defense is not None and manifest.draws > 1:
+            out["draws"] = manifest.draws
+        return out
 
 
 def expand(manifest: Manifest) -> list[Cell]:
@@ -73,6 +76,17 @@ def expand(manifest: Manifest) -> list[Cell]:
         for a in attacks
         for f in defenses
     ]
+
+
+def center_crop(x: torch.Tensor, size: int | None) -> torch.Tensor:
+    """The central ``size``×``size`` window of ``x`` (as is when ``size`` is None)."""
+    if size is None:
+        return x
+    h, w = x.shape[-2:]
+    if min(h, w) < size:
+        raise LicbenchError(f"crop: {size} is larger than a {w}x{h} image; use crop <= {min(h, w)}")
+    top, left = (h - size) // 2, (w - size) // 2
+    return x[..., top : top + size, left : left + size]
 
 
 def seed_everything(seed: int) -> None:
@@ -134,7 +148,7 @@ class Runner:
             ds = self.registry.create("dataset", ref.name, **ref.params)
             items = ds.items()
             n = min(x for x in (ref.limit, self.limit, len(items)) if x)
-            images = [(it.name, it.loader()) for it in items[:n]]
+            images = [(it.name, center_crop(it.loader(), ref.crop)) for it in items[:n]]
             self._check_sizes(ref, images)
             self._images[key] = (images, ds.fingerprint() + f":first{n}")
         return self._images[key]
@@ -149,6 +163,12 @@ class Runner:
                     f"dataset '{ref.name}' image {name} is {w}x{h}, smaller than the {need}px "
                     f"minimum of metric {who}; drop that metric or use larger images"
                 )
+
+    def _metric_rows(self) -> list[tuple[str, bool, str]]:
+        rows = [(m.name, m.higher_is_better, m.unit) for m in self.metrics]
+        if self.m.draws > 1 and self.m.defenses:
+            rows += [(f"{n}@worst", h, u) for n, h, u in rows]
+        return rows
 
     def _versions(self, cell: Cell) -> dict[str, str]:
         refs = [
@@ -187,7 +207,7 @@ class Runner:
         run_id = self.store.start_run(
             self.m.name, self.manifest_path, self.m.model_dump(), package_versions()
         )
-        self.store.record_metrics((m.name, m.higher_is_better, m.unit) for m in self.metrics)
+        self.store.record_metrics(self._metric_rows())
         summary = RunSummary(run_id, len(cells))
         done = self.store.done_keys()
         bar = tqdm(
@@ -297,10 +317,29 @@ class Runner:
             disable=self.progress is False,
             file=sys.stderr,
         )
+        draws = self.m.draws if defense is not None and defense.randomized else 1
         for name, x in bar:
             x_in = attack.perturb(target, x.to(self.device), ctx) if attack else None
-            values, facts = score_image(name, defended, x, self.metrics, x_in=x_in)
-            timing["codec"] += facts["encode_s"] + facts["decode_s"] + facts["estimate_s"]
-            timing["metric"] += facts["metric_s"]
-            scores += [(name, metric, v) for metric, v in values.items()]
+            runs = []
+            for d in range(draws):
+                if draws > 1:
+                    defense.redraw(d)  # type: ignore[union-attr]
+                values, facts = score_image(name, defended, x, self.metrics, x_in=x_in)
+                timing["codec"] += facts["encode_s"] + facts["decode_s"] + facts["estimate_s"]
+                timing["metric"] += facts["metric_s"]
+                runs.append(values)
+            scores += [(name, metric, v) for metric, v in over_draws(runs, self.metrics).items()]
         return scores, timing
+
+
+def over_draws(runs: list[dict[str, float]], metrics: list[Metric]) -> dict[str, float]:
+    """One draw's scores as they are; several draws: the mean, and ``NAME@worst``."""
+    if len(runs) == 1:
+        return runs[0]
+    higher = {m.name: m.higher_is_better for m in metrics}
+    out: dict[str, float] = {}
+    for metric in runs[0]:
+        vals = [r[metric] for r in runs]
+        out[metric] = float(np.mean(vals))
+        out[f"{metric}@worst"] = min(vals) if higher.get(metric, True) else max(vals)
+    return out

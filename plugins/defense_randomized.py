@@ -77,10 +77,11 @@ def sample(gen: torch.Generator, max_stretch: int = 64, max_shift: int = 64) -> 
     return RandomTransform(r(7), r(max_stretch), r(max_stretch), r(max_shift), r(max_shift))
 
 
-def image_seed(x: Tensor, seed: int) -> int:
-    """A seed from the image's 8-bit pixels and the defense's seed."""
+def image_seed(x: Tensor, seed: int, draw: int = 0) -> int:
+    """A seed from the image's 8-bit pixels, the defense's seed and the draw's index."""
     data = (x.detach().clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy().tobytes()
-    return int.from_bytes(hashlib.sha256(data + seed.to_bytes(8, "little")).digest()[:8], "little")
+    salt = seed.to_bytes(8, "little") + (draw.to_bytes(8, "little") if draw else b"")
+    return int.from_bytes(hashlib.sha256(data + salt).digest()[:8], "little")
 
 
 def rd_loss(codec: Codec, x: Tensor, t: RandomTransform, lmbda: float) -> float:
@@ -103,10 +104,15 @@ class RandomizedDefense(Defense):
     """Encode through one of ``k`` candidate transforms: identity + k−1 random draws."""
 
     k = 2
+    randomized = True
 
     def __init__(self, seed: int = 0, max_stretch: int = 64, max_shift: int = 64) -> None:
         self.seed, self.max_stretch, self.max_shift = seed, max_stretch, max_shift
+        self.draw = 0
         self.last_losses: list[float] = []
+
+    def redraw(self, draw: int) -> None:
+        self.draw = draw
 
     def wrap(self, codec: Codec, ctx: RunContext | None = None) -> Codec:
         return DefendedCodec(codec, self)
@@ -115,7 +121,7 @@ class RandomizedDefense(Defense):
         return sample(gen, self.max_stretch, self.max_shift)
 
     def candidates(self, x: Tensor) -> list[RandomTransform]:
-        gen = torch.Generator().manual_seed(image_seed(x, self.seed) % 2**63)
+        gen = torch.Generator().manual_seed(image_seed(x, self.seed, self.draw) % 2**63)
         return [RandomTransform()] + [self.sample_transform(gen) for _ in range(self.k - 1)]
 
     def transform_for(self, codec: Codec, x: Tensor) -> RandomTransform:

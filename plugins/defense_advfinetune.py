@@ -1,0 +1,172 @@
+"""`adversarial-finetune`: fine-tune the whole codec on clean and adversarial inputs.
+
+The adversarial inputs are FGSM with a random start (Wong et al. 2020, "Fast is better than
+free"): δ ~ U(−ε, ε), one signed-gradient step of 1.25·ε on the estimated rate, projected
+back to the ε-ball. The loss is the mean of the rate–distortion loss R + λ·255²·MSE on the
+clean batch and on its adversarial copy (distortion to the codec's own input), in the shared
+training loop. The tuned weights are a CompressAI state dict in the cache, keyed by the
+content hash of the settings, the victim's weights and the training data, so every cell (and
+``licbench decompress``) reuses them.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict
+from torch import Tensor, nn
+
+from licbench.defended import DefendedCodec, Identity, Transform
+from licbench.errors import LicbenchError
+from licbench.hashing import hash_json
+from licbench.hookspecs import hookimpl
+from licbench.plugins.backdoor_attack import load_training_images
+from licbench.plugins.compressai_codecs import read_state_dict
+from licbench.plugins.objectives import RateDistortion, bpp_of, lmbda_for
+from licbench.protocols import Codec, Defense, LearnedCodec, RunContext
+from licbench.training import StepOutput, TrainConfig, Trainer
+
+log = logging.getLogger("licbench")
+
+
+def fgsm_rs(model: nn.Module, x: Tensor, eps: float, step: float, gen: torch.Generator) -> Tensor:
+    """FGSM with a random start against the estimated rate (training-mode noise proxy)."""
+    delta = (torch.rand(x.shape, generator=gen).to(x) * 2 - 1) * eps
+    delta.requires_grad_(True)
+    with torch.enable_grad():
+        out = model((x + delta).clamp(0, 1))
+        (grad,) = torch.autograd.grad(bpp_of(out["likelihoods"], x), delta)
+    delta = (delta.detach() + step * grad.sign()).clamp(-eps, eps)
+    return (x + delta).clamp(0, 1)
+
+
+class AdversarialRD(RateDistortion):
+    """Mean of the rate–distortion loss on a batch and on its FGSM-RS copy."""
+
+    def __init__(self, lmbda: float, eps: float = 4 / 255, seed: int = 0) -> None:
+        super().__init__(lmbda)
+        self.eps = eps
+        self.gen = torch.Generator().manual_seed(seed)
+
+    def _rd(self, model: nn.Module, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        out = model(x)
+        bpp, mse = bpp_of(out["likelihoods"], x), F.mse_loss(out["x_hat"], x)
+        return bpp + self.lmbda * 255**2 * mse, bpp, mse
+
+    def step(self, model: nn.Module, x: Tensor) -> StepOutput:
+        x_adv = fgsm_rs(model, x, self.eps, 1.25 * self.eps, self.gen)
+        clean, bpp, mse = self._rd(model, x)
+        adv, adv_bpp, _ = self._rd(model, x_adv)
+        logs = {
+            "bpp": float(bpp.detach()),
+            "psnr": -10 * math.log10(max(float(mse.detach()), 1e-12)),
+            "adv_bpp": float(adv_bpp.detach()),
+        }
+        return StepOutput({"codec": (clean + adv) / 2}, logs)
+
+
+class FinetuneConfig(BaseModel):
+    """Everything that determines the tuned weights (besides the victim and the data)."""
+
+    model_config = ConfigDict(extra="forbid")
+    eps: float = 4 / 255
+    steps: int = 1000
+    batch_size: int = 8
+    patch_size: int = 128
+    lr: float = 1e-5
+    seed: int = 0
+
+
+def finetune(
+    codec: LearnedCodec,
+    cfg: FinetuneConfig,
+    images: list[Tensor],
+    data_fp: str,
+    cache: Path,
+    device: str = "cpu",
+) -> Path:
+    """Train (or resume, or reuse) the adversarially fine-tuned weights; return their path."""
+    key = hash_json({"config": cfg.model_dump(), "victim": codec.fingerprint(), "data": data_fp})
+    path = Path(cache) / "adv-finetune" / f"{key[:16]}.pth.tar"
+    if path.is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = copy.deepcopy(codec.model).cpu().train()
+    torch.manual_seed(cfg.seed)
+    tcfg = TrainConfig(
+        steps=cfg.steps,
+        batch_size=cfg.batch_size,
+        patch_size=cfg.patch_size,
+        lr=cfg.lr,
+        val_every=max(cfg.steps // 4, 1),
+        ckpt_every=max(cfg.steps // 20, 50),
+        seed=cfg.seed,
+        device=device,
+    )
+    objective = AdversarialRD(lmbda_for(codec.quality), cfg.eps, cfg.seed)
+    trainer = Trainer(model, objective, images, tcfg, path)
+    if trainer.state_path.is_file():
+        trainer.resume()
+    trainer.fit(progress=True)
+    model.update(force=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(model.state_dict(), tmp)
+    tmp.replace(path)
+    trainer.state_path.unlink(missing_ok=True)
+    return path
+
+
+class AdversarialFinetune(Defense):
+    """Adversarial fine-tuning (FGSM with random start, Wong et al. 2020) of the whole codec."""
+
+    name = "adversarial-finetune"
+
+    def __init__(self, train_data: dict[str, Any] | None = None, **train: Any) -> None:
+        self.config = FinetuneConfig(**train)
+        self.train_data = train_data
+
+    def wrap(self, codec: Codec, ctx: RunContext) -> Codec:
+        if not isinstance(codec, LearnedCodec) or not hasattr(codec, "model"):
+            raise LicbenchError(f"{self.name} needs a learned codec; {codec.name} has no model")
+        images, fp = load_training_images(self.train_data or ctx.train_data)
+        path = finetune(codec, self.config, images, fp, ctx.cache_dir, str(ctx.device))
+        tuned = copy.copy(codec)
+        tuned.model = type(codec.model).from_state_dict(read_state_dict(path))
+        tuned.model.update(force=True)
+        tuned.model.to(codec.device).eval()
+        tuned._fingerprint = None  # type: ignore[attr-defined]
+        log.info("%s: tuned weights %s", self.name, path)
+        return DefendedCodec(tuned, self)
+
+    def transform_for(self, codec: Codec, x: Tensor) -> Transform:
+        return Identity()
+
+    def transform_from_spec(self, spec: dict[str, Any]) -> Transform:
+        return Identity()
+
+    def sample_transform(self, gen: torch.Generator) -> Transform:
+        return Identity()
+
+    def spec(self) -> dict[str, Any]:
+        params = {**self.config.model_dump(), "train_data": self.train_data}
+        return {"name": self.name, "params": params}
+
+
+@hookimpl
+def register_objectives(register: Any) -> None:
+    register("adversarial-rd", f"{__name__}:AdversarialRD", description=AdversarialRD.__doc__)
+
+
+@hookimpl
+def register_defenses(register: Any) -> None:
+    register(
+        AdversarialFinetune.name,
+        f"{__name__}:AdversarialFinetune",
+        description=AdversarialFinetune.__doc__,
+    )
