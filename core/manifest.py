@@ -240,7 +240,12 @@ def _check_params(
     if any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()):
         return
     for key in ref.params:
-        if key not in accepted or key == "quality":
+        if kind == "codec" and key == "quality":
+            raise LicbenchError(
+                f"{_where(path, lines, (*loc, key))}: {_dotted((*loc, key))}: a codec's quality "
+                "comes from its `qualities` list; move it there"
+            )
+        if key not in accepted:
             hint = difflib.get_close_matches(key, accepted, n=1)
             fix = f"did you mean '{hint[0]}'?" if hint else f"accepted: {accepted}"
             raise LicbenchError(

@@ -79,6 +79,9 @@ def test_unknown_param_and_bad_quality(tmp_path: Path) -> None:
     text = GOOD.replace("    qualities: [20, 80]", with_params)
     with pytest.raises(LicbenchError, match=r"m\.yaml:8: codecs\[0\]\.params\.qualty"):
         load_manifest(write(tmp_path, text))
+    text = GOOD.replace("    qualities: [20, 80]", "    qualities: [20]\n    params: {quality: 3}")
+    with pytest.raises(LicbenchError, match=r"m\.yaml:8: .*quality comes from its `qualities`"):
+        load_manifest(write(tmp_path, text))
     with pytest.raises(
         LicbenchError,
         match=r"m\.yaml:9: codec 'bmshj2018-hyperprior' has "

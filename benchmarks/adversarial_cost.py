@@ -1,0 +1,87 @@
+"""Cost of the test-time attack and of the training-free defense, measured in one run.
+
+1. One PGD iteration (the `pgd` plugin's loop: forward with the quantization proxy, rate
+   objective, backward to the input, signed step, projection) against one bare forward +
+   backward pass of the same model on the same input. Target: ratio <= 1.15.
+2. Encoding time of `two-way` (two likelihood passes to choose, then entropy coding of the
+   chosen path) against the bare codec's encoding, over Kodak images. Target: <= 2x (the
+   paper reports about 1.8x).
+
+    python benchmarks/adversarial_cost.py [--quality 6] [--iters 10] [--images 24] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from licbench.images import load_image, pad
+from licbench.manager import get_registry
+from licbench.paths import data_root
+from licbench.plugins.attacks_gradient import quantization_proxy
+from licbench.protocols import RunContext, likelihood_bits
+
+
+def bare_passes(model: torch.nn.Module, x: torch.Tensor, n: int) -> float:
+    """Seconds per forward + backward of the rate to the input, nothing else."""
+    model.eval().requires_grad_(False)
+    with quantization_proxy(model, "noise"):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            xi = x.clone().requires_grad_(True)
+            out = model(pad(xi, 64)[0])
+            torch.autograd.grad(likelihood_bits(out["likelihoods"]) / x[0, 0].numel(), xi)
+    return (time.perf_counter() - t0) / n
+
+
+def pgd_iterations(codec, x: torch.Tensor, n: int) -> float:
+    attack = get_registry().create("attack", "pgd", objective="rate", iters=n)
+    ctx = RunContext(torch.device("cpu"), 0, None, None)
+    t0 = time.perf_counter()
+    attack.perturb(codec, x, ctx)
+    return (time.perf_counter() - t0) / n
+
+
+def encode_seconds(codec, images: list[torch.Tensor]) -> float:
+    t0 = time.perf_counter()
+    for x in images:
+        codec.compress(x)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--codec", default="bmshj2018-hyperprior-lite")
+    p.add_argument("--quality", type=int, default=6)
+    p.add_argument("--iters", type=int, default=10)
+    p.add_argument("--images", type=int, default=24)
+    p.add_argument("--threads", type=int, default=2)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    reg = get_registry()
+    codec = reg.create("codec", a.codec, quality=a.quality)
+    paths = sorted((data_root() / "kodak").glob("*.png"))[: a.images]
+    images = [load_image(f) for f in paths]
+    x = images[0]
+
+    bare_passes(codec.model, x, 1)  # warm-up
+    pgd_iterations(codec, x, 1)
+    bare = bare_passes(codec.model, x, a.iters)
+    pgd = pgd_iterations(codec, x, a.iters)
+    print(f"{a.codec} q{a.quality}, {x.shape[-1]}x{x.shape[-2]} Kodak image, {a.threads} threads")
+    print(f"bare forward+backward: {bare * 1e3:.1f} ms   PGD iteration: {pgd * 1e3:.1f} ms")
+    print(f"PGD iteration / bare pass ratio: {pgd / bare:.3f}  (target <= 1.15)")
+
+    two_way = reg.create("defense", "two-way").wrap(codec, None)
+    encode_seconds(codec, images[:1])  # warm-up
+    bare_enc = encode_seconds(codec, images)
+    two_enc = encode_seconds(two_way, images)
+    print(f"encode {len(images)} Kodak images: bare {bare_enc:.2f} s   two-way {two_enc:.2f} s")
+    print(f"two-way / bare encoding-time ratio: {two_enc / bare_enc:.3f}  (target <= 2)")
+
+
+if __name__ == "__main__":
+    main()
