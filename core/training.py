@@ -14,6 +14,7 @@ import math
 import random
 import sys
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,11 @@ class TrainConfig:
     explode_factor: float = 1e3  # a loss this many times the running median stops training
     seed: int = 0
     device: str = "cpu"
+
+    @classmethod
+    def finetune(cls, steps: int, **kw: Any) -> TrainConfig:
+        """A short fine-tuning run: validate 4 times, checkpoint every 5 % (at least 50 steps)."""
+        return cls(steps=steps, val_every=max(steps // 4, 1), ckpt_every=max(steps // 20, 50), **kw)
 
 
 class PatchSampler:
@@ -184,9 +190,7 @@ class Trainer:
         }
 
     def save(self) -> None:
-        tmp = self.state_path.with_suffix(".tmp")
-        torch.save(self._state(), tmp)
-        tmp.replace(self.state_path)  # atomic: a kill never leaves a half-written checkpoint
+        save_atomic(self._state(), self.state_path)
 
     def resume(self) -> None:
         if not self.state_path.is_file():
@@ -287,3 +291,21 @@ class Trainer:
                 self.save()
         bar.close()
         return last_val or logs
+
+    def fit_to(
+        self, path: Path, build: Callable[[dict[str, float]], Any], progress: bool = True
+    ) -> Path:
+        """Fit (resuming a killed run), write ``build(final scalars)`` to ``path`` atomically
+        and drop the training state: the artifact of a cached fine-tuning."""
+        if self.state_path.is_file():
+            self.resume()
+        save_atomic(build(self.fit(progress=progress)), path)
+        self.state_path.unlink(missing_ok=True)
+        return path
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    """``torch.save`` through a temporary file, so a kill never leaves a half-written file."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)

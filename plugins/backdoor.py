@@ -186,39 +186,33 @@ def train_backdoor(
     pairs = build_pairs(cfg)
     reference = copy.deepcopy(model.g_a).eval().requires_grad_(False) if cfg.anchor else None
     objective = BackdoorObjective(lmbda, pairs, cfg.gamma, cfg.eps, cfg.anchor, reference)
-    tcfg = TrainConfig(
-        steps=cfg.steps,
+    tcfg = TrainConfig.finetune(
+        cfg.steps,
         batch_size=cfg.batch_size,
         patch_size=cfg.patch_size,
         lr=cfg.lr,
         group_lr={f"trigger:{t.label}": cfg.trigger_lr for t in cfg.triggers},
-        val_every=max(cfg.steps // 4, 1),
-        ckpt_every=max(cfg.steps // 20, 50),
         seed=cfg.seed,
         device=device,
     )
     trainer = Trainer(model, objective, images, tcfg, path, val_images=val_images)
-    if trainer.state_path.is_file():
-        trainer.resume()
-    logs = trainer.fit(progress=progress)
-    artifact = {
-        "format": FORMAT,
-        "key": key,
-        "config": cfg.model_dump(),
-        "victim": codec.spec(),
-        "victim_fingerprint": codec.fingerprint(),
-        "data_fingerprint": data_fingerprint,
-        "lmbda": lmbda,
-        "encoder": {k: v.cpu() for k, v in model.g_a.state_dict().items()},
-        "triggers": {label: t.state_dict() for label, (t, _) in pairs.items()},
-        "final_logs": logs,
-        "versions": package_versions(),
-    }
-    tmp = path.with_suffix(".tmp")
-    torch.save(artifact, tmp)
-    tmp.replace(path)
-    trainer.state_path.unlink(missing_ok=True)
-    return path
+
+    def artifact(logs: dict[str, float]) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "key": key,
+            "config": cfg.model_dump(),
+            "victim": codec.spec(),
+            "victim_fingerprint": codec.fingerprint(),
+            "data_fingerprint": data_fingerprint,
+            "lmbda": lmbda,
+            "encoder": {k: v.cpu() for k, v in model.g_a.state_dict().items()},
+            "triggers": {label: t.state_dict() for label, (t, _) in pairs.items()},
+            "final_logs": logs,
+            "versions": package_versions(),
+        }
+
+    return trainer.fit_to(path, artifact, progress=progress)
 
 
 class Backdoor:

@@ -26,6 +26,7 @@ from licbench.defended import DefendedCodec, Identity, Transform
 from licbench.errors import LicbenchError
 from licbench.hashing import hash_json
 from licbench.hookspecs import hookimpl
+from licbench.paths import cache_dir
 from licbench.plugins.backdoor_attack import load_training_images
 from licbench.plugins.compressai_codecs import read_state_dict
 from licbench.plugins.objectives import RateDistortion, bpp_of, lmbda_for
@@ -99,27 +100,22 @@ def finetune(
     path.parent.mkdir(parents=True, exist_ok=True)
     model = copy.deepcopy(codec.model).cpu().train()
     torch.manual_seed(cfg.seed)
-    tcfg = TrainConfig(
-        steps=cfg.steps,
+    tcfg = TrainConfig.finetune(
+        cfg.steps,
         batch_size=cfg.batch_size,
         patch_size=cfg.patch_size,
         lr=cfg.lr,
-        val_every=max(cfg.steps // 4, 1),
-        ckpt_every=max(cfg.steps // 20, 50),
         seed=cfg.seed,
         device=device,
     )
     objective = AdversarialRD(lmbda_for(codec.quality), cfg.eps, cfg.seed)
     trainer = Trainer(model, objective, images, tcfg, path)
-    if trainer.state_path.is_file():
-        trainer.resume()
-    trainer.fit(progress=True)
-    model.update(force=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(model.state_dict(), tmp)
-    tmp.replace(path)
-    trainer.state_path.unlink(missing_ok=True)
-    return path
+
+    def weights(_logs: dict[str, float]) -> dict[str, Tensor]:
+        model.update(force=True)  # CDF tables for the tuned entropy models
+        return model.state_dict()
+
+    return trainer.fit_to(path, weights)
 
 
 class AdversarialFinetune(Defense):
@@ -131,11 +127,13 @@ class AdversarialFinetune(Defense):
         self.config = FinetuneConfig(**train)
         self.train_data = train_data
 
-    def wrap(self, codec: Codec, ctx: RunContext) -> Codec:
+    def wrap(self, codec: Codec, ctx: RunContext | None = None) -> Codec:
+        """The tuned codec; ``ctx`` is None when `licbench decompress` rebuilds it."""
         if not isinstance(codec, LearnedCodec) or not hasattr(codec, "model"):
             raise LicbenchError(f"{self.name} needs a learned codec; {codec.name} has no model")
-        images, fp = load_training_images(self.train_data or ctx.train_data)
-        path = finetune(codec, self.config, images, fp, ctx.cache_dir, str(ctx.device))
+        images, fp = load_training_images(self.train_data or (ctx and ctx.train_data))
+        cache, device = (ctx.cache_dir, str(ctx.device)) if ctx else (cache_dir(), "cpu")
+        path = finetune(codec, self.config, images, fp, cache, device)
         tuned = copy.copy(codec)
         tuned.model = type(codec.model).from_state_dict(read_state_dict(path))
         tuned.model.update(force=True)
