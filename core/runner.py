@@ -78,15 +78,18 @@ def expand(manifest: Manifest) -> list[Cell]:
     ]
 
 
-def center_crop(x: torch.Tensor, size: int | None) -> torch.Tensor:
-    """The central ``size``×``size`` window of ``x`` (as is when ``size`` is None)."""
-    if size is None:
+def load_item(ref: DatasetRef, name: str, x: torch.Tensor) -> torch.Tensor:
+    """The image as the manifest asks for it: the central ``crop``×``crop`` window, if set."""
+    if ref.crop is None:
         return x
     h, w = x.shape[-2:]
-    if min(h, w) < size:
-        raise LicbenchError(f"crop: {size} is larger than a {w}x{h} image; use crop <= {min(h, w)}")
-    top, left = (h - size) // 2, (w - size) // 2
-    return x[..., top : top + size, left : left + size]
+    if min(h, w) < ref.crop:
+        raise LicbenchError(
+            f"dataset '{ref.name}' image {name} is {w}x{h}, smaller than crop: {ref.crop}; "
+            f"use crop <= {min(h, w)}"
+        )
+    top, left = (h - ref.crop) // 2, (w - ref.crop) // 2
+    return x[..., top : top + ref.crop, left : left + ref.crop]
 
 
 def seed_everything(seed: int) -> None:
@@ -148,7 +151,7 @@ class Runner:
             ds = self.registry.create("dataset", ref.name, **ref.params)
             items = ds.items()
             n = min(x for x in (ref.limit, self.limit, len(items)) if x)
-            images = [(it.name, center_crop(it.loader(), ref.crop)) for it in items[:n]]
+            images = [(it.name, load_item(ref, it.name, it.loader())) for it in items[:n]]
             self._check_sizes(ref, images)
             self._images[key] = (images, ds.fingerprint() + f":first{n}")
         return self._images[key]

@@ -119,6 +119,22 @@ def test_image_below_metric_minimum_is_a_clear_error(tmp_path: Path) -> None:
         run(tmp_path, text)
 
 
+def test_crop_takes_the_central_window_and_names_an_image_too_small(tmp_path: Path) -> None:
+    import skimage.data
+
+    path = tmp_path / "m.yaml"
+    path.write_text(MANIFEST.replace("limit: 2}", "limit: 2, crop: 64}").replace(", ms-ssim", ""))
+    m = load_manifest(path)
+    runner = Runner(m, ResultStore(str(tmp_path / "r.db")), device="cpu", progress=False)
+    (name, x), _ = runner.images(m.datasets[0])[0]
+    full = skimage.data.astronaut()  # 512x512
+    assert name == "astronaut" and x.shape[-2:] == (64, 64)
+    assert round(float(x[0, 0, 0, 0]) * 255) == int(full[224, 224, 0])
+    text = MANIFEST.replace("limit: 2}", "limit: 2, crop: 9999}")
+    with pytest.raises(LicbenchError, match=r"image astronaut is 512x512, smaller than crop: 9999"):
+        run(tmp_path, text, db="r2.db")
+
+
 KILL_MANIFEST = """\
 name: killme
 datasets: [{name: samples, limit: 3}]
