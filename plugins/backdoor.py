@@ -59,7 +59,7 @@ class BackdoorConfig(BaseModel):
     eps: float = 0.005
     steps: int = 2000
     batch_size: int = 8
-    patch_size: int = 128
+    patch_size: int = Field(128, multiple_of=64)  # the codec downsamples by 64
     lr: float = 1e-4  # encoder
     trigger_lr: float = 1e-3
     anchor: float = 0.0  # weight of MSE(g_a(x), vanilla g_a(x)) on clean x; 0 = the paper's loss
