@@ -184,3 +184,13 @@ def test_psnr_goal_is_bounded_when_the_decoder_output_explodes() -> None:
     exploded = Pass(x, torch.full_like(x, 1e30), torch.tensor(0.5))
     loss, logs = get_registry().create("objective", "psnr").loss(clean, exploded, 0.013)
     assert torch.isfinite(loss) and loss >= 0 and logs["p_psnr"] >= 0
+
+
+def test_backdoor_patch_size_must_be_a_multiple_of_64() -> None:
+    """A 144 px crop breaks the hyperprior's shapes (144/64 is not whole): refuse it up front."""
+    import pydantic
+
+    spec = [{"label": "t", "trigger": {"name": "dct-adaptive"}, "goal": {"name": "bpp"}}]
+    with pytest.raises(pydantic.ValidationError, match="multiple of 64"):
+        BackdoorConfig(triggers=spec, patch_size=144)
+    assert BackdoorConfig(triggers=spec, patch_size=192).patch_size == 192
