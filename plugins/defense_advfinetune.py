@@ -36,9 +36,10 @@ from licbench.training import StepOutput, TrainConfig, Trainer
 log = logging.getLogger("licbench")
 
 
-def fgsm_rs(model: nn.Module, x: Tensor, eps: float, step: float, gen: torch.Generator) -> Tensor:
-    """FGSM with a random start against the estimated rate (training-mode noise proxy)."""
-    delta = (torch.rand(x.shape, generator=gen).to(x) * 2 - 1) * eps
+def fgsm_rs(model: nn.Module, x: Tensor, eps: float, step: float) -> Tensor:
+    """FGSM with a random start against the estimated rate (training-mode noise proxy). The
+    start is drawn from torch's global RNG, which the training checkpoints save and restore."""
+    delta = (torch.rand_like(x) * 2 - 1) * eps
     delta.requires_grad_(True)
     with torch.enable_grad():
         out = model((x + delta).clamp(0, 1))
@@ -50,10 +51,9 @@ def fgsm_rs(model: nn.Module, x: Tensor, eps: float, step: float, gen: torch.Gen
 class AdversarialRD(RateDistortion):
     """Mean of the rate–distortion loss on a batch and on its FGSM-RS copy."""
 
-    def __init__(self, lmbda: float, eps: float = 4 / 255, seed: int = 0) -> None:
+    def __init__(self, lmbda: float, eps: float = 4 / 255) -> None:
         super().__init__(lmbda)
         self.eps = eps
-        self.gen = torch.Generator().manual_seed(seed)
 
     def _rd(self, model: nn.Module, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         out = model(x)
@@ -61,7 +61,7 @@ class AdversarialRD(RateDistortion):
         return bpp + self.lmbda * 255**2 * mse, bpp, mse
 
     def step(self, model: nn.Module, x: Tensor) -> StepOutput:
-        x_adv = fgsm_rs(model, x, self.eps, 1.25 * self.eps, self.gen)
+        x_adv = fgsm_rs(model, x, self.eps, 1.25 * self.eps)
         clean, bpp, mse = self._rd(model, x)
         adv, adv_bpp, _ = self._rd(model, x_adv)
         logs = {
@@ -108,7 +108,7 @@ def finetune(
         seed=cfg.seed,
         device=device,
     )
-    objective = AdversarialRD(lmbda_for(codec.quality), cfg.eps, cfg.seed)
+    objective = AdversarialRD(lmbda_for(codec.quality), cfg.eps)
     trainer = Trainer(model, objective, images, tcfg, path)
 
     def weights(_logs: dict[str, float]) -> dict[str, Tensor]:
