@@ -18,19 +18,19 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict
 from torch import Tensor, nn
 
-from licbench.defended import DefendedCodec, Identity, Transform
+from licbench.defended import DefendedCodec, Identity
 from licbench.errors import LicbenchError
 from licbench.hashing import hash_json
 from licbench.hookspecs import hookimpl
 from licbench.paths import cache_dir
 from licbench.plugins.backdoor_attack import load_training_images
-from licbench.plugins.compressai_codecs import read_state_dict
+from licbench.plugins.compressai_codecs import CompressAICodec
+from licbench.plugins.defense_preprocess import PreprocessDefense
 from licbench.plugins.objectives import RateDistortion, bpp_of, lmbda_for
-from licbench.protocols import Codec, Defense, LearnedCodec, RunContext
+from licbench.protocols import Codec, LearnedCodec, RunContext
 from licbench.training import StepOutput, TrainConfig, Trainer
 
 log = logging.getLogger("licbench")
@@ -55,15 +55,10 @@ class AdversarialRD(RateDistortion):
         super().__init__(lmbda)
         self.eps = eps
 
-    def _rd(self, model: nn.Module, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        out = model(x)
-        bpp, mse = bpp_of(out["likelihoods"], x), F.mse_loss(out["x_hat"], x)
-        return bpp + self.lmbda * 255**2 * mse, bpp, mse
-
     def step(self, model: nn.Module, x: Tensor) -> StepOutput:
         x_adv = fgsm_rs(model, x, self.eps, 1.25 * self.eps)
-        clean, bpp, mse = self._rd(model, x)
-        adv, adv_bpp, _ = self._rd(model, x_adv)
+        clean, bpp, mse = self.terms(model, x)
+        adv, adv_bpp, _ = self.terms(model, x_adv)
         logs = {
             "bpp": float(bpp.detach()),
             "psnr": -10 * math.log10(max(float(mse.detach()), 1e-12)),
@@ -118,7 +113,7 @@ def finetune(
     return trainer.fit_to(path, weights)
 
 
-class AdversarialFinetune(Defense):
+class AdversarialFinetune(PreprocessDefense):
     """Adversarial fine-tuning (FGSM with random start, Wong et al. 2020) of the whole codec."""
 
     name = "adversarial-finetune"
@@ -126,34 +121,21 @@ class AdversarialFinetune(Defense):
     def __init__(self, train_data: dict[str, Any] | None = None, **train: Any) -> None:
         self.config = FinetuneConfig(**train)
         self.train_data = train_data
+        # no filter in front of the tuned codec: the identity transform
+        super().__init__(Identity(), **self.config.model_dump(), train_data=train_data)
 
     def wrap(self, codec: Codec, ctx: RunContext | None = None) -> Codec:
         """The tuned codec; ``ctx`` is None when `licbench decompress` rebuilds it."""
-        if not isinstance(codec, LearnedCodec) or not hasattr(codec, "model"):
-            raise LicbenchError(f"{self.name} needs a learned codec; {codec.name} has no model")
+        if not isinstance(codec, CompressAICodec):
+            raise LicbenchError(f"{self.name} needs a CompressAI codec, not {codec.name}")
         images, fp = load_training_images(self.train_data or (ctx and ctx.train_data))
         cache, device = (ctx.cache_dir, str(ctx.device)) if ctx else (cache_dir(), "cpu")
         path = finetune(codec, self.config, images, fp, cache, device)
         tuned = copy.copy(codec)
-        tuned.model = type(codec.model).from_state_dict(read_state_dict(path))
-        tuned.model.update(force=True)
-        tuned.model.to(codec.device).eval()
-        tuned._fingerprint = None  # type: ignore[attr-defined]
+        tuned.model = codec._from_checkpoint(path).to(codec.device).eval()
+        tuned._fingerprint = None
         log.info("%s: tuned weights %s", self.name, path)
         return DefendedCodec(tuned, self)
-
-    def transform_for(self, codec: Codec, x: Tensor) -> Transform:
-        return Identity()
-
-    def transform_from_spec(self, spec: dict[str, Any]) -> Transform:
-        return Identity()
-
-    def sample_transform(self, gen: torch.Generator) -> Transform:
-        return Identity()
-
-    def spec(self) -> dict[str, Any]:
-        params = {**self.config.model_dump(), "train_data": self.train_data}
-        return {"name": self.name, "params": params}
 
 
 @hookimpl

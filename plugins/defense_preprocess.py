@@ -59,7 +59,7 @@ class Jpeg(Transform):
 
 
 class PreprocessDefense(Defense):
-    """A fixed, one-way filter in front of the codec."""
+    """A fixed transform in front of the codec: a one-way filter (or the identity)."""
 
     def __init__(self, transform: Transform, **params: Any) -> None:
         self.transform, self.params = transform, params

@@ -47,11 +47,15 @@ class RateDistortion(Objective):
     def parameter_groups(self, model: nn.Module) -> dict[str, list[nn.Parameter]]:
         return {"codec": [p for n, p in model.named_parameters() if not n.endswith("quantiles")]}
 
-    def step(self, model: nn.Module, x: Tensor) -> StepOutput:
+    def terms(self, model: nn.Module, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """R + λ·255²·MSE of a batch, with its bpp and MSE."""
         out = model(x)
         bpp = bpp_of(out["likelihoods"], x)
         mse = F.mse_loss(out["x_hat"], x)
-        loss = bpp + self.lmbda * 255**2 * mse
+        return bpp + self.lmbda * 255**2 * mse, bpp, mse
+
+    def step(self, model: nn.Module, x: Tensor) -> StepOutput:
+        loss, bpp, mse = self.terms(model, x)
         psnr = 10 * math.log10(1 / max(float(mse.detach()), 1e-12))
         logs = {"bpp": float(bpp.detach()), "mse": float(mse.detach()), "psnr": psnr}
         return StepOutput({"codec": loss}, logs)
