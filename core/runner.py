@@ -28,7 +28,7 @@ from licbench.hashing import hash_json, package_versions
 from licbench.manager import get_registry
 from licbench.manifest import CodecRef, DatasetRef, Manifest, PluginRef
 from licbench.paths import cache_dir
-from licbench.protocols import Codec, LearnedCodec, Metric, RunContext
+from licbench.protocols import Attack, Codec, LearnedCodec, Metric, RunContext
 from licbench.registry import Registry
 from licbench.store import ResultStore
 
@@ -138,6 +138,9 @@ class Runner:
         self.manifest_path = manifest_path
         self.progress = progress
         self._images: dict[str, tuple[list[tuple[str, torch.Tensor]], str]] = {}
+        # gray-box adversarial inputs of the current (attack, codec, quality, dataset), shared
+        # by the cells that cross them with different defenses
+        self._adv: tuple[str, dict[str, torch.Tensor]] = ("", {})
         self.metrics: list[Metric] = [
             self.registry.create("metric", r.name, **r.params) for r in manifest.metrics
         ]
@@ -322,7 +325,7 @@ class Runner:
         )
         draws = self.m.draws if defense is not None and defense.randomized else 1
         for name, x in bar:
-            x_in = attack.perturb(target, x.to(self.device), ctx) if attack else None
+            x_in = self._perturb(cell, attack, target, name, x, ctx) if attack else None
             runs = []
             for d in range(draws):
                 if draws > 1:
@@ -333,6 +336,34 @@ class Runner:
                 runs.append(values)
             scores += [(name, metric, v) for metric, v in over_draws(runs, self.metrics).items()]
         return scores, timing
+
+    def _perturb(
+        self, cell: Cell, attack: Attack, target: Codec, name: str, x: torch.Tensor, ctx: RunContext
+    ) -> torch.Tensor:
+        """The attacked image. A gray-box attack does not see the defense, so its input is
+        computed once per image, seeded by the attack, codec and image alone, and reused by
+        every defense it meets; an adaptive attack is run against each defended codec."""
+        x = x.to(self.device)
+        if attack.adaptive:
+            return attack.perturb(target, x, ctx)
+        group = hash_json(
+            [
+                self.m.seed,
+                cell.dataset.model_dump(),
+                cell.codec.model_dump(),
+                cell.quality,
+                cell.attack.model_dump() if cell.attack else None,
+            ]
+        )
+        if self._adv[0] != group:
+            self._adv = (group, {})
+        cache = self._adv[1]
+        if name not in cache:
+            gpus = [torch.cuda.current_device()] if self.device.type == "cuda" else []
+            with torch.random.fork_rng(devices=gpus):
+                torch.manual_seed(int(hash_json([group, name])[:8], 16))
+                cache[name] = attack.perturb(target, x, ctx).detach()
+        return cache[name]
 
 
 def over_draws(runs: list[dict[str, float]], metrics: list[Metric]) -> dict[str, float]:

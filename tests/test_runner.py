@@ -14,7 +14,7 @@ from licbench.errors import LicbenchError
 from licbench.hookspecs import hookimpl
 from licbench.manager import build_plugin_manager, build_registry
 from licbench.manifest import load_manifest
-from licbench.protocols import Codec, Encoded
+from licbench.protocols import Attack, Codec, Encoded
 from licbench.runner import Runner
 from licbench.store import ResultStore
 
@@ -185,3 +185,47 @@ def test_kill_9_then_resume_stores_every_cell_exactly_once(tmp_path: Path) -> No
         per_cell = con.execute("SELECT count(*) FROM scores GROUP BY cell_key").fetchall()
     assert len(keys) == len(set(keys)) == 8
     assert [n for (n,) in per_cell] == [3 * 2] * 8
+
+
+class RandomNoise(Attack):
+    """A gray-box test attack: uniform noise from the global RNG; counts its calls."""
+
+    calls = 0
+
+    def perturb(self, codec, x, ctx):
+        import torch
+
+        RandomNoise.calls += 1
+        return (x + 0.05 * (2 * torch.rand_like(x) - 1)).clamp(0, 1)
+
+
+class NoisePlugin:
+    @staticmethod
+    @hookimpl
+    def register_attacks(register) -> None:
+        register("noise-test", RandomNoise)
+
+
+def test_gray_box_input_is_computed_once_per_image_and_met_by_every_defense(
+    tmp_path: Path,
+) -> None:
+    reg = build_registry(*build_plugin_manager({"noise-plugin": NoisePlugin()}))
+    text = MANIFEST.replace("bpp, psnr, ms-ssim", "bpp, input-psnr") + (
+        "attacks: [noise-test]\ndefenses: [{name: gaussian-blur}, {name: bit-squeeze}]\n"
+    )
+    RandomNoise.calls = 0
+    summary, store = run(tmp_path, text, registry=reg)
+    assert summary.failed == 0 and summary.done == 2 * 2 * 3  # qualities × attacks × defenses
+    assert RandomNoise.calls == 2 * 2  # per quality and image, not per defense
+    s = store.frame("scores").merge(store.frame("cells"), left_on="cell_key", right_on="key")
+    attacked = s[(s.attack == "noise-test") & (s.metric == "input-psnr")]
+    # the same noise met every defense, and it is seeded by the image, not by cell order
+    assert (attacked.groupby(["quality", "image"]).value.nunique() == 1).all()
+    assert attacked.value.nunique() == 4
+    RandomNoise.calls = 0
+    run(tmp_path, text, db="again.db", registry=reg)
+    again = ResultStore(str(tmp_path / "again.db")).frame("scores")
+    assert RandomNoise.calls == 4
+    assert sorted(again[again.metric == "input-psnr"].value) == sorted(
+        s[s.metric == "input-psnr"].value
+    )
