@@ -158,16 +158,12 @@ def cmd_backdoor_train(args: argparse.Namespace) -> int:
 def cmd_poison(args: argparse.Namespace) -> int:
     import math
 
-    import torch
-
     from licbench.images import load_image, save_image
-    from licbench.plugins.backdoor import Backdoor, poison
+    from licbench.plugins.backdoor import Backdoor, apply_trigger
 
     trigger, goal = Backdoor(Path(args.artifact)).trigger(args.trigger)
     x = load_image(args.input)
-    with torch.no_grad():
-        xp = poison(trigger, goal, x)
-        xp = (x + args.amplify * (xp - x)).clamp(0, 1)
+    xp = apply_trigger(trigger, goal, x, bound=args.bound, amplify=args.amplify)
     save_image(xp, args.output)
     mse = float((xp - x).pow(2).mean())
     psnr = math.inf if mse == 0 else -10 * math.log10(mse)
@@ -348,6 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--artifact", required=True, help="a backdoor artifact file")
     s.add_argument("--trigger", help="trigger label (default: the artifact's first)")
     s.add_argument("--amplify", type=float, default=1.0, help="scale the trigger's change")
+    s.add_argument(
+        "--bound", type=float, help="scale the change down to MSE <= BOUND² (e.g. 0.005)"
+    )
     s.add_argument("input")
     s.add_argument("output")
     s.set_defaults(func=cmd_poison)

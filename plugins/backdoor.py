@@ -135,6 +135,28 @@ def poison(trigger: Trigger, goal: BackdoorGoal | None, x: Tensor) -> Tensor:
     return xp if mask is None else x + mask * (xp - x)
 
 
+@torch.no_grad()
+def apply_trigger(
+    trigger: Trigger,
+    goal: BackdoorGoal | None,
+    x: Tensor,
+    *,
+    bound: float | None = None,
+    amplify: float = 1.0,
+) -> Tensor:
+    """The poisoned image at test time. ``bound``: scale the trigger's change down where an
+    image needs it, so that MSE(T(x), x) <= bound² holds exactly on every image (training
+    only penalises the excess). ``amplify``: scale the change up (Table 6)."""
+    xp = poison(trigger, goal, x)
+    if bound is None and amplify == 1.0:
+        return xp
+    delta = xp - x
+    if bound is not None:
+        rms = delta.pow(2).mean(dim=(-3, -2, -1), keepdim=True).sqrt()
+        delta = delta * (bound / rms.clamp(min=1e-12)).clamp(max=1.0)
+    return (x + amplify * delta).clamp(0, 1)
+
+
 # --- artifacts -----------------------------------------------------------------------------
 
 

@@ -3,8 +3,10 @@
 ``prepare`` trains the backdoor against the cell's codec (or reuses the cached artifact with
 the same content key, or loads ``artifact``) and returns the codec with the backdoored
 encoder; ``perturb`` applies one of its triggers (``apply``; ``none`` measures the
-backdoored model on clean input). ``amplify`` scales the trigger's change (Table 6 of Yu
-et al.: an amplified trigger against pre-processing defenses).
+backdoored model on clean input). ``bound`` makes the stealth bound exact on every image
+(MSE(T(x), x) <= bound², by scaling the change down where needed); ``amplify`` scales the
+trigger's change up (Table 6 of Yu et al.: an amplified trigger against pre-processing
+defenses).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from torch import Tensor
 from licbench.errors import LicbenchError
 from licbench.hookspecs import hookimpl
 from licbench.manager import get_registry
-from licbench.plugins.backdoor import Backdoor, BackdoorConfig, poison, train_backdoor
+from licbench.plugins.backdoor import Backdoor, BackdoorConfig, apply_trigger, train_backdoor
 from licbench.protocols import Attack, Codec, LearnedCodec, RunContext
 
 DEFAULT_TRAIN_DATA = {"name": "bsds500", "params": {"split": "trainval"}}
@@ -42,6 +44,7 @@ class BackdoorAttack(Attack):
         triggers: list[dict[str, Any]] | None = None,
         apply: str | None = None,
         amplify: float = 1.0,
+        bound: float | None = None,
         artifact: str | None = None,
         train_data: dict[str, Any] | None = None,
         **train: Any,
@@ -49,7 +52,7 @@ class BackdoorAttack(Attack):
         if artifact is None and not triggers:
             raise LicbenchError("backdoor needs `triggers` (to train) or `artifact` (to load)")
         self.config = BackdoorConfig(triggers=triggers, **train) if triggers else None
-        self.apply, self.amplify = apply, float(amplify)
+        self.apply, self.amplify, self.bound = apply, float(amplify), bound
         self.artifact, self.train_data = artifact, train_data
         self.backdoor: Backdoor | None = None
 
@@ -74,8 +77,7 @@ class BackdoorAttack(Attack):
         if self.apply == "none":
             return x
         trigger, goal = self.backdoor.trigger(self.apply)
-        xp = poison(trigger.to(x.device), goal, x)
-        return xp if self.amplify == 1.0 else (x + self.amplify * (xp - x)).clamp(0, 1)
+        return apply_trigger(trigger.to(x.device), goal, x, bound=self.bound, amplify=self.amplify)
 
 
 @hookimpl

@@ -194,3 +194,19 @@ def test_backdoor_patch_size_must_be_a_multiple_of_64() -> None:
     with pytest.raises(pydantic.ValidationError, match="multiple of 64"):
         BackdoorConfig(triggers=spec, patch_size=144)
     assert BackdoorConfig(triggers=spec, patch_size=192).patch_size == 192
+
+
+def test_bound_holds_exactly_on_every_image_and_leaves_small_triggers_alone() -> None:
+    from licbench.plugins.backdoor import apply_trigger
+
+    trigger = get_registry().create("trigger", "dct-adaptive", init_scale=0.5)
+    x = torch.rand(3, 3, 64, 96) * 0.8 + 0.1  # three images, away from the clamp
+    free = apply_trigger(trigger, None, x)
+    mse = (free - x).pow(2).mean(dim=(1, 2, 3))
+    assert (mse > 0.005**2).all()  # a strong trigger, over the bound unprojected
+    bounded = apply_trigger(trigger, None, x, bound=0.005)
+    assert torch.allclose((bounded - x).pow(2).mean(dim=(1, 2, 3)), torch.full((3,), 2.5e-5))
+    loose = apply_trigger(trigger, None, x, bound=1.0)  # under the bound: unchanged
+    assert torch.allclose(loose, free, atol=1e-6)
+    twice = apply_trigger(trigger, None, x, bound=0.005, amplify=2.0)
+    assert torch.allclose(twice - x, 2 * (bounded - x), atol=1e-6)
