@@ -73,17 +73,19 @@ def report(wide: pd.DataFrame, params: dict[str, dict]) -> list[dict]:
                 "poisoned PSNR": p.psnr.mean(),
                 "trigger PSNR mean (min)": f"{trig.mean():.2f} ({trig.min():.2f})",
             }
-            ok = [trig.min() >= STEALTH_DB]
+            ok = {"stealth": trig.min() >= STEALTH_DB}
             if goal == "bpp":
-                ok.append(row["× clean"] >= 5)
+                ok["≥5×"] = row["× clean"] >= 5
             elif goal == "psnr":
-                ok += [p.psnr.mean() <= 12, abs(row["× clean"] - 1) <= 0.25]
+                ok["≤12 dB"] = p.psnr.mean() <= 12
+                ok["rate ±25 %"] = abs(row["× clean"] - 1) <= 0.25
             if clean is not None and vanilla is not None:
                 dr = clean.bpp.mean() / vanilla.bpp.mean() - 1
                 dp = clean.psnr.mean() - vanilla.psnr.mean()
                 row.update({"clean bpp Δ": f"{100 * dr:+.1f} %", "clean PSNR Δ": f"{dp:+.2f} dB"})
-                ok += [abs(dr) <= 0.05, abs(dp) <= 0.5]
-            row["all bounds"] = "met" if all(ok) else "not met"
+                ok.update({"clean rate": abs(dr) <= 0.05, "clean PSNR": abs(dp) <= 0.5})
+            failed = [k for k, v in ok.items() if not v]
+            row["bounds"] = "all met" if not failed else "missed: " + ", ".join(failed)
             rows.append(row)
     return rows
 
