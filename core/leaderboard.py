@@ -138,30 +138,32 @@ def render(tables: dict[str, pd.DataFrame], directions: dict[str, bool], fmt: st
 
 
 def rd_plot(means: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """One PNG per benchmark and dataset: PSNR against real bpp of every clean codec."""
+    """One PNG per benchmark and dataset: PSNR against real bpp, one curve per codec, attack
+    and defense (clean codecs solid, attacked or defended ones dotted)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    paths = []
-    clean = means[(means.attack == "none") & (means.defense == "none")]
-    if "bpp" not in clean or "psnr" not in clean:
+    paths: list[Path] = []
+    if "bpp" not in means or "psnr" not in means:
         return paths
     out_dir.mkdir(parents=True, exist_ok=True)
-    for (bench, ds), part in clean.groupby(["benchmark", "dataset"]):
-        fig, ax = plt.subplots(figsize=(6, 4.5))
-        for label, cur in part.groupby("label"):
-            cur = cur.sort_values("bpp")
-            style = "o-" if cur.learned.any() else "s--"
-            ax.plot(cur.bpp, cur.psnr, style, label=label, markersize=4)
+    for (bench, ds), part in means.groupby(["benchmark", "dataset"]):
+        fig, ax = plt.subplots(figsize=(7, 5))
+        for (label, attack, defense), cur in part.groupby(["label", "attack", "defense"]):
+            cur = cur.dropna(subset=["bpp", "psnr"]).sort_values("bpp")
+            clean = attack == "none" and defense == "none"
+            style = ("o-" if cur.learned.any() else "s--") if clean else "^:"
+            name = " · ".join([label] + [p for p in (attack, defense) if p != "none"])
+            ax.plot(cur.bpp, cur.psnr, style, label=name, markersize=4)
         ax.set(
             xlabel="bits per pixel (real bitstream)",
             ylabel="PSNR (dB, RGB)",
             title=f"{bench}: {ds}",
         )
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7, loc="best")
         fig.tight_layout()
         path = out_dir / f"rd-{bench}-{ds}.png"
         fig.savefig(path, dpi=120)
