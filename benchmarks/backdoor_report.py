@@ -1,11 +1,12 @@
 """The backdoor benchmarks' figures against the issue's bounds, from the results database.
 
 A backdoor's cells are labelled ``NAME/clean`` (the backdoored codec on clean input) and
-``NAME/OTHER`` (its trigger ``apply`` on the input); the manifest's ``attack: none`` cell is
-the vanilla codec. For every backdoor and quality this prints the clean cost against the
-vanilla codec, the poisoned effect against the backdoored codec's clean rate (mean and the
-spread over images) and the trigger's PSNR against the clean image (mean and minimum), and
-checks them against the bounds of Yu et al.'s headline claims:
+``NAME/OTHER`` (its trigger ``apply`` on the input), or just ``NAME`` for a poisoned cell
+without a clean twin (then rates compare with the vanilla codec); the manifest's
+``attack: none`` cell is the vanilla codec. For every backdoor and quality this prints the
+clean cost against the vanilla codec, the poisoned effect against the backdoored codec's
+clean rate (mean and the spread over images) and the trigger's PSNR against the clean image
+(mean and minimum), and checks them against the bounds of Yu et al.'s headline claims:
 
 - bpp goal: poisoned bpp >= 5x clean; psnr goal: poisoned PSNR <= 12 dB at a rate within
   ±25 % of clean; both: clean bpp within 5 % and clean PSNR within 0.5 dB of vanilla;
@@ -55,9 +56,9 @@ def report(wide: pd.DataFrame, params: dict[str, dict]) -> list[dict]:
         at = wide.xs(q, level="quality")
         attacks = at.index.get_level_values("attack").unique()
         vanilla = at.xs("none", level="attack") if "none" in attacks else None
-        for attack in sorted(a for a in attacks if "/" in a and not a.endswith("/clean")):
-            name = attack.split("/")[0]
-            clean = at.xs(f"{name}/clean", level="attack") if f"{name}/clean" in attacks else None
+        for attack in sorted(a for a in attacks if a != "none" and not a.endswith("/clean")):
+            own = attack.split("/")[0] + "/clean"
+            clean = at.xs(own, level="attack") if "/" in attack and own in attacks else None
             p = at.xs(attack, level="attack")
             base = clean if clean is not None else vanilla
             goal = goal_of(params[attack])
