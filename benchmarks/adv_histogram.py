@@ -14,6 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from licbench.leaderboard import current_cells  # noqa: E402
 from licbench.paths import default_db_url  # noqa: E402
 from licbench.store import ResultStore  # noqa: E402
 
@@ -27,10 +28,8 @@ def main() -> None:
     p.add_argument("--out", default=None)
     a = p.parse_args()
     store = ResultStore(a.db)
-    cells = store.frame("cells")
-    cells = cells[
-        (cells.benchmark == a.benchmark) & (cells.quality == a.quality) & (cells.status == "done")
-    ]
+    cells = current_cells(store)
+    cells = cells[(cells.benchmark == a.benchmark) & (cells.quality == a.quality)]
     if cells.empty:
         raise SystemExit(f"no finished cells of {a.benchmark} at quality {a.quality:g} in {a.db}")
     scores = store.frame("scores")

@@ -24,6 +24,7 @@ import math
 import pandas as pd
 from tabulate import tabulate
 
+from licbench.leaderboard import current_cells
 from licbench.store import ResultStore
 
 STEALTH_DB = -10 * math.log10(0.005**2)
@@ -31,8 +32,8 @@ STEALTH_DB = -10 * math.log10(0.005**2)
 
 def per_image(store: ResultStore, benchmark: str) -> tuple[pd.DataFrame, dict[str, dict]]:
     """Scores (index: quality, attack, image; one column per metric) and each attack's params."""
-    cells = store.frame("cells")
-    cells = cells[(cells.benchmark == benchmark) & (cells.status == "done")]
+    cells = current_cells(store)
+    cells = cells[cells.benchmark == benchmark]
     cells = cells.sort_values("finished_at").drop_duplicates(["quality", "attack"], keep="last")
     params = {
         r.attack: (json.loads(r.config)["attack"] or {}).get("params", {})

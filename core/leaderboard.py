@@ -21,10 +21,20 @@ from licbench.store import ResultStore
 GROUP = ["benchmark", "dataset", "family", "label", "quality", "attack", "defense"]
 
 
-def load_means(store: ResultStore) -> tuple[pd.DataFrame, dict[str, bool], dict[str, dict]]:
-    """Per-cell means (wide, one column per metric), metric directions, benchmark configs."""
+def current_cells(store: ResultStore) -> pd.DataFrame:
+    """Finished cells, less those superseded: a leaderboard row (benchmark, dataset, codec,
+    quality, attack, defense) shows only the newest run that scored it, so re-running a
+    manifest after its weights, data or versions changed replaces the row instead of
+    averaging old and new results. Older cells stay in the database."""
     cells = store.frame("cells")
     cells = cells[cells.status == "done"]
+    newest = cells.groupby(GROUP, dropna=False)["run_id"].transform("max")
+    return cells[cells.run_id == newest]
+
+
+def load_means(store: ResultStore) -> tuple[pd.DataFrame, dict[str, bool], dict[str, dict]]:
+    """Per-cell means (wide, one column per metric), metric directions, benchmark configs."""
+    cells = current_cells(store)
     scores = store.frame("scores")
     if cells.empty or scores.empty:
         raise LicbenchError(f"{store.url}: holds no finished cells; run `licbench run` first")

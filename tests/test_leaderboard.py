@@ -67,3 +67,22 @@ def test_leaderboard_formats(db: str, fmt: str, marker: str, capsys) -> None:
 def test_empty_database_is_a_clear_error(tmp_path: Path, capsys) -> None:
     assert main(["leaderboard", "--db", str(tmp_path / "empty.db"), "--plot-dir", ""]) == 2
     assert "holds no finished cells" in capsys.readouterr().err
+
+
+def test_a_rerun_supersedes_the_older_cell_instead_of_averaging(db: str, tmp_path: Path) -> None:
+    """Re-running with other inputs (here a third image) replaces the leaderboard row."""
+    from licbench.leaderboard import load_means
+    from licbench.store import ResultStore
+
+    (tmp_path / "m3.yaml").write_text(MANIFEST.replace("limit: 2", "limit: 3"))
+    assert main(["run", str(tmp_path / "m3.yaml"), "--db", db, "--no-progress"]) == 0
+    store = ResultStore(db)
+    cells = store.frame("cells")
+    assert len(cells) == 12 and cells.run_id.nunique() == 2  # the older cells are kept
+    means, _, _ = load_means(store)
+    assert len(means) == 6 and set(means.images) == {3}
+    newest = cells[cells.run_id == cells.run_id.max()]
+    scores = store.frame("scores").merge(newest, left_on="cell_key", right_on="key")
+    want = scores[scores.metric == "bpp"].groupby(["family", "quality"])["value"].mean()
+    got = means.set_index(["family", "quality"])["bpp"]
+    assert np.allclose(got.loc[want.index], want)
