@@ -6,7 +6,7 @@ CompressAI's own Kodak result file for its pretrained model of the same architec
 against the full official curve (8 or 6 qualities) over the overlapping range, and against
 CompressAI's JPEG curve on Kodak (reference/jpeg.json).
 
-    python benchmarks/lite_rd.py [--limit N] [--json OUT.json]
+    python benchmarks/lite_rd.py [--limit N] [--json OUT.json] [--plot OUT.png]
 """
 
 from __future__ import annotations
@@ -38,10 +38,42 @@ def reference(name: str) -> dict[str, list[float]]:
     return json.loads((shared() / "reference" / file).read_text())["results"]
 
 
+def plot(points: dict[str, dict[str, list[float]]], out: Path) -> None:
+    """PSNR against bpp: each shipped family (solid) beside its official curve (dashed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for arch, ours in points.items():
+        ref = reference(arch)
+        line = ax.plot(ours["bpp"], ours["psnr"], "o-", label=f"{arch}-lite (licbench, CPU)")[0]
+        ax.plot(
+            ref["bpp"],
+            ref["psnr-rgb"],
+            "s--",
+            color=line.get_color(),
+            alpha=0.6,
+            label=f"{arch} (CompressAI, official)",
+        )
+    jpeg = reference("jpeg")
+    ax.plot(jpeg["bpp"], jpeg["psnr-rgb"], "^:", color="gray", label="JPEG (CompressAI's run)")
+    ax.set(
+        xlabel="bpp", ylabel="PSNR (dB)", title="Kodak, 24 images, real bitstreams", xlim=(0, 1.4)
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--limit", type=int, help="first N Kodak images only (default: all 24)")
     p.add_argument("--json", type=Path, help="also write the measured points here")
+    p.add_argument("--plot", type=Path, help="also draw the curves into this PNG")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -90,6 +122,8 @@ def main() -> None:
     print(tabulate(summary, headers=headers, floatfmt=".2f", tablefmt="github"))
     if args.json:
         args.json.write_text(json.dumps(points, indent=2))
+    if args.plot:
+        plot(points, args.plot)
 
 
 if __name__ == "__main__":
