@@ -32,9 +32,8 @@ STEALTH_DB = -10 * math.log10(0.005**2)
 
 def per_image(store: ResultStore, benchmark: str) -> tuple[pd.DataFrame, dict[str, dict]]:
     """Scores (index: quality, attack, image; one column per metric) and each attack's params."""
-    cells = current_cells(store)
-    cells = cells[cells.benchmark == benchmark]
-    cells = cells.sort_values("finished_at").drop_duplicates(["quality", "attack"], keep="last")
+    cells = current_cells(store)  # a re-run's cells replace the older ones
+    cells = cells[(cells.benchmark == benchmark) & (cells.defense == "none")]
     params = {
         r.attack: (json.loads(r.config)["attack"] or {}).get("params", {})
         for r in cells.itertuples()
@@ -98,6 +97,11 @@ def main() -> None:
     p.add_argument("--benchmark", default="backdoor-headline")
     a = p.parse_args()
     wide, params = per_image(ResultStore(a.db), a.benchmark)
+    if wide.empty or "none" not in wide.index.get_level_values("attack"):
+        raise SystemExit(
+            f"{a.db}: {a.benchmark} has no undefended vanilla cell (attack: none, no defense); "
+            "this report needs one (the defenses' tables: licbench leaderboard --benchmark NAME)"
+        )
     vanilla = wide.xs("none", level="attack").groupby("quality")[["bpp", "psnr"]].mean()
     for q, v in vanilla.iterrows():
         print(f"{a.benchmark} q{q:g} vanilla: {v.bpp:.4f} bpp, {v.psnr:.2f} dB")

@@ -3,8 +3,8 @@
 # Usage: benchmarks/train_lite.sh ARCH   (bmshj2018-hyperprior | mbt2018-mean | cheng2020-anchor)
 # Quality 4: 12,000 steps from scratch (seed 0) into BASE_DIR, then 16,000 more steps continuing
 # from it (seed 1, fresh optimiser). Qualities 6 and 2 warm-start from the final quality 4
-# (13,000 steps, ÷10 at 5,600; 7,000 steps, ÷10 at 3,000; seed 1). Every stage resumes from its .train.pt checkpoint if killed,
-# and is skipped once its .pth.tar exists.
+# (13,000 steps, ÷10 at 5,600; 7,000 steps, ÷10 at 3,000; seed 1). Every stage resumes from
+# its .train.pt checkpoint if killed, and is skipped once its .pth.tar exists.
 # Data: BSDS500 train+val from $LICBENCH_DATA (never Kodak); validation on 8 BSDS500 test images.
 set -euo pipefail
 ARCH=$1
