@@ -186,6 +186,23 @@ def test_psnr_goal_is_bounded_when_the_decoder_output_explodes() -> None:
     assert torch.isfinite(loss) and loss >= 0 and logs["p_psnr"] >= 0
 
 
+def test_psnr_floor_stops_the_push_only_below_the_floor() -> None:
+    """floor_db: no gradient to wreck an image already below it; the paper's loss above it."""
+    from licbench.plugins.backdoor_goals import Pass
+
+    x = torch.full((1, 3, 8, 8), 0.5)
+    clean = Pass(x, x, torch.tensor(0.5))
+    goal = get_registry().create("objective", "psnr", floor_db=10.0, beta=0.0)
+    paper = get_registry().create("objective", "psnr", beta=0.0)
+    for offset, pushed in ((0.45, False), (0.1, True)):  # 6.9 dB: below the floor; 20 dB: above
+        x_hat = (x + offset).requires_grad_()
+        loss, logs = goal.loss(clean, Pass(x, x_hat, torch.tensor(0.5)), 0.013)
+        (grad,) = torch.autograd.grad(loss, x_hat)
+        assert (grad.abs().sum() > 0) == pushed, logs["p_psnr"]
+        ref, _ = paper.loss(clean, Pass(x, x_hat, torch.tensor(0.5)), 0.013)
+        assert torch.isclose(loss, ref) == pushed
+
+
 def test_backdoor_patch_size_must_be_a_multiple_of_64() -> None:
     """A 144 px crop breaks the hyperprior's shapes (144/64 is not whole): refuse it up front."""
     import pydantic
