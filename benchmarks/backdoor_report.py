@@ -118,7 +118,7 @@ def main() -> None:
         print(f"{a.benchmark} q{q:g} vanilla: {v.bpp:.4f} bpp, {v.psnr:.2f} dB")
     print(tabulate(report(wide, params), headers="keys", tablefmt="github", floatfmt=".4g"))
     if stale:
-        print(f"left out, scored on other codec weights than the vanilla cell's: {', '.join(stale)}")
+        print("left out, scored on other codec weights than the vanilla cell's:", ", ".join(stale))
 
 
 if __name__ == "__main__":
