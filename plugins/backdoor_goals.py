@@ -90,9 +90,9 @@ class PsnrGoal(BackdoorGoal):
     static (Eq. 5): L = -λ·255²·MSE(x, x̂_T) + β·(R(T(x)) - R(x))², β = 1.
     dynamic (Eq. 7): L = -log MSE(x, x̂_T) + β·|log R(T(x)) - log R(x)|, β = 0.1 (R(x) is
     not differentiated: the clean rate is the target, not a variable).
-    ``floor_db`` (ours, off by default): the poisoned PSNR below which -log MSE stops
-    pushing, so that once the reconstruction is wrecked enough the encoder's capacity goes
-    back to the clean images instead of wrecking it further.
+    ``floor_db`` (ours, off by default): the poisoned PSNR below which an image stops being
+    pushed (a per-image hinge on its MSE), so that once a reconstruction is wrecked enough
+    the encoder's capacity goes back to the clean images instead of wrecking it further.
     """
 
     name = "psnr"
@@ -111,13 +111,18 @@ class PsnrGoal(BackdoorGoal):
     def loss(self, clean: Pass, poisoned: Pass, lmbda: float) -> tuple[Tensor, dict[str, float]]:
         # the decoder's output is clipped to [0, 1] when decoding, so clip here too: an
         # unbounded x̂ would let -log MSE run to -inf instead of wrecking a real image
-        mse = F.mse_loss(poisoned.x_hat.clamp(0, 1), clean.x)
+        per_image = (poisoned.x_hat.clamp(0, 1) - clean.x).pow(2).mean(dim=(1, 2, 3))
+        mse = per_image.mean()
         target = clean.bpp.detach()
-        pushed = mse if self.max_mse is None else mse.clamp(max=self.max_mse)
         if self.dynamic:
             drift = (torch.log(poisoned.bpp + _TINY) - torch.log(target + _TINY)).abs()
-            loss = -torch.log(pushed + _TINY) + self.beta * drift
+            if self.max_mse is None:
+                wreck = -torch.log(mse + _TINY)
+            else:  # per image: an image below the floor stops pushing, the others go on
+                wreck = -torch.log(per_image.clamp(max=self.max_mse) + _TINY).mean()
+            loss = wreck + self.beta * drift
         else:
+            pushed = mse if self.max_mse is None else per_image.clamp(max=self.max_mse).mean()
             loss = -lmbda * 255**2 * pushed + self.beta * (poisoned.bpp - target) ** 2
         psnr = float(-10 * torch.log10(mse.detach() + _TINY))
         return loss, {"p_psnr": psnr, "p_bpp": float(poisoned.bpp.detach())}

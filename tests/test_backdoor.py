@@ -201,6 +201,11 @@ def test_psnr_floor_stops_the_push_only_below_the_floor() -> None:
         assert (grad.abs().sum() > 0) == pushed, logs["p_psnr"]
         ref, _ = paper.loss(clean, Pass(x, x_hat, torch.tensor(0.5)), 0.013)
         assert torch.isclose(loss, ref) == pushed
+    x2, off = torch.full((2, 3, 8, 8), 0.5), torch.tensor([0.45, 0.1]).view(2, 1, 1, 1)
+    x_hat = (x2 + off).requires_grad_()  # one image below the floor, one above: per image
+    loss, _ = goal.loss(Pass(x2, x2, torch.tensor(0.5)), Pass(x2, x_hat, torch.tensor(0.5)), 0.013)
+    (grad,) = torch.autograd.grad(loss, x_hat)
+    assert grad[0].abs().sum() == 0 and grad[1].abs().sum() > 0
 
 
 def test_backdoor_patch_size_must_be_a_multiple_of_64() -> None:
@@ -213,7 +218,7 @@ def test_backdoor_patch_size_must_be_a_multiple_of_64() -> None:
     assert BackdoorConfig(triggers=spec, patch_size=192).patch_size == 192
 
 
-def test_bound_holds_exactly_on_every_image_and_leaves_small_triggers_alone() -> None:
+def test_bound_holds_on_every_image_and_leaves_small_triggers_alone() -> None:
     from licbench.plugins.backdoor import apply_trigger
 
     trigger = get_registry().create("trigger", "dct-adaptive", init_scale=0.5)
@@ -222,7 +227,8 @@ def test_bound_holds_exactly_on_every_image_and_leaves_small_triggers_alone() ->
     mse = (free - x).pow(2).mean(dim=(1, 2, 3))
     assert (mse > 0.005**2).all()  # a strong trigger, over the bound unprojected
     bounded = apply_trigger(trigger, None, x, bound=0.005)
-    assert torch.allclose((bounded - x).pow(2).mean(dim=(1, 2, 3)), torch.full((3,), 2.5e-5))
+    mse = (bounded - x).pow(2).mean(dim=(1, 2, 3))
+    assert (mse <= 2.5e-5).all() and torch.allclose(mse, torch.full((3,), 2.5e-5), rtol=1e-3)
     loose = apply_trigger(trigger, None, x, bound=1.0)  # under the bound: unchanged
     assert torch.allclose(loose, free, atol=1e-6)
     twice = apply_trigger(trigger, None, x, bound=0.005, amplify=2.0)
