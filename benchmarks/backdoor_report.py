@@ -1,8 +1,8 @@
 """The backdoor benchmarks' figures against the issue's bounds, from the results database.
 
 A backdoor's cells are labelled ``NAME/clean`` (the backdoored codec on clean input) and
-``NAME/OTHER`` (its trigger ``apply`` on the input), or just ``NAME`` for a poisoned cell
-without a clean twin (then rates compare with the vanilla codec); the manifest's
+``NAME/OTHER`` or ``NAME`` (its trigger ``apply`` on the input); without a ``NAME/clean``
+twin, rates compare with the vanilla codec. The manifest's
 ``attack: none`` cell is the vanilla codec. For every backdoor and quality this prints the
 clean cost against the vanilla codec, the poisoned effect against the backdoored codec's
 clean rate (mean and the spread over images) and the trigger's PSNR against the clean image
@@ -69,7 +69,7 @@ def report(wide: pd.DataFrame, params: dict[str, dict]) -> list[dict]:
         vanilla = at.xs("none", level="attack") if "none" in attacks else None
         for attack in sorted(a for a in attacks if a != "none" and not a.endswith("/clean")):
             own = attack.split("/")[0] + "/clean"
-            clean = at.xs(own, level="attack") if "/" in attack and own in attacks else None
+            clean = at.xs(own, level="attack") if own in attacks else None
             p = at.xs(attack, level="attack")
             base = clean if clean is not None else vanilla
             goal = goal_of(params[attack])
