@@ -7,8 +7,8 @@ twin, rates compare with the vanilla codec. The manifest's
 clean cost against the vanilla codec, the poisoned effect against the backdoored codec's
 clean rate (mean and the spread over images) and the trigger's PSNR against the clean image
 (mean and minimum), and checks them against the bounds of Yu et al.'s headline claims.
-Cells scored on other codec weights than the vanilla cell's (an older release of the
-shipped codecs) are left out and named, since their clean deltas would compare two codecs.
+Cells scored on older codec weights than the newest cell's (an older release of the shipped
+codecs) are left out (``current_cells``), so clean deltas never compare two codecs.
 The bounds:
 
 - bpp goal: poisoned bpp >= 5x clean; psnr goal: poisoned PSNR <= 12 dB at a rate within
@@ -33,18 +33,10 @@ from licbench.store import ResultStore
 STEALTH_DB = -10 * math.log10(0.005**2)
 
 
-def per_image(
-    store: ResultStore, benchmark: str
-) -> tuple[pd.DataFrame, dict[str, dict], list[str]]:
-    """Scores (index: quality, attack, image; one column per metric), each attack's params,
-    and the cells left out because their codec weights are not the vanilla cell's."""
-    cells = current_cells(store)  # a re-run's cells replace the older ones
-    cells = cells[(cells.benchmark == benchmark) & (cells.defense == "none")].copy()
-    cells["weights"] = [json.loads(f or "{}").get("weights") for f in cells.fingerprints]
-    vanilla = cells[cells.attack == "none"].groupby("quality").weights.last()
-    same = cells.weights == cells.quality.map(vanilla)
-    stale = sorted(f"{a} (q{q:g})" for a, q in cells.loc[~same, ["attack", "quality"]].values)
-    cells = cells[same | ~cells.quality.isin(vanilla.index)]
+def per_image(store: ResultStore, benchmark: str) -> tuple[pd.DataFrame, dict[str, dict]]:
+    """Scores (index: quality, attack, image; one column per metric) and each attack's params."""
+    cells = current_cells(store)  # re-runs and new codec weights replace older cells
+    cells = cells[(cells.benchmark == benchmark) & (cells.defense == "none")]
     params = {
         r.attack: (json.loads(r.config)["attack"] or {}).get("params", {})
         for r in cells.itertuples()
@@ -53,7 +45,7 @@ def per_image(
         cells[["key", "quality", "attack"]], left_on="cell_key", right_on="key"
     )
     index = ["quality", "attack", "image"]
-    return scores.pivot_table(index=index, columns="metric", values="value"), params, stale
+    return scores.pivot_table(index=index, columns="metric", values="value"), params
 
 
 def goal_of(params: dict) -> str:
@@ -107,7 +99,7 @@ def main() -> None:
     p.add_argument("--db", default="results.db")
     p.add_argument("--benchmark", default="backdoor-headline")
     a = p.parse_args()
-    wide, params, stale = per_image(ResultStore(a.db), a.benchmark)
+    wide, params = per_image(ResultStore(a.db), a.benchmark)
     if wide.empty or "none" not in wide.index.get_level_values("attack"):
         raise SystemExit(
             f"{a.db}: {a.benchmark} has no undefended vanilla cell (attack: none, no defense); "
@@ -117,8 +109,6 @@ def main() -> None:
     for q, v in vanilla.iterrows():
         print(f"{a.benchmark} q{q:g} vanilla: {v.bpp:.4f} bpp, {v.psnr:.2f} dB")
     print(tabulate(report(wide, params), headers="keys", tablefmt="github", floatfmt=".4g"))
-    if stale:
-        print("left out, scored on other codec weights than the vanilla cell's:", ", ".join(stale))
 
 
 if __name__ == "__main__":

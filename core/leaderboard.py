@@ -22,14 +22,26 @@ GROUP = ["benchmark", "dataset", "family", "label", "quality", "attack", "defens
 
 
 def current_cells(store: ResultStore) -> pd.DataFrame:
-    """Finished cells, less those superseded: a leaderboard row (benchmark, dataset, codec,
-    quality, attack, defense) shows only the newest run that scored it, so re-running a
-    manifest after its weights, data or versions changed replaces the row instead of
-    averaging old and new results. Older cells stay in the database."""
+    """Finished cells, less those superseded, so that re-running a manifest replaces rows
+    instead of averaging old and new results (older cells stay in the database):
+
+    - a leaderboard row (benchmark, dataset, codec, quality, attack, defense) shows only
+      the newest run that scored it;
+    - once a codec's weights change (a new release of shipped weights), a benchmark's rows
+      scored on the older weights of that codec and quality are dropped, including rows the
+      re-run did not reach: they would otherwise sit beside, and be compared with, the new
+      weights' rows.
+    """
     cells = store.frame("cells")
-    cells = cells[cells.status == "done"]
+    cells = cells[cells.status == "done"].sort_values("run_id")
     newest = cells.groupby(GROUP, dropna=False)["run_id"].transform("max")
-    return cells[cells.run_id == newest]
+    cells = cells[cells.run_id == newest]
+    weights = pd.Series(
+        [json.loads(f or "{}").get("weights") or "" for f in cells.fingerprints], cells.index
+    )
+    codec = ["benchmark", "family", "label", "quality"]
+    latest = weights.groupby([cells[c] for c in codec], dropna=False).transform("last")
+    return cells[weights == latest]
 
 
 def load_means(store: ResultStore) -> tuple[pd.DataFrame, dict[str, bool], dict[str, dict]]:

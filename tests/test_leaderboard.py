@@ -64,6 +64,29 @@ def test_leaderboard_formats(db: str, fmt: str, marker: str, capsys) -> None:
     assert marker in out and "webp" in out
 
 
+def test_rows_on_superseded_codec_weights_leave_the_leaderboard(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """New webp weights, re-scored without a defense: webp's defended row, left on the old
+    weights, leaves the leaderboard; jpeg's rows (weights unchanged) stay; nothing is deleted."""
+    from licbench.leaderboard import load_means
+    from licbench.plugins.pillow_codecs import PillowCodec
+    from licbench.store import ResultStore
+
+    m = "name: w\ndatasets: [{name: samples, limit: 1}]\nmetrics: [bpp, psnr]\n"
+    m += "codecs: [{name: jpeg, qualities: [50]}, {name: webp, qualities: [50]}]\n"
+    (tmp_path / "a.yaml").write_text(m + "defenses: [{name: gaussian-blur}]\n")
+    (tmp_path / "b.yaml").write_text(m)
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    assert main(["run", str(tmp_path / "a.yaml"), "--db", db, "--no-progress"]) == 0
+    monkeypatch.setattr(PillowCodec, "fingerprint", lambda self: "v2" * (self.name == "webp"))
+    assert main(["run", str(tmp_path / "b.yaml"), "--db", db, "--no-progress"]) == 0
+    means, _, _ = load_means(ResultStore(db))
+    rows = {(r.family, r.defense) for r in means.itertuples()}
+    assert rows == {("jpeg", "none"), ("jpeg", "gaussian-blur"), ("webp", "none")}
+    assert len(ResultStore(db).frame("cells")) == 5
+
+
 def test_empty_database_is_a_clear_error(tmp_path: Path, capsys) -> None:
     assert main(["leaderboard", "--db", str(tmp_path / "empty.db"), "--plot-dir", ""]) == 2
     assert "holds no finished cells" in capsys.readouterr().err
