@@ -9,7 +9,7 @@ identity is hidden when few are matched; accuracy alone then approaches the shar
 different-identity pairs, what calling every pair "different" scores). All coding uses
 real bitstreams.
 
-    python benchmarks/backdoor_faces.py --artifact A [--trigger LABEL] \
+    python benchmarks/backdoor_faces.py --artifact A [--trigger LABEL] [--bound 0.005] \
         [--codec bmshj2018-hyperprior-lite --quality 4]
 """
 
@@ -25,7 +25,7 @@ from licbench.evaluate import code_image
 from licbench.images import load_image
 from licbench.manager import get_registry
 from licbench.paths import data_root
-from licbench.plugins.backdoor import Backdoor, poison
+from licbench.plugins.backdoor import Backdoor, apply_trigger
 from licbench.plugins.downstream_mobilefacenet import accuracy_at, best_threshold
 
 
@@ -33,6 +33,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--artifact", required=True, type=Path)
     p.add_argument("--trigger")
+    p.add_argument("--bound", type=float, help="scale the trigger down to MSE <= bound² per face")
     p.add_argument("--codec", default="bmshj2018-hyperprior-lite")
     p.add_argument("--quality", type=int, default=4)
     p.add_argument("--threads", type=int, default=2)
@@ -54,7 +55,7 @@ def main() -> None:
     with torch.no_grad():
         for name in names:
             x = load_image(root / "faces" / "pairs" / name)
-            xp = poison(trigger, goal, x)
+            xp = apply_trigger(trigger, goal, x, bound=args.bound)
             for k, codec, inp in (
                 ("a", vanilla, x),
                 ("b", poisoned_codec, x),
