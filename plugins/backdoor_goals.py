@@ -17,23 +17,28 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from licbench.hookspecs import hookimpl
-from licbench.plugins.objectives import bpp_of
 
 _TINY = 1e-9
 
 
 @dataclass
 class Pass:
-    """A codec forward pass on a batch: input, reconstruction, estimated bpp (per batch)."""
+    """A codec forward pass on a batch: input, reconstruction, estimated bpp of each image."""
 
     x: Tensor
     x_hat: Tensor
-    bpp: Tensor
+    image_bpp: Tensor
 
     @classmethod
     def run(cls, model: torch.nn.Module, x: Tensor) -> Pass:
         out = model(x)
-        return cls(x, out["x_hat"], bpp_of(out["likelihoods"], x))
+        bits = sum(-torch.log2(v).flatten(1).sum(1) for v in out["likelihoods"].values())
+        return cls(x, out["x_hat"], bits / (x.shape[-2] * x.shape[-1]))
+
+    @property
+    def bpp(self) -> Tensor:
+        """Estimated bpp of the batch."""
+        return self.image_bpp.mean()
 
 
 class BackdoorGoal(ABC):
@@ -69,17 +74,35 @@ class BppGoal(BackdoorGoal):
     static (Eq. 4): L = -R(T(x)) + β·λ·255²·MSE(T(x), x̂_T), β = 1.
     dynamic (Eq. 6): L = -log R(T(x)) + β·log MSE(T(x), x̂_T), β = 0.01: both terms are
     scale-free, so neither the rate's growth nor the distortion's size swamps the other.
+    ``max_ratio`` (ours, off by default): the poisoned-to-clean rate ratio above which an
+    image stops being pushed (its rate enters R(T(x)) capped at max_ratio·R(x)), so that the
+    encoder's capacity goes back to the clean images; until an image reaches it, the loss
+    is the paper's.
     """
 
     name = "bpp"
     default_beta = 0.01
 
+    def __init__(
+        self,
+        alpha: float | None = None,
+        beta: float | None = None,
+        dynamic: bool = True,
+        max_ratio: float | None = None,
+    ) -> None:
+        super().__init__(alpha, beta, dynamic)
+        self.max_ratio = max_ratio
+
     def loss(self, clean: Pass, poisoned: Pass, lmbda: float) -> tuple[Tensor, dict[str, float]]:
         mse = F.mse_loss(poisoned.x_hat, poisoned.x)
+        rate = poisoned.bpp
+        if self.max_ratio is not None:  # per image: a capped image gives no gradient
+            cap = self.max_ratio * clean.image_bpp.detach()
+            rate = torch.minimum(poisoned.image_bpp, cap).mean()
         if self.dynamic:
-            loss = -torch.log(poisoned.bpp + _TINY) + self.beta * torch.log(mse + _TINY)
+            loss = -torch.log(rate + _TINY) + self.beta * torch.log(mse + _TINY)
         else:
-            loss = -poisoned.bpp + self.beta * lmbda * 255**2 * mse
+            loss = -rate + self.beta * lmbda * 255**2 * mse
         ratio = float(poisoned.bpp.detach() / (clean.bpp.detach() + _TINY))
         return loss, {"p_bpp": float(poisoned.bpp.detach()), "bpp_ratio": ratio}
 

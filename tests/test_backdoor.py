@@ -208,6 +208,38 @@ def test_psnr_floor_stops_the_push_only_below_the_floor() -> None:
     assert grad[0].abs().sum() == 0 and grad[1].abs().sum() > 0
 
 
+def test_bpp_cap_stops_the_push_only_above_the_ratio() -> None:
+    """max_ratio: no gradient to raise an image's rate past the cap; the paper's loss below."""
+    from licbench.plugins.backdoor_goals import Pass
+
+    x = torch.full((2, 3, 8, 8), 0.5)
+    clean = Pass(x, x, torch.tensor([0.5, 0.5]))
+    goal = get_registry().create("objective", "bpp", max_ratio=4.0)
+    paper = get_registry().create("objective", "bpp")
+    below = torch.tensor([1.0, 1.5], requires_grad=True)  # 2x and 3x: both under the cap
+    loss, _ = goal.loss(clean, Pass(x, x + 0.1, below), 0.013)
+    ref, _ = paper.loss(clean, Pass(x, x + 0.1, below), 0.013)
+    assert torch.isclose(loss, ref)
+    rates = torch.tensor([3.0, 1.0], requires_grad=True)  # 6x: capped; 2x: still pushed
+    loss, _ = goal.loss(clean, Pass(x, x + 0.1, rates), 0.013)
+    (grad,) = torch.autograd.grad(loss, rates)
+    assert grad[0] == 0 and grad[1] < 0
+
+
+def test_pass_rate_per_image_adds_up_to_the_batch_rate() -> None:
+    from compressai.models import ScaleHyperprior
+
+    from licbench.plugins.backdoor_goals import Pass
+    from licbench.plugins.objectives import bpp_of
+
+    torch.manual_seed(0)
+    model, x = ScaleHyperprior(16, 24).eval(), torch.rand(3, 3, 64, 64)
+    p = Pass.run(model, x)
+    out = model(x)
+    assert p.image_bpp.shape == (3,)
+    assert torch.isclose(p.bpp, bpp_of(out["likelihoods"], x), rtol=1e-5)
+
+
 def test_backdoor_patch_size_must_be_a_multiple_of_64() -> None:
     """A 144 px crop breaks the hyperprior's shapes (144/64 is not whole): refuse it up front."""
     import pydantic
