@@ -1,5 +1,5 @@
 """Metrics through downstream models: segmentation attack success (Yu et al. Eq. 12), the
-change of the segmentation output, and face identity similarity."""
+change of the segmentation output, its pixel agreement, and face identity similarity."""
 
 from __future__ import annotations
 
@@ -56,6 +56,17 @@ class SegMse(_Segmentation):
         return float(F.mse_loss(out.softmax(1), ref.softmax(1)))
 
 
+class SegAgreement(_Segmentation):
+    """Share of pixels labelled as on the clean image: the downstream accuracy of a decoded
+    image, with the model's labels of the uncompressed clean image as the reference."""
+
+    name, higher_is_better, unit = "seg-agreement", True, "%"
+
+    def compute(self, s: Sample) -> float:
+        ref, out = self.outputs(s)
+        return 100 * float((out.argmax(1) == ref.argmax(1)).float().mean())
+
+
 class FaceSimilarity(Metric):
     """Cosine similarity of face embeddings of the clean and the decoded image (identity kept)."""
 
@@ -74,5 +85,5 @@ class FaceSimilarity(Metric):
 
 @hookimpl
 def register_metrics(register: Any) -> None:
-    for cls in (SegAsr, SegMse, FaceSimilarity):
+    for cls in (SegAsr, SegMse, SegAgreement, FaceSimilarity):
         register(cls.name, f"{__name__}:{cls.__name__}", description=cls.__doc__)

@@ -125,3 +125,25 @@ def test_cityscapes_frame_accuracy(city: ESPNetv2Cityscapes) -> None:
     assert (pred[valid] == gt[valid]).mean() > 0.85  # measured 0.93
     car = (pred == CAR) | (gt == CAR)
     assert ((pred == CAR) & (gt == CAR)).sum() / car.sum() > 0.75  # car IoU, measured 0.86
+
+
+def test_segmentation_metrics_on_a_street_scene() -> None:
+    """Unchanged image: ASR 0, MSE 0, agreement 100; the scene's cars painted as its road:
+    ASR high, agreement down by about the car share."""
+    from licbench.protocols import Sample
+
+    im = Image.open(sorted((BDD / "images").glob("*.jpg"))[0]).convert("RGB")
+    im = im.resize((512, round(im.height * 512 / im.width)), Image.BILINEAR)
+    x = torch.from_numpy(np.array(im)).permute(2, 0, 1)[None].float() / 255
+    reg = get_registry()
+    asr, mse, agree = (reg.create("metric", m) for m in ("seg-asr", "seg-mse", "seg-agreement"))
+    same = Sample("s", x, x, x.clone(), bits=0)
+    assert asr.compute(same) == 0 and mse.compute(same) == 0 and agree.compute(same) == 100
+    with torch.no_grad():
+        labels = reg.create("downstream", "espnetv2-cityscapes")(x).argmax(1)[0]
+    car, road = labels == CAR, labels == ROAD
+    painted = x.clone()
+    painted[0][:, car] = x[0][:, road].mean(1, keepdim=True)  # cars become the road's colour
+    hit = Sample("s", x, painted, painted, bits=0)
+    assert asr.compute(hit) > 30 and mse.compute(hit) > 0
+    assert 100 - agree.compute(hit) >= 0.5 * 100 * float(car.float().mean())
