@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from licbench.hookspecs import hookimpl
+from licbench.plugins.objectives import image_bpp
 
 _TINY = 1e-9
 
@@ -32,8 +33,7 @@ class Pass:
     @classmethod
     def run(cls, model: torch.nn.Module, x: Tensor) -> Pass:
         out = model(x)
-        bits = sum(-torch.log2(v).flatten(1).sum(1) for v in out["likelihoods"].values())
-        return cls(x, out["x_hat"], bits / (x.shape[-2] * x.shape[-1]))
+        return cls(x, out["x_hat"], image_bpp(out["likelihoods"], x))
 
     @property
     def bpp(self) -> Tensor:
