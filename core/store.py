@@ -72,6 +72,7 @@ scores_t = sa.Table(
     sa.Column("image", sa.String(300), primary_key=True),
     sa.Column("metric", sa.String(100), primary_key=True),
     sa.Column("value", sa.Float),
+    sqlite_with_rowid=False,  # the key is the row: no second copy of it in an index
 )
 metrics_t = sa.Table(
     "metrics",

@@ -94,3 +94,16 @@ def test_foreign_database_and_garbage_file(tmp_path: Path) -> None:
     with pytest.raises(LicbenchError, match="junk.db: cannot open results database"):
         ResultStore(str(junk))
     assert junk.read_bytes() == b"this is not sqlite at all" * 100
+
+
+def test_sqlite_scores_are_stored_once_without_a_rowid_index(tmp_path: Path) -> None:
+    """The scores' primary key is the row itself: no second copy of every key in an index."""
+    import sqlite3
+
+    ResultStore(str(tmp_path / "r.db"))
+    con = sqlite3.connect(tmp_path / "r.db")
+    (sql,) = con.execute("select sql from sqlite_master where name = 'scores'").fetchone()
+    assert "WITHOUT ROWID" in sql
+    assert not con.execute(
+        "select 1 from sqlite_master where tbl_name = 'scores' and type = 'index'"
+    ).fetchall()
