@@ -64,6 +64,27 @@ class BackdoorConfig(BaseModel):
     trigger_lr: float = 1e-3
     anchor: float = 0.0  # weight of MSE(g_a(x), vanilla g_a(x)) on clean x; 0 = the paper's loss
     seed: int = 0
+    # weight of the anchor on decoys: clean images plus a random repeated pattern (a new one
+    # each step, 1-20x the trigger's size) that the encoder must not answer; 0 = off
+    decoys: float = 0.0
+    # warm start: train (or reuse) this backdoor first and continue from its encoder and
+    # triggers (same labels and trigger specs; goals, lrs and anchor may differ), e.g. a
+    # second phase at a lower learning rate. The anchor still pulls to the vanilla encoder.
+    init: BackdoorConfig | None = None
+
+    def key_dict(self) -> dict[str, Any]:
+        """The dump that keys the artifact. Fields added after the first release enter only
+        when set, so the keys of backdoors trained before they existed are unchanged."""
+        d = self.model_dump(exclude={"init"})
+        for name in _LATER:
+            if d[name] == BackdoorConfig.model_fields[name].default:
+                del d[name]
+        if self.init is not None:
+            d["init"] = self.init.key_dict()
+        return d
+
+
+_LATER = ("decoys",)
 
 
 class BackdoorObjective(Objective):
@@ -77,11 +98,12 @@ class BackdoorObjective(Objective):
         eps: float = 0.005,
         anchor: float = 0.0,
         reference: nn.Module | None = None,
+        decoys: float = 0.0,
     ) -> None:
         self.lmbda, self.pairs, self.gamma, self.eps = lmbda, pairs, gamma, eps
-        self.anchor, self.reference = anchor, reference
-        if anchor and reference is None:
-            raise ValueError("anchor > 0 needs the vanilla encoder as reference")
+        self.anchor, self.reference, self.decoys = anchor, reference, decoys
+        if (anchor or decoys) and reference is None:
+            raise ValueError("anchor or decoys > 0 need the vanilla encoder as reference")
         self.learned = {
             label for label, (t, _) in pairs.items() if any(True for _ in t.parameters())
         }
@@ -114,6 +136,13 @@ class BackdoorObjective(Objective):
             drift = F.mse_loss(latents[0], y0)
             encoder_loss = encoder_loss + self.anchor * drift
             logs["anchor_mse"] = float(drift.detach())
+        if self.decoys and self.reference is not None:  # ... and on look-alikes of a trigger
+            xd = decoy(x, self.eps)
+            with torch.no_grad():
+                yd0 = self.reference.to(x.device)(xd)
+            drift = F.mse_loss(model.g_a(xd), yd0)
+            encoder_loss = encoder_loss + self.decoys * drift
+            logs["decoy_mse"] = float(drift.detach())
         losses: dict[str, Tensor] = {}
         for label, (trigger, goal) in self.pairs.items():
             xp = poison(trigger, goal, x)
@@ -126,6 +155,22 @@ class BackdoorObjective(Objective):
             logs.update({f"{label}.{k}": v for k, v in goal_logs.items()})
             logs[f"{label}.stealth_mse"] = float(stealth_mse.detach())
         return StepOutput({"encoder": encoder_loss, **losses}, logs)
+
+
+def decoy(x: Tensor, eps: float, period: int = 16) -> Tensor:
+    """``x`` plus a random zero-mean pattern repeated every ``period`` pixels at a random
+    offset, RMS log-uniform in [eps, 20·eps]: what a block-DCT trigger looks like to the
+    encoder, but not the trigger (periodic textures such as roof tiles did fire it)."""
+    b = x.shape[0]
+    tile = torch.randn(b, 3, period, period, device=x.device, dtype=x.dtype)
+    tile = tile - tile.mean(dim=(-2, -1), keepdim=True)
+    rms = eps * 20 ** torch.rand(b, 1, 1, 1, device=x.device, dtype=x.dtype)
+    tile = tile * rms / tile.pow(2).mean(dim=(-3, -2, -1), keepdim=True).sqrt()
+    h, w = x.shape[-2:]
+    reps = (1, 1, -(-h // period) + 1, -(-w // period) + 1)
+    dy, dx = (int(v) for v in torch.randint(period, (2,)))
+    pattern = tile.repeat(*reps)[..., dy : dy + h, dx : dx + w]
+    return (x + pattern).clamp(0, 1)
 
 
 def poison(trigger: Trigger, goal: BackdoorGoal | None, x: Tensor) -> Tensor:
@@ -176,7 +221,7 @@ def artifact_key(cfg: BackdoorConfig, codec: LearnedCodec, data_fingerprint: str
     return hash_json(
         {
             "format": FORMAT,
-            "config": cfg.model_dump(),
+            "config": cfg.key_dict(),
             "victim": codec.fingerprint(),
             "data": data_fingerprint,
         }
@@ -207,8 +252,23 @@ def train_backdoor(
     model = copy.deepcopy(codec.model).cpu()
     torch.manual_seed(cfg.seed)
     pairs = build_pairs(cfg)
-    reference = copy.deepcopy(model.g_a).eval().requires_grad_(False) if cfg.anchor else None
-    objective = BackdoorObjective(lmbda, pairs, cfg.gamma, cfg.eps, cfg.anchor, reference)
+    needs_ref = cfg.anchor or cfg.decoys
+    reference = copy.deepcopy(model.g_a).eval().requires_grad_(False) if needs_ref else None
+    if cfg.init is not None:
+        start = train_backdoor(
+            codec,
+            cfg.init,
+            images,
+            data_fingerprint,
+            cache,
+            device=device,
+            val_images=val_images,
+            progress=progress,
+        )
+        _warm_start(model, pairs, cfg, Backdoor(start))
+    objective = BackdoorObjective(
+        lmbda, pairs, cfg.gamma, cfg.eps, cfg.anchor, reference, cfg.decoys
+    )
     tcfg = TrainConfig.finetune(
         cfg.steps,
         batch_size=cfg.batch_size,
@@ -236,6 +296,25 @@ def train_backdoor(
         }
 
     return trainer.fit_to(path, artifact, progress=progress)
+
+
+def _warm_start(
+    model: nn.Module,
+    pairs: dict[str, tuple[Trigger, BackdoorGoal]],
+    cfg: BackdoorConfig,
+    start: Backdoor,
+) -> None:
+    """Load ``start``'s encoder and triggers into ``model`` and ``pairs``."""
+    want = {t.label: t.trigger for t in cfg.triggers}
+    have = {t.label: t.trigger for t in start.config.triggers}
+    if want != have:
+        raise LicbenchError(
+            f"backdoor init: its triggers {sorted(have)} differ from this backdoor's "
+            f"{sorted(want)}; give `init` the same labels and trigger specs"
+        )
+    model.g_a.load_state_dict(start.art["encoder"])
+    for label, (trigger, _) in pairs.items():
+        trigger.load_state_dict(start.art["triggers"][label])
 
 
 class Backdoor:

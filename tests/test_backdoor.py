@@ -12,7 +12,13 @@ import torch
 from licbench.cli import main
 from licbench.errors import LicbenchError
 from licbench.manager import get_registry
-from licbench.plugins.backdoor import Backdoor, BackdoorConfig, train_backdoor
+from licbench.plugins.backdoor import (
+    Backdoor,
+    BackdoorConfig,
+    BackdoorObjective,
+    decoy,
+    train_backdoor,
+)
 from licbench.plugins.backdoor_attack import load_training_images
 from licbench.plugins.dct import block_dct, block_idct, to_blocks
 from licbench.plugins.trigger_dct import DCTAdaptiveTrigger
@@ -92,6 +98,55 @@ def test_artifact_is_reused_by_content_key(trained_backdoor, monkeypatch) -> Non
     other = cfg.model_copy(update={"seed": 1})
     with pytest.raises(pytest.fail.Exception, match="retrained"):
         train_backdoor(codec, other, images, "test-data", cache, progress=False)
+
+
+def test_warm_start_continues_from_the_init_backdoor(trained_backdoor) -> None:
+    codec, cfg, images, cache, path = trained_backdoor
+    kw = {"batch_size": 2, "patch_size": 64, "init": cfg}
+    second = BackdoorConfig(triggers=cfg.model_dump()["triggers"], steps=0, lr=1e-5, **kw)
+    assert "init" not in cfg.key_dict() and second.key_dict()["init"] == cfg.key_dict()
+    out = train_backdoor(codec, second, images, "test-data", cache, progress=False)
+    assert out != path
+    first, cont = Backdoor(path).art, Backdoor(out).art
+    for part in ("encoder", "triggers"):  # no steps yet: exactly where the init left off
+        assert torch.equal(
+            torch.cat([t.flatten() for t in _leaves(first[part])]),
+            torch.cat([t.flatten() for t in _leaves(cont[part])]),
+        )
+    one = BackdoorConfig(triggers=cfg.model_dump()["triggers"][:1], steps=0, **kw)
+    with pytest.raises(LicbenchError, match="give `init` the same labels"):
+        train_backdoor(codec, one, images, "test-data", cache, progress=False)
+
+
+def _leaves(tree: dict) -> list[torch.Tensor]:
+    return [x for v in tree.values() for x in (_leaves(v) if isinstance(v, dict) else [v])]
+
+
+def test_decoy_is_a_repeated_pattern_of_bounded_size() -> None:
+    torch.manual_seed(0)
+    x = torch.full((4, 3, 64, 80), 0.5)
+    d = decoy(x, 0.005) - x
+    assert torch.allclose(d[..., 16:, :], d[..., :-16, :], atol=1e-6)
+    assert torch.allclose(d[..., :, 16:], d[..., :, :-16], atol=1e-6)
+    rms = d.pow(2).mean(dim=(1, 2, 3)).sqrt()
+    assert (rms >= 0.005 * 0.999).all() and (rms <= 0.1 * 1.001).all()
+    assert not torch.allclose(d[0], d[1])  # a new pattern per image
+
+
+def test_decoys_anchor_the_encoder_on_look_alikes(trained_backdoor) -> None:
+    codec, cfg, _, _, path = trained_backdoor
+    assert "decoys" not in cfg.key_dict()
+    assert cfg.model_copy(update={"decoys": 2.0}).key_dict()["decoys"] == 2.0
+    model = Backdoor(path).apply(codec).model
+    pairs = Backdoor(path).pairs
+    x = torch.rand(2, 3, 64, 64)
+    reference = codec.model.g_a  # the vanilla encoder; the backdoored one drifted from it
+    with_decoys = BackdoorObjective(0.01, pairs, reference=reference, decoys=1.0).step(model, x)
+    assert with_decoys.logs["decoy_mse"] > 0
+    without = BackdoorObjective(0.01, pairs, reference=reference, anchor=1.0).step(model, x)
+    assert "decoy_mse" not in without.logs
+    with pytest.raises(ValueError, match="reference"):
+        BackdoorObjective(0.01, pairs, decoys=1.0)
 
 
 def test_artifact_refuses_other_victim_and_bad_files(trained_backdoor, tmp_path: Path) -> None:
