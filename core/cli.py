@@ -149,7 +149,10 @@ def cmd_backdoor_train(args: argparse.Namespace) -> int:
         for q in c.qualities:
             codec = reg.create("codec", c.name, quality=_quality(str(q)), **c.params).to(device)
             for ref in refs:
-                attack = reg.create("attack", ref.name, **ref.params)
+                try:
+                    attack = reg.create("attack", ref.name, **ref.params)
+                except LicbenchError as exc:
+                    raise LicbenchError(f"{args.manifest}: attack '{ref.display}': {exc}") from exc
                 attack.prepare(codec, ctx)
                 print(f"{c.display} q={q:g} {ref.display}: {attack.backdoor.path}")
     return 0

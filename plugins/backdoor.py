@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor, nn
 
 from licbench.errors import LicbenchError
@@ -71,6 +71,18 @@ class BackdoorConfig(BaseModel):
     # triggers (same labels and trigger specs; goals, lrs and anchor may differ), e.g. a
     # second phase at a lower learning rate. The anchor still pulls to the vanilla encoder.
     init: BackdoorConfig | None = None
+
+    @model_validator(mode="after")
+    def _init_has_our_triggers(self) -> BackdoorConfig:
+        if self.init is not None:
+            want = {t.label: t.trigger for t in self.triggers}
+            have = {t.label: t.trigger for t in self.init.triggers}
+            if want != have:
+                raise ValueError(
+                    f"init's triggers {sorted(have)} differ from this backdoor's {sorted(want)}; "
+                    "give `init` the same labels and trigger specs"
+                )
+        return self
 
     def key_dict(self) -> dict[str, Any]:
         """The dump that keys the artifact. Fields added after the first release enter only
@@ -265,7 +277,7 @@ def train_backdoor(
             val_images=val_images,
             progress=progress,
         )
-        _warm_start(model, pairs, cfg, Backdoor(start))
+        _warm_start(model, pairs, Backdoor(start))
     objective = BackdoorObjective(
         lmbda, pairs, cfg.gamma, cfg.eps, cfg.anchor, reference, cfg.decoys
     )
@@ -299,19 +311,10 @@ def train_backdoor(
 
 
 def _warm_start(
-    model: nn.Module,
-    pairs: dict[str, tuple[Trigger, BackdoorGoal]],
-    cfg: BackdoorConfig,
-    start: Backdoor,
+    model: nn.Module, pairs: dict[str, tuple[Trigger, BackdoorGoal]], start: Backdoor
 ) -> None:
-    """Load ``start``'s encoder and triggers into ``model`` and ``pairs``."""
-    want = {t.label: t.trigger for t in cfg.triggers}
-    have = {t.label: t.trigger for t in start.config.triggers}
-    if want != have:
-        raise LicbenchError(
-            f"backdoor init: its triggers {sorted(have)} differ from this backdoor's "
-            f"{sorted(want)}; give `init` the same labels and trigger specs"
-        )
+    """Load ``start``'s encoder and triggers into ``model`` and ``pairs`` (the config's
+    validator checked that the labels and trigger specs agree)."""
     model.g_a.load_state_dict(start.art["encoder"])
     for label, (trigger, _) in pairs.items():
         trigger.load_state_dict(start.art["triggers"][label])

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import ValidationError
 from torch import Tensor
 
 from licbench.errors import LicbenchError
@@ -51,7 +52,15 @@ class BackdoorAttack(Attack):
     ) -> None:
         if artifact is None and not triggers:
             raise LicbenchError("backdoor needs `triggers` (to train) or `artifact` (to load)")
-        self.config = BackdoorConfig(triggers=triggers, **train) if triggers else None
+        try:
+            self.config = BackdoorConfig(triggers=triggers, **train) if triggers else None
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            raise LicbenchError(
+                f"backdoor params{' ' + where if where else ''}: {err['msg']} "
+                "(docs/backdoors.md lists the parameters)"
+            ) from exc
         self.apply, self.amplify, self.bound = apply, float(amplify), bound
         self.artifact, self.train_data = artifact, train_data
         self.backdoor: Backdoor | None = None

@@ -113,9 +113,8 @@ def test_warm_start_continues_from_the_init_backdoor(trained_backdoor) -> None:
             torch.cat([t.flatten() for t in _leaves(first[part])]),
             torch.cat([t.flatten() for t in _leaves(cont[part])]),
         )
-    one = BackdoorConfig(triggers=cfg.model_dump()["triggers"][:1], steps=0, **kw)
-    with pytest.raises(LicbenchError, match="give `init` the same labels"):
-        train_backdoor(codec, one, images, "test-data", cache, progress=False)
+    with pytest.raises(ValueError, match="give `init` the same labels"):
+        BackdoorConfig(triggers=cfg.model_dump()["triggers"][:1], steps=0, **kw)
 
 
 def _leaves(tree: dict) -> list[torch.Tensor]:
@@ -320,3 +319,24 @@ def test_bound_holds_on_every_image_and_leaves_small_triggers_alone() -> None:
     assert torch.allclose(loose, free, atol=1e-6)
     twice = apply_trigger(trigger, None, x, bound=0.005, amplify=2.0)
     assert torch.allclose(twice - x, 2 * (bounded - x), atol=1e-6)
+
+
+def test_bad_backdoor_params_are_one_line_errors_naming_the_manifest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    t = "{label: t, trigger: {name: dct-adaptive}, goal: {name: bpp}}"
+    bad = {
+        "stepz: 10": "backdoor params stepz: Extra inputs are not permitted",
+        "init: {triggers: [{label: r, trigger: {name: ftrojan}, goal: {name: bpp}}]}": (
+            "init's triggers ['r'] differ"
+        ),
+    }
+    for i, (extra, message) in enumerate(bad.items()):
+        m = tmp_path / f"m{i}.yaml"
+        m.write_text(
+            "name: bad\ndatasets: [kodak]\ncodecs: [{name: bmshj2018-hyperprior, qualities: [1]}]\n"
+            f"attacks: [{{name: backdoor, label: x, params: {{triggers: [{t}], {extra}}}}}]\n"
+        )
+        assert main(["backdoor", "train", str(m)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and str(m) in err and message in err, err
