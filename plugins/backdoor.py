@@ -129,6 +129,13 @@ class BackdoorObjective(Objective):
     def modules(self) -> dict[str, nn.Module]:
         return {label: trigger for label, (trigger, _) in self.pairs.items()}
 
+    def _drift(self, y: Tensor, x: Tensor) -> Tensor:
+        """MSE between latents ``y`` of ``x`` and the vanilla encoder's latents of ``x``."""
+        assert self.reference is not None  # checked in __init__
+        with torch.no_grad():
+            y0 = self.reference.to(x.device)(x)
+        return F.mse_loss(y, y0)
+
     def step(self, model: nn.Module, x: Tensor) -> StepOutput:
         latents: list[Tensor] = []
         hook = model.g_a.register_forward_hook(lambda _m, _i, y: latents.append(y))
@@ -142,17 +149,13 @@ class BackdoorObjective(Objective):
             "bpp": float(clean.bpp.detach()),
             "psnr": -10 * math.log10(float(mse.detach()) + 1e-12),
         }
-        if self.anchor and self.reference is not None:  # keep clean latents where they were
-            with torch.no_grad():
-                y0 = self.reference.to(x.device)(x)
-            drift = F.mse_loss(latents[0], y0)
+        if self.anchor:  # keep clean latents where they were
+            drift = self._drift(latents[0], x)
             encoder_loss = encoder_loss + self.anchor * drift
             logs["anchor_mse"] = float(drift.detach())
-        if self.decoys and self.reference is not None:  # ... and on look-alikes of a trigger
+        if self.decoys:  # ... and on look-alikes of a trigger
             xd = decoy(x, self.eps)
-            with torch.no_grad():
-                yd0 = self.reference.to(x.device)(xd)
-            drift = F.mse_loss(model.g_a(xd), yd0)
+            drift = self._drift(model.g_a(xd), xd)
             encoder_loss = encoder_loss + self.decoys * drift
             logs["decoy_mse"] = float(drift.detach())
         losses: dict[str, Tensor] = {}

@@ -11,6 +11,7 @@ defenses).
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any
 
@@ -57,10 +58,12 @@ class BackdoorAttack(Attack):
         except ValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(str(p) for p in err["loc"])
-            raise LicbenchError(
-                f"backdoor params{' ' + where if where else ''}: {err['msg']} "
-                "(docs/backdoors.md lists the parameters)"
-            ) from exc
+            hint = "docs/backdoors.md lists the parameters"
+            if err["type"] == "extra_forbidden" and len(err["loc"]) == 1:
+                near = difflib.get_close_matches(where, list(BackdoorConfig.model_fields), n=1)
+                hint = f"did you mean '{near[0]}'?" if near else hint
+            where = f" {where}" if where else ""
+            raise LicbenchError(f"backdoor params{where}: {err['msg']} ({hint})") from exc
         self.apply, self.amplify, self.bound = apply, float(amplify), bound
         self.artifact, self.train_data = artifact, train_data
         self.backdoor: Backdoor | None = None

@@ -326,9 +326,9 @@ def test_bad_backdoor_params_are_one_line_errors_naming_the_manifest(
 ) -> None:
     t = "{label: t, trigger: {name: dct-adaptive}, goal: {name: bpp}}"
     bad = {
-        "stepz: 10": "backdoor params stepz: Extra inputs are not permitted",
+        "stepz: 10": "params stepz: Extra inputs are not permitted (did you mean 'steps'?)",
         "init: {triggers: [{label: r, trigger: {name: ftrojan}, goal: {name: bpp}}]}": (
-            "init's triggers ['r'] differ"
+            "backdoor params: Value error, init's triggers ['r'] differ"
         ),
     }
     for i, (extra, message) in enumerate(bad.items()):
