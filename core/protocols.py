@@ -103,8 +103,11 @@ class LearnedCodec(Codec):
         return hash_state_dict(self.decoder_side())
 
 
-def likelihood_bits(likelihoods: dict[str, Tensor]) -> Tensor:
-    """The rate the entropy model assigns: the sum of -log2 of every likelihood."""
+def likelihood_bits(likelihoods: dict[str, Tensor], per_image: bool = False) -> Tensor:
+    """The rate the entropy model assigns: the sum of -log2 of every likelihood (with
+    ``per_image``, one sum for each image of the batch)."""
+    if per_image:
+        return sum(-torch.log2(v).flatten(1).sum(1) for v in likelihoods.values())  # type: ignore[return-value]
     return sum(-torch.log2(v).sum() for v in likelihoods.values())  # type: ignore[return-value]
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -38,8 +37,7 @@ def bpp_of(likelihoods: dict[str, Tensor], x: Tensor) -> Tensor:
 
 def image_bpp(likelihoods: dict[str, Tensor], x: Tensor) -> Tensor:
     """Estimated bits per pixel of each image of a batch (their mean is ``bpp_of``)."""
-    bits = sum(-torch.log2(v).flatten(1).sum(1) for v in likelihoods.values())
-    return bits / (x.shape[-2] * x.shape[-1])  # type: ignore[operator]
+    return likelihood_bits(likelihoods, per_image=True) / (x.shape[-2] * x.shape[-1])
 
 
 class RateDistortion(Objective):
