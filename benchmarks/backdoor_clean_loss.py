@@ -14,7 +14,6 @@ spread evenly.
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 import numpy as np
@@ -25,12 +24,9 @@ from tabulate import tabulate
 from licbench.evaluate import code_image
 from licbench.manager import get_registry
 from licbench.plugins.backdoor import Backdoor
+from licbench.plugins.metrics import psnr_8bit
 
 BLOCK = 32
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    return -10 * math.log10(float((a - b).pow(2).mean()))
 
 
 def main() -> None:
@@ -56,9 +52,10 @@ def main() -> None:
             blocks = extra[: extra.shape[0] // BLOCK * BLOCK, : extra.shape[1] // BLOCK * BLOCK]
             blocks = blocks.unfold(0, BLOCK, BLOCK).unfold(1, BLOCK, BLOCK).sum(dim=(-1, -2))
             top = blocks.flatten().topk(max(1, blocks.numel() // 20))
-            delta = psnr(b, x) - psnr(a, x)
+            pa, pb = psnr_8bit(a, x), psnr_8bit(b, x)  # as the runner's `psnr` metric
+            delta = pb - pa
             share = 100 * float(top.values.sum() / extra.sum()) if delta < -0.1 else None
-            rows.append([item.name, psnr(a, x), psnr(b, x), delta, share])
+            rows.append([item.name, pa, pb, delta, share])
             if worst is None or delta < worst[0]:
                 i = int(top.indices[0])
                 worst = (delta, item.name, x, a, b, divmod(i, blocks.shape[1]))
