@@ -20,11 +20,11 @@ import time
 
 import torch
 
+from licbench.api.codec import RunContext, likelihood_bits
 from licbench.images import load_image, pad
-from licbench.manager import get_registry
 from licbench.paths import data_root
-from licbench.plugins.attacks_gradient import quantization_proxy
-from licbench.protocols import RunContext, likelihood_bits
+from licbench.plugin.manager import get_registry
+from licbench_builtin.attacks.gradient import quantization_proxy
 
 
 def bare_passes(model: torch.nn.Module, x: torch.Tensor, n: int) -> float:

@@ -21,10 +21,10 @@ import torch
 from PIL import Image
 from tabulate import tabulate
 
-from licbench.evaluate import code_image
-from licbench.manager import get_registry
-from licbench.plugins.backdoor import Backdoor
-from licbench.plugins.metrics import psnr_8bit
+from licbench.bench.evaluate import code_image
+from licbench.plugin.manager import get_registry
+from licbench_builtin.backdoor.training import Backdoor
+from licbench_builtin.metrics.image import psnr_8bit
 
 BLOCK = 32
 

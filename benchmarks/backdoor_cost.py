@@ -19,11 +19,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from licbench.manager import get_registry
 from licbench.paths import data_root
-from licbench.plugins.backdoor import BackdoorObjective
-from licbench.plugins.objectives import ZOO_LAMBDAS, bpp_of
-from licbench.training import TrainConfig, Trainer
+from licbench.plugin.manager import get_registry
+from licbench.train.objectives import ZOO_LAMBDAS, bpp_of
+from licbench.train.trainer import TrainConfig, Trainer
+from licbench_builtin.backdoor.training import BackdoorObjective
 
 
 def plain_steps(model: torch.nn.Module, batches: list[torch.Tensor], lmbda: float) -> float:

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import torch
 
-from licbench.evaluate import code_image
+from licbench.bench.evaluate import code_image
 from licbench.images import load_image
-from licbench.manager import get_registry
 from licbench.paths import data_root
-from licbench.plugins.backdoor import Backdoor, apply_trigger
-from licbench.plugins.downstream_mobilefacenet import accuracy_at, best_threshold
+from licbench.plugin.manager import get_registry
+from licbench_builtin.backdoor.training import Backdoor, apply_trigger
+from licbench_builtin.downstream.mobilefacenet import accuracy_at, best_threshold
 
 
 def main() -> None:

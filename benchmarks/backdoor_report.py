@@ -27,8 +27,8 @@ import math
 import pandas as pd
 from tabulate import tabulate
 
-from licbench.leaderboard import current_cells
-from licbench.store import ResultStore
+from licbench.bench.leaderboard import current_cells
+from licbench.bench.store import ResultStore
 
 STEALTH_DB = -10 * math.log10(0.005**2)
 

@@ -18,11 +18,11 @@ from pathlib import Path
 import torch
 from tabulate import tabulate
 
-from licbench.bd import bd_psnr, bd_rate
-from licbench.evaluate import evaluate_folder
-from licbench.manager import get_registry
+from licbench.bench.evaluate import evaluate_folder
+from licbench.bjontegaard import bd_psnr, bd_rate
 from licbench.paths import data_root
-from licbench.plugins.compressai_codecs import LITE_ARCHS, lite_qualities
+from licbench.plugin.manager import get_registry
+from licbench_builtin.codecs.compressai import LITE_ARCHS, lite_qualities
 
 
 def shared() -> Path:

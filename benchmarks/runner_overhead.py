@@ -14,9 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from licbench.manifest import load_manifest
-from licbench.runner import Runner
-from licbench.store import ResultStore
+from licbench.bench.manifest import load_manifest
+from licbench.bench.runner import Runner
+from licbench.bench.store import ResultStore
 
 
 def main() -> None:

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import torch
 
-from licbench.plugins.compressai_codecs import LITE_ARCHS
-from licbench.plugins.objectives import RateDistortion
-from licbench.train_codec import build_model
-from licbench.training import PatchSampler, TrainConfig, Trainer
+from licbench.train.codec import build_model
+from licbench.train.objectives import RateDistortion
+from licbench.train.trainer import PatchSampler, TrainConfig, Trainer
+from licbench_builtin.codecs.compressai import LITE_ARCHS
 
 
 def bare_loop(model: torch.nn.Module, batches: list[torch.Tensor], lmbda: float) -> float:

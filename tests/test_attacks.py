@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from licbench.api.codec import RunContext
+from licbench.bench.evaluate import code_image
 from licbench.errors import LicbenchError
-from licbench.evaluate import code_image
 from licbench.images import load_image
-from licbench.manager import get_registry
-from licbench.protocols import RunContext
+from licbench.plugin.manager import get_registry
 
 CTX = RunContext(torch.device("cpu"))
 

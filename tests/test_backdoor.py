@@ -11,19 +11,19 @@ import torch
 
 from licbench.cli import main
 from licbench.errors import LicbenchError
-from licbench.manager import get_registry
-from licbench.plugins.backdoor import (
+from licbench.plugin.manager import get_registry
+from licbench_builtin.backdoor.attack import load_training_images
+from licbench_builtin.backdoor.training import (
     Backdoor,
     BackdoorConfig,
     BackdoorObjective,
     decoy,
     train_backdoor,
 )
-from licbench.plugins.backdoor_attack import load_training_images
-from licbench.plugins.dct import block_dct, block_idct, to_blocks
-from licbench.plugins.trigger_dct import DCTAdaptiveTrigger
-from licbench.plugins.trigger_fixed import FTrojanTrigger
-from licbench.plugins.trigger_lira import LiraTrigger
+from licbench_builtin.backdoor.triggers.blockdct import block_dct, block_idct, to_blocks
+from licbench_builtin.backdoor.triggers.dct import DCTAdaptiveTrigger
+from licbench_builtin.backdoor.triggers.fixed import FTrojanTrigger
+from licbench_builtin.backdoor.triggers.lira import LiraTrigger
 
 
 def test_block_dct_matches_scipy_and_inverts() -> None:
@@ -93,7 +93,9 @@ def test_only_the_encoder_changes(trained_backdoor) -> None:
 
 def test_artifact_is_reused_by_content_key(trained_backdoor, monkeypatch) -> None:
     codec, cfg, images, cache, path = trained_backdoor
-    monkeypatch.setattr("licbench.training.Trainer.fit", lambda *a, **k: pytest.fail("retrained"))
+    monkeypatch.setattr(
+        "licbench.train.trainer.Trainer.fit", lambda *a, **k: pytest.fail("retrained")
+    )
     assert train_backdoor(codec, cfg, images, "test-data", cache, progress=False) == path
     other = cfg.model_copy(update={"seed": 1})
     with pytest.raises(pytest.fail.Exception, match="retrained"):
@@ -183,7 +185,7 @@ def test_default_training_data_is_bsds500_trainval() -> None:
 def test_objective_groups_and_clean_anchor(random_checkpoint: Path) -> None:
     import copy
 
-    from licbench.plugins.backdoor import BackdoorObjective
+    from licbench_builtin.backdoor.training import BackdoorObjective
 
     reg = get_registry()
     model = reg.create("codec", "bmshj2018-hyperprior", quality=1, checkpoint=random_checkpoint)
@@ -203,7 +205,7 @@ def test_objective_groups_and_clean_anchor(random_checkpoint: Path) -> None:
 
 
 def test_downstream_goals_mask_and_losses(random_checkpoint: Path) -> None:
-    from licbench.plugins.backdoor import BackdoorObjective
+    from licbench_builtin.backdoor.training import BackdoorObjective
 
     reg = get_registry()
     model = reg.create("codec", "bmshj2018-hyperprior", quality=1, checkpoint=random_checkpoint)
@@ -215,7 +217,7 @@ def test_downstream_goals_mask_and_losses(random_checkpoint: Path) -> None:
     labels = seg.labels(x)
     assert torch.equal(mask[:, 0].bool(), labels == 13)  # Cityscapes train id 13 = car
     trigger = DCTAdaptiveTrigger()
-    from licbench.plugins.backdoor import poison
+    from licbench_builtin.backdoor.training import poison
 
     xp = poison(trigger, seg, x)
     assert torch.equal(xp[~mask.bool()], x[~mask.bool()])  # the trigger stays on car pixels
@@ -231,7 +233,7 @@ def test_downstream_goals_mask_and_losses(random_checkpoint: Path) -> None:
 
 
 def test_psnr_goal_is_bounded_when_the_decoder_output_explodes() -> None:
-    from licbench.plugins.backdoor_goals import Pass
+    from licbench_builtin.backdoor.goals import Pass
 
     x = torch.rand(1, 3, 16, 16)
     clean = Pass(x, x, torch.tensor(0.5))
@@ -242,7 +244,7 @@ def test_psnr_goal_is_bounded_when_the_decoder_output_explodes() -> None:
 
 def test_psnr_floor_stops_the_push_only_below_the_floor() -> None:
     """floor_db: no gradient to wreck an image already below it; the paper's loss above it."""
-    from licbench.plugins.backdoor_goals import Pass
+    from licbench_builtin.backdoor.goals import Pass
 
     x = torch.full((1, 3, 8, 8), 0.5)
     clean = Pass(x, x, torch.tensor(0.5))
@@ -264,7 +266,7 @@ def test_psnr_floor_stops_the_push_only_below_the_floor() -> None:
 
 def test_bpp_cap_stops_the_push_only_above_the_ratio() -> None:
     """max_ratio: no gradient to raise an image's rate past the cap; the paper's loss below."""
-    from licbench.plugins.backdoor_goals import Pass
+    from licbench_builtin.backdoor.goals import Pass
 
     x = torch.full((2, 3, 8, 8), 0.5)
     clean = Pass(x, x, torch.tensor([0.5, 0.5]))
@@ -283,8 +285,8 @@ def test_bpp_cap_stops_the_push_only_above_the_ratio() -> None:
 def test_pass_rate_per_image_adds_up_to_the_batch_rate() -> None:
     from compressai.models import ScaleHyperprior
 
-    from licbench.plugins.backdoor_goals import Pass
-    from licbench.plugins.objectives import bpp_of
+    from licbench.train.objectives import bpp_of
+    from licbench_builtin.backdoor.goals import Pass
 
     torch.manual_seed(0)
     model, x = ScaleHyperprior(16, 24).eval(), torch.rand(3, 3, 64, 64)
@@ -305,7 +307,7 @@ def test_backdoor_patch_size_must_be_a_multiple_of_64() -> None:
 
 
 def test_bound_holds_on_every_image_and_leaves_small_triggers_alone() -> None:
-    from licbench.plugins.backdoor import apply_trigger
+    from licbench_builtin.backdoor.training import apply_trigger
 
     trigger = get_registry().create("trigger", "dct-adaptive", init_scale=0.5)
     x = torch.rand(3, 3, 64, 96) * 0.8 + 0.1  # three images, away from the clamp

@@ -10,8 +10,8 @@ import torch
 from licbench.cli import main
 from licbench.errors import LicbenchError
 from licbench.images import load_image
-from licbench.manager import get_registry
-from licbench.plugins.metrics import psnr_8bit
+from licbench.plugin.manager import get_registry
+from licbench_builtin.metrics.image import psnr_8bit
 
 
 @pytest.mark.parametrize("name,lo,hi", [("jpeg", 10, 90), ("webp", 10, 90)])

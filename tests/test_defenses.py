@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from licbench.api.defense import DefendedCodec
+from licbench.bench.leaderboard import load_means
+from licbench.bench.store import ResultStore
 from licbench.cli import main
-from licbench.defended import DefendedCodec
 from licbench.images import load_image
-from licbench.leaderboard import load_means
-from licbench.manager import get_registry
-from licbench.store import ResultStore
+from licbench.plugin.manager import get_registry
 
 
 def test_preprocess_defenses_filter_and_pass_gradients() -> None:
@@ -73,7 +73,7 @@ def test_defenses_in_a_manifest_matrix(tmp_path: Path) -> None:
 
 
 def test_random_transforms_invert_exactly_without_resampling() -> None:
-    from licbench.plugins.defense_randomized import RandomTransform
+    from licbench_builtin.defenses.randomized import RandomTransform
 
     x = torch.rand(1, 3, 37, 52)
     for d in range(8):
@@ -139,8 +139,8 @@ def test_two_way_is_never_worse_than_the_bare_codec_on_clean_images(
     worse by no more than the entropy coder's few bytes of overhead. The paper's transform
     set rarely beats the identity on a clean crop; small stretches and shifts often do, so
     the property is also tested where it is not vacuous."""
-    from licbench.plugins.defense_randomized import RandomTransform, rd_loss
-    from licbench.plugins.objectives import lmbda_for
+    from licbench.train.objectives import lmbda_for
+    from licbench_builtin.defenses.randomized import RandomTransform, rd_loss
 
     reg = get_registry()
     codec = reg.create("codec", "bmshj2018-hyperprior-lite", quality=2)
@@ -170,10 +170,10 @@ def test_two_way_is_never_worse_than_the_bare_codec_on_clean_images(
 def test_adversarial_finetune_trains_once_and_decodes_from_the_file(
     tmp_path: Path, image_dir: Path, kodak_dir: Path
 ) -> None:
+    from licbench.api.codec import RunContext
     from licbench.bitstream import write_bitstream
     from licbench.paths import cache_dir
-    from licbench.plugins.defense_advfinetune import AdversarialRD
-    from licbench.protocols import RunContext
+    from licbench_builtin.defenses.adv_finetune import AdversarialRD
 
     reg = get_registry()
     codec = reg.create("codec", "bmshj2018-hyperprior-lite", quality=2)

@@ -12,7 +12,7 @@ from PIL import Image
 
 from licbench.errors import LicbenchError
 from licbench.paths import data_root
-from licbench.plugins.downstream_espnet import (
+from licbench_builtin.downstream.espnet import (
     ENCODER_FILE,
     WEIGHTS_FILE,
     ESPNetCityscapes,

@@ -13,7 +13,7 @@ from PIL import Image
 
 from licbench.errors import LicbenchError
 from licbench.paths import data_root
-from licbench.plugins.downstream_mobilefacenet import (
+from licbench_builtin.downstream.mobilefacenet import (
     MobileFaceNet,
     MobileFaceNetBackbone,
     accuracy_at,

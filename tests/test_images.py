@@ -9,7 +9,7 @@ from PIL import Image
 
 from licbench.errors import LicbenchError
 from licbench.images import load_image
-from licbench.manager import get_registry
+from licbench.plugin.manager import get_registry
 
 
 def test_modes_are_converted_with_a_logged_note(tmp_path: Path, caplog) -> None:

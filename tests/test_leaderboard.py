@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from licbench.bd import bd_psnr, bd_rate
+from licbench.bjontegaard import bd_psnr, bd_rate
 from licbench.cli import main
 
 MANIFEST = """\
@@ -69,9 +69,9 @@ def test_rows_on_superseded_codec_weights_leave_the_leaderboard(
 ) -> None:
     """New webp weights, re-scored without a defense: webp's defended row, left on the old
     weights, leaves the leaderboard; jpeg's rows (weights unchanged) stay; nothing is deleted."""
-    from licbench.leaderboard import load_means
-    from licbench.plugins.pillow_codecs import PillowCodec
-    from licbench.store import ResultStore
+    from licbench.bench.leaderboard import load_means
+    from licbench.bench.store import ResultStore
+    from licbench_builtin.codecs.pillow import PillowCodec
 
     m = "name: w\ndatasets: [{name: samples, limit: 1}]\nmetrics: [bpp, psnr]\n"
     m += "codecs: [{name: jpeg, qualities: [50]}, {name: webp, qualities: [50]}]\n"
@@ -94,8 +94,8 @@ def test_empty_database_is_a_clear_error(tmp_path: Path, capsys) -> None:
 
 def test_a_rerun_supersedes_the_older_cell_instead_of_averaging(db: str, tmp_path: Path) -> None:
     """Re-running with other inputs (here a third image) replaces the leaderboard row."""
-    from licbench.leaderboard import load_means
-    from licbench.store import ResultStore
+    from licbench.bench.leaderboard import load_means
+    from licbench.bench.store import ResultStore
 
     (tmp_path / "m3.yaml").write_text(MANIFEST.replace("limit: 2", "limit: 3"))
     assert main(["run", str(tmp_path / "m3.yaml"), "--db", db, "--no-progress"]) == 0

@@ -9,8 +9,8 @@ import torch
 
 from licbench.errors import LicbenchError
 from licbench.images import crop, load_image, pad
-from licbench.manager import get_registry
-from licbench.plugins.compressai_codecs import PAD_DIV, WEIGHTS_DIR, lite_qualities
+from licbench.plugin.manager import get_registry
+from licbench_builtin.codecs.compressai import PAD_DIV, WEIGHTS_DIR, lite_qualities
 
 SHIPPED = [
     (arch, q)

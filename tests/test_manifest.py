@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
+from licbench.bench.manifest import load_manifest
+from licbench.bench.runner import expand
 from licbench.cli import main
 from licbench.errors import LicbenchError
-from licbench.manifest import load_manifest
-from licbench.runner import expand
 
 GOOD = """\
 name: demo
@@ -41,7 +41,7 @@ def test_attack_and_defense_axes_are_crossed(tmp_path: Path) -> None:
     text = GOOD + "attacks: [{name: a1}, {name: a2}]\ndefenses: [d1]\n"
     import yaml
 
-    from licbench.manifest import Manifest
+    from licbench.bench.manifest import Manifest
 
     m = Manifest.model_validate(yaml.safe_load(text))  # schema only: no such plugins exist
     cells = expand(m)

@@ -6,9 +6,9 @@ import sys
 import pytest
 
 from licbench.errors import DuplicatePluginError, LicbenchError, UnknownPluginError
-from licbench.hookspecs import KIND_HOOKS
-from licbench.manager import build_plugin_manager, build_registry, get_registry
-from licbench.registry import PluginEntry, Registry
+from licbench.plugin.hookspecs import KIND_HOOKS
+from licbench.plugin.manager import build_plugin_manager, build_registry, get_registry
+from licbench.plugin.registry import PluginEntry, Registry
 
 KINDS = {"codec", "trigger", "attack", "defense", "metric", "dataset"}
 

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from licbench.api.codec import Attack, Codec, Encoded
+from licbench.bench.manifest import load_manifest
+from licbench.bench.runner import Runner
+from licbench.bench.store import ResultStore
 from licbench.errors import LicbenchError
-from licbench.hookspecs import hookimpl
-from licbench.manager import build_plugin_manager, build_registry
-from licbench.manifest import load_manifest
-from licbench.protocols import Attack, Codec, Encoded
-from licbench.runner import Runner
-from licbench.store import ResultStore
+from licbench.plugin.hookspecs import hookimpl
+from licbench.plugin.manager import build_plugin_manager, build_registry
 
 MANIFEST = """\
 name: t

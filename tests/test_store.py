@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from licbench.bench.store import ResultStore
 from licbench.errors import LicbenchError
-from licbench.store import ResultStore
 
 
 def cell(key: str, status: str = "done") -> dict:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from licbench.manager import reset_registry
-from licbench.manifest import load_manifest
-from licbench.runner import Runner
-from licbench.store import ResultStore
+from licbench.bench.manifest import load_manifest
+from licbench.bench.runner import Runner
+from licbench.bench.store import ResultStore
+from licbench.plugin.manager import reset_registry
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "licbench-example-plugin"
 
@@ -38,7 +38,7 @@ def installed_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_example_plugin_registers_codec_and_metric(installed_example: Path) -> None:
-    from licbench.manager import get_registry
+    from licbench.plugin.manager import get_registry
 
     reg = get_registry()
     assert reg.get("codec", "downsample-png").dist == "licbench-example-plugin"

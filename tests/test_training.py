@@ -8,9 +8,9 @@ from compressai.models import ScaleHyperprior
 
 from licbench.cli import main
 from licbench.errors import LicbenchError
-from licbench.manager import get_registry
-from licbench.train_codec import build_model, load_folder_images
-from licbench.training import Objective, StepOutput, TrainConfig, Trainer
+from licbench.plugin.manager import get_registry
+from licbench.train.codec import build_model, load_folder_images
+from licbench.train.trainer import Objective, StepOutput, TrainConfig, Trainer
 
 TINY = dict(steps=6, batch_size=2, patch_size=64, lr=1e-3, val_every=3, ckpt_every=3)
 
@@ -105,7 +105,7 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(
 
 
 def test_rate_distortion_training_lowers_the_loss(image_dir: Path, tmp_path: Path) -> None:
-    from licbench.plugins.objectives import RateDistortion
+    from licbench.train.objectives import RateDistortion
 
     torch.manual_seed(0)
     model = build_model("bmshj2018-hyperprior", None, 16, 24)

@@ -12,8 +12,8 @@ import struct
 from pathlib import Path
 from typing import Any
 
+from licbench.api.codec import Codec, Encoded
 from licbench.errors import LicbenchError
-from licbench.protocols import Codec, Encoded
 
 MAGIC = b"LICB"
 VERSION = 1

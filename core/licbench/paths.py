@@ -24,6 +24,6 @@ def cache_dir() -> Path:
 
 def default_db_url() -> str:
     """SQLite ``results.db`` at the repository root (the working directory otherwise)."""
-    here = Path(__file__).resolve().parent.parent
+    here = Path(__file__).resolve().parents[2]
     root = here if (here / "pyproject.toml").is_file() else Path.cwd()
     return f"sqlite:///{root / DEFAULT_DB}"

@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from licbench.api.codec import Dataset, ImageItem
 from licbench.errors import LicbenchError
 from licbench.hashing import hash_json
-from licbench.hookspecs import hookimpl
 from licbench.images import IMAGE_SUFFIXES, array_to_tensor, load_image
 from licbench.paths import cache_dir, data_root
-from licbench.protocols import Dataset, ImageItem
+from licbench.plugin.hookspecs import hookimpl
 
 log = logging.getLogger("licbench")
 

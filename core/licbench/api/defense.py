@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from licbench.protocols import Codec, Encoded, LearnedCodec
+from licbench.api.codec import Codec, Encoded, LearnedCodec
 
 
 class Transform(ABC):

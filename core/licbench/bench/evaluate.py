@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from licbench.protocols import Codec, Metric, Sample
+from licbench.api.codec import Codec, Metric, Sample
 
 EVAL_METRICS = ("bpp", "bpp-estimate", "psnr", "ms-ssim", "encode-seconds", "decode-seconds")
 
@@ -76,7 +76,7 @@ def evaluate_folder(
     codec: Codec, folder: str, limit: int | None = None, estimate: bool = True
 ) -> tuple[list[dict[str, float | str]], dict[str, float]]:
     """`licbench eval`: per-image scores on real bitstreams, and their means."""
-    from licbench.manager import get_registry
+    from licbench.plugin.manager import get_registry
 
     reg = get_registry()
     metrics = [reg.create("metric", n) for n in EVAL_METRICS]

@@ -14,9 +14,9 @@ from pathlib import Path
 import pandas as pd
 from tabulate import tabulate
 
-from licbench.bd import bd_psnr, bd_rate
+from licbench.bench.store import ResultStore
+from licbench.bjontegaard import bd_psnr, bd_rate
 from licbench.errors import LicbenchError
-from licbench.store import ResultStore
 
 GROUP = ["benchmark", "dataset", "family", "label", "quality", "attack", "defense"]
 

@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from licbench.errors import LicbenchError
-from licbench.registry import Registry
+from licbench.plugin.registry import Registry
 
 Loc = tuple[str | int, ...]
 
@@ -272,7 +272,7 @@ def load_manifest(path: str | Path, registry: Registry | None = None) -> Manifes
     except ValidationError as exc:
         raise LicbenchError(_schema_error(path, lines, exc)) from None
     if registry is None:
-        from licbench.manager import get_registry
+        from licbench.plugin.manager import get_registry
 
         registry = get_registry()
     _check_plugins(manifest, registry, path, lines)

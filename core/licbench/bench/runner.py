@@ -22,15 +22,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from licbench.api.codec import Attack, Codec, LearnedCodec, Metric, RunContext
+from licbench.bench.evaluate import score_image
+from licbench.bench.manifest import CodecRef, DatasetRef, Manifest, PluginRef
+from licbench.bench.store import ResultStore
 from licbench.errors import LicbenchError
-from licbench.evaluate import score_image
 from licbench.hashing import hash_json, package_versions
-from licbench.manager import get_registry
-from licbench.manifest import CodecRef, DatasetRef, Manifest, PluginRef
 from licbench.paths import cache_dir
-from licbench.protocols import Attack, Codec, LearnedCodec, Metric, RunContext
-from licbench.registry import Registry
-from licbench.store import ResultStore
+from licbench.plugin.manager import get_registry
+from licbench.plugin.registry import Registry
 
 log = logging.getLogger("licbench")
 

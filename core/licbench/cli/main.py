@@ -30,7 +30,7 @@ def _quality(text: str) -> float:
 def cmd_plugins(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from licbench.manager import get_registry
+    from licbench.plugin.manager import get_registry
 
     reg = get_registry()
     rows = [
@@ -42,8 +42,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from licbench.manifest import load_manifest
-    from licbench.runner import expand
+    from licbench.bench.manifest import load_manifest
+    from licbench.bench.runner import expand
 
     m = load_manifest(args.manifest)
     print(f"{args.manifest}: valid manifest '{m.name}', {len(expand(m))} cells")
@@ -51,10 +51,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from licbench.manifest import load_manifest
+    from licbench.bench.manifest import load_manifest
+    from licbench.bench.runner import Runner
+    from licbench.bench.store import ResultStore
     from licbench.paths import default_db_url
-    from licbench.runner import Runner
-    from licbench.store import ResultStore
 
     manifest = load_manifest(args.manifest)
     store = ResultStore(args.db or default_db_url())
@@ -77,9 +77,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from licbench import leaderboard as lb
+    from licbench.bench import leaderboard as lb
+    from licbench.bench.store import ResultStore
     from licbench.paths import default_db_url
-    from licbench.store import ResultStore
 
     store = ResultStore(args.db or default_db_url())
     means, directions, configs = lb.load_means(store)
@@ -104,9 +104,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import torch
     from tabulate import tabulate
 
-    from licbench.evaluate import evaluate_folder
-    from licbench.manager import get_registry
-    from licbench.runner import resolve_device
+    from licbench.bench.evaluate import evaluate_folder
+    from licbench.bench.runner import resolve_device
+    from licbench.plugin.manager import get_registry
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -132,11 +132,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_backdoor_train(args: argparse.Namespace) -> int:
-    from licbench.manager import get_registry
-    from licbench.manifest import load_manifest
+    from licbench.api.codec import RunContext
+    from licbench.bench.manifest import load_manifest
+    from licbench.bench.runner import resolve_device
     from licbench.paths import cache_dir
-    from licbench.protocols import RunContext
-    from licbench.runner import resolve_device
+    from licbench.plugin.manager import get_registry
 
     m = load_manifest(args.manifest)
     refs = [a for a in m.attacks if a.name == "backdoor"]
@@ -162,7 +162,7 @@ def cmd_poison(args: argparse.Namespace) -> int:
     import math
 
     from licbench.images import load_image, save_image
-    from licbench.plugins.backdoor import Backdoor, apply_trigger
+    from licbench_builtin.backdoor.training import Backdoor, apply_trigger
 
     trigger, goal = Backdoor(Path(args.artifact)).trigger(args.trigger)
     x = load_image(args.input)
@@ -177,14 +177,14 @@ def cmd_poison(args: argparse.Namespace) -> int:
 def cmd_compress(args: argparse.Namespace) -> int:
     import torch
 
+    from licbench.bench.runner import resolve_device
     from licbench.bitstream import write_bitstream
     from licbench.images import load_image
-    from licbench.manager import get_registry
-    from licbench.runner import resolve_device
+    from licbench.plugin.manager import get_registry
 
     codec = get_registry().create("codec", args.codec, quality=args.quality, **_codec_params(args))
     if args.backdoor:
-        from licbench.plugins.backdoor import Backdoor
+        from licbench_builtin.backdoor.training import Backdoor
 
         codec = Backdoor(Path(args.backdoor)).apply(codec)
     codec.to(resolve_device(args.device))
@@ -198,10 +198,10 @@ def cmd_compress(args: argparse.Namespace) -> int:
 
 
 def cmd_decompress(args: argparse.Namespace) -> int:
+    from licbench.bench.runner import resolve_device
     from licbench.bitstream import read_bitstream
     from licbench.images import save_image
-    from licbench.manager import get_registry
-    from licbench.runner import resolve_device
+    from licbench.plugin.manager import get_registry
 
     header, enc = read_bitstream(Path(args.input))
     params = dict(header.get("params", {}))
@@ -225,8 +225,8 @@ def cmd_decompress(args: argparse.Namespace) -> int:
 
 
 def cmd_train_codec(args: argparse.Namespace) -> int:
-    from licbench.runner import resolve_device
-    from licbench.train_codec import train_codec
+    from licbench.bench.runner import resolve_device
+    from licbench.train.codec import train_codec
 
     if (args.quality is None) == (args.lmbda is None):
         raise LicbenchError("pass exactly one of --quality (zoo lambda) and --lmbda")

@@ -8,9 +8,9 @@ from typing import Any
 
 import pluggy
 
-from licbench import hookspecs
 from licbench.errors import LicbenchError
-from licbench.registry import PluginEntry, Registry
+from licbench.plugin import hookspecs
+from licbench.plugin.registry import PluginEntry, Registry
 
 Provenance = dict[str, tuple[str, str]]  # plugin name -> (distribution, version)
 

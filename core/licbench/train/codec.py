@@ -11,8 +11,8 @@ import torch
 
 from licbench.errors import LicbenchError
 from licbench.hashing import hash_state_dict
-from licbench.manager import get_registry
-from licbench.training import TrainConfig, Trainer
+from licbench.plugin.manager import get_registry
+from licbench.train.trainer import TrainConfig, Trainer
 
 
 def build_model(arch: str, quality: int | None, N: int | None, M: int | None) -> torch.nn.Module:
@@ -54,8 +54,8 @@ def train_codec(
     ``init`` warm-starts from another checkpoint of the same architecture and widths (e.g. a
     neighbouring quality); optimizer state starts fresh.
     """
-    from licbench.plugins.compressai_codecs import read_state_dict
-    from licbench.plugins.objectives import ZOO_LAMBDAS, RateDistortion
+    from licbench.train.objectives import ZOO_LAMBDAS, RateDistortion
+    from licbench_builtin.codecs.compressai import read_state_dict
 
     if lmbda is None:
         if quality not in ZOO_LAMBDAS:

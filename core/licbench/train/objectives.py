@@ -8,9 +8,9 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from licbench.hookspecs import hookimpl
-from licbench.protocols import likelihood_bits
-from licbench.training import Objective, StepOutput
+from licbench.api.codec import likelihood_bits
+from licbench.plugin.hookspecs import hookimpl
+from licbench.train.trainer import Objective, StepOutput
 
 # CompressAI's zoo lambdas (MSE models) for qualities 1..8.
 ZOO_LAMBDAS = {

@@ -9,9 +9,9 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from licbench.hookspecs import hookimpl
+from licbench.api.codec import Codec, Encoded, Metric, Sample
 from licbench.images import pil_to_tensor, tensor_to_pil
-from licbench.protocols import Codec, Encoded, Metric, Sample
+from licbench.plugin.hookspecs import hookimpl
 
 
 class DownsamplePng(Codec):

@@ -19,12 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from licbench.defended import DefendedCodec, Identity, Transform
+from licbench.api.codec import Attack, Codec, LearnedCodec, RunContext, likelihood_bits
+from licbench.api.defense import DefendedCodec, Identity, Transform
 from licbench.errors import LicbenchError
-from licbench.hookspecs import hookimpl
 from licbench.images import crop, pad
-from licbench.plugins.objectives import lmbda_for
-from licbench.protocols import Attack, Codec, LearnedCodec, RunContext, likelihood_bits
+from licbench.plugin.hookspecs import hookimpl
+from licbench.train.objectives import lmbda_for
 
 
 @contextlib.contextmanager

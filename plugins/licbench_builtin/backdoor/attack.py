@@ -19,11 +19,16 @@ import torch
 from pydantic import ValidationError
 from torch import Tensor
 
+from licbench.api.codec import Attack, Codec, LearnedCodec, RunContext
 from licbench.errors import LicbenchError
-from licbench.hookspecs import hookimpl
-from licbench.manager import get_registry
-from licbench.plugins.backdoor import Backdoor, BackdoorConfig, apply_trigger, train_backdoor
-from licbench.protocols import Attack, Codec, LearnedCodec, RunContext
+from licbench.plugin.hookspecs import hookimpl
+from licbench.plugin.manager import get_registry
+from licbench_builtin.backdoor.training import (
+    Backdoor,
+    BackdoorConfig,
+    apply_trigger,
+    train_backdoor,
+)
 
 DEFAULT_TRAIN_DATA = {"name": "bsds500", "params": {"split": "trainval"}}
 

@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from licbench.hookspecs import hookimpl
-from licbench.plugins.objectives import image_bpp
+from licbench.plugin.hookspecs import hookimpl
+from licbench.train.objectives import image_bpp
 
 _TINY = 1e-9
 

@@ -17,9 +17,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from licbench.errors import LicbenchError
-from licbench.hookspecs import hookimpl
-from licbench.manager import get_registry
-from licbench.plugins.backdoor_goals import BackdoorGoal, Pass
+from licbench.plugin.hookspecs import hookimpl
+from licbench.plugin.manager import get_registry
+from licbench_builtin.backdoor.goals import BackdoorGoal, Pass
 
 
 @lru_cache(maxsize=4)

@@ -24,12 +24,12 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor, nn
 
+from licbench.api.codec import LearnedCodec, Trigger
 from licbench.errors import LicbenchError
 from licbench.hashing import hash_json, package_versions
-from licbench.manager import get_registry
-from licbench.plugins.backdoor_goals import BackdoorGoal, Pass
-from licbench.protocols import LearnedCodec, Trigger
-from licbench.training import Objective, StepOutput, TrainConfig, Trainer
+from licbench.plugin.manager import get_registry
+from licbench.train.trainer import Objective, StepOutput, TrainConfig, Trainer
+from licbench_builtin.backdoor.goals import BackdoorGoal, Pass
 
 log = logging.getLogger("licbench")
 FORMAT = "licbench-backdoor/1"
@@ -255,7 +255,7 @@ def train_backdoor(
     progress: bool = True,
 ) -> Path:
     """Train (or resume, or reuse) the backdoor; return its artifact path."""
-    from licbench.plugins.objectives import lmbda_for
+    from licbench.train.objectives import lmbda_for
 
     key = artifact_key(cfg, codec, data_fingerprint)
     path = Path(cache) / "backdoors" / f"{key}.pt"

@@ -10,11 +10,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from licbench.api.codec import Encoded, LearnedCodec, likelihood_bits
 from licbench.errors import LicbenchError
 from licbench.hashing import hash_state_dict
-from licbench.hookspecs import hookimpl
 from licbench.images import crop, pad
-from licbench.protocols import Encoded, LearnedCodec, likelihood_bits
+from licbench.plugin.hookspecs import hookimpl
 
 log = logging.getLogger("licbench")
 

@@ -8,10 +8,10 @@ from typing import Any
 from PIL import Image
 from torch import Tensor
 
+from licbench.api.codec import Codec, Encoded
 from licbench.errors import LicbenchError
-from licbench.hookspecs import hookimpl
 from licbench.images import pil_to_tensor, tensor_to_pil
-from licbench.protocols import Codec, Encoded
+from licbench.plugin.hookspecs import hookimpl
 
 
 class PillowCodec(Codec):

@@ -21,17 +21,17 @@ import torch
 from pydantic import BaseModel, ConfigDict
 from torch import Tensor, nn
 
-from licbench.defended import DefendedCodec, Identity
+from licbench.api.codec import Codec, LearnedCodec, RunContext
+from licbench.api.defense import DefendedCodec, Identity
 from licbench.errors import LicbenchError
 from licbench.hashing import hash_json
-from licbench.hookspecs import hookimpl
 from licbench.paths import cache_dir
-from licbench.plugins.backdoor_attack import load_training_images
-from licbench.plugins.compressai_codecs import CompressAICodec
-from licbench.plugins.defense_preprocess import PreprocessDefense
-from licbench.plugins.objectives import RateDistortion, bpp_of, lmbda_for
-from licbench.protocols import Codec, LearnedCodec, RunContext
-from licbench.training import StepOutput, TrainConfig, Trainer
+from licbench.plugin.hookspecs import hookimpl
+from licbench.train.objectives import RateDistortion, bpp_of, lmbda_for
+from licbench.train.trainer import StepOutput, TrainConfig, Trainer
+from licbench_builtin.backdoor.attack import load_training_images
+from licbench_builtin.codecs.compressai import CompressAICodec
+from licbench_builtin.defenses.preprocess import PreprocessDefense
 
 log = logging.getLogger("licbench")
 

@@ -13,11 +13,11 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from licbench.defended import DefendedCodec, Transform, straight_through
+from licbench.api.codec import Codec, Defense, RunContext
+from licbench.api.defense import DefendedCodec, Transform, straight_through
 from licbench.errors import LicbenchError
-from licbench.hookspecs import hookimpl
 from licbench.images import pil_to_tensor, tensor_to_pil
-from licbench.protocols import Codec, Defense, RunContext
+from licbench.plugin.hookspecs import hookimpl
 
 
 class Blur(Transform):

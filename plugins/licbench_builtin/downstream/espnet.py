@@ -20,10 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from licbench.api.codec import SegmentationModel
 from licbench.errors import LicbenchError
-from licbench.hookspecs import hookimpl
 from licbench.paths import data_root
-from licbench.protocols import SegmentationModel
+from licbench.plugin.hookspecs import hookimpl
 
 WEIGHTS_FILE = "decoder_espnet_p_2_q_8.pth"
 ENCODER_FILE = "encoder_espnet_p_2_q_8.pth"

@@ -20,10 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from licbench.api.codec import SegmentationModel
 from licbench.errors import LicbenchError
-from licbench.hookspecs import hookimpl
 from licbench.paths import data_root
-from licbench.protocols import SegmentationModel
+from licbench.plugin.hookspecs import hookimpl
 
 WIDTHS = (32, 128, 256, 512)  # output channels of encoder levels 1-4 at s = 2.0
 REPEATS = (3, 7)  # EESP blocks after the level-3 and level-4 down-samplers

@@ -20,10 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from licbench.api.codec import FaceEmbedder
 from licbench.errors import LicbenchError
-from licbench.hookspecs import hookimpl
 from licbench.paths import data_root
-from licbench.protocols import FaceEmbedder
+from licbench.plugin.hookspecs import hookimpl
 
 WEIGHTS_FILE = "mobilefacenet_casia.ckpt"
 CROP_BOX = (32, 16, 224, 240)  # x0, y0, x1, y1 of the face template in a 256x256 crop

@@ -8,10 +8,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from licbench.api.codec import Metric, Sample
 from licbench.errors import LicbenchError
-from licbench.hookspecs import hookimpl
-from licbench.plugins.downstream_goals import downstream
-from licbench.protocols import Metric, Sample
+from licbench.plugin.hookspecs import hookimpl
+from licbench_builtin.backdoor.goals_downstream import downstream
 
 
 class _Segmentation(Metric):

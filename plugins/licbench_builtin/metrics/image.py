@@ -11,8 +11,8 @@ from typing import Any
 import torch
 from pytorch_msssim import ms_ssim
 
-from licbench.hookspecs import hookimpl
-from licbench.protocols import Metric, Sample
+from licbench.api.codec import Metric, Sample
+from licbench.plugin.hookspecs import hookimpl
 
 
 def _to_8bit(x: torch.Tensor) -> torch.Tensor:

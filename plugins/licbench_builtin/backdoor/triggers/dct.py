@@ -15,9 +15,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from licbench.hookspecs import hookimpl
-from licbench.plugins.dct import block_dct, block_idct, pad_to, zigzag
-from licbench.protocols import Trigger
+from licbench.api.codec import Trigger
+from licbench.plugin.hookspecs import hookimpl
+from licbench_builtin.backdoor.triggers.blockdct import block_dct, block_idct, pad_to, zigzag
 
 
 class PatchWeightNet(nn.Module):

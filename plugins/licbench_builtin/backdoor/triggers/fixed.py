@@ -11,9 +11,9 @@ from typing import Any
 
 from torch import Tensor
 
-from licbench.hookspecs import hookimpl
-from licbench.plugins.dct import block_dct, block_idct, pad_to
-from licbench.protocols import Trigger
+from licbench.api.codec import Trigger
+from licbench.plugin.hookspecs import hookimpl
+from licbench_builtin.backdoor.triggers.blockdct import block_dct, block_idct, pad_to
 
 
 class FTrojanTrigger(Trigger):

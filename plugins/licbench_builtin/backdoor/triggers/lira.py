@@ -11,9 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from licbench.hookspecs import hookimpl
-from licbench.plugins.dct import pad_to
-from licbench.protocols import Trigger
+from licbench.api.codec import Trigger
+from licbench.plugin.hookspecs import hookimpl
+from licbench_builtin.backdoor.triggers.blockdct import pad_to
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:

@@ -1,0 +1,1 @@
+"""The contracts every plugin implements, one module per concept."""

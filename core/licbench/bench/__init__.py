@@ -1,0 +1,1 @@
+"""The benchmark pipeline: manifest -> prepare -> runner -> store -> leaderboard."""

@@ -1,0 +1,5 @@
+"""The ``licbench`` command line."""
+
+from licbench.cli.main import main
+
+__all__ = ["main"]

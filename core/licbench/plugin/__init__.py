@@ -1,0 +1,1 @@
+"""Plugin machinery: hook specifications, the plugin manager and the typed registry."""

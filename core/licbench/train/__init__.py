@@ -1,0 +1,1 @@
+"""The one training loop, its objectives, the artifact cache and `train-codec`."""
