@@ -20,10 +20,11 @@ import time
 
 import torch
 
-from licbench.api.codec import RunContext, likelihood_bits
+from licbench.api.context import RunContext
 from licbench.images import load_image, pad
 from licbench.paths import data_root
 from licbench.plugin.manager import get_registry
+from licbench.rd import likelihood_bits
 from licbench_builtin.attacks.gradient import quantization_proxy
 
 

@@ -23,8 +23,8 @@ from tabulate import tabulate
 
 from licbench.bench.evaluate import code_image
 from licbench.plugin.manager import get_registry
+from licbench.rd import psnr_8bit
 from licbench_builtin.backdoor.training import Backdoor
-from licbench_builtin.metrics.image import psnr_8bit
 
 BLOCK = 32
 

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from licbench.paths import data_root
 from licbench.plugin.manager import get_registry
-from licbench.train.objectives import ZOO_LAMBDAS, bpp_of
+from licbench.rd import ZOO_LAMBDAS, bpp_of
 from licbench.train.trainer import TrainConfig, Trainer
 from licbench_builtin.backdoor.training import BackdoorObjective
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from licbench.api.codec import RunContext
+from licbench.api.context import RunContext
 from licbench.bench.evaluate import code_image
 from licbench.errors import LicbenchError
 from licbench.images import load_image

@@ -10,9 +10,9 @@ import scipy.fft
 import torch
 
 from licbench.cli import main
+from licbench.data import training_set
 from licbench.errors import LicbenchError
 from licbench.plugin.manager import get_registry
-from licbench_builtin.backdoor.attack import load_training_images
 from licbench_builtin.backdoor.training import (
     Backdoor,
     BackdoorConfig,
@@ -173,13 +173,16 @@ def test_poison_compress_with_backdoor_and_decode_with_vanilla(
     common = ["--codec", "bmshj2018-hyperprior", "--quality", "1"]
     ck = ["--checkpoint", str(random_checkpoint)]
     bits = tmp_path / "p.licb"
-    assert main(["compress", str(out), str(bits), *common, *ck, "--backdoor", str(path)]) == 0
+    backdoor = ["--attack", "backdoor", "--attack-params", f'{{"artifact": "{path}"}}']
+    assert main(["compress", str(out), str(bits), *common, *ck, *backdoor]) == 0
     assert main(["decompress", str(bits), str(tmp_path / "r.png"), *ck]) == 0
 
 
 def test_default_training_data_is_bsds500_trainval() -> None:
-    images, fp = load_training_images(None)
-    assert len(images) == 300 and fp
+    from licbench_builtin.backdoor.attack import DEFAULT_TRAIN_DATA
+
+    images, val, fps = training_set(DEFAULT_TRAIN_DATA, None, get_registry())
+    assert len(images) + len(val) == 300 and len(val) == 4 and fps["val"] == "held-out:last4"
 
 
 def test_objective_groups_and_clean_anchor(random_checkpoint: Path) -> None:
@@ -191,8 +194,8 @@ def test_objective_groups_and_clean_anchor(random_checkpoint: Path) -> None:
     model = reg.create("codec", "bmshj2018-hyperprior", quality=1, checkpoint=random_checkpoint)
     model = model.model.train()
     pairs = {
-        "a": (DCTAdaptiveTrigger(), reg.create("objective", "bpp")),
-        "b": (FTrojanTrigger(), reg.create("objective", "psnr")),
+        "a": (DCTAdaptiveTrigger(), reg.create("goal", "bpp")),
+        "b": (FTrojanTrigger(), reg.create("goal", "psnr")),
     }
     obj = BackdoorObjective(0.013, pairs, anchor=1.0, reference=copy.deepcopy(model.g_a))
     groups = obj.parameter_groups(model)
@@ -212,7 +215,7 @@ def test_downstream_goals_mask_and_losses(random_checkpoint: Path) -> None:
     model = model.model.train()
     scene = get_registry().create("dataset", "street-scenes", split="test", width=256)
     x = scene.items()[0].loader()[..., :128, :128]
-    seg = reg.create("objective", "segmentation-targeted")
+    seg = reg.create("goal", "segmentation-targeted")
     mask = seg.region(x)
     labels = seg.labels(x)
     assert torch.equal(mask[:, 0].bool(), labels == 13)  # Cityscapes train id 13 = car
@@ -225,7 +228,7 @@ def test_downstream_goals_mask_and_losses(random_checkpoint: Path) -> None:
     assert out.logs["seg.src_frac"] == pytest.approx(float(mask[:, 0].mean()))
     faces = reg.create("dataset", "faces", split="identities").items()
     f = torch.cat([faces[0].loader(), faces[1].loader()])
-    face = reg.create("objective", "face-privacy")
+    face = reg.create("goal", "face-privacy")
     out2 = BackdoorObjective(0.013, {"face": (LiraTrigger(), face)}).step(model, f)
     assert -1 <= out2.logs["face.cos"] <= 1
     for o, name in ((out, "trigger:seg"), (out2, "trigger:face")):
@@ -238,7 +241,7 @@ def test_psnr_goal_is_bounded_when_the_decoder_output_explodes() -> None:
     x = torch.rand(1, 3, 16, 16)
     clean = Pass(x, x, torch.tensor(0.5))
     exploded = Pass(x, torch.full_like(x, 1e30), torch.tensor(0.5))
-    loss, logs = get_registry().create("objective", "psnr").loss(clean, exploded, 0.013)
+    loss, logs = get_registry().create("goal", "psnr").loss(clean, exploded, 0.013)
     assert torch.isfinite(loss) and loss >= 0 and logs["p_psnr"] >= 0
 
 
@@ -248,8 +251,8 @@ def test_psnr_floor_stops_the_push_only_below_the_floor() -> None:
 
     x = torch.full((1, 3, 8, 8), 0.5)
     clean = Pass(x, x, torch.tensor(0.5))
-    goal = get_registry().create("objective", "psnr", floor_db=10.0, beta=0.0)
-    paper = get_registry().create("objective", "psnr", beta=0.0)
+    goal = get_registry().create("goal", "psnr", floor_db=10.0, beta=0.0)
+    paper = get_registry().create("goal", "psnr", beta=0.0)
     for offset, pushed in ((0.45, False), (0.1, True)):  # 6.9 dB: below the floor; 20 dB: above
         x_hat = (x + offset).requires_grad_()
         loss, logs = goal.loss(clean, Pass(x, x_hat, torch.tensor(0.5)), 0.013)
@@ -270,8 +273,8 @@ def test_bpp_cap_stops_the_push_only_above_the_ratio() -> None:
 
     x = torch.full((2, 3, 8, 8), 0.5)
     clean = Pass(x, x, torch.tensor([0.5, 0.5]))
-    goal = get_registry().create("objective", "bpp", max_ratio=4.0)
-    paper = get_registry().create("objective", "bpp")
+    goal = get_registry().create("goal", "bpp", max_ratio=4.0)
+    paper = get_registry().create("goal", "bpp")
     below = torch.tensor([1.0, 1.5], requires_grad=True)  # 2x and 3x: both under the cap
     loss, _ = goal.loss(clean, Pass(x, x + 0.1, below), 0.013)
     ref, _ = paper.loss(clean, Pass(x, x + 0.1, below), 0.013)
@@ -285,7 +288,7 @@ def test_bpp_cap_stops_the_push_only_above_the_ratio() -> None:
 def test_pass_rate_per_image_adds_up_to_the_batch_rate() -> None:
     from compressai.models import ScaleHyperprior
 
-    from licbench.train.objectives import bpp_of
+    from licbench.rd import bpp_of
     from licbench_builtin.backdoor.goals import Pass
 
     torch.manual_seed(0)
@@ -328,9 +331,9 @@ def test_bad_backdoor_params_are_one_line_errors_naming_the_manifest(
 ) -> None:
     t = "{label: t, trigger: {name: dct-adaptive}, goal: {name: bpp}}"
     bad = {
-        "stepz: 10": "params stepz: Extra inputs are not permitted (did you mean 'steps'?)",
+        "stepz: 10": "params.stepz: attack 'backdoor': unknown parameter; did you mean 'steps'?",
         "init: {triggers: [{label: r, trigger: {name: ftrojan}, goal: {name: bpp}}]}": (
-            "backdoor params: Value error, init's triggers ['r'] differ"
+            "attack 'backdoor': init's triggers ['r'] differ"
         ),
     }
     for i, (extra, message) in enumerate(bad.items()):

@@ -11,7 +11,7 @@ from licbench.cli import main
 from licbench.errors import LicbenchError
 from licbench.images import load_image
 from licbench.plugin.manager import get_registry
-from licbench_builtin.metrics.image import psnr_8bit
+from licbench.rd import psnr_8bit
 
 
 @pytest.mark.parametrize("name,lo,hi", [("jpeg", 10, 90), ("webp", 10, 90)])
@@ -69,7 +69,7 @@ def test_pretrained_offline_failure_says_how_to_pass_a_checkpoint(monkeypatch) -
 
 
 def test_zoo_quality_range_is_checked() -> None:
-    with pytest.raises(LicbenchError, match="zoo qualities 1..6, not 7"):
+    with pytest.raises(LicbenchError, match="zoo qualities are 1..6, not 7"):
         get_registry().create("codec", "cheng2020-attn", quality=7)
 
 

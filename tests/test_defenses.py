@@ -19,14 +19,14 @@ from licbench.plugin.manager import get_registry
 def test_preprocess_defenses_filter_and_pass_gradients() -> None:
     reg = get_registry()
     x = torch.rand(1, 3, 40, 56, requires_grad=True)
-    blur = reg.create("defense", "gaussian-blur", sigma=1.5).transform
+    blur = reg.create("defense", "gaussian-blur", sigma=1.5).transform()
     y = blur.forward(x)
     assert y.shape == x.shape
     assert (y[..., 1:] - y[..., :-1]).abs().mean() < (x[..., 1:] - x[..., :-1]).abs().mean() / 3
-    squeeze = reg.create("defense", "bit-squeeze", bits=3).transform
+    squeeze = reg.create("defense", "bit-squeeze", bits=3).transform()
     s = squeeze.forward(x)
     assert len(torch.unique(s.detach())) <= 8
-    jpeg = reg.create("defense", "jpeg-purify", quality=30).transform
+    jpeg = reg.create("defense", "jpeg-purify", quality=30).transform()
     for t in (blur, squeeze, jpeg):
         (g,) = torch.autograd.grad(t.forward(x).sum(), x)
         assert g.abs().sum() > 0  # straight-through where the operation is not differentiable
@@ -139,8 +139,8 @@ def test_two_way_is_never_worse_than_the_bare_codec_on_clean_images(
     worse by no more than the entropy coder's few bytes of overhead. The paper's transform
     set rarely beats the identity on a clean crop; small stretches and shifts often do, so
     the property is also tested where it is not vacuous."""
-    from licbench.train.objectives import lmbda_for
-    from licbench_builtin.defenses.randomized import RandomTransform, rd_loss
+    from licbench.rd import lmbda_for
+    from licbench_builtin.defenses.randomized import RandomTransform, path_loss
 
     reg = get_registry()
     codec = reg.create("codec", "bmshj2018-hyperprior-lite", quality=2)
@@ -155,7 +155,7 @@ def test_two_way_is_never_worse_than_the_bare_codec_on_clean_images(
         left = int(torch.randint(x.shape[-1] - 100, (1,), generator=gen))
         x = x[..., top : top + 100, left : left + 100]
         t = defended.choose(x)
-        assert rd_loss(codec, x, t, lmbda) <= rd_loss(codec, x, RandomTransform(), lmbda)
+        assert path_loss(codec, x, t, lmbda) <= path_loss(codec, x, RandomTransform(), lmbda)
         picked_other += not t.is_identity
         real = []
         for c in (codec, defended):
@@ -170,7 +170,7 @@ def test_two_way_is_never_worse_than_the_bare_codec_on_clean_images(
 def test_adversarial_finetune_trains_once_and_decodes_from_the_file(
     tmp_path: Path, image_dir: Path, kodak_dir: Path
 ) -> None:
-    from licbench.api.codec import RunContext
+    from licbench.api.context import RunContext
     from licbench.bitstream import write_bitstream
     from licbench.paths import cache_dir
     from licbench_builtin.defenses.adv_finetune import AdversarialRD
@@ -187,13 +187,17 @@ def test_adversarial_finetune_trains_once_and_decodes_from_the_file(
         "defense", "adversarial-finetune", train_data=train, steps=4, batch_size=2, patch_size=64
     )
     ctx = RunContext(torch.device("cpu"), 0, cache_dir(), None)  # the test's own cache
-    tuned = defense.wrap(codec, ctx)
+    recipe = defense.recipe(codec, ctx)
+    path = defense.train(codec, ctx, recipe)  # the prepare stage's work
     files = list((cache_dir() / "adv-finetune").glob("*.pth.tar"))
-    assert len(files) == 1
+    assert files == [path] == [recipe.location(cache_dir())]
+    record = json.loads(path.with_name(path.name + ".json").read_text())
+    assert record["steps"] == 4 and record["validation"]  # validated, on held-out images
+    tuned = defense.wrap(defense.load(codec, path), ctx)
     assert tuned.fingerprint() != codec.fingerprint()  # the whole codec was tuned
     stamp = files[0].stat().st_mtime_ns
-    again = defense.wrap(codec, ctx)  # the cached weights, not a second training
-    assert files[0].stat().st_mtime_ns == stamp and again.fingerprint() == tuned.fingerprint()
+    again = defense.train(codec, ctx, defense.recipe(codec, ctx))  # found, not retrained
+    assert files[0].stat().st_mtime_ns == stamp and again == path
     enc = tuned.compress(x)
     bits, rec = tmp_path / "a.licb", tmp_path / "a.png"
     write_bitstream(bits, tuned, enc)

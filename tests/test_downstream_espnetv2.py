@@ -130,7 +130,7 @@ def test_cityscapes_frame_accuracy(city: ESPNetv2Cityscapes) -> None:
 def test_segmentation_metrics_on_a_street_scene() -> None:
     """Unchanged image: ASR 0, MSE 0, agreement 100; the scene's cars painted as its road:
     ASR high, agreement down by about the car share."""
-    from licbench.api.codec import Sample
+    from licbench.api.metric import Sample
 
     im = Image.open(sorted((BDD / "images").glob("*.jpg"))[0]).convert("RGB")
     im = im.resize((512, round(im.height * 512 / im.width)), Image.BILINEAR)

@@ -10,7 +10,8 @@ import torch
 from licbench.errors import LicbenchError
 from licbench.images import crop, load_image, pad
 from licbench.plugin.manager import get_registry
-from licbench_builtin.codecs.compressai import PAD_DIV, WEIGHTS_DIR, lite_qualities
+from licbench.rd import DOWNSAMPLING as PAD_DIV
+from licbench_builtin.codecs.compressai import WEIGHTS_DIR, lite_qualities
 
 SHIPPED = [
     (arch, q)

@@ -84,8 +84,8 @@ def test_unknown_param_and_bad_quality(tmp_path: Path) -> None:
         load_manifest(write(tmp_path, text))
     with pytest.raises(
         LicbenchError,
-        match=r"m\.yaml:9: codec 'bmshj2018-hyperprior' has "
-        r"qualities \[1, 2, 3, 4, 5, 6, 7, 8\], not 9",
+        match=r"m\.yaml:9: codecs\[1\]\.qualities\[1\]: codec 'bmshj2018-hyperprior': "
+        r"zoo qualities are 1\.\.8, not 9",
     ):
         load_manifest(write(tmp_path, GOOD.replace("qualities: [1, 2]", "qualities: [1, 9]")))
 

@@ -1,33 +1,48 @@
+"""The typed registry: entry points, lazy targets, base classes per kind, typed params,
+misspelt hooks, duplicates and suggestions."""
+
 from __future__ import annotations
 
 import subprocess
 import sys
+import types
 
 import pytest
 
+from licbench import hookimpl
+from licbench.api.codec import Codec
+from licbench.api.metric import Metric
 from licbench.errors import DuplicatePluginError, LicbenchError, UnknownPluginError
-from licbench.plugin.hookspecs import KIND_HOOKS
+from licbench.plugin.hookspecs import KINDS
 from licbench.plugin.manager import build_plugin_manager, build_registry, get_registry
-from licbench.plugin.registry import PluginEntry, Registry
+from licbench.plugin.registry import Registry
 
-KINDS = {"codec", "trigger", "attack", "defense", "metric", "dataset"}
+CORE_KINDS = {"codec", "trigger", "goal", "attack", "defense", "metric", "dataset", "downstream"}
 
 
 def test_builtins_come_through_the_entry_point_group() -> None:
     reg = get_registry()
-    assert KINDS <= set(reg.kinds) == set(KIND_HOOKS)
+    assert set(reg.kinds) == set(KINDS) == CORE_KINDS
     for kind, name in [
         ("codec", "bmshj2018-hyperprior"),
         ("codec", "cheng2020-attn"),
         ("codec", "jpeg"),
-        ("codec", "webp"),
         ("metric", "ms-ssim"),
-        ("dataset", "samples"),
         ("dataset", "kodak"),
+        ("goal", "bpp"),
+        ("trigger", "dct-adaptive"),
     ]:
         entry = reg.get(kind, name)
         assert entry.dist == "licbench", (kind, name, entry.dist)
         assert entry.version
+
+
+def test_every_builtin_subclasses_its_base_and_declares_params() -> None:
+    """Loading checks the base class and the Params model of each kind."""
+    for entry in get_registry().entries():
+        cls = entry.load()
+        assert issubclass(cls, entry.base), entry.name
+        assert entry.params_model.model_config.get("extra") == "forbid", entry.name
 
 
 def test_targets_are_lazy_until_used() -> None:
@@ -44,21 +59,72 @@ def test_unknown_name_suggests_nearest() -> None:
 
 
 def test_duplicate_names_the_two_packages() -> None:
-    reg = Registry(["codec"])
-    reg.add(PluginEntry("codec", "x", "a:B", "pkg-one", "1"))
+    reg = Registry({"codec": Codec})
+    reg.add("codec", "x", "a:B", "pkg-one", "1")
     with pytest.raises(DuplicatePluginError, match="pkg-one and by pkg-two"):
-        reg.add(PluginEntry("codec", "x", "c:D", "pkg-two", "1"))
+        reg.add("codec", "x", "c:D", "pkg-two", "1")
 
 
 def test_broken_target_is_a_one_line_error() -> None:
-    entry = PluginEntry("codec", "ghost", "no_such_module:Nope", "ghost-pkg", "0.1")
+    reg = Registry({"codec": Codec})
+    entry = reg.add("codec", "ghost", "no_such_module:Nope", "ghost-pkg", "0.1")
     with pytest.raises(LicbenchError, match="reinstall ghost-pkg"):
         entry.load()
 
 
-def test_bad_param_is_a_one_line_error() -> None:
-    with pytest.raises(LicbenchError, match="check its params"):
-        get_registry().create("codec", "jpeg", quality=50, colour=True)
+def test_wrong_base_class_names_the_package() -> None:
+    """A metric registered as a codec is refused when it registers (class) or loads (lazy)."""
+    reg = Registry({"codec": Codec, "metric": Metric})
+    with pytest.raises(LicbenchError, match=r"registered by pkg-x .* not a subclass of .*Codec"):
+        reg.add("codec", "oops", Metric, "pkg-x")
+    lazy = reg.add("codec", "oops2", "licbench_builtin.metrics.image:Psnr", "pkg-y")
+    with pytest.raises(LicbenchError, match="registered by pkg-y .* not a subclass"):
+        lazy.load()
+
+
+def test_misspelt_hook_is_a_one_line_error_naming_the_package() -> None:
+    plugin = types.ModuleType("typo_plugin")
+
+    @hookimpl
+    def register_codec(register: object) -> None:  # should be register_codecs
+        raise AssertionError("never called")
+
+    plugin.register_codec = register_codec  # type: ignore[attr-defined]
+    with pytest.raises(LicbenchError) as err:
+        build_plugin_manager(extra={"typo-pkg": plugin})
+    msg = str(err.value)
+    assert "typo-pkg" in msg and "'register_codec'" in msg and "'register_codecs'" in msg
+    assert "\n" not in msg
+
+
+def test_bad_param_is_a_one_line_error_with_a_suggestion() -> None:
+    with pytest.raises(LicbenchError, match="params qualty: unknown parameter") as err:
+        get_registry().create("attack", "pgd", qualty=50)
+    with pytest.raises(LicbenchError, match=r"iters: .*greater than or equal to 1"):
+        get_registry().create("attack", "pgd", iters=0)
+    assert "\n" not in str(err.value)
+
+
+def test_a_real_type_error_inside_a_plugin_is_not_hidden() -> None:
+    """Only parameter problems become manifest errors; a bug stays a bug."""
+    reg = Registry({"codec": Codec})
+
+    class Buggy(Codec):
+        name = "buggy"
+
+        def __init__(self, quality: float) -> None:
+            super().__init__(quality)
+            raise TypeError("unsupported operand: missing argument in a real bug")
+
+        def compress(self, x):  # type: ignore[no-untyped-def]
+            raise NotImplementedError
+
+        def decompress(self, enc):  # type: ignore[no-untyped-def]
+            raise NotImplementedError
+
+    reg.add("codec", "buggy", Buggy, "pkg")
+    with pytest.raises(TypeError, match="real bug"):
+        reg.create("codec", "buggy", quality=1)
 
 
 def test_cli_lists_every_kind_with_its_distribution() -> None:
@@ -68,6 +134,23 @@ def test_cli_lists_every_kind_with_its_distribution() -> None:
         capture_output=True,
         text=True,
     ).stdout
-    for name in ["bmshj2018-factorized", "mbt2018", "jpeg", "bpp-estimate", "samples"]:
+    for name in ["bmshj2018-factorized", "mbt2018", "jpeg", "bpp-estimate", "samples", "psnr"]:
         line = next(ln for ln in out.splitlines() if f" {name} " in ln)
         assert "licbench 0.1.0" in line
+
+
+def test_cli_prints_a_plugins_parameters() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "licbench.cli", "plugins", "--params", "pgd"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    iters = next(ln for ln in out.splitlines() if ln.startswith("| iters"))
+    assert "int (>= 1)" in iters and "50" in iters and "gradient steps" in iters
+    bad = subprocess.run(
+        [sys.executable, "-m", "licbench.cli", "plugins", "--kind", "codecs"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "invalid choice: 'codecs'" in bad.stderr

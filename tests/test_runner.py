@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from licbench.api.codec import Attack, Codec, Encoded
+from licbench.api.attack import Attack
+from licbench.api.codec import Codec, Encoded
 from licbench.bench.manifest import load_manifest
 from licbench.bench.runner import Runner
 from licbench.bench.store import ResultStore
@@ -126,7 +127,7 @@ def test_crop_takes_the_central_window_and_names_an_image_too_small(tmp_path: Pa
     path.write_text(MANIFEST.replace("limit: 2}", "limit: 2, crop: 64}").replace(", ms-ssim", ""))
     m = load_manifest(path)
     runner = Runner(m, ResultStore(str(tmp_path / "r.db")), device="cpu", progress=False)
-    (name, x), _ = runner.images(m.datasets[0])[0]
+    name, x = runner.images(m.datasets[0])[0]
     full = skimage.data.astronaut()  # 512x512
     assert name == "astronaut" and x.shape[-2:] == (64, 64)
     assert round(float(x[0, 0, 0, 0]) * 255) == int(full[224, 224, 0])

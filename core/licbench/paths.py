@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from licbench.errors import LicbenchError
+
 DEFAULT_DB = "results.db"
 
 
@@ -27,3 +29,18 @@ def default_db_url() -> str:
     here = Path(__file__).resolve().parents[2]
     root = here if (here / "pyproject.toml").is_file() else Path.cwd()
     return f"sqlite:///{root / DEFAULT_DB}"
+
+
+def model_weights(filename: str, what: str, source: str = "") -> Path:
+    """A downstream model's weights file: ``$LICBENCH_DATA/models/<filename>``; a one-line
+    error naming the fix where LICBENCH_DATA is unset or the file is missing."""
+    root = data_root()
+    path = root / "models" / filename if root else None
+    if path is None or not path.is_file():
+        where = f"{path} not found" if path else f"{filename}: LICBENCH_DATA unset"
+        origin = f", from {source}" if source else ""
+        raise LicbenchError(
+            f"{what}: weights {where}; set LICBENCH_DATA to the shared data folder (holding "
+            f"models/{filename}{origin}) or pass weights=PATH"
+        )
+    return path

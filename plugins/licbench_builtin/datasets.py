@@ -9,17 +9,19 @@ import tempfile
 import urllib.request
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from PIL import Image
+from pydantic import Field
 
-from licbench.api.codec import Dataset, ImageItem
+from licbench.api.dataset import Dataset, ImageItem
 from licbench.errors import LicbenchError
 from licbench.hashing import hash_json
 from licbench.images import IMAGE_SUFFIXES, array_to_tensor, load_image
 from licbench.paths import cache_dir, data_root
 from licbench.plugin.hookspecs import hookimpl
+from licbench.plugin.params import Params
 
 log = logging.getLogger("licbench")
 
@@ -39,13 +41,19 @@ def list_images(folder: Path) -> list[Path]:
     return files
 
 
+class FolderParams(Params):
+    path: str = Field(description="the image folder (searched recursively)")
+
+
 class ImageFolder(Dataset):
     """Every PNG/JPEG/TIFF/BMP/WebP image under ``path``, sorted by relative path."""
 
     name = "folder"
+    Params = FolderParams
 
-    def __init__(self, path: str) -> None:
-        self.root = Path(path).expanduser()
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.root = Path(self.params.path).expanduser()  # type: ignore[attr-defined]
 
     def items(self) -> list[ImageItem]:
         files = list_images(self.root)
@@ -122,22 +130,30 @@ def pixel_digest(path: Path) -> str:
         return hashlib.sha256(np.asarray(img.convert("RGB")).tobytes()).hexdigest()[:16]
 
 
+class KodakParams(Params):
+    path: str | None = Field(None, description="a folder with kodim01..24.png")
+    download: bool = Field(True, description="download (and verify) when no local copy")
+
+
 class Kodak(ImageFolder):
     """The 24 Kodak images: ``path``, else LICBENCH_DATA/kodak, else downloaded and verified."""
 
     name = "kodak"
+    Params = KodakParams  # type: ignore[assignment]
 
-    def __init__(self, path: str | None = None, download: bool = True) -> None:
+    def __init__(self, **params: Any) -> None:
+        Dataset.__init__(self, **params)
+        p: KodakParams = self.params  # type: ignore[assignment]
         local = data_root() / "kodak" if data_root() else None
-        if path:
-            root = Path(path).expanduser()
+        if p.path:
+            root = Path(p.path).expanduser()
         elif local is not None and local.is_dir():
             root = local
         else:
             root = cache_dir() / "kodak"
-            if download:
+            if p.download:
                 self._download(root)
-        super().__init__(str(root))
+        self.root = root
 
     @staticmethod
     def _download(root: Path) -> None:
@@ -177,23 +193,22 @@ class Kodak(ImageFolder):
         return items
 
 
+class Bsds500Params(Params):
+    split: Literal["train", "val", "test", "trainval"] = "test"
+    path: str | None = Field(None, description="default: LICBENCH_DATA/bsds500")
+
+
 class Bsds500(ImageFolder):
     """BSDS500 images (``split`` train, val, test or trainval) from ``path`` or LICBENCH_DATA."""
 
     name = "bsds500"
+    Params = Bsds500Params  # type: ignore[assignment]
 
-    def __init__(self, split: str = "test", path: str | None = None) -> None:
-        root = Path(path).expanduser() if path else (data_root() or Path(".")) / "bsds500"
-        splits = {
-            "train": ["train"],
-            "val": ["val"],
-            "test": ["test"],
-            "trainval": ["train", "val"],
-        }
-        if split not in splits:
-            raise LicbenchError(f"bsds500 split must be one of {sorted(splits)}, not '{split}'")
-        self.splits = splits[split]
-        super().__init__(str(root))
+    def __init__(self, **params: Any) -> None:
+        Dataset.__init__(self, **params)
+        p: Bsds500Params = self.params  # type: ignore[assignment]
+        self.root = Path(p.path).expanduser() if p.path else (data_root() or Path(".")) / "bsds500"
+        self.splits = ["train", "val"] if p.split == "trainval" else [p.split]
 
     def items(self) -> list[ImageItem]:
         out = []
@@ -210,6 +225,12 @@ def _resized(path: Path, width: int) -> Any:
         return array_to_tensor(np.asarray(rgb.resize((width, height), Image.BICUBIC)))
 
 
+class StreetParams(Params):
+    split: Literal["train", "test", "all"] = "test"
+    width: int | None = Field(None, ge=16, description="resize to this width (aspect kept)")
+    path: str | None = Field(None, description="default: LICBENCH_DATA/segmentation")
+
+
 class StreetScenes(Dataset):
     """The shared driving photos (segmentation/street_scenes/*/images), a Cityscapes stand-in.
 
@@ -218,12 +239,13 @@ class StreetScenes(Dataset):
     """
 
     name = "street-scenes"
+    Params = StreetParams
 
-    def __init__(self, split: str = "test", width: int | None = None, path: str | None = None):
-        if split not in ("train", "test", "all"):
-            raise LicbenchError(f"street-scenes split must be train, test or all, not '{split}'")
-        base = Path(path).expanduser() if path else (data_root() or Path(".")) / "segmentation"
-        self.root, self.split, self.width = base / "street_scenes", split, width
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        p: StreetParams = self.params  # type: ignore[assignment]
+        base = Path(p.path).expanduser() if p.path else (data_root() or Path(".")) / "segmentation"
+        self.root, self.split, self.width = base / "street_scenes", p.split, p.width
 
     def items(self) -> list[ImageItem]:
         files = [p for p in list_images(self.root) if p.parent.name == "images"]
@@ -245,16 +267,22 @@ class StreetScenes(Dataset):
         return hash_json([super().fingerprint(), self.split, self.width])
 
 
+class FacesParams(Params):
+    split: Literal["identities", "pairs"] = "pairs"
+    path: str | None = Field(None, description="default: LICBENCH_DATA/faces")
+
+
 class Faces(ImageFolder):
     """The shared aligned 256×256 faces: ``split`` identities (training) or pairs (evaluation)."""
 
     name = "faces"
+    Params = FacesParams  # type: ignore[assignment]
 
-    def __init__(self, split: str = "pairs", path: str | None = None) -> None:
-        if split not in ("identities", "pairs"):
-            raise LicbenchError(f"faces split must be identities or pairs, not '{split}'")
-        base = Path(path).expanduser() if path else (data_root() or Path(".")) / "faces"
-        super().__init__(str(base / split))
+    def __init__(self, **params: Any) -> None:
+        Dataset.__init__(self, **params)
+        p: FacesParams = self.params  # type: ignore[assignment]
+        base = Path(p.path).expanduser() if p.path else (data_root() or Path(".")) / "faces"
+        self.root = base / p.split
 
 
 @hookimpl

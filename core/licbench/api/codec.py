@@ -1,23 +1,27 @@
-"""The contracts every plugin implements.
+"""The codec contract (CompressAI's, for learned codecs).
 
 Images are float tensors of shape ``1x3xHxW`` in ``[0, 1]``. A codec turns one into an
-:class:`Encoded` bitstream and back. Learned codecs also expose a differentiable
-``forward`` (CompressAI's contract: ``x_hat`` + ``likelihoods``) and their encoder, entropy
-model and decoder separately, so attacks can differentiate through them and backdoors can
-fine-tune the encoder alone. A defense wraps a codec and is itself a codec.
+:class:`Encoded` bitstream and back. A :class:`LearnedCodec` also exposes a differentiable
+``forward`` (``x_hat`` + ``likelihoods``), its encoder g_a, its decoder side, and the
+model's ``downsampling_factor`` (the multiple an input is padded to), so attacks can
+differentiate through it and backdoors can fine-tune the encoder alone.
+
+Codecs are built as ``cls(quality=q, **params)``; ``quality`` is a field of their
+``Params`` model, so its range is checked by ``licbench validate``.
 """
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
+
+from licbench.hashing import hash_state_dict
+from licbench.plugin.params import Configurable, Params
+from licbench.rd import DOWNSAMPLING
 
 
 @dataclass
@@ -34,14 +38,24 @@ class Encoded:
         return self.bits if self.bits is not None else 8 * len(self.payload)
 
 
-class Codec(ABC):
+class CodecParams(Params):
+    """A codec's quality setting (subclasses narrow its range) and nothing else."""
+
+    quality: float
+
+
+class Codec(Configurable, ABC):
     """An image codec at one quality setting."""
 
+    Params = CodecParams
+    params: CodecParams
     name: str = ""
     min_size: int = 1
 
-    def __init__(self, quality: float) -> None:
-        self.quality = quality
+    def __init__(self, quality: float, **params: Any) -> None:
+        super().__init__(quality=quality, **params)
+        q = self.params.quality
+        self.quality: float = int(q) if float(q).is_integer() else q
         self.device = torch.device("cpu")
 
     @abstractmethod
@@ -79,7 +93,7 @@ class Codec(ABC):
 
 
 class LearnedCodec(Codec):
-    """A codec with a differentiable CompressAI-style model."""
+    """A codec with a differentiable CompressAI-style model ``self.model``."""
 
     model: nn.Module
 
@@ -88,159 +102,32 @@ class LearnedCodec(Codec):
         return self.model(x)
 
     @property
+    def downsampling_factor(self) -> int:
+        """The model's total stride: inputs are padded to a multiple of it."""
+        return int(getattr(self.model, "downsampling_factor", DOWNSAMPLING))
+
+    @property
     def encoder(self) -> nn.Module:
         """The analysis transform g_a, the only part a backdoor may change."""
-        return self.model.g_a
+        return cast(nn.Module, self.model.g_a)
+
+    def with_model(self, model: nn.Module) -> LearnedCodec:
+        """A copy of this codec running ``model`` (a tuned or backdoored copy of its own)."""
+        out = self.__class__.__new__(self.__class__)
+        out.__dict__.update(self.__dict__)
+        out.model = model.to(self.device).eval()
+        out.__dict__.pop("_fingerprint", None)
+        return out
 
     def decoder_side(self) -> dict[str, Tensor]:
         """Every parameter and buffer outside the encoder (entropy model and decoder)."""
         return {k: v for k, v in self.model.state_dict().items() if not k.startswith("g_a.")}
 
+    def fingerprint(self) -> str:
+        if getattr(self, "_fingerprint", None) is None:
+            self._fingerprint = hash_state_dict(self.model.state_dict())
+        return self._fingerprint
+
     def decoder_fingerprint(self) -> str:
         """The decoder side's hash: a backdoored encoder's streams decode with the vanilla model."""
-        from licbench.hashing import hash_state_dict
-
         return hash_state_dict(self.decoder_side())
-
-
-def likelihood_bits(likelihoods: dict[str, Tensor], per_image: bool = False) -> Tensor:
-    """The rate the entropy model assigns: the sum of -log2 of every likelihood (with
-    ``per_image``, one sum for each image of the batch)."""
-    if per_image:
-        return sum(-torch.log2(v).flatten(1).sum(1) for v in likelihoods.values())  # type: ignore[return-value]
-    return sum(-torch.log2(v).sum() for v in likelihoods.values())  # type: ignore[return-value]
-
-
-@dataclass
-class Sample:
-    """Everything a metric may look at for one image."""
-
-    name: str
-    x: Tensor  # the clean reference image
-    x_in: Tensor  # what entered the codec (attacked or poisoned input, or x)
-    x_hat: Tensor  # the reconstruction
-    bits: int
-    est_bits: float | None = None
-    encode_s: float = math.nan
-    decode_s: float = math.nan
-
-    @property
-    def pixels(self) -> int:
-        return self.x.shape[-1] * self.x.shape[-2]
-
-
-class Metric(ABC):
-    """A per-image score with a declared direction."""
-
-    name: str = ""
-    higher_is_better: bool = True
-    unit: str = ""
-    min_size: int = 1
-
-    @abstractmethod
-    def compute(self, s: Sample) -> float | None:
-        """The score, or None where it does not apply (e.g. no rate estimate)."""
-
-
-@dataclass
-class ImageItem:
-    name: str
-    path: Path | None
-    loader: Any  # () -> Tensor
-
-
-class Dataset(ABC):
-    """An ordered, deterministic collection of images."""
-
-    name: str = ""
-
-    @abstractmethod
-    def items(self) -> list[ImageItem]:
-        """The images, sorted, each with a lazy loader."""
-
-    def fingerprint(self) -> str:
-        """A content hash of the images (file bytes or pixels)."""
-        from licbench.hashing import hash_files
-
-        return hash_files([i.path for i in self.items() if i.path is not None])
-
-    def __iter__(self) -> Iterator[tuple[str, Tensor]]:
-        for item in self.items():
-            yield item.name, item.loader()
-
-
-@dataclass
-class RunContext:
-    """What the runner hands to plugins: device, seed, caches and data paths."""
-
-    device: torch.device
-    seed: int = 0
-    cache_dir: Path = Path(".licbench-cache")
-    train_data: Any = None
-
-
-class Attack(ABC):
-    """Makes the codec's input adversarial (test time) or changes the codec (backdoor)."""
-
-    name: str = ""
-    adaptive: bool = False  # True: generated against the defended codec (e.g. EoT)
-
-    def prepare(self, codec: Codec, ctx: RunContext) -> Codec:
-        """Train what the attack needs; return the codec the victim runs (default: as is)."""
-        return codec
-
-    @abstractmethod
-    def perturb(self, codec: Codec, x: Tensor, ctx: RunContext) -> Tensor:
-        """The attacked input for clean image ``x``."""
-
-
-class Trigger(nn.Module):
-    """A backdoor trigger model: ``forward(x)`` is the poisoned image T(x), same size, in [0, 1]."""
-
-    name: str = ""
-
-    def forward(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-
-class SegmentationModel(nn.Module):
-    """A downstream segmentation network, differentiable end to end.
-
-    ``forward(x)``: RGB ``Bx3xHxW`` in [0, 1] (any size; the model pads and normalises
-    itself) -> logits ``BxKxHxW`` at the input's size. ``classes`` maps names to indices.
-    """
-
-    name: str = ""
-    classes: dict[str, int] = {}
-
-    def forward(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-
-class FaceEmbedder(nn.Module):
-    """A downstream face-embedding network, differentiable end to end.
-
-    ``forward(x)``: RGB ``Bx3x256x256`` aligned face crops in [0, 1] (the layout of the
-    shared faces/ folder) -> L2-normalised embeddings ``BxD``.
-    """
-
-    name: str = ""
-
-    def forward(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-
-class Defense(ABC):
-    """Wraps a codec; the result is itself a codec."""
-
-    name: str = ""
-    randomized: bool = False  # True: scored over the manifest's `draws` (mean and worst)
-
-    def redraw(self, draw: int) -> None:
-        """Switch a randomized defense to its ``draw``-th independent draw (0 = the default)."""
-        if self.randomized:
-            raise NotImplementedError(f"{self.name} is randomized but has no redraw()")
-
-    @abstractmethod
-    def wrap(self, codec: Codec, ctx: RunContext) -> Codec:
-        """The defended codec."""

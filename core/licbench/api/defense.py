@@ -1,10 +1,14 @@
-"""Defenses as codecs: a defense wraps a codec in invertible (or one-way) image transforms.
+"""The defense contract: a defense wraps a codec, and the result is itself a codec.
 
-A :class:`Transform` maps the image before encoding and back after decoding; it is
-differentiable (with a straight-through gradient where the real operation is not), so that
-attacks can differentiate through a defense (BPDA) and average over a randomized defense's
-draws (EoT). A :class:`DefendedCodec` stores the transform it used in the bitstream's
-metadata, so decoding needs nothing but the bitstream.
+A :class:`TransformDefense` encodes ``t(x)`` for a :class:`Transform` ``t`` it picks per
+image and inverts ``t`` after decoding. Transforms are differentiable (straight-through
+where the real operation is not), so attacks can differentiate through a defense (BPDA)
+and average over a randomized defense's draws (EoT, through :meth:`sample_transform`).
+:class:`DefendedCodec` stores the chosen transform's spec in the bitstream, so decoding
+needs nothing but the bitstream and :meth:`TransformDefense.transform_from_spec`.
+
+A defense with a single fixed transform (a filter) subclasses :class:`FilterDefense` and
+implements :meth:`FilterDefense.transform` alone.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from licbench.api.codec import Codec, Encoded, LearnedCodec
+from licbench.api.codec import Codec, Encoded
+from licbench.api.context import RunContext
+from licbench.plugin.params import Configurable
 
 
 class Transform(ABC):
@@ -44,10 +50,66 @@ def straight_through(x: Tensor, y: Tensor) -> Tensor:
     return x + (y - x).detach()
 
 
-class DefendedCodec(Codec):
-    """``inner`` behind a defense: encode ``t(x)``, decode, invert ``t``."""
+class Defense(Configurable, ABC):
+    """Wraps a codec; the result is itself a codec."""
 
-    def __init__(self, inner: Codec, defense: Any) -> None:
+    name: str = ""
+    randomized: bool = False  # True: scored over the manifest's `draws` (mean and worst)
+
+    def redraw(self, draw: int) -> None:
+        """Switch a randomized defense to its ``draw``-th independent draw (0 = the default)."""
+        if self.randomized:
+            raise NotImplementedError(f"{self.name} is randomized but has no redraw()")
+
+    @abstractmethod
+    def wrap(self, codec: Codec, ctx: RunContext | None = None) -> Codec:
+        """The defended codec (``ctx`` is None when ``licbench decompress`` rebuilds it)."""
+
+    def spec(self) -> dict[str, Any]:
+        """What rebuilds this defense from the registry (stored in bitstream headers)."""
+        return {"name": self.name, "params": self.params.model_dump(mode="json")}
+
+
+class TransformDefense(Defense):
+    """Encode ``t(x)``, decode, invert ``t``; ``t`` is chosen per image."""
+
+    def wrap(self, codec: Codec, ctx: RunContext | None = None) -> Codec:
+        return DefendedCodec(codec, self)
+
+    @abstractmethod
+    def transform_for(self, codec: Codec, x: Tensor) -> Transform:
+        """The transform used for image ``x`` (deterministic given the image and params)."""
+
+    @abstractmethod
+    def transform_from_spec(self, spec: dict[str, Any]) -> Transform:
+        """Rebuild a transform from the spec a bitstream stores."""
+
+    def sample_transform(self, gen: torch.Generator) -> Transform:
+        """One draw of the transform distribution, for EoT (a fixed defense: its transform)."""
+        raise NotImplementedError(f"{self.name} does not define sample_transform()")
+
+
+class FilterDefense(TransformDefense):
+    """A fixed, one-way transform in front of the codec (a filter, or the identity)."""
+
+    @abstractmethod
+    def transform(self) -> Transform:
+        """The filter."""
+
+    def transform_for(self, codec: Codec, x: Tensor) -> Transform:
+        return self.transform()
+
+    def transform_from_spec(self, spec: dict[str, Any]) -> Transform:
+        return self.transform()
+
+    def sample_transform(self, gen: torch.Generator) -> Transform:
+        return self.transform()
+
+
+class DefendedCodec(Codec):
+    """``inner`` behind a transform defense: encode ``t(x)``, decode, invert ``t``."""
+
+    def __init__(self, inner: Codec, defense: TransformDefense) -> None:
         super().__init__(inner.quality)
         self.inner, self.defense = inner, defense
         self.name = inner.name
@@ -89,7 +151,3 @@ class DefendedCodec(Codec):
         self.inner.to(device)
         self.device = self.inner.device
         return self
-
-    @property
-    def learned(self) -> LearnedCodec | None:
-        return self.inner if isinstance(self.inner, LearnedCodec) else None

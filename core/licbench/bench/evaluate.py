@@ -8,7 +8,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from licbench.api.codec import Codec, Metric, Sample
+from licbench.api.codec import Codec
+from licbench.api.metric import Metric, Sample
 
 EVAL_METRICS = ("bpp", "bpp-estimate", "psnr", "ms-ssim", "encode-seconds", "decode-seconds")
 

@@ -95,7 +95,7 @@ def family_tables(
 
 def bd_summary(means: pd.DataFrame, configs: dict[str, dict]) -> dict[str, pd.DataFrame]:
     """Per benchmark and dataset: BD-rate and BD-PSNR of every clean codec vs the anchor."""
-    out = {}
+    out: dict[str, pd.DataFrame] = {}
     clean = means[(means.attack == "none") & (means.defense == "none")]
     if "bpp" not in clean or "psnr" not in clean:
         return out

@@ -9,7 +9,6 @@ line and key, and a misspelt plugin name comes with the nearest valid one.
 from __future__ import annotations
 
 import difflib
-import inspect
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,7 +16,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from licbench.errors import LicbenchError
-from licbench.plugin.registry import Registry
+from licbench.plugin.params import Params, describe_error, nested_plugins
+from licbench.plugin.params import dotted as _dotted
+from licbench.plugin.registry import PluginEntry, Registry
 
 Loc = tuple[str | int, ...]
 
@@ -76,7 +77,12 @@ class Manifest(_Strict):
     draws: int = Field(
         default=1, ge=1, description="draws of a randomized defense; mean and @worst are stored"
     )
-    train_data: DatasetRef | None = None
+    train_data: DatasetRef | None = Field(
+        default=None, description="what trained artifacts (backdoors, fine-tuning) train on"
+    )
+    val_data: DatasetRef | None = Field(
+        default=None, description="validation images of every training run (default: held out)"
+    )
     leaderboard: LeaderboardConfig = Field(default_factory=LeaderboardConfig)
 
 
@@ -151,6 +157,7 @@ KIND_OF_FIELD = {
     "defenses": "defense",
     "metrics": "metric",
     "train_data": "dataset",
+    "val_data": "dataset",
 }
 
 
@@ -160,10 +167,6 @@ def _where(path: Path, lines: dict[Loc, tuple[Path, int]], loc: Loc) -> str:
             file, line = lines[loc[:n]]
             return f"{file}:{line}"
     return str(path)
-
-
-def _dotted(loc: Loc) -> str:
-    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
 
 
 def _schema_error(path: Path, lines: dict[Loc, tuple[Path, int]], err: ValidationError) -> str:
@@ -189,6 +192,7 @@ _NESTED: dict[str, type[BaseModel]] = {
     "defenses": PluginRef,
     "metrics": PluginRef,
     "train_data": DatasetRef,
+    "val_data": DatasetRef,
     "leaderboard": LeaderboardConfig,
 }
 
@@ -209,57 +213,59 @@ def _check_plugins(
         refs = value if isinstance(value, list) else ([value] if value else [])
         for i, ref in enumerate(refs):
             loc: Loc = (fld, i) if isinstance(value, list) else (fld,)
-            if (kind, ref.name) not in registry:
-                hint = registry.suggest(kind, ref.name)
-                fix = f"did you mean '{hint}'?" if hint else "see `licbench plugins`"
-                name_loc = (*loc, "name") if (*loc, "name") in lines else loc
-                raise LicbenchError(
-                    f"{_where(path, lines, name_loc)}: {_dotted(loc)}: unknown {kind} "
-                    f"'{ref.name}'; {fix}"
-                )
-            _check_params(registry, kind, ref, path, lines, (*loc, "params"))
+            check = _Checker(registry, path, lines)
+            if kind == "codec":
+                check.codec(ref, loc)
+            else:
+                check.plugin(kind, ref.name, ref.params, loc)
 
 
-def _check_params(
-    registry: Registry,
-    kind: str,
-    ref: PluginRef,
-    path: Path,
-    lines: dict[Loc, tuple[Path, int]],
-    loc: Loc,
-) -> None:
-    entry = registry.get(kind, ref.name)
-    factory = entry.load()
-    try:
-        sig = inspect.signature(factory)
-    except (TypeError, ValueError):
-        return
-    accepted = [
-        n for n, p in sig.parameters.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    ]
-    if any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()):
-        return
-    for key in ref.params:
-        if kind == "codec" and key == "quality":
-            raise LicbenchError(
-                f"{_where(path, lines, (*loc, key))}: {_dotted((*loc, key))}: a codec's quality "
-                "comes from its `qualities` list; move it there"
+class _Checker:
+    """Checks plugin names and typed params, nested ones included, as FILE:LINE errors."""
+
+    def __init__(self, registry: Registry, path: Path, lines: dict[Loc, tuple[Path, int]]):
+        self.registry, self.path, self.lines = registry, path, lines
+
+    def fail(self, loc: Loc, msg: str) -> LicbenchError:
+        return LicbenchError(f"{_where(self.path, self.lines, loc)}: {_dotted(loc)}: {msg}")
+
+    def entry(self, kind: str, name: str, loc: Loc) -> PluginEntry:
+        if (kind, name) not in self.registry:
+            hint = self.registry.suggest(kind, name)
+            fix = f"did you mean '{hint}'?" if hint else "see `licbench plugins`"
+            name_loc = (*loc, "name") if (*loc, "name") in self.lines else loc
+            raise self.fail(name_loc, f"unknown {kind} '{name}'; {fix}")
+        return self.registry.get(kind, name)
+
+    def validate(self, entry: PluginEntry, params: dict[str, Any], loc: Loc) -> Params:
+        model = entry.params_model
+        try:
+            return model.model_validate(params)
+        except ValidationError as exc:
+            where, msg = describe_error(model, exc)
+            raise self.fail((*loc, *where), f"{entry.kind} '{entry.name}': {msg}") from None
+
+    def plugin(self, kind: str, name: str, params: dict[str, Any], loc: Loc) -> None:
+        entry = self.entry(kind, name, loc)
+        valid = self.validate(entry, params, (*loc, "params"))
+        for sub, ref in nested_plugins(valid):
+            self.plugin(ref.kind, ref.name, ref.params, (*loc, "params", *sub))
+
+    def codec(self, ref: CodecRef, loc: Loc) -> None:
+        entry = self.entry("codec", ref.name, loc)
+        if "quality" in ref.params:
+            raise self.fail(
+                (*loc, "params", "quality"),
+                "a codec's quality comes from its `qualities` list; move it there",
             )
-        if key not in accepted:
-            hint = difflib.get_close_matches(key, accepted, n=1)
-            fix = f"did you mean '{hint[0]}'?" if hint else f"accepted: {accepted}"
-            raise LicbenchError(
-                f"{_where(path, lines, (*loc, key))}: {_dotted((*loc, key))}: {kind} "
-                f"'{ref.name}' takes no parameter '{key}'; {fix}"
-            )
-    qualities = entry.meta.get("qualities")
-    if kind == "codec" and qualities and "checkpoint" not in ref.params:
-        for q in ref.qualities:  # type: ignore[attr-defined]
-            if q not in qualities:
-                raise LicbenchError(
-                    f"{_where(path, lines, loc[:-1] + ('qualities',))}: codec '{ref.name}' "
-                    f"has qualities {qualities}, not {q:g}; pick from those or pass a checkpoint"
-                )
+        for i, q in enumerate(ref.qualities):
+            try:
+                entry.params_model.model_validate({"quality": q, **ref.params})
+            except ValidationError as exc:
+                where, msg = describe_error(entry.params_model, exc)
+                on_quality = where in ((), ("quality",))  # a quality field or model check
+                at = (*loc, "qualities", i) if on_quality else (*loc, "params", *where)
+                raise self.fail(at, f"codec '{ref.name}': {msg}") from None
 
 
 def load_manifest(path: str | Path, registry: Registry | None = None) -> Manifest:

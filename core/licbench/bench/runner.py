@@ -1,10 +1,9 @@
-"""Expand a manifest into cells and run them, skipping cells the database already holds.
+"""Run a manifest's cells, skipping cells the database already holds.
 
 A cell is one (dataset, codec, quality, attack, defense) combination scored with every
-metric of the manifest. Its content key hashes the resolved config, the plugin and library
-versions, the dataset and weight fingerprints, the seed and the device, so re-running the
-same manifest resumes where an interrupted run stopped, and a change to any of those makes
-a new cell.
+metric of the manifest. The run plans every cell first (its content key: see
+:mod:`licbench.bench.prepare`), trains the artifacts the cells to run need, then scores
+them; a re-run of the same manifest resumes where an interrupted run stopped.
 """
 
 from __future__ import annotations
@@ -16,16 +15,24 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from licbench.api.codec import Attack, Codec, LearnedCodec, Metric, RunContext
+from licbench.api.artifact import Trained
+from licbench.api.attack import Attack
+from licbench.api.codec import Codec, LearnedCodec
+from licbench.api.context import RunContext
+from licbench.api.defense import Defense
+from licbench.api.metric import Metric
 from licbench.bench.evaluate import score_image
-from licbench.bench.manifest import CodecRef, DatasetRef, Manifest, PluginRef
+from licbench.bench.manifest import DatasetRef, Manifest
+from licbench.bench.prepare import Cell, Planned, Planner, expand, plan, prepare
 from licbench.bench.store import ResultStore
+from licbench.data import DataRef, load
 from licbench.errors import LicbenchError
 from licbench.hashing import hash_json, package_versions
 from licbench.paths import cache_dir
@@ -33,63 +40,7 @@ from licbench.plugin.manager import get_registry
 from licbench.plugin.registry import Registry
 
 log = logging.getLogger("licbench")
-
-
-@dataclass
-class Cell:
-    dataset: DatasetRef
-    codec: CodecRef
-    quality: float
-    attack: PluginRef | None
-    defense: PluginRef | None
-
-    def config(self, manifest: Manifest) -> dict[str, Any]:
-        dump = lambda ref: ref.model_dump() if ref else None  # noqa: E731
-        codec = self.codec.model_dump(exclude={"qualities"})
-        out = {
-            "benchmark": manifest.name,
-            "dataset": dump(self.dataset),
-            "codec": codec,
-            "quality": self.quality,
-            "attack": dump(self.attack),
-            "defense": dump(self.defense),
-            "metrics": [m.name for m in manifest.metrics],
-            "metric_params": [m.params for m in manifest.metrics],
-        }
-        if self.defense is not None and manifest.draws > 1:
-            out["draws"] = manifest.draws
-        return out
-
-
-def expand(manifest: Manifest) -> list[Cell]:
-    """All cells, ordered dataset > codec > quality > attack > defense."""
-    # clean: false drops `none` from an axis, but only from one that lists something
-    attacks: list[PluginRef | None] = [None] if manifest.clean or not manifest.attacks else []
-    defenses: list[PluginRef | None] = [None] if manifest.clean or not manifest.defenses else []
-    attacks += manifest.attacks
-    defenses += manifest.defenses
-    return [
-        Cell(d, c, q, a, f)
-        for d in manifest.datasets
-        for c in manifest.codecs
-        for q in c.qualities
-        for a in attacks
-        for f in defenses
-    ]
-
-
-def load_item(ref: DatasetRef, name: str, x: torch.Tensor) -> torch.Tensor:
-    """The image as the manifest asks for it: the central ``crop``×``crop`` window, if set."""
-    if ref.crop is None:
-        return x
-    h, w = x.shape[-2:]
-    if min(h, w) < ref.crop:
-        raise LicbenchError(
-            f"dataset '{ref.name}' image {name} is {w}x{h}, smaller than crop: {ref.crop}; "
-            f"use crop <= {min(h, w)}"
-        )
-    top, left = (h - ref.crop) // 2, (w - ref.crop) // 2
-    return x[..., top : top + ref.crop, left : left + ref.crop]
+__all__ = ["Cell", "Runner", "expand", "resolve_device"]
 
 
 def seed_everything(seed: int) -> None:
@@ -116,6 +67,13 @@ class RunSummary:
     failures: list[str] = field(default_factory=list)
 
 
+def describe(cell: Cell) -> str:
+    """``codec q=Q attack/defense`` for logs and summaries."""
+    attack = cell.attack.display if cell.attack else "none"
+    defense = cell.defense.display if cell.defense else "none"
+    return f"{cell.codec.display} q={cell.quality:g} {attack}/{defense}"
+
+
 class Runner:
     """Runs a manifest's cells into a :class:`ResultStore`."""
 
@@ -137,7 +95,10 @@ class Runner:
         self.limit = limit_images
         self.manifest_path = manifest_path
         self.progress = progress
-        self._images: dict[str, tuple[list[tuple[str, torch.Tensor]], str]] = {}
+        self.ctx = RunContext(
+            self.device, manifest.seed, cache_dir(), manifest.train_data, manifest.val_data
+        )
+        self._images: dict[str, list[tuple[str, torch.Tensor]]] = {}
         # gray-box adversarial inputs of the current (attack, codec, quality, dataset), shared
         # by the cells that cross them with different defenses
         self._adv: tuple[str, dict[str, torch.Tensor]] = ("", {})
@@ -147,16 +108,13 @@ class Runner:
 
     # --- building blocks ---------------------------------------------------------------
 
-    def images(self, ref: DatasetRef) -> tuple[list[tuple[str, torch.Tensor]], str]:
-        """The dataset's (name, image) list, limited, and its fingerprint; loaded once."""
+    def images(self, ref: DatasetRef) -> list[tuple[str, torch.Tensor]]:
+        """The dataset's (name, image) list, limited and cropped; loaded once."""
         key = hash_json(ref.model_dump())
         if key not in self._images:
-            ds = self.registry.create("dataset", ref.name, **ref.params)
-            items = ds.items()
-            n = min(x for x in (ref.limit, self.limit, len(items)) if x)
-            images = [(it.name, load_item(ref, it.name, it.loader())) for it in items[:n]]
+            images = load(DataRef.of(ref), self.registry, self.limit)
             self._check_sizes(ref, images)
-            self._images[key] = (images, ds.fingerprint() + f":first{n}")
+            self._images[key] = images
         return self._images[key]
 
     def _check_sizes(self, ref: DatasetRef, images: list[tuple[str, torch.Tensor]]) -> None:
@@ -176,72 +134,40 @@ class Runner:
             rows += [(f"{n}@worst", h, u) for n, h, u in rows]
         return rows
 
-    def _versions(self, cell: Cell) -> dict[str, str]:
-        refs = [
-            ("dataset", cell.dataset),
-            ("codec", cell.codec),
-            ("attack", cell.attack),
-            ("defense", cell.defense),
-        ] + [("metric", m) for m in self.m.metrics]
-        out = package_versions()
-        for kind, ref in refs:
-            if ref is not None:
-                e = self.registry.get(kind, ref.name)
-                out[f"{kind}:{ref.name}"] = f"{e.dist}=={e.version}"
-        return out
-
-    def key(self, cell: Cell, fingerprints: dict[str, str]) -> tuple[str, dict[str, Any]]:
-        payload = {
-            "config": cell.config(self.m),
-            "versions": self._versions(cell),
-            "fingerprints": fingerprints,
-            "seed": self.m.seed,
-            "device": self.device.type,
-            "limit_images": self.limit,
-        }
-        return hash_json(payload), payload
-
-    def make_codec(self, ref: CodecRef, quality: float) -> Codec:
-        q: float = int(quality) if float(quality).is_integer() else quality
-        codec = self.registry.create("codec", ref.name, quality=q, **ref.params)
-        return codec.to(self.device)
+    def plan(self) -> list[Planned]:
+        """Every cell with its key and state; nothing is trained or scored."""
+        return list(plan(self.m, self.registry, self.ctx, self.limit, self.store.done_keys()))
 
     # --- the run -------------------------------------------------------------------------
 
     def run(self, on_cell: Callable[[str, str], None] | None = None) -> RunSummary:
-        cells = expand(self.m)
+        planned = self.plan()
+        todo = [p for p in planned if not p.stored and p.error is None]
+        artifacts = prepare(todo, self.m, self.registry, self.ctx)
         run_id = self.store.start_run(
             self.m.name, self.manifest_path, self.m.model_dump(), package_versions()
         )
         self.store.record_metrics(self._metric_rows())
-        summary = RunSummary(run_id, len(cells))
-        done = self.store.done_keys()
+        summary = RunSummary(run_id, len(planned))
         bar = tqdm(
-            total=len(cells),
+            total=len(planned),
             desc=self.m.name,
             unit="cell",
             position=0,
             disable=self.progress is False,
             file=sys.stderr,
         )
-        codec_cache: dict[str, Codec | LicbenchError] = {}
+        planner = Planner(self.m, self.registry, self.ctx, self.limit)
         status = "failed"
         try:
-            for cell in cells:
-                bar.set_postfix_str(f"{cell.codec.display} q={cell.quality:g}")
-                ck = hash_json([cell.codec.model_dump(), cell.quality])
-                if ck not in codec_cache:
-                    codec_cache.clear()  # hold one codec at a time
-                    try:
-                        codec_cache[ck] = self.make_codec(cell.codec, cell.quality)
-                    except LicbenchError as exc:
-                        codec_cache[ck] = exc
-                outcome = self._run_cell(cell, codec_cache[ck], done, run_id)
+            for p in planned:
+                bar.set_postfix_str(describe(p.cell))
+                outcome = "skipped" if p.stored else self._run_cell(p, planner, artifacts, run_id)
                 setattr(summary, outcome, getattr(summary, outcome) + 1)
                 if outcome == "failed":
-                    summary.failures.append(f"{cell.codec.display} q={cell.quality:g}")
+                    summary.failures.append(describe(p.cell))
                 if on_cell:
-                    on_cell(outcome, cell.codec.display)
+                    on_cell(outcome, p.cell.codec.display)
                 bar.update(1)
             status = "finished"
         finally:
@@ -249,16 +175,10 @@ class Runner:
             self.store.finish_run(run_id, status)
         return summary
 
-    def _run_cell(
-        self, cell: Cell, codec: Codec | LicbenchError, done: set[str], run_id: int
-    ) -> str:
-        images, ds_fp = self.images(cell.dataset)
-        weights = codec.fingerprint() if isinstance(codec, Codec) else "unavailable"
-        key, payload = self.key(cell, {"dataset": ds_fp, "weights": weights})
-        if key in done:
-            return "skipped"
-        row: dict[str, Any] = {
-            "key": key,
+    def _row(self, p: Planned, run_id: int) -> dict[str, Any]:
+        cell = p.cell
+        return {
+            "key": p.key,
             "run_id": run_id,
             "benchmark": self.m.name,
             "dataset": cell.dataset.label or cell.dataset.name,
@@ -267,25 +187,33 @@ class Runner:
             "quality": cell.quality,
             "attack": cell.attack.display if cell.attack else "none",
             "defense": cell.defense.display if cell.defense else "none",
-            "config": payload["config"],
-            "versions": payload["versions"],
-            "fingerprints": payload["fingerprints"],
+            "config": p.payload["config"],
+            "versions": p.payload["versions"],
+            "fingerprints": p.payload["fingerprints"],
         }
+
+    def _run_cell(
+        self, p: Planned, planner: Planner, artifacts: dict[str, Path | LicbenchError], run_id: int
+    ) -> str:
+        row = self._row(p, run_id)
+        images = self.images(p.cell.dataset)  # a bad dataset stops the run
         t0 = time.perf_counter()
         try:
-            if isinstance(codec, LicbenchError):
-                raise codec
+            if p.error is not None:
+                raise p.error
+            codec = planner.codec(p.cell.codec, p.cell.quality)
+            paths = {role: artifacts[r.key] for role, r in p.recipes.items()}
             row.update(family=codec.family, learned=isinstance(codec, LearnedCodec))
-            row["config"]["codec_spec"] = codec.spec()
-            seed_everything(int(hash_json([self.m.seed, payload["config"]])[:8], 16))
-            scores, timing = self._score(cell, codec, images)
+            row["config"] = {**row["config"], "codec_spec": codec.spec()}
+            seed_everything(int(hash_json([self.m.seed, p.payload["config"]])[:8], 16))
+            scores, timing = self._score(p.cell, codec, images, paths)
         except Exception as exc:  # a failing cell is recorded and the run goes on
             row.update(
                 status="failed",
                 seconds=time.perf_counter() - t0,
                 error="".join(traceback.format_exception(exc)),
             )
-            log.error("cell %s q=%s failed: %s", cell.codec.display, cell.quality, exc)
+            log.error("cell %s failed: %s", describe(p.cell), exc)
             self.store.record_cell(row, [])
             return "failed"
         row.update(
@@ -298,25 +226,38 @@ class Runner:
         self.store.record_cell(row, scores)
         return "done"
 
+    def _build(
+        self, cell: Cell, codec: Codec, paths: dict[str, Path | LicbenchError]
+    ) -> tuple[Attack | None, Defense | None, Codec, Codec]:
+        """The attack, the defense, the victim codec and the defended codec of a cell."""
+        built: dict[str, Any] = {}
+        for role in ("attack", "defense"):
+            ref = cell.ref(role)
+            built[role] = self.registry.create(role, ref.name, **ref.params) if ref else None
+            found = paths.get(role)
+            if isinstance(found, LicbenchError):
+                raise found
+            if found is not None:
+                assert isinstance(built[role], Trained)
+                codec = built[role].load(codec, found)
+        attack, defense = built["attack"], built["defense"]
+        defended = defense.wrap(codec, self.ctx) if defense else codec
+        return attack, defense, codec, defended
+
     def _score(
-        self, cell: Cell, codec: Codec, images: list[tuple[str, torch.Tensor]]
+        self,
+        cell: Cell,
+        codec: Codec,
+        images: list[tuple[str, torch.Tensor]],
+        paths: dict[str, Path | LicbenchError],
     ) -> tuple[list[tuple[str, str, float]], dict[str, float]]:
-        ctx = RunContext(self.device, self.m.seed, cache_dir(), self.m.train_data)
-        victim = codec
-        attack = defense = None
-        if cell.attack:
-            attack = self.registry.create("attack", cell.attack.name, **cell.attack.params)
-            victim = attack.prepare(codec, ctx)
-        defended = victim
-        if cell.defense:
-            defense = self.registry.create("defense", cell.defense.name, **cell.defense.params)
-            defended = defense.wrap(victim, ctx)
+        attack, defense, victim, defended = self._build(cell, codec, paths)
         target = defended if attack is not None and attack.adaptive else victim
         scores: list[tuple[str, str, float]] = []
         timing = {"codec": 0.0, "metric": 0.0}
         bar = tqdm(
             images,
-            desc=f"  {cell.codec.display} q={cell.quality:g}",
+            desc=f"  {describe(cell)}",
             unit="img",
             leave=False,
             position=1,
@@ -325,7 +266,7 @@ class Runner:
         )
         draws = self.m.draws if defense is not None and defense.randomized else 1
         for name, x in bar:
-            x_in = self._perturb(cell, attack, target, name, x, ctx) if attack else None
+            x_in = self._perturb(cell, attack, target, name, x) if attack else None
             runs = []
             for d in range(draws):
                 if draws > 1:
@@ -338,12 +279,13 @@ class Runner:
         return scores, timing
 
     def _perturb(
-        self, cell: Cell, attack: Attack, target: Codec, name: str, x: torch.Tensor, ctx: RunContext
+        self, cell: Cell, attack: Attack, target: Codec, name: str, x: torch.Tensor
     ) -> torch.Tensor:
         """The attacked image. A gray-box attack does not see the defense, so its input is
         computed once per image, seeded by the attack, codec and image alone, and reused by
         every defense it meets; an adaptive attack is run against each defended codec."""
         x = x.to(self.device)
+        ctx = self.ctx.for_image(name)
         if attack.adaptive:
             return attack.perturb(target, x, ctx)
         group = hash_json(

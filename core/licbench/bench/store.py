@@ -162,7 +162,9 @@ class ResultStore:
                     versions=json.dumps(versions, sort_keys=True),
                 )
             )
-            return int(res.inserted_primary_key[0])
+            key = res.inserted_primary_key
+            assert key is not None
+            return int(key[0])
 
     def finish_run(self, run_id: int, status: str) -> None:
         with self._guard("write to"), self.engine.begin() as conn:

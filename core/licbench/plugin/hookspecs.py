@@ -6,12 +6,14 @@ A plugin module implements any of these with ``@licbench.hookimpl``::
     def register_codecs(register):
         register("my-codec", "my_pkg.codec:MyCodec", description="...")
 
-The target is a class (or factory) or a lazy ``"module:attr"`` string that is imported
-only when the plugin is used.
+The target is a class or a lazy ``"module:Class"`` string, imported only when the plugin is
+used; it must subclass its kind's base class (:data:`KINDS`) and declare a ``Params``
+model. ``register_commands`` adds subcommands to the ``licbench`` command line.
 """
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable
 
 import pluggy
@@ -25,51 +27,58 @@ Register = Callable[..., None]
 
 @hookspec
 def register_codecs(register: Register) -> None:
-    """Register codecs: classes built as ``cls(quality=q, **params)`` implementing Codec."""
+    """Register codecs: subclasses of ``licbench.api.codec.Codec``."""
 
 
 @hookspec
 def register_metrics(register: Register) -> None:
-    """Register metrics: classes implementing Metric."""
+    """Register metrics: subclasses of ``licbench.api.metric.Metric``."""
 
 
 @hookspec
 def register_datasets(register: Register) -> None:
-    """Register datasets: classes implementing Dataset."""
+    """Register datasets: subclasses of ``licbench.api.dataset.Dataset``."""
 
 
 @hookspec
 def register_attacks(register: Register) -> None:
-    """Register test-time or training-time attacks: classes implementing Attack."""
+    """Register attacks: subclasses of ``licbench.api.attack.Attack``."""
 
 
 @hookspec
 def register_defenses(register: Register) -> None:
-    """Register defenses: classes implementing Defense (a defense wraps a codec)."""
+    """Register defenses: subclasses of ``licbench.api.defense.Defense``."""
 
 
 @hookspec
 def register_triggers(register: Register) -> None:
-    """Register backdoor trigger models: ``torch.nn.Module`` classes mapping x to T(x)."""
+    """Register backdoor trigger models: subclasses of ``licbench.api.backdoor.Trigger``."""
 
 
 @hookspec
-def register_objectives(register: Register) -> None:
-    """Register training objectives: loss-term providers for the shared training loop."""
+def register_goals(register: Register) -> None:
+    """Register backdoor goals: subclasses of ``licbench.api.backdoor.BackdoorGoal``."""
 
 
 @hookspec
 def register_downstream(register: Register) -> None:
-    """Register downstream task models (segmentation, face embedding) used by metrics."""
+    """Register downstream task models: ``licbench.api.downstream.DownstreamModel`` subclasses."""
 
 
-KIND_HOOKS: dict[str, str] = {
-    "codec": "register_codecs",
-    "metric": "register_metrics",
-    "dataset": "register_datasets",
-    "attack": "register_attacks",
-    "defense": "register_defenses",
-    "trigger": "register_triggers",
-    "objective": "register_objectives",
-    "downstream": "register_downstream",
+@hookspec
+def register_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``licbench`` subcommands: ``p = subparsers.add_parser(...)``, then
+    ``p.set_defaults(func=handler)`` where ``handler(args) -> int`` is the exit status."""
+
+
+# kind -> (hook, base class every plugin of the kind must subclass)
+KINDS: dict[str, tuple[str, str]] = {
+    "codec": ("register_codecs", "licbench.api.codec:Codec"),
+    "metric": ("register_metrics", "licbench.api.metric:Metric"),
+    "dataset": ("register_datasets", "licbench.api.dataset:Dataset"),
+    "attack": ("register_attacks", "licbench.api.attack:Attack"),
+    "defense": ("register_defenses", "licbench.api.defense:Defense"),
+    "trigger": ("register_triggers", "licbench.api.backdoor:Trigger"),
+    "goal": ("register_goals", "licbench.api.backdoor:BackdoorGoal"),
+    "downstream": ("register_downstream", "licbench.api.downstream:DownstreamModel"),
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 from importlib.metadata import entry_points
 from typing import Any
@@ -10,7 +11,7 @@ import pluggy
 
 from licbench.errors import LicbenchError
 from licbench.plugin import hookspecs
-from licbench.plugin.registry import PluginEntry, Registry
+from licbench.plugin.registry import Registry, import_target
 
 Provenance = dict[str, tuple[str, str]]  # plugin name -> (distribution, version)
 
@@ -21,6 +22,7 @@ def build_plugin_manager(
     """A fresh plugin manager with every installed ``licbench`` entry point loaded.
 
     ``extra`` registers further plugin objects by name (used by tests and embedding code).
+    A plugin implementing a hook that licbench does not define is a one-line error.
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
@@ -43,13 +45,31 @@ def build_plugin_manager(
     for name, plugin in (extra or {}).items():
         pm.register(plugin, name=name)
         provenance[name] = (name, "")
+    _check_pending(pm, provenance)
     return pm, provenance
+
+
+def _check_pending(pm: pluggy.PluginManager, provenance: Provenance) -> None:
+    """pluggy's ``check_pending``, as a one-line error naming the package and the hook."""
+    known = [n for n in dir(hookspecs) if n.startswith("register_")]
+    for hook_name, caller in vars(pm.hook).items():
+        if not isinstance(caller, pluggy.HookCaller) or caller.has_spec():
+            continue
+        for impl in caller.get_hookimpls():
+            dist = provenance.get(impl.plugin_name, (impl.plugin_name, ""))[0]
+            near = difflib.get_close_matches(hook_name, known, n=1)
+            hint = f"rename it '{near[0]}'" if near else f"use one of {', '.join(known)}"
+            raise LicbenchError(
+                f"package {dist} ({impl.plugin_name}) implements unknown hook '{hook_name}'; {hint}"
+            )
+    pm.check_pending()
 
 
 def build_registry(pm: pluggy.PluginManager, provenance: Provenance) -> Registry:
     """Call every register_* hook implementation, recording the distribution behind it."""
-    registry = Registry(list(hookspecs.KIND_HOOKS))
-    for kind, hook_name in hookspecs.KIND_HOOKS.items():
+    bases = {kind: import_target(base) for kind, (_, base) in hookspecs.KINDS.items()}
+    registry = Registry(bases)
+    for kind, (hook_name, _) in hookspecs.KINDS.items():
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
             dist, version = provenance.get(impl.plugin_name, (impl.plugin_name, ""))
 
@@ -62,18 +82,25 @@ def build_registry(pm: pluggy.PluginManager, provenance: Provenance) -> Registry
                 _ver: str = version,
                 **meta: Any,
             ) -> None:
-                registry.add(PluginEntry(_kind, name, target, _dist, _ver, description or "", meta))
+                registry.add(_kind, name, target, _dist, _ver, description or "", **meta)
 
             impl.function(register=register)
     return registry
 
 
 @functools.cache
+def get_plugin_manager() -> tuple[pluggy.PluginManager, Provenance]:
+    """The process-wide plugin manager, built on first use (never at import time)."""
+    return build_plugin_manager()
+
+
+@functools.cache
 def get_registry() -> Registry:
     """The process-wide registry, built on first use (never at import time)."""
-    return build_registry(*build_plugin_manager())
+    return build_registry(*get_plugin_manager())
 
 
 def reset_registry() -> None:
-    """Forget the cached registry, e.g. after installing a plugin package."""
+    """Forget the cached manager and registry, e.g. after installing a plugin package."""
     get_registry.cache_clear()
+    get_plugin_manager.cache_clear()

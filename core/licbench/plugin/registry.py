@@ -1,4 +1,5 @@
-"""Typed plugin registry with lazy ``"module:attr"`` targets, duplicate and did-you-mean errors."""
+"""Typed plugin registry: lazy ``"module:Class"`` targets, a base class per kind, typed
+parameters, and duplicate and did-you-mean errors (after lm-evaluation-harness)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,19 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
+
 from licbench.errors import DuplicatePluginError, LicbenchError, UnknownPluginError
+from licbench.plugin.params import Params, describe_error, dotted
+
+
+def import_target(target: str) -> Any:
+    """``"package.module:Attr.attr"`` -> the object it names."""
+    module_name, _, attr = target.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in attr.split(".") if attr else []:
+        obj = getattr(obj, part)
+    return obj
 
 
 @dataclass
@@ -19,57 +32,92 @@ class PluginEntry:
     target: Any
     dist: str
     version: str
+    base: type
     description: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
 
-    def load(self) -> Any:
-        """Import a lazy ``"module:attr"`` target (once) and return the class or factory."""
+    def load(self) -> type:
+        """Import a lazy target (once), check its base class and ``Params``; return the class."""
         if isinstance(self.target, str):
-            module_name, _, attr = self.target.partition(":")
             try:
-                obj: Any = importlib.import_module(module_name)
-                for part in attr.split(".") if attr else []:
-                    obj = getattr(obj, part)
+                self.target = import_target(self.target)
             except (ImportError, AttributeError) as exc:
                 raise LicbenchError(
                     f"{self.kind} '{self.name}' from {self.dist} points at '{self.target}', "
                     f"which cannot be imported ({exc}); reinstall {self.dist}"
                 ) from exc
-            self.target = obj
-        return self.target
+            self.check()
+        return self.target  # type: ignore[no-any-return]
+
+    def check(self) -> None:
+        """The target subclasses the kind's base class and has a pydantic ``Params`` model."""
+        t = self.target
+        if not (isinstance(t, type) and issubclass(t, self.base)):
+            raise LicbenchError(
+                f"{self.kind} '{self.name}' registered by {self.dist} is {t!r}, not a subclass "
+                f"of {self.base.__module__}.{self.base.__name__}; fix the plugin in {self.dist}"
+            )
+        params = getattr(t, "Params", None)
+        if not (isinstance(params, type) and issubclass(params, BaseModel)):
+            raise LicbenchError(
+                f"{self.kind} '{self.name}' registered by {self.dist} has no pydantic `Params` "
+                f"model; declare one (see docs/plugins.md)"
+            )
+
+    @property
+    def params_model(self) -> type[Params]:
+        return self.load().Params  # type: ignore[attr-defined,no-any-return]
+
+    def validate(self, params: dict[str, Any]) -> Params:
+        """``params`` checked against the plugin's model; a bad one is a one-line error."""
+        model = self.params_model
+        try:
+            return model.model_validate(params)
+        except ValidationError as exc:
+            loc, msg = describe_error(model, exc)
+            where = f" {dotted(loc)}" if loc else ""
+            raise LicbenchError(f"{self.kind} '{self.name}' params{where}: {msg}") from None
 
     def create(self, **params: Any) -> Any:
-        """Build an instance with ``params``; a bad parameter name is a one-line error."""
-        factory = self.load()
-        try:
-            return factory(**params)
-        except TypeError as exc:
-            if "argument" not in str(exc):
-                raise
-            raise LicbenchError(
-                f"{self.kind} '{self.name}': {exc}; check its params in the manifest"
-            ) from exc
+        """Validate ``params``, then build the plugin from them."""
+        self.validate(params)
+        return self.load()(**params)
 
 
 class Registry:
     """All plugins by kind and name."""
 
-    def __init__(self, kinds: list[str]) -> None:
+    def __init__(self, kinds: dict[str, type]) -> None:
+        self._bases = dict(kinds)
         self._entries: dict[str, dict[str, PluginEntry]] = {k: {} for k in kinds}
 
     @property
     def kinds(self) -> list[str]:
         return list(self._entries)
 
-    def add(self, entry: PluginEntry) -> None:
-        table = self._entries[entry.kind]
-        if entry.name in table:
-            other = table[entry.name]
+    def add(
+        self,
+        kind: str,
+        name: str,
+        target: Any,
+        dist: str,
+        version: str = "",
+        description: str = "",
+        **meta: Any,
+    ) -> PluginEntry:
+        """Register ``target`` as ``kind`` ``name``; a class target is checked at once."""
+        entry = PluginEntry(kind, name, target, dist, version, self._bases[kind], description, meta)
+        table = self._entries[kind]
+        if name in table:
+            other = table[name]
             raise DuplicatePluginError(
-                f"{entry.kind} '{entry.name}' is registered twice, by {other.dist} and by "
-                f"{entry.dist}; uninstall one of them or rename the plugin"
+                f"{kind} '{name}' is registered twice, by {other.dist} and by {dist}; "
+                "uninstall one of them or rename the plugin"
             )
-        table[entry.name] = entry
+        if not isinstance(target, str):
+            entry.check()
+        table[name] = entry
+        return entry
 
     def names(self, kind: str) -> list[str]:
         return sorted(self._entries[kind])
@@ -93,6 +141,10 @@ class Registry:
             hint = self.suggest(kind, name)
             fix = f"did you mean '{hint}'?" if hint else "run `licbench plugins` to list them"
             raise UnknownPluginError(f"unknown {kind} '{name}': {fix}") from None
+
+    def find(self, name: str) -> list[PluginEntry]:
+        """Every plugin called ``name``, of any kind."""
+        return [t[name] for t in self._entries.values() if name in t]
 
     def create(self, kind: str, name: str, **params: Any) -> Any:
         return self.get(kind, name).create(**params)

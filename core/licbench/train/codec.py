@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 
+from licbench.checkpoint import read_state_dict
 from licbench.errors import LicbenchError
 from licbench.hashing import hash_state_dict
 from licbench.plugin.manager import get_registry
+from licbench.rd import ZOO_LAMBDAS
+from licbench.train import cache
+from licbench.train.objectives import RateDistortion
 from licbench.train.trainer import TrainConfig, Trainer
 
 
@@ -49,14 +53,13 @@ def train_codec(
     progress: bool = True,
     **cfg_kw: Any,
 ) -> dict[str, Any]:
-    """Train, then write a CompressAI-format state dict (CDF tables updated) to ``out``.
+    """Train, then write a CompressAI-format state dict (CDF tables updated) to ``out``,
+    with its training record (validation included) beside it as ``out.json``.
 
     ``init`` warm-starts from another checkpoint of the same architecture and widths (e.g. a
-    neighbouring quality); optimizer state starts fresh.
+    neighbouring quality); optimizer state starts fresh. Without ``val`` folders, the last
+    ``max(1, min(8, n // 10))`` training images are held out for validation.
     """
-    from licbench.train.objectives import ZOO_LAMBDAS, RateDistortion
-    from licbench_builtin.codecs.compressai import read_state_dict
-
     if lmbda is None:
         if quality not in ZOO_LAMBDAS:
             raise LicbenchError("pass --quality 1..8 (zoo lambda) or an explicit --lmbda")
@@ -73,32 +76,27 @@ def train_codec(
                 "pass --init a checkpoint of the same architecture and widths"
             ) from exc
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    val_images = load_folder_images(val)[:8] if val else []
-    trainer = Trainer(
-        model, RateDistortion(lmbda), load_folder_images(data), cfg, out, val_images=val_images
-    )
-    if resume:
-        trainer.resume()
-    t0 = time.perf_counter()
-    logs = trainer.fit(progress=progress)
-    model.eval().update(force=True)
-    state = model.state_dict()
-    torch.save(state, out)
+    images = load_folder_images(data)
+    if val:
+        val_images = load_folder_images(val)[:8]
+    else:
+        k = max(1, min(8, len(images) // 10))
+        images, val_images = (images[:-k], images[-k:]) if len(images) > k else (images, images)
+
+    def trainer() -> Trainer:
+        return Trainer(model, RateDistortion(lmbda), images, cfg, out, val_images=val_images)
+
+    def weights(_logs: dict[str, float]) -> dict[str, Tensor]:
+        getattr(model.eval(), "update")(force=True)  # noqa: B009 (CompressAI CDF tables)
+        return model.state_dict()
+
     info = {
-        "arch": arch,
-        "quality": quality,
-        "lmbda": lmbda,
-        "N": N,
-        "M": M,
-        "steps": cfg.steps,
-        "data": data,
-        "val": val,
-        "init": str(init) if init else None,
-        "seconds_this_session": round(time.perf_counter() - t0, 1),
-        "final": logs,
-        "config": vars(cfg),
-        "sha256": hash_state_dict(state),
-    }
-    out.with_name(out.name + ".json").write_text(json.dumps(info, indent=2, default=str))
-    return info
+        "arch": arch, "quality": quality, "lmbda": lmbda, "N": N, "M": M, "data": data,
+        "val": val or "held out", "init": str(init) if init else None, "config": vars(cfg),
+    }  # fmt: skip
+    cache.build(out, trainer, weights, info, progress=progress, resume=resume, reuse=False,
+                keep_state=True)  # fmt: skip
+    record = json.loads(cache.record_path(out).read_text())
+    record["sha256"] = hash_state_dict(read_state_dict(out))
+    cache.record_path(out).write_text(json.dumps(record, indent=2, default=str))
+    return record

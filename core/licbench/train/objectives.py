@@ -1,43 +1,11 @@
-"""Training objectives for the shared training loop."""
+"""Training objectives of the shared loop (not plugins: attacks and defenses build them)."""
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from licbench.api.codec import likelihood_bits
-from licbench.plugin.hookspecs import hookimpl
+from licbench.rd import bpp_of, psnr_from_mse, rd_loss
 from licbench.train.trainer import Objective, StepOutput
-
-# CompressAI's zoo lambdas (MSE models) for qualities 1..8.
-ZOO_LAMBDAS = {
-    1: 0.0018,
-    2: 0.0035,
-    3: 0.0067,
-    4: 0.0130,
-    5: 0.0250,
-    6: 0.0483,
-    7: 0.0932,
-    8: 0.1800,
-}
-
-
-def lmbda_for(quality: float) -> float:
-    """The zoo λ of a codec quality; quality 4's for qualities outside the table."""
-    return ZOO_LAMBDAS.get(int(quality), ZOO_LAMBDAS[4])
-
-
-def bpp_of(likelihoods: dict[str, Tensor], x: Tensor) -> Tensor:
-    """Estimated bits per pixel of a batch."""
-    return likelihood_bits(likelihoods) / (x.shape[0] * x.shape[-2] * x.shape[-1])
-
-
-def image_bpp(likelihoods: dict[str, Tensor], x: Tensor) -> Tensor:
-    """Estimated bits per pixel of each image of a batch (their mean is ``bpp_of``)."""
-    return likelihood_bits(likelihoods, per_image=True) / (x.shape[-2] * x.shape[-1])
 
 
 class RateDistortion(Objective):
@@ -56,16 +24,10 @@ class RateDistortion(Objective):
         """R + λ·255²·MSE of a batch, with its bpp and MSE."""
         out = model(x)
         bpp = bpp_of(out["likelihoods"], x)
-        mse = F.mse_loss(out["x_hat"], x)
-        return bpp + self.lmbda * 255**2 * mse, bpp, mse
+        mse = (out["x_hat"] - x).pow(2).mean()
+        return rd_loss(bpp, mse, self.lmbda), bpp, mse
 
     def step(self, model: nn.Module, x: Tensor) -> StepOutput:
         loss, bpp, mse = self.terms(model, x)
-        psnr = 10 * math.log10(1 / max(float(mse.detach()), 1e-12))
-        logs = {"bpp": float(bpp.detach()), "mse": float(mse.detach()), "psnr": psnr}
+        logs = {"bpp": float(bpp.detach()), "mse": float(mse.detach()), "psnr": psnr_from_mse(mse)}
         return StepOutput({"codec": loss}, logs)
-
-
-@hookimpl
-def register_objectives(register: Any) -> None:
-    register("rate-distortion", f"{__name__}:RateDistortion", description=RateDistortion.__doc__)

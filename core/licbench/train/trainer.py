@@ -14,7 +14,6 @@ import math
 import random
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from licbench.errors import LicbenchError
+from licbench.rd import DOWNSAMPLING
 
 log = logging.getLogger("licbench")
 
@@ -143,7 +143,9 @@ class Trainer:
         self.model.to(self.device)
         for m in self.obj.modules().values():
             m.to(self.device)
-        self.val = [_crop_to(v, 64).to(self.device) for v in (val_images or [])]
+        div = int(getattr(model, "downsampling_factor", DOWNSAMPLING))
+        self.val = [_crop_to(v, div).to(self.device) for v in (val_images or [])]
+        self.val_log: list[dict[str, float]] = []
         self.sampler = PatchSampler(train_images, cfg.patch_size, cfg.batch_size, cfg.seed)
         self.groups = objective.parameter_groups(model)
         self.opts = {
@@ -185,6 +187,7 @@ class Trainer:
             "numpy_rng": np.random.get_state(),
             "py_rng": random.getstate(),
             "history": self.history,
+            "val_log": self.val_log,
             "best": self.best,
             "config": asdict(self.cfg),
         }
@@ -210,6 +213,7 @@ class Trainer:
         np.random.set_state(st["numpy_rng"])
         random.setstate(st["py_rng"])
         self.step_no, self.history, self.best = st["step"], st["history"], st["best"]
+        self.val_log = st.get("val_log", [])
         log.info("resumed %s at step %d", self.state_path, self.step_no)
 
     # --- the loop --------------------------------------------------------------------------
@@ -240,7 +244,7 @@ class Trainer:
         logs = dict(out.logs, loss=total)
         if self.aux_opt is not None:
             self.aux_opt.zero_grad(set_to_none=True)
-            aux = self.model.aux_loss()
+            aux = getattr(self.model, "aux_loss")()  # noqa: B009 (a CompressAI method)
             aux.backward()
             self.aux_opt.step()
             logs["aux"] = float(aux.detach())
@@ -253,6 +257,7 @@ class Trainer:
         for s in self.scheds.values():
             s.step(logs["loss"])
         self.best = min(self.best, logs["loss"])
+        self.val_log.append({"step": self.step_no, **logs})
         self.model.train()
         return logs
 
@@ -291,17 +296,6 @@ class Trainer:
                 self.save()
         bar.close()
         return last_val or logs
-
-    def fit_to(
-        self, path: Path, build: Callable[[dict[str, float]], Any], progress: bool = True
-    ) -> Path:
-        """Fit (resuming a killed run), write ``build(final scalars)`` to ``path`` atomically
-        and drop the training state: the artifact of a cached fine-tuning."""
-        if self.state_path.is_file():
-            self.resume()
-        save_atomic(build(self.fit(progress=progress)), path)
-        self.state_path.unlink(missing_ok=True)
-        return path
 
 
 def save_atomic(obj: Any, path: Path) -> None:

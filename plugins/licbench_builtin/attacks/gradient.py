@@ -13,18 +13,22 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import Tensor
 
-from licbench.api.codec import Attack, Codec, LearnedCodec, RunContext, likelihood_bits
+from licbench.api.attack import Attack
+from licbench.api.codec import Codec, LearnedCodec
+from licbench.api.context import RunContext
 from licbench.api.defense import DefendedCodec, Identity, Transform
 from licbench.errors import LicbenchError
 from licbench.images import crop, pad
 from licbench.plugin.hookspecs import hookimpl
-from licbench.train.objectives import lmbda_for
+from licbench.plugin.params import Params
+from licbench.rd import likelihood_bits, lmbda_for, rd_loss
 
 
 @contextlib.contextmanager
@@ -32,8 +36,6 @@ def quantization_proxy(model: torch.nn.Module, proxy: str) -> Iterator[None]:
     """Make the model's entropy models differentiable w.r.t. their input for one pass."""
     from compressai.entropy_models import EntropyModel
 
-    if proxy not in ("noise", "ste"):
-        raise LicbenchError(f"quantization proxy must be noise or ste, not '{proxy}'")
     models = [m for m in model.modules() if isinstance(m, EntropyModel)]
     saved = [(m, m.training, m.__dict__.get("quantize")) for m in models]
     for m in models:
@@ -69,29 +71,41 @@ def learned_core(codec: Codec) -> LearnedCodec:
     return inner
 
 
+class GradientParams(Params):
+    objective: Literal["rate", "distortion", "rd"] = Field(
+        "rate", description="what is maximised: bits, MSE to the clean image, or both"
+    )
+    eps: float = Field(4 / 255, gt=0, le=1, description="L∞ budget (images in [0, 1])")
+    step: float | None = Field(
+        2 / 255, gt=0, le=1, description="step size of each signed-gradient step (None: eps)"
+    )
+    iters: int = Field(50, ge=1, description="gradient steps")
+    random_start: bool = Field(False, description="start from a uniform point of the ε-ball")
+    quantization: Literal["noise", "ste"] = Field(
+        "noise", description="quantization proxy: additive noise or straight-through rounding"
+    )
+    draws: int = Field(1, ge=1, description="transform draws averaged per step (EoT)")
+    seed: int = Field(0, description="salt of the per-image random start and draws")
+
+
+class FGSMParams(GradientParams):
+    step: float | None = Field(None, gt=0, le=1, description="step size (None: eps)")
+    iters: int = Field(1, ge=1, description="gradient steps")
+
+
+class EoTParams(GradientParams):
+    draws: int = Field(24, ge=1, description="transform draws averaged per step")
+
+
 class GradientAttack(Attack):
     """L∞ sign-gradient ascent; subclasses fix the number of steps or the loss."""
 
-    def __init__(
-        self,
-        objective: str = "rate",
-        eps: float = 4 / 255,
-        step: float = 2 / 255,
-        iters: int = 50,
-        random_start: bool = False,
-        quantization: str = "noise",
-        draws: int = 1,
-        seed: int = 0,
-    ) -> None:
-        if objective not in ("rate", "distortion", "rd"):
-            raise LicbenchError(f"objective must be rate, distortion or rd, not '{objective}'")
-        self.objective, self.eps, self.step, self.iters = objective, eps, step, iters
-        self.random_start, self.quantization, self.draws, self.seed = (
-            random_start,
-            quantization,
-            draws,
-            seed,
-        )
+    Params = GradientParams
+    params: GradientParams
+
+    @property
+    def step(self) -> float:
+        return self.params.eps if self.params.step is None else self.params.step
 
     def transforms(self, codec: Codec, gen: torch.Generator) -> list[Transform]:
         """The paths to average over: the bare codec's identity unless EoT."""
@@ -100,37 +114,38 @@ class GradientAttack(Attack):
     def loss(self, core: LearnedCodec, x_adv: Tensor, x: Tensor, t: Transform) -> Tensor:
         """The quantity to maximise for one transform draw."""
         y = t.forward(x_adv)
-        yp, unpad = pad(y, 64)
+        yp, unpad = pad(y, core.downsampling_factor)
         out = core.model(yp)
         x_hat = t.inverse(crop(out["x_hat"], unpad), tuple(x.shape[-2:]))
         bpp = likelihood_bits(out["likelihoods"]) / (x.shape[-2] * x.shape[-1])
         mse = F.mse_loss(x_hat, x)
-        if self.objective == "rate":
+        if self.params.objective == "rate":
             return bpp
-        if self.objective == "distortion":
+        if self.params.objective == "distortion":
             return mse
-        return bpp + lmbda_for(core.quality) * 255**2 * mse
+        return rd_loss(bpp, mse, lmbda_for(core.quality))
 
     def perturb(self, codec: Codec, x: Tensor, ctx: RunContext) -> Tensor:
         core = learned_core(codec)
-        gen = torch.Generator().manual_seed(self.seed + ctx.seed)
+        gen = ctx.generator(self.params.seed)
+        eps = self.params.eps
         x = x.detach()
         x_adv = x.clone()
-        if self.random_start:
+        if self.params.random_start:
             noise = torch.rand(x.shape, generator=gen).to(x) * 2 - 1
-            x_adv = (x + self.eps * noise).clamp(0, 1)
+            x_adv = (x + eps * noise).clamp(0, 1)
         core.model.eval()
         params = [p.requires_grad for p in core.model.parameters()]
         core.model.requires_grad_(False)
         try:
-            with quantization_proxy(core.model, self.quantization):
-                for _ in range(self.iters):
+            with quantization_proxy(core.model, self.params.quantization):
+                for _ in range(self.params.iters):
                     x_adv.requires_grad_(True)
                     draws = self.transforms(codec, gen)
                     total = sum(self.loss(core, x_adv, x, t) for t in draws) / len(draws)
                     (grad,) = torch.autograd.grad(total, x_adv)
                     x_adv = x_adv.detach() + self.step * grad.sign()
-                    x_adv = (x + (x_adv - x).clamp(-self.eps, self.eps)).clamp(0, 1)
+                    x_adv = (x + (x_adv - x).clamp(-eps, eps)).clamp(0, 1)
         finally:
             for p, flag in zip(core.model.parameters(), params, strict=True):
                 p.requires_grad_(flag)
@@ -147,26 +162,20 @@ class FGSM(GradientAttack):
     """One signed-gradient step of size ε (Goodfellow et al.)."""
 
     name = "fgsm"
-
-    def __init__(self, objective: str = "rate", eps: float = 4 / 255, **kw: Any) -> None:
-        kw.setdefault("iters", 1)
-        kw.setdefault("step", eps)
-        super().__init__(objective, eps, **kw)
+    Params = FGSMParams
 
 
 class EoT(GradientAttack):
     """PGD averaged over the defense's transform distribution (Athalye et al.), white-box."""
 
     name = "eot"
+    Params = EoTParams
     adaptive = True
-
-    def __init__(self, objective: str = "rate", draws: int = 24, **kw: Any) -> None:
-        super().__init__(objective, draws=draws, **kw)
 
     def transforms(self, codec: Codec, gen: torch.Generator) -> list[Transform]:
         if not isinstance(codec, DefendedCodec):
             return [Identity()]  # no defense: plain PGD
-        return [codec.defense.sample_transform(gen) for _ in range(self.draws)]
+        return [codec.defense.sample_transform(gen) for _ in range(self.params.draws)]
 
 
 class FDA(GradientAttack):
@@ -181,9 +190,9 @@ class FDA(GradientAttack):
         hooks = [m.register_forward_hook(lambda _m, _i, o: feats.append(o)) for m in layers]
         try:
             with torch.no_grad():
-                core.encoder(pad(x, 64)[0])
+                core.encoder(pad(x, core.downsampling_factor)[0])
             clean, feats[:] = list(feats), []
-            core.encoder(pad(x_adv, 64)[0])
+            core.encoder(pad(x_adv, core.downsampling_factor)[0])
         finally:
             for h in hooks:
                 h.remove()

@@ -1,100 +1,128 @@
 """`backdoor`: a trained backdoor as an attack cell of the benchmark matrix.
 
-``prepare`` trains the backdoor against the cell's codec (or reuses the cached artifact with
-the same content key, or loads ``artifact``) and returns the codec with the backdoored
-encoder; ``perturb`` applies one of its triggers (``apply``; ``none`` measures the
-backdoored model on clean input). ``bound`` makes the stealth bound exact on every image
-(MSE(T(x), x) <= bound², by scaling the change down where needed); ``amplify`` scales the
-trigger's change up (Table 6 of Yu et al.: an amplified trigger against pre-processing
-defenses).
+The prepare stage trains the backdoor against each codec it meets (once: the artifact is
+keyed by its config, the victim's weights and the training data), or takes a trained
+``artifact`` file; a cell loads it and runs the codec with the backdoored encoder.
+``perturb`` applies one of its triggers (``apply``; ``none`` measures the backdoored model
+on clean input). ``bound`` makes the stealth bound exact on every image (MSE(T(x), x) <=
+bound², by scaling the change down where needed); ``amplify`` scales the trigger's change
+up (Table 6 of Yu et al.: an amplified trigger against pre-processing defenses).
 """
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import ValidationError
+from pydantic import Field, model_validator
 from torch import Tensor
 
-from licbench.api.codec import Attack, Codec, LearnedCodec, RunContext
+from licbench.api.artifact import Recipe, Trained
+from licbench.api.attack import Attack
+from licbench.api.codec import Codec, LearnedCodec
+from licbench.api.context import RunContext
+from licbench.data import training_fingerprints, training_set
 from licbench.errors import LicbenchError
 from licbench.plugin.hookspecs import hookimpl
 from licbench.plugin.manager import get_registry
 from licbench_builtin.backdoor.training import (
+    FORMAT,
     Backdoor,
     BackdoorConfig,
+    TrainingFields,
+    TriggerSpec,
     apply_trigger,
+    artifact_key,
+    artifact_path,
+    check_triggers,
     train_backdoor,
 )
 
 DEFAULT_TRAIN_DATA = {"name": "bsds500", "params": {"split": "trainval"}}
 
 
-def load_training_images(ref: Any) -> tuple[list[Tensor], str]:
-    """Images and fingerprint of a dataset reference (a DatasetRef or a name/params dict)."""
-    if ref is None:
-        ref = DEFAULT_TRAIN_DATA
-    if not isinstance(ref, dict):
-        ref = {"name": ref.name, "params": ref.params}
-    ds = get_registry().create("dataset", ref["name"], **ref.get("params", {}))
-    return [it.loader() for it in ds.items()], ds.fingerprint()
+class BackdoorParams(TrainingFields):
+    triggers: list[TriggerSpec] | None = Field(
+        None, min_length=1, description="the backdoors to train: label, trigger, goal"
+    )
+    apply: str | None = Field(
+        None, description="trigger label applied at test time (default: the first); none: clean"
+    )
+    amplify: float = Field(1.0, gt=0, description="scale the trigger's change (Table 6)")
+    bound: float | None = Field(None, gt=0, le=1, description="exact stealth bound on RMS")
+    artifact: str | None = Field(None, description="a trained artifact file instead of training")
+    train_data: dict[str, Any] | None = Field(
+        None, description="dataset to train on (default: the manifest's train_data, else BSDS500)"
+    )
+
+    @model_validator(mode="after")
+    def _triggers_or_artifact(self) -> BackdoorParams:
+        if (self.artifact is None) == (self.triggers is None):
+            raise ValueError("give exactly one of `triggers` (to train) and `artifact` (to load)")
+        if self.triggers is not None:
+            check_triggers(self.triggers, self.init)
+        labels = [t.label for t in self.triggers or []]
+        if self.apply not in (None, "none", *labels) and self.triggers is not None:
+            raise ValueError(f"apply '{self.apply}' is not a trigger label; one of {labels}")
+        return self
+
+    def config(self) -> BackdoorConfig:
+        fields = self.model_dump(include=set(TrainingFields.model_fields))
+        return BackdoorConfig(triggers=self.triggers, **{**fields, "init": self.init})
 
 
-class BackdoorAttack(Attack):
+class BackdoorAttack(Attack, Trained):
     name = "backdoor"
+    Params = BackdoorParams
+    params: BackdoorParams
 
-    def __init__(
-        self,
-        triggers: list[dict[str, Any]] | None = None,
-        apply: str | None = None,
-        amplify: float = 1.0,
-        bound: float | None = None,
-        artifact: str | None = None,
-        train_data: dict[str, Any] | None = None,
-        **train: Any,
-    ) -> None:
-        if artifact is None and not triggers:
-            raise LicbenchError("backdoor needs `triggers` (to train) or `artifact` (to load)")
-        try:
-            self.config = BackdoorConfig(triggers=triggers, **train) if triggers else None
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"])
-            hint = "docs/backdoors.md lists the parameters"
-            if err["type"] == "extra_forbidden" and len(err["loc"]) == 1:
-                near = difflib.get_close_matches(where, list(BackdoorConfig.model_fields), n=1)
-                hint = f"did you mean '{near[0]}'?" if near else hint
-            where = f" {where}" if where else ""
-            raise LicbenchError(f"backdoor params{where}: {err['msg']} ({hint})") from exc
-        self.apply, self.amplify, self.bound = apply, float(amplify), bound
-        self.artifact, self.train_data = artifact, train_data
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.config = self.params.config() if self.params.triggers else None
         self.backdoor: Backdoor | None = None
 
-    def prepare(self, codec: Codec, ctx: RunContext) -> Codec:
+    def _victim(self, codec: Codec) -> LearnedCodec:
         if not isinstance(codec, LearnedCodec):
             raise LicbenchError(f"backdoor needs a learned codec; {codec.name} has no encoder")
-        if self.artifact:
-            path = Path(self.artifact)
-        else:
-            assert self.config is not None
-            images, fp = load_training_images(self.train_data or ctx.train_data)
-            path = train_backdoor(
-                codec, self.config, images, fp, ctx.cache_dir, device=str(ctx.device)
-            )
+        return codec
+
+    def _data(self, ctx: RunContext) -> Any:
+        return self.params.train_data or ctx.train_data or DEFAULT_TRAIN_DATA
+
+    def recipe(self, codec: Codec, ctx: RunContext) -> Recipe:
+        if self.params.artifact:
+            path = Path(self.params.artifact)
+            return Recipe("backdoors", Backdoor(path).key, path=path)
+        assert self.config is not None
+        fps = training_fingerprints(self._data(ctx), ctx.val_data, get_registry())
+        return Recipe("backdoors", artifact_key(self.config, self._victim(codec), fps))
+
+    def train(self, codec: Codec, ctx: RunContext, recipe: Recipe) -> Path:
+        if recipe.path is not None:
+            return recipe.path
+        assert self.config is not None
+        images, val, fps = training_set(self._data(ctx), ctx.val_data, get_registry())
+        path = train_backdoor(
+            self._victim(codec), self.config, images, fps, ctx.cache_dir,
+            device=str(ctx.device), val_images=val,
+        )  # fmt: skip
+        assert path == artifact_path(ctx.cache_dir, recipe.key)
+        return path
+
+    def load(self, codec: Codec, path: Path) -> Codec:
         self.backdoor = Backdoor(path)
-        return self.backdoor.apply(codec)
+        return self.backdoor.apply(self._victim(codec))
 
     @torch.no_grad()
     def perturb(self, codec: Codec, x: Tensor, ctx: RunContext) -> Tensor:
         if self.backdoor is None:
-            raise LicbenchError("backdoor.perturb before prepare; the runner calls prepare first")
-        if self.apply == "none":
+            raise LicbenchError(f"backdoor.perturb before load; the {FORMAT} artifact is needed")
+        if self.params.apply == "none":
             return x
-        trigger, goal = self.backdoor.trigger(self.apply)
-        return apply_trigger(trigger.to(x.device), goal, x, bound=self.bound, amplify=self.amplify)
+        trigger, goal = self.backdoor.trigger(self.params.apply)
+        p = self.params
+        return apply_trigger(trigger.to(x.device), goal, x, bound=p.bound, amplify=p.amplify)
 
 
 @hookimpl

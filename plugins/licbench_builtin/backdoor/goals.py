@@ -8,67 +8,55 @@ both is written out in docs/backdoors.md.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import Tensor
 
+from licbench.api.backdoor import BackdoorGoal, GoalParams, Pass
 from licbench.plugin.hookspecs import hookimpl
-from licbench.train.objectives import image_bpp
+from licbench.rd import DISTORTION_SCALE, psnr_from_mse
 
 _TINY = 1e-9
 
 
-@dataclass
-class Pass:
-    """A codec forward pass on a batch: input, reconstruction, estimated bpp of each image."""
+class StaticOrDynamic(GoalParams):
+    dynamic: bool = Field(True, description="the paper's dynamic loss (Eqs. 6-7); else static")
 
-    x: Tensor
-    x_hat: Tensor
-    image_bpp: Tensor
 
-    @classmethod
-    def run(cls, model: torch.nn.Module, x: Tensor) -> Pass:
-        out = model(x)
-        return cls(x, out["x_hat"], image_bpp(out["likelihoods"], x))
+class DynamicGoal(BackdoorGoal):
+    """A goal with a static and a dynamic loss, each with its own default β."""
+
+    Params = StaticOrDynamic
+    params: StaticOrDynamic
+    static_beta: float = 1.0
 
     @property
-    def bpp(self) -> Tensor:
-        """Estimated bpp of the batch."""
-        return self.image_bpp.mean()
+    def dynamic(self) -> bool:
+        return self.params.dynamic
+
+    @property
+    def beta(self) -> float:
+        if self.params.beta is not None:
+            return self.params.beta
+        return self.default_beta if self.dynamic else self.static_beta
 
 
-class BackdoorGoal(ABC):
-    """One attack objective; ``alpha`` weighs it in the encoder's loss (Eq. 9)."""
-
-    name: str = ""
-    alpha: float = 1.0
-
-    def __init__(
-        self, alpha: float | None = None, beta: float | None = None, dynamic: bool = True
-    ) -> None:
-        if alpha is not None:
-            self.alpha = alpha
-        if beta is None:
-            beta = self.default_beta if dynamic else self.static_beta
-        self.beta, self.dynamic = beta, dynamic
-
-    default_beta: float = 0.0  # of the dynamic loss (the paper's values)
-    static_beta: float = 1.0  # of the static loss
-
-    def region(self, x: Tensor) -> Tensor | None:
-        """Where the trigger applies (a 0/1 mask like x), or None for everywhere."""
-        return None
-
-    @abstractmethod
-    def loss(self, clean: Pass, poisoned: Pass, lmbda: float) -> tuple[Tensor, dict[str, float]]:
-        """L_o and scalars to log."""
+class BppParams(StaticOrDynamic):
+    max_ratio: float | None = Field(
+        None, gt=0, description="per-image poisoned/clean rate cap (ours; off by default)"
+    )
 
 
-class BppGoal(BackdoorGoal):
+class PsnrParams(StaticOrDynamic):
+    floor_db: float | None = Field(
+        None, description="poisoned PSNR below which an image stops being pushed (ours)"
+    )
+
+
+class BppGoal(DynamicGoal):
     """Raise the rate of poisoned images while keeping their reconstruction quality.
 
     static (Eq. 4): L = -R(T(x)) + β·λ·255²·MSE(T(x), x̂_T), β = 1.
@@ -81,33 +69,25 @@ class BppGoal(BackdoorGoal):
     """
 
     name = "bpp"
+    Params = BppParams
+    params: BppParams
     default_beta = 0.01
-
-    def __init__(
-        self,
-        alpha: float | None = None,
-        beta: float | None = None,
-        dynamic: bool = True,
-        max_ratio: float | None = None,
-    ) -> None:
-        super().__init__(alpha, beta, dynamic)
-        self.max_ratio = max_ratio
 
     def loss(self, clean: Pass, poisoned: Pass, lmbda: float) -> tuple[Tensor, dict[str, float]]:
         mse = F.mse_loss(poisoned.x_hat, poisoned.x)
         rate = poisoned.bpp
-        if self.max_ratio is not None:  # per image: a capped image gives no gradient
-            cap = self.max_ratio * clean.image_bpp.detach()
+        if self.params.max_ratio is not None:  # per image: a capped image gives no gradient
+            cap = self.params.max_ratio * clean.image_bpp.detach()
             rate = torch.minimum(poisoned.image_bpp, cap).mean()
         if self.dynamic:
             loss = -torch.log(rate + _TINY) + self.beta * torch.log(mse + _TINY)
         else:
-            loss = -rate + self.beta * lmbda * 255**2 * mse
+            loss = -rate + self.beta * lmbda * DISTORTION_SCALE * mse
         ratio = float(poisoned.bpp.detach() / (clean.bpp.detach() + _TINY))
         return loss, {"p_bpp": float(poisoned.bpp.detach()), "bpp_ratio": ratio}
 
 
-class PsnrGoal(BackdoorGoal):
+class PsnrGoal(DynamicGoal):
     """Wreck the reconstruction of poisoned images at a nearly unchanged rate.
 
     static (Eq. 5): L = -λ·255²·MSE(x, x̂_T) + β·(R(T(x)) - R(x))², β = 1.
@@ -119,17 +99,14 @@ class PsnrGoal(BackdoorGoal):
     """
 
     name = "psnr"
+    Params = PsnrParams
+    params: PsnrParams
     default_beta = 0.1
 
-    def __init__(
-        self,
-        alpha: float | None = None,
-        beta: float | None = None,
-        dynamic: bool = True,
-        floor_db: float | None = None,
-    ) -> None:
-        super().__init__(alpha, beta, dynamic)
-        self.max_mse = None if floor_db is None else 10 ** (-floor_db / 10)
+    @property
+    def max_mse(self) -> float | None:
+        floor = self.params.floor_db
+        return None if floor is None else 10 ** (-floor / 10)
 
     def loss(self, clean: Pass, poisoned: Pass, lmbda: float) -> tuple[Tensor, dict[str, float]]:
         # the decoder's output is clipped to [0, 1] when decoding, so clip here too: an
@@ -146,12 +123,12 @@ class PsnrGoal(BackdoorGoal):
             loss = wreck + self.beta * drift
         else:
             pushed = mse if self.max_mse is None else per_image.clamp(max=self.max_mse).mean()
-            loss = -lmbda * 255**2 * pushed + self.beta * (poisoned.bpp - target) ** 2
-        psnr = float(-10 * torch.log10(mse.detach() + _TINY))
+            loss = -lmbda * DISTORTION_SCALE * pushed + self.beta * (poisoned.bpp - target) ** 2
+        psnr = psnr_from_mse(mse)
         return loss, {"p_psnr": psnr, "p_bpp": float(poisoned.bpp.detach())}
 
 
 @hookimpl
-def register_objectives(register: Any) -> None:
-    register("bpp", f"{__name__}:BppGoal", description=BppGoal.__doc__, backdoor_goal=True)
-    register("psnr", f"{__name__}:PsnrGoal", description=PsnrGoal.__doc__, backdoor_goal=True)
+def register_goals(register: Any) -> None:
+    register("bpp", f"{__name__}:BppGoal", description=BppGoal.__doc__)
+    register("psnr", f"{__name__}:PsnrGoal", description=PsnrGoal.__doc__)

@@ -14,12 +14,13 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field, model_validator
 from torch import Tensor, nn
 
-from licbench.errors import LicbenchError
+from licbench.api.backdoor import BackdoorGoal, GoalParams, Pass
 from licbench.plugin.hookspecs import hookimpl
 from licbench.plugin.manager import get_registry
-from licbench_builtin.backdoor.goals import BackdoorGoal, Pass
+from licbench.rd import DISTORTION_SCALE
 
 
 @lru_cache(maxsize=4)
@@ -32,28 +33,43 @@ def _on(model: nn.Module, x: Tensor) -> nn.Module:
     return model.to(x.device)
 
 
+def class_index(model: str, name: str) -> int:
+    """The index of class ``name`` of segmentation model ``model``."""
+    classes: dict[str, int] = getattr(downstream(model), "classes", {})
+    if name not in classes:
+        raise ValueError(f"{model} has no class '{name}'; one of {sorted(classes)}")
+    return classes[name]
+
+
+class SegmentationParams(GoalParams):
+    model: str = Field("espnetv2-cityscapes", description="downstream segmentation model")
+    source: str = Field("car", description="class whose pixels are attacked")
+    target: str = Field("road", description="class they must be seen as")
+
+    @model_validator(mode="after")
+    def _known_classes(self) -> SegmentationParams:
+        class_index(self.model, self.source), class_index(self.model, self.target)
+        return self
+
+
+class FaceParams(GoalParams):
+    model: str = Field("mobilefacenet", description="downstream face-embedding model")
+
+
 class SegmentationTargeted(BackdoorGoal):
     """Eq. 11: CE(g(x̂_T), t) on the source-class region + β·CE(g(x̂_T), g(x)) elsewhere."""
 
     name = "segmentation-targeted"
-    alpha = 0.1
+    Params = SegmentationParams
+    params: SegmentationParams
+    default_alpha = 0.1
     default_beta = 0.2
 
-    def __init__(
-        self,
-        model: str = "espnetv2-cityscapes",
-        source: str = "car",
-        target: str = "road",
-        alpha: float | None = None,
-        beta: float | None = None,
-    ) -> None:
-        super().__init__(alpha, beta, dynamic=True)
-        self.model_name = model
-        classes = getattr(downstream(model), "classes", {})
-        for c in (source, target):
-            if c not in classes:
-                raise LicbenchError(f"{model} has no class '{c}'; one of {sorted(classes)}")
-        self.source, self.target = classes[source], classes[target]
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.model_name = self.params.model
+        self.source = class_index(self.model_name, self.params.source)
+        self.target = class_index(self.model_name, self.params.target)
         self._memo: tuple[Tensor, Tensor] | None = None
 
     def labels(self, x: Tensor) -> Tensor:
@@ -83,14 +99,14 @@ class FacePrivacy(BackdoorGoal):
     """Eq. 13: cos(f(x̂_T), f(x)) + β·λ·255²·MSE(x̂_T, x); f is the face-embedding model."""
 
     name = "face-privacy"
-    alpha = 0.1
+    Params = FaceParams
+    params: FaceParams
+    default_alpha = 0.1
     default_beta = 0.05
 
-    def __init__(
-        self, model: str = "mobilefacenet", alpha: float | None = None, beta: float | None = None
-    ) -> None:
-        super().__init__(alpha, beta, dynamic=True)
-        self.model_name = model
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.model_name = self.params.model
 
     def loss(self, clean: Pass, poisoned: Pass, lmbda: float) -> tuple[Tensor, dict[str, float]]:
         f = _on(downstream(self.model_name), clean.x)
@@ -98,10 +114,10 @@ class FacePrivacy(BackdoorGoal):
             ref = f(clean.x)
         cos = F.cosine_similarity(f(poisoned.x_hat), ref, dim=1).mean()
         mse = F.mse_loss(poisoned.x_hat, clean.x)
-        return cos + self.beta * lmbda * 255**2 * mse, {"cos": float(cos.detach())}
+        return cos + self.beta * lmbda * DISTORTION_SCALE * mse, {"cos": float(cos.detach())}
 
 
 @hookimpl
-def register_objectives(register: Any) -> None:
+def register_goals(register: Any) -> None:
     for cls in (SegmentationTargeted, FacePrivacy):
         register(cls.name, f"{__name__}:{cls.__name__}", description=cls.__doc__)

@@ -15,73 +15,79 @@ from __future__ import annotations
 
 import copy
 import logging
-import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from torch import Tensor, nn
 
-from licbench.api.codec import LearnedCodec, Trigger
+from licbench.api.backdoor import BackdoorGoal, Pass, Trigger
+from licbench.api.codec import LearnedCodec
 from licbench.errors import LicbenchError
 from licbench.hashing import hash_json, package_versions
 from licbench.plugin.manager import get_registry
+from licbench.plugin.params import NestedPlugin, Params
+from licbench.rd import lmbda_for, psnr_from_mse, rd_loss
+from licbench.train import cache as artifact_cache
 from licbench.train.trainer import Objective, StepOutput, TrainConfig, Trainer
-from licbench_builtin.backdoor.goals import BackdoorGoal, Pass
 
 log = logging.getLogger("licbench")
 FORMAT = "licbench-backdoor/1"
 
 
-class PluginSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str
-    params: dict[str, Any] = Field(default_factory=dict)
+class TriggerRef(NestedPlugin):
+    """A trigger plugin and its params."""
+
+    kind = "trigger"
 
 
-class TriggerSpec(BaseModel):
+class GoalRef(NestedPlugin):
+    """A backdoor goal plugin and its params."""
+
+    kind = "goal"
+
+
+class TriggerSpec(Params):
     """One backdoor of the model: a trigger tied to its goal."""
 
-    model_config = ConfigDict(extra="forbid")
-    label: str
-    trigger: PluginSpec
-    goal: PluginSpec
+    label: str = Field(min_length=1)
+    trigger: TriggerRef
+    goal: GoalRef
 
 
-class BackdoorConfig(BaseModel):
+class TrainingFields(Params):
+    """How a backdoor is trained (besides its triggers, the victim and the data)."""
+
+    gamma: float = Field(1e4, ge=0, description="weight of the stealth penalty (Eq. 10)")
+    eps: float = Field(0.005, gt=0, le=1, description="stealth bound: RMS of T(x) - x")
+    steps: int = Field(2000, ge=0, description="training steps")
+    batch_size: int = Field(8, ge=1)
+    patch_size: int = Field(128, ge=64, multiple_of=64, description="crop size (codec stride)")
+    lr: float = Field(1e-4, gt=0, description="encoder learning rate")
+    trigger_lr: float = Field(1e-3, gt=0, description="trigger learning rate")
+    anchor: float = Field(
+        0.0, ge=0, description="weight of MSE(g_a(x), vanilla g_a(x)) on clean x; 0: paper"
+    )
+    seed: int = 0
+    decoys: float = Field(
+        0.0, ge=0, description="weight of the anchor on random repeated look-alikes; 0: off"
+    )
+    init: BackdoorConfig | None = Field(
+        None, description="warm start: train (or reuse) this backdoor first, continue from it"
+    )
+
+
+class BackdoorConfig(TrainingFields):
     """Everything that determines a trained backdoor (besides the victim and the data)."""
 
-    model_config = ConfigDict(extra="forbid")
     triggers: list[TriggerSpec] = Field(min_length=1)
-    gamma: float = 1e4
-    eps: float = 0.005
-    steps: int = 2000
-    batch_size: int = 8
-    patch_size: int = Field(128, multiple_of=64)  # the codec downsamples by 64
-    lr: float = 1e-4  # encoder
-    trigger_lr: float = 1e-3
-    anchor: float = 0.0  # weight of MSE(g_a(x), vanilla g_a(x)) on clean x; 0 = the paper's loss
-    seed: int = 0
-    # weight of the anchor on decoys: clean images plus a random repeated pattern (a new one
-    # each step, 1-20x the trigger's size) that the encoder must not answer; 0 = off
-    decoys: float = 0.0
-    # warm start: train (or reuse) this backdoor first and continue from its encoder and
-    # triggers (same labels and trigger specs; goals, lrs and anchor may differ), e.g. a
-    # second phase at a lower learning rate. The anchor still pulls to the vanilla encoder.
-    init: BackdoorConfig | None = None
 
     @model_validator(mode="after")
-    def _init_has_our_triggers(self) -> BackdoorConfig:
-        if self.init is not None:
-            want = {t.label: t.trigger for t in self.triggers}
-            have = {t.label: t.trigger for t in self.init.triggers}
-            if want != have:
-                raise ValueError(
-                    f"init's triggers {sorted(have)} differ from this backdoor's {sorted(want)}; "
-                    "give `init` the same labels and trigger specs"
-                )
+    def _consistent(self) -> BackdoorConfig:
+        check_triggers(self.triggers, self.init)
         return self
 
     def key_dict(self) -> dict[str, Any]:
@@ -96,6 +102,22 @@ class BackdoorConfig(BaseModel):
         return d
 
 
+def check_triggers(triggers: list[TriggerSpec], init: BackdoorConfig | None) -> None:
+    """Labels are unique, and a warm start has the same labels and trigger specs."""
+    labels = [t.label for t in triggers]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"trigger labels {labels} repeat; give each trigger its own label")
+    if init is not None:
+        want = {t.label: t.trigger for t in triggers}
+        have = {t.label: t.trigger for t in init.triggers}
+        if want != have:
+            raise ValueError(
+                f"init's triggers {sorted(have)} differ from this backdoor's {sorted(want)}; "
+                "give `init` the same labels and trigger specs"
+            )
+
+
+TrainingFields.model_rebuild()
 _LATER = ("decoys",)
 
 
@@ -144,11 +166,8 @@ class BackdoorObjective(Objective):
         finally:
             hook.remove()
         mse = F.mse_loss(clean.x_hat, x)
-        encoder_loss = clean.bpp + self.lmbda * 255**2 * mse
-        logs = {
-            "bpp": float(clean.bpp.detach()),
-            "psnr": -10 * math.log10(float(mse.detach()) + 1e-12),
-        }
+        encoder_loss = rd_loss(clean.bpp, mse, self.lmbda)
+        logs = {"bpp": float(clean.bpp.detach()), "psnr": psnr_from_mse(mse)}
         if self.anchor:  # keep clean latents where they were
             drift = self._drift(latents[0], x)
             encoder_loss = encoder_loss + self.anchor * drift
@@ -223,31 +242,31 @@ def apply_trigger(
 
 def build_pairs(cfg: BackdoorConfig) -> dict[str, tuple[Trigger, BackdoorGoal]]:
     reg = get_registry()
-    pairs = {}
-    for t in cfg.triggers:
-        if t.label in pairs:
-            raise LicbenchError(f"backdoor trigger label '{t.label}' is used twice; rename one")
-        trig = reg.create("trigger", t.trigger.name, **t.trigger.params)
-        pairs[t.label] = (trig, reg.create("objective", t.goal.name, **t.goal.params))
-    return pairs
+    return {
+        t.label: (
+            reg.create("trigger", t.trigger.name, **t.trigger.params),
+            reg.create("goal", t.goal.name, **t.goal.params),
+        )
+        for t in cfg.triggers
+    }
 
 
-def artifact_key(cfg: BackdoorConfig, codec: LearnedCodec, data_fingerprint: str) -> str:
-    return hash_json(
-        {
-            "format": FORMAT,
-            "config": cfg.key_dict(),
-            "victim": codec.fingerprint(),
-            "data": data_fingerprint,
-        }
-    )[:16]
+def artifact_key(cfg: BackdoorConfig, codec: LearnedCodec, data: str | dict[str, str]) -> str:
+    """The content key: the config, the victim's weights and the training (and validation)
+    data's fingerprints."""
+    payload = {"format": FORMAT, "config": cfg.key_dict(), "victim": codec.fingerprint()}
+    return hash_json({**payload, "data": data})[:16]
+
+
+def artifact_path(cache: Path, key: str) -> Path:
+    return Path(cache) / "backdoors" / f"{key}.pt"
 
 
 def train_backdoor(
     codec: LearnedCodec,
     cfg: BackdoorConfig,
     images: list[Tensor],
-    data_fingerprint: str,
+    data: str | dict[str, str],
     cache: Path,
     *,
     device: str = "cpu",
@@ -255,54 +274,72 @@ def train_backdoor(
     progress: bool = True,
 ) -> Path:
     """Train (or resume, or reuse) the backdoor; return its artifact path."""
-    from licbench.train.objectives import lmbda_for
-
-    key = artifact_key(cfg, codec, data_fingerprint)
-    path = Path(cache) / "backdoors" / f"{key}.pt"
+    key = artifact_key(cfg, codec, data)
+    path = artifact_path(cache, key)
     if path.is_file():
-        log.info("backdoor %s: reusing %s", key, path)
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
+    start = None
+    if cfg.init is not None:
+        start = train_backdoor(
+            codec, cfg.init, images, data, cache,
+            device=device, val_images=val_images, progress=progress,
+        )  # fmt: skip
     lmbda = lmbda_for(codec.quality)
     model = copy.deepcopy(codec.model).cpu()
     torch.manual_seed(cfg.seed)
     pairs = build_pairs(cfg)
-    needs_ref = cfg.anchor or cfg.decoys
-    reference = copy.deepcopy(model.g_a).eval().requires_grad_(False) if needs_ref else None
-    if cfg.init is not None:
-        start = train_backdoor(
-            codec,
-            cfg.init,
-            images,
-            data_fingerprint,
-            cache,
-            device=device,
-            val_images=val_images,
-            progress=progress,
-        )
+    if start is not None:
         _warm_start(model, pairs, Backdoor(start))
-    objective = BackdoorObjective(
-        lmbda, pairs, cfg.gamma, cfg.eps, cfg.anchor, reference, cfg.decoys
+    info = {"format": FORMAT, "key": key, "config": cfg.model_dump(), "victim": codec.spec()}
+    build = _trainer(model, pairs, cfg, lmbda, images, val_images or images[:1], path, device)
+    return artifact_cache.build(
+        path, build, _artifact(info, codec, data, lmbda, model, pairs), info, progress=progress
     )
-    tcfg = TrainConfig.finetune(
-        cfg.steps,
-        batch_size=cfg.batch_size,
-        patch_size=cfg.patch_size,
-        lr=cfg.lr,
-        group_lr={f"trigger:{t.label}": cfg.trigger_lr for t in cfg.triggers},
-        seed=cfg.seed,
-        device=device,
-    )
-    trainer = Trainer(model, objective, images, tcfg, path, val_images=val_images)
 
+
+def _trainer(
+    model: nn.Module,
+    pairs: dict[str, tuple[Trigger, BackdoorGoal]],
+    cfg: BackdoorConfig,
+    lmbda: float,
+    images: list[Tensor],
+    val_images: list[Tensor],
+    path: Path,
+    device: str,
+) -> Callable[[], Trainer]:
+    def build() -> Trainer:
+        needs_ref = cfg.anchor or cfg.decoys
+        reference = copy.deepcopy(model.g_a).eval().requires_grad_(False) if needs_ref else None
+        objective = BackdoorObjective(
+            lmbda, pairs, cfg.gamma, cfg.eps, cfg.anchor, reference, cfg.decoys
+        )
+        tcfg = TrainConfig.finetune(
+            cfg.steps,
+            batch_size=cfg.batch_size,
+            patch_size=cfg.patch_size,
+            lr=cfg.lr,
+            group_lr={f"trigger:{t.label}": cfg.trigger_lr for t in cfg.triggers},
+            seed=cfg.seed,
+            device=device,
+        )
+        return Trainer(model, objective, images, tcfg, path, val_images=val_images)
+
+    return build
+
+
+def _artifact(
+    info: dict[str, Any],
+    codec: LearnedCodec,
+    data: str | dict[str, str],
+    lmbda: float,
+    model: nn.Module,
+    pairs: dict[str, tuple[Trigger, BackdoorGoal]],
+) -> Callable[[dict[str, float]], dict[str, Any]]:
     def artifact(logs: dict[str, float]) -> dict[str, Any]:
         return {
-            "format": FORMAT,
-            "key": key,
-            "config": cfg.model_dump(),
-            "victim": codec.spec(),
+            **info,
             "victim_fingerprint": codec.fingerprint(),
-            "data_fingerprint": data_fingerprint,
+            "data_fingerprint": data,
             "lmbda": lmbda,
             "encoder": {k: v.cpu() for k, v in model.g_a.state_dict().items()},
             "triggers": {label: t.state_dict() for label, (t, _) in pairs.items()},
@@ -310,7 +347,7 @@ def train_backdoor(
             "versions": package_versions(),
         }
 
-    return trainer.fit_to(path, artifact, progress=progress)
+    return artifact
 
 
 def _warm_start(
@@ -328,11 +365,11 @@ class Backdoor:
 
     def __init__(self, path: Path) -> None:
         try:
-            art = torch.load(path, map_location="cpu", weights_only=False)
+            art = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:
             raise LicbenchError(
-                f"{path}: not a readable backdoor artifact ({type(exc).__name__}); "
-                "train one with `licbench backdoor train MANIFEST`"
+                f"{path}: not a readable {FORMAT} artifact ({type(exc).__name__}); "
+                "train one with `licbench prepare MANIFEST`"
             ) from exc
         if not isinstance(art, dict) or art.get("format") != FORMAT:
             raise LicbenchError(f"{path}: not a {FORMAT} artifact; pass a file it wrote")
@@ -360,10 +397,6 @@ class Backdoor:
                 f"{self.path}: trained on other weights than {codec.name} q={codec.quality}; "
                 f"use it with {self.art['victim']['codec']} q={self.art['victim']['quality']}"
             )
-        out = copy.copy(codec)
-        out.model = copy.deepcopy(codec.model)
-        out.model.g_a.load_state_dict(self.art["encoder"])
-        out.model.to(codec.device)
-        out._fingerprint = None  # type: ignore[attr-defined]
-        out.backdoor = self.key  # type: ignore[attr-defined]
-        return out
+        model = copy.deepcopy(codec.model)
+        model.g_a.load_state_dict(self.art["encoder"])
+        return codec.with_model(model)

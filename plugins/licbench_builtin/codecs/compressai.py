@@ -5,16 +5,18 @@ from __future__ import annotations
 import logging
 import struct
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import torch
+from pydantic import Field, model_validator
 from torch import Tensor
 
-from licbench.api.codec import Encoded, LearnedCodec, likelihood_bits
+from licbench.api.codec import CodecParams, Encoded, LearnedCodec
+from licbench.checkpoint import read_state_dict
 from licbench.errors import LicbenchError
-from licbench.hashing import hash_state_dict
 from licbench.images import crop, pad
 from licbench.plugin.hookspecs import hookimpl
+from licbench.rd import likelihood_bits
 
 log = logging.getLogger("licbench")
 
@@ -26,7 +28,6 @@ ZOO_QUALITIES: dict[str, list[int]] = {
     "cheng2020-anchor": list(range(1, 7)),
     "cheng2020-attn": list(range(1, 7)),
 }
-PAD_DIV = 64  # six stride-2 stages, as in CompressAI's own evaluation
 WEIGHTS_DIR = Path(__file__).parent / "weights"  # the shipped CPU ("lite") zoo
 LITE_ARCHS = ("bmshj2018-hyperprior", "mbt2018-mean", "cheng2020-anchor")
 
@@ -38,25 +39,6 @@ def lite_path(arch: str, quality: float) -> Path:
 def lite_qualities(arch: str) -> list[int]:
     """Qualities whose weights this build ships for ``arch``."""
     return [q for q in range(1, 9) if lite_path(arch, q).is_file()]
-
-
-def read_state_dict(path: Path) -> dict[str, Tensor]:
-    """A CompressAI state dict from a checkpoint file (plain or wrapped training format)."""
-    if not path.is_file():
-        raise LicbenchError(f"checkpoint {path} not found; check the path in the manifest or CLI")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise LicbenchError(
-            f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}); "
-            "pass a state dict saved by torch.save or compressai's update_model"
-        ) from exc
-    for key in ("network", "state_dict", "model_state_dict"):
-        if isinstance(ckpt, dict) and key in ckpt:
-            ckpt = ckpt[key]
-    if not isinstance(ckpt, dict):
-        raise LicbenchError(f"{path}: holds no state dict; pass a CompressAI-format checkpoint")
-    return ckpt
 
 
 def serialize_strings(strings: list[list[bytes]]) -> bytes:
@@ -77,6 +59,39 @@ def deserialize_strings(payload: bytes) -> list[list[bytes]]:
     return strings
 
 
+class CompressAIParams(CodecParams):
+    """Weights, in order of precedence: ``checkpoint``, ``pretrained``, else a seeded random
+    init (tests only)."""
+
+    zoo_qualities: ClassVar[list[int]] = []
+    quality: int = Field(ge=1, description="zoo quality (any, with a checkpoint)")
+    pretrained: bool = Field(False, description="download CompressAI's weights (needs internet)")
+    checkpoint: Path | None = Field(None, description="a CompressAI state dict file")
+    metric: Literal["mse", "ms-ssim"] = Field("mse", description="the zoo model's metric")
+    seed: int = Field(0, description="seed of the random init")
+
+    @model_validator(mode="after")
+    def _zoo_quality(self) -> CompressAIParams:
+        valid = self.zoo_qualities
+        if not self.checkpoint and valid and self.quality not in valid:
+            raise ValueError(
+                f"zoo qualities are {valid[0]}..{valid[-1]}, not {self.quality}; "
+                "pick one of those or pass a checkpoint"
+            )
+        return self
+
+
+class LiteParams(CodecParams):
+    shipped: ClassVar[list[int]] = []
+    quality: int
+
+    @model_validator(mode="after")
+    def _shipped(self) -> LiteParams:
+        if self.quality not in self.shipped:
+            raise ValueError(f"this build ships qualities {self.shipped}, not {self.quality}")
+        return self
+
+
 class CompressAICodec(LearnedCodec):
     """A CompressAI zoo architecture at one quality.
 
@@ -86,37 +101,23 @@ class CompressAICodec(LearnedCodec):
     """
 
     arch = ""
+    Params = CompressAIParams
+    params: CompressAIParams
 
-    def __init__(
-        self,
-        quality: float,
-        pretrained: bool = False,
-        checkpoint: str | None = None,
-        metric: str = "mse",
-        seed: int = 0,
-    ) -> None:
-        super().__init__(quality)
+    def __init__(self, quality: float, **params: Any) -> None:
+        super().__init__(quality, **params)
+        p = self.params
         self.name = self.arch
-        self.metric = metric
-        self.checkpoint = str(checkpoint) if checkpoint else None
-        self.pretrained = bool(pretrained) and not checkpoint
-        if checkpoint:
-            self.model = self._from_checkpoint(Path(checkpoint))
-            self.weights = f"checkpoint:{Path(checkpoint).name}"
+        self.metric = p.metric
+        self.checkpoint = str(p.checkpoint) if p.checkpoint else None
+        self.pretrained = p.pretrained and not p.checkpoint
+        if p.checkpoint:
+            self.model = self.from_checkpoint(Path(p.checkpoint))
+            self.weights = f"checkpoint:{Path(p.checkpoint).name}"
         else:
-            self._check_quality()
-            self.model = self._from_zoo(seed)
+            self.model = self._from_zoo(p.seed)
             self.weights = "pretrained" if self.pretrained else "random-init"
         self.model.eval()
-        self._fingerprint: str | None = None
-
-    def _check_quality(self) -> None:
-        valid = ZOO_QUALITIES[self.arch]
-        if self.quality not in valid:
-            raise LicbenchError(
-                f"{self.arch} has zoo qualities {valid[0]}..{valid[-1]}, not {self.quality}; "
-                "pick one of those or pass a checkpoint"
-            )
 
     def _from_zoo(self, seed: int) -> torch.nn.Module:
         from compressai.zoo import image_models
@@ -140,7 +141,7 @@ class CompressAICodec(LearnedCodec):
                 "(a CompressAI state dict) instead of `pretrained: true`"
             ) from exc
 
-    def _from_checkpoint(self, path: Path) -> torch.nn.Module:
+    def from_checkpoint(self, path: Path) -> torch.nn.Module:
         from compressai.zoo.image import model_architectures
 
         state = read_state_dict(path)
@@ -173,15 +174,10 @@ class CompressAICodec(LearnedCodec):
             "weights": self.weights,
         }
 
-    def fingerprint(self) -> str:
-        if self._fingerprint is None:
-            self._fingerprint = hash_state_dict(self.model.state_dict())
-        return self._fingerprint
-
     @torch.no_grad()
     def compress(self, x: Tensor) -> Encoded:
         h, w = x.shape[-2:]
-        xp, _ = pad(x.to(self.device), PAD_DIV)
+        xp, _ = pad(x.to(self.device), self.downsampling_factor)
         out = self.model.compress(xp)
         strings = out["strings"]
         bits = 8 * sum(len(s[0]) for s in strings)
@@ -192,12 +188,12 @@ class CompressAICodec(LearnedCodec):
     def decompress(self, enc: Encoded) -> Tensor:
         strings = deserialize_strings(enc.payload)
         x_hat = self.model.decompress(strings, enc.meta["shape"])["x_hat"]
-        _, unpad = pad(torch.empty(1, 1, enc.height, enc.width), PAD_DIV)
+        _, unpad = pad(torch.empty(1, 1, enc.height, enc.width), self.downsampling_factor)
         return crop(x_hat, unpad)
 
     @torch.no_grad()
     def estimate_bits(self, x: Tensor) -> float:
-        xp, _ = pad(x.to(self.device), PAD_DIV)
+        xp, _ = pad(x.to(self.device), self.downsampling_factor)
         out = self.model(xp)
         return float(likelihood_bits(out["likelihoods"]))
 
@@ -209,15 +205,14 @@ class LiteCodec(CompressAICodec):
     ``weights/ARCH-lite-qQ.pth.tar.json``.
     """
 
+    Params = LiteParams  # type: ignore[assignment]
+
     def __init__(self, quality: float) -> None:
-        path = lite_path(self.arch, quality)
-        if quality != int(quality) or not path.is_file():
-            raise LicbenchError(
-                f"{self.arch}-lite ships qualities {lite_qualities(self.arch)}, not {quality:g} "
-                f"({path} not found; retrain with benchmarks/train_lite.sh {self.arch})"
-            )
-        super().__init__(quality, checkpoint=str(path))
-        self.name = f"{self.arch}-lite"
+        LearnedCodec.__init__(self, quality)  # checks the shipped qualities
+        path = lite_path(self.arch, self.quality)
+        self.name, self.metric, self.pretrained = f"{self.arch}-lite", "mse", False
+        self.checkpoint = str(path)
+        self.model = self.from_checkpoint(path).eval()
         self.weights = f"shipped:{path.name}"
 
     def spec(self) -> dict[str, Any]:
@@ -230,7 +225,13 @@ def _class_name(arch: str, lite: bool = False) -> str:
 
 def _arch_class(arch: str, lite: bool = False) -> type[CompressAICodec]:
     base = LiteCodec if lite else CompressAICodec
-    return type(_class_name(arch, lite), (base,), {"arch": arch, "__module__": __name__})
+    if lite:
+        params: type = type(f"{arch}LiteParams", (LiteParams,), {"shipped": lite_qualities(arch)})
+    else:
+        zoo = {"zoo_qualities": ZOO_QUALITIES[arch], "__module__": __name__}
+        params = type(f"{arch}Params", (CompressAIParams,), zoo)
+    attrs = {"arch": arch, "__module__": __name__, "Params": params}
+    return type(_class_name(arch, lite), (base,), attrs)
 
 
 # One class per zoo architecture, so that each registers under a lazy "module:Class" target.

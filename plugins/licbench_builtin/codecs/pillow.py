@@ -6,12 +6,21 @@ import io
 from typing import Any
 
 from PIL import Image
+from pydantic import Field
 from torch import Tensor
 
-from licbench.api.codec import Codec, Encoded
+from licbench.api.codec import Codec, CodecParams, Encoded
 from licbench.errors import LicbenchError
 from licbench.images import pil_to_tensor, tensor_to_pil
 from licbench.plugin.hookspecs import hookimpl
+
+
+class JpegParams(CodecParams):
+    quality: int = Field(ge=1, le=95, description="libjpeg quality 1..95")
+
+
+class WebpParams(CodecParams):
+    quality: int = Field(ge=0, le=100, description="libwebp quality 0..100")
 
 
 class PillowCodec(Codec):
@@ -19,14 +28,7 @@ class PillowCodec(Codec):
 
     format = ""
     max_size = 65535
-    quality_range = (0, 100)
     save_options: dict[str, Any] = {}
-
-    def __init__(self, quality: float) -> None:
-        lo, hi = self.quality_range
-        if not lo <= quality <= hi:
-            raise LicbenchError(f"{self.name} quality must lie in {lo}..{hi}, not {quality}")
-        super().__init__(int(quality))
 
     def compress(self, x: Tensor) -> Encoded:
         h, w = x.shape[-2:]
@@ -45,8 +47,8 @@ class JpegCodec(PillowCodec):
     """Baseline JPEG (libjpeg via Pillow, 4:2:0 chroma subsampling, optimised Huffman)."""
 
     name = "jpeg"
+    Params = JpegParams
     format = "JPEG"
-    quality_range = (1, 95)
     save_options = {"optimize": True, "subsampling": "4:2:0"}
 
 
@@ -54,6 +56,7 @@ class WebpCodec(PillowCodec):
     """Lossy WebP (libwebp via Pillow, method 6)."""
 
     name = "webp"
+    Params = WebpParams
     format = "WEBP"
     max_size = 16383
     save_options = {"method": 6}

@@ -5,35 +5,38 @@ free"): δ ~ U(−ε, ε), one signed-gradient step of 1.25·ε on the estimated
 back to the ε-ball. The loss is the mean of the rate–distortion loss R + λ·255²·MSE on the
 clean batch and on its adversarial copy (distortion to the codec's own input), in the shared
 training loop. The tuned weights are a CompressAI state dict in the cache, keyed by the
-content hash of the settings, the victim's weights and the training data, so every cell (and
-``licbench decompress``) reuses them.
+content hash of the settings, the victim's weights and the training data. The prepare
+stage trains them once; every cell and ``licbench decompress`` only load them.
 """
 
 from __future__ import annotations
 
 import copy
-import logging
-import math
 from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import Field
 from torch import Tensor, nn
 
-from licbench.api.codec import Codec, LearnedCodec, RunContext
-from licbench.api.defense import DefendedCodec, Identity
+from licbench.api.artifact import Recipe, Trained
+from licbench.api.codec import Codec
+from licbench.api.context import RunContext
+from licbench.api.defense import FilterDefense, Identity, Transform
+from licbench.data import training_fingerprints, training_set
 from licbench.errors import LicbenchError
 from licbench.hashing import hash_json
-from licbench.paths import cache_dir
 from licbench.plugin.hookspecs import hookimpl
-from licbench.train.objectives import RateDistortion, bpp_of, lmbda_for
+from licbench.plugin.manager import get_registry
+from licbench.plugin.params import Params
+from licbench.rd import bpp_of, lmbda_for, psnr_from_mse
+from licbench.train import cache as artifact_cache
+from licbench.train.objectives import RateDistortion
 from licbench.train.trainer import StepOutput, TrainConfig, Trainer
-from licbench_builtin.backdoor.attack import load_training_images
 from licbench_builtin.codecs.compressai import CompressAICodec
-from licbench_builtin.defenses.preprocess import PreprocessDefense
 
-log = logging.getLogger("licbench")
+DEFAULT_TRAIN_DATA = {"name": "bsds500", "params": {"split": "trainval"}}
+FAMILY, SUFFIX = "adv-finetune", ".pth.tar"
 
 
 def fgsm_rs(model: nn.Module, x: Tensor, eps: float, step: float) -> Tensor:
@@ -61,86 +64,90 @@ class AdversarialRD(RateDistortion):
         adv, adv_bpp, _ = self.terms(model, x_adv)
         logs = {
             "bpp": float(bpp.detach()),
-            "psnr": -10 * math.log10(max(float(mse.detach()), 1e-12)),
+            "psnr": psnr_from_mse(mse),
             "adv_bpp": float(adv_bpp.detach()),
         }
         return StepOutput({"codec": (clean + adv) / 2}, logs)
 
 
-class FinetuneConfig(BaseModel):
+class FinetuneConfig(Params):
     """Everything that determines the tuned weights (besides the victim and the data)."""
 
-    model_config = ConfigDict(extra="forbid")
-    eps: float = 4 / 255
-    steps: int = 1000
-    batch_size: int = 8
-    patch_size: int = 128
-    lr: float = 1e-5
+    eps: float = Field(4 / 255, gt=0, le=1, description="L∞ budget of the FGSM-RS inputs")
+    steps: int = Field(1000, ge=1, description="training steps")
+    batch_size: int = Field(8, ge=1)
+    patch_size: int = Field(128, ge=64, multiple_of=64, description="crop size (codec stride)")
+    lr: float = Field(1e-5, gt=0, description="learning rate")
     seed: int = 0
 
 
-def finetune(
-    codec: LearnedCodec,
-    cfg: FinetuneConfig,
-    images: list[Tensor],
-    data_fp: str,
-    cache: Path,
-    device: str = "cpu",
-) -> Path:
-    """Train (or resume, or reuse) the adversarially fine-tuned weights; return their path."""
-    key = hash_json({"config": cfg.model_dump(), "victim": codec.fingerprint(), "data": data_fp})
-    path = Path(cache) / "adv-finetune" / f"{key[:16]}.pth.tar"
-    if path.is_file():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    model = copy.deepcopy(codec.model).cpu().train()
-    torch.manual_seed(cfg.seed)
-    tcfg = TrainConfig.finetune(
-        cfg.steps,
-        batch_size=cfg.batch_size,
-        patch_size=cfg.patch_size,
-        lr=cfg.lr,
-        seed=cfg.seed,
-        device=device,
+class FinetuneParams(FinetuneConfig):
+    train_data: dict[str, Any] | None = Field(
+        None, description="dataset to train on (default: the manifest's train_data, else BSDS500)"
     )
-    objective = AdversarialRD(lmbda_for(codec.quality), cfg.eps)
-    trainer = Trainer(model, objective, images, tcfg, path)
-
-    def weights(_logs: dict[str, float]) -> dict[str, Tensor]:
-        model.update(force=True)  # CDF tables for the tuned entropy models
-        return model.state_dict()
-
-    return trainer.fit_to(path, weights)
 
 
-class AdversarialFinetune(PreprocessDefense):
+class AdversarialFinetune(FilterDefense, Trained):
     """Adversarial fine-tuning (FGSM with random start, Wong et al. 2020) of the whole codec."""
 
     name = "adversarial-finetune"
+    Params = FinetuneParams
+    params: FinetuneParams
 
-    def __init__(self, train_data: dict[str, Any] | None = None, **train: Any) -> None:
-        self.config = FinetuneConfig(**train)
-        self.train_data = train_data
-        # no filter in front of the tuned codec: the identity transform
-        super().__init__(Identity(), **self.config.model_dump(), train_data=train_data)
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.config = FinetuneConfig(**self.params.model_dump(exclude={"train_data"}))
+        self.key: str | None = None
 
-    def wrap(self, codec: Codec, ctx: RunContext | None = None) -> Codec:
-        """The tuned codec; ``ctx`` is None when `licbench decompress` rebuilds it."""
+    def transform(self) -> Transform:
+        return Identity()  # no filter in front of the tuned codec
+
+    def _victim(self, codec: Codec) -> CompressAICodec:
         if not isinstance(codec, CompressAICodec):
             raise LicbenchError(f"{self.name} needs a CompressAI codec, not {codec.name}")
-        images, fp = load_training_images(self.train_data or (ctx and ctx.train_data))
-        cache, device = (ctx.cache_dir, str(ctx.device)) if ctx else (cache_dir(), "cpu")
-        path = finetune(codec, self.config, images, fp, cache, device)
-        tuned = copy.copy(codec)
-        tuned.model = codec._from_checkpoint(path).to(codec.device).eval()
-        tuned._fingerprint = None
-        log.info("%s: tuned weights %s", self.name, path)
-        return DefendedCodec(tuned, self)
+        return codec
 
+    def recipe(self, codec: Codec, ctx: RunContext) -> Recipe:
+        data = self.params.train_data or ctx.train_data or DEFAULT_TRAIN_DATA
+        fps = training_fingerprints(data, ctx.val_data, get_registry())
+        victim = self._victim(codec).fingerprint()
+        key = hash_json({"config": self.config.model_dump(), "victim": victim, "data": fps})
+        return Recipe(FAMILY, key[:16], SUFFIX)
 
-@hookimpl
-def register_objectives(register: Any) -> None:
-    register("adversarial-rd", f"{__name__}:AdversarialRD", description=AdversarialRD.__doc__)
+    def train(self, codec: Codec, ctx: RunContext, recipe: Recipe) -> Path:
+        victim = self._victim(codec)
+        data = self.params.train_data or ctx.train_data or DEFAULT_TRAIN_DATA
+        images, val, _ = training_set(data, ctx.val_data, get_registry())
+        model = copy.deepcopy(victim.model).cpu().train()
+        cfg = self.config
+        torch.manual_seed(cfg.seed)
+
+        def trainer() -> Trainer:
+            tcfg = TrainConfig.finetune(
+                cfg.steps, batch_size=cfg.batch_size, patch_size=cfg.patch_size, lr=cfg.lr,
+                seed=cfg.seed, device=str(ctx.device),
+            )  # fmt: skip
+            objective = AdversarialRD(lmbda_for(victim.quality), cfg.eps)
+            return Trainer(model, objective, images, tcfg, path, val_images=val)
+
+        def weights(_logs: dict[str, float]) -> dict[str, Tensor]:
+            model.update(force=True)  # CDF tables for the tuned entropy models
+            return model.state_dict()
+
+        path = recipe.location(ctx.cache_dir)
+        info = {"defense": self.spec(), "victim": victim.spec(), "key": recipe.key}
+        return artifact_cache.build(path, trainer, weights, info)
+
+    def load(self, codec: Codec, path: Path) -> Codec:
+        victim = self._victim(codec)
+        self.key = path.name.removesuffix(SUFFIX)
+        return victim.with_model(victim.from_checkpoint(path))
+
+    def spec(self) -> dict[str, Any]:
+        out = super().spec()
+        if self.key is not None:
+            out["artifact"] = {"family": FAMILY, "key": self.key, "suffix": SUFFIX}
+        return out
 
 
 @hookimpl

@@ -11,13 +11,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from pydantic import Field
 from torch import Tensor
 
-from licbench.api.codec import Codec, Defense, RunContext
-from licbench.api.defense import DefendedCodec, Transform, straight_through
-from licbench.errors import LicbenchError
+from licbench.api.defense import FilterDefense, Transform, straight_through
 from licbench.images import pil_to_tensor, tensor_to_pil
 from licbench.plugin.hookspecs import hookimpl
+from licbench.plugin.params import Params
 
 
 class Blur(Transform):
@@ -58,60 +58,49 @@ class Jpeg(Transform):
         return straight_through(x, torch.cat(out).to(x))
 
 
-class PreprocessDefense(Defense):
-    """A fixed transform in front of the codec: a one-way filter (or the identity)."""
-
-    def __init__(self, transform: Transform, **params: Any) -> None:
-        self.transform, self.params = transform, params
-
-    def wrap(self, codec: Codec, ctx: RunContext | None = None) -> Codec:
-        return DefendedCodec(codec, self)
-
-    def transform_for(self, codec: Codec, x: Tensor) -> Transform:
-        return self.transform
-
-    def transform_from_spec(self, spec: dict[str, Any]) -> Transform:
-        return self.transform
-
-    def sample_transform(self, gen: torch.Generator) -> Transform:
-        """What EoT averages over: here always the same filter."""
-        return self.transform
-
-    def spec(self) -> dict[str, Any]:
-        return {"name": self.name, "params": self.params}
+class BlurParams(Params):
+    sigma: float = Field(1.0, gt=0, le=32, description="standard deviation in pixels")
 
 
-class GaussianBlurDefense(PreprocessDefense):
+class SqueezeParams(Params):
+    bits: int = Field(5, ge=1, le=8, description="bits kept per channel")
+
+
+class JpegParams(Params):
+    quality: int = Field(75, ge=1, le=95, description="JPEG quality of the purification")
+
+
+class GaussianBlurDefense(FilterDefense):
     """Gaussian blur of standard deviation ``sigma`` pixels before encoding."""
 
     name = "gaussian-blur"
+    Params = BlurParams
+    params: BlurParams
 
-    def __init__(self, sigma: float = 1.0) -> None:
-        if sigma <= 0:
-            raise LicbenchError(f"gaussian-blur sigma must be positive, not {sigma}")
-        super().__init__(Blur(sigma), sigma=sigma)
+    def transform(self) -> Transform:
+        return Blur(self.params.sigma)
 
 
-class BitSqueezeDefense(PreprocessDefense):
+class BitSqueezeDefense(FilterDefense):
     """Reduce every channel to ``bits`` bits before encoding (feature squeezing)."""
 
     name = "bit-squeeze"
+    Params = SqueezeParams
+    params: SqueezeParams
 
-    def __init__(self, bits: int = 5) -> None:
-        if not 1 <= bits <= 8:
-            raise LicbenchError(f"bit-squeeze bits must lie in 1..8, not {bits}")
-        super().__init__(Squeeze(bits), bits=bits)
+    def transform(self) -> Transform:
+        return Squeeze(self.params.bits)
 
 
-class JpegPurifyDefense(PreprocessDefense):
+class JpegPurifyDefense(FilterDefense):
     """Re-encode with JPEG at ``quality`` before the learned codec."""
 
     name = "jpeg-purify"
+    Params = JpegParams
+    params: JpegParams
 
-    def __init__(self, quality: int = 75) -> None:
-        if not 1 <= quality <= 95:
-            raise LicbenchError(f"jpeg-purify quality must lie in 1..95, not {quality}")
-        super().__init__(Jpeg(quality), quality=quality)
+    def transform(self) -> Transform:
+        return Jpeg(self.params.quality)
 
 
 @hookimpl

@@ -21,14 +21,15 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import Tensor
 
-from licbench.api.codec import Codec, Defense, LearnedCodec, RunContext, likelihood_bits
-from licbench.api.defense import DefendedCodec, Transform
-from licbench.errors import LicbenchError
+from licbench.api.codec import Codec, LearnedCodec
+from licbench.api.defense import Transform, TransformDefense
 from licbench.images import crop, pad
 from licbench.plugin.hookspecs import hookimpl
-from licbench.train.objectives import lmbda_for
+from licbench.plugin.params import Params
+from licbench.rd import likelihood_bits, lmbda_for, rd_loss
 
 
 @dataclass(frozen=True)
@@ -84,11 +85,11 @@ def image_seed(x: Tensor, seed: int, draw: int = 0) -> int:
     return int.from_bytes(hashlib.sha256(data + salt).digest()[:8], "little")
 
 
-def rd_loss(codec: Codec, x: Tensor, t: RandomTransform, lmbda: float) -> float:
+def path_loss(codec: Codec, x: Tensor, t: RandomTransform, lmbda: float) -> float:
     """Estimated bits per pixel + λ·255²·MSE of the path through transform ``t``."""
     y = t.forward(x).clamp(0, 1)
     if isinstance(codec, LearnedCodec):
-        yp, unpad = pad(y, 64)
+        yp, unpad = pad(y, codec.downsampling_factor)
         with torch.no_grad():
             out = codec.forward(yp)
         bits = float(likelihood_bits(out["likelihoods"]))
@@ -97,31 +98,44 @@ def rd_loss(codec: Codec, x: Tensor, t: RandomTransform, lmbda: float) -> float:
         enc = codec.compress(y)
         bits, y_hat = float(enc.num_bits()), codec.decompress(enc)
     x_hat = t.inverse(y_hat, tuple(x.shape[-2:]))
-    return bits / (x.shape[-2] * x.shape[-1]) + lmbda * 255**2 * float(F.mse_loss(x_hat, x))
+    return rd_loss(bits / (x.shape[-2] * x.shape[-1]), float(F.mse_loss(x_hat, x)), lmbda)
 
 
-class RandomizedDefense(Defense):
+class RandomizedParams(Params):
+    seed: int = Field(0, description="salt of the per-image draws")
+    max_stretch: int = Field(64, ge=0, le=1024, description="largest stretch per axis, px")
+    max_shift: int = Field(64, ge=0, le=1024, description="largest shift per axis, px")
+
+
+class KWayParams(RandomizedParams):
+    k: int = Field(2, ge=1, le=64, description="candidates: the identity and k-1 draws")
+
+
+class RandomizedDefense(TransformDefense):
     """Encode through one of ``k`` candidate transforms: identity + k−1 random draws."""
 
-    k = 2
+    Params = RandomizedParams
+    params: RandomizedParams
     randomized = True
 
-    def __init__(self, seed: int = 0, max_stretch: int = 64, max_shift: int = 64) -> None:
-        self.seed, self.max_stretch, self.max_shift = seed, max_stretch, max_shift
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
         self.draw = 0
         self.last_losses: list[float] = []
+
+    @property
+    def k(self) -> int:
+        return 2
 
     def redraw(self, draw: int) -> None:
         self.draw = draw
 
-    def wrap(self, codec: Codec, ctx: RunContext | None = None) -> Codec:
-        return DefendedCodec(codec, self)
-
     def sample_transform(self, gen: torch.Generator) -> RandomTransform:
-        return sample(gen, self.max_stretch, self.max_shift)
+        return sample(gen, self.params.max_stretch, self.params.max_shift)
 
     def candidates(self, x: Tensor) -> list[RandomTransform]:
-        gen = torch.Generator().manual_seed(image_seed(x, self.seed, self.draw) % 2**63)
+        seed = image_seed(x, self.params.seed, self.draw) % 2**63
+        gen = torch.Generator().manual_seed(seed)
         return [RandomTransform()] + [self.sample_transform(gen) for _ in range(self.k - 1)]
 
     def transform_for(self, codec: Codec, x: Tensor) -> RandomTransform:
@@ -129,32 +143,23 @@ class RandomizedDefense(Defense):
         if len(cands) == 1:
             return cands[0]
         lmbda = lmbda_for(codec.quality)
-        self.last_losses = [rd_loss(codec, x, t, lmbda) for t in cands]
+        self.last_losses = [path_loss(codec, x, t, lmbda) for t in cands]
         return cands[min(range(len(cands)), key=self.last_losses.__getitem__)]
 
     def transform_from_spec(self, spec: dict[str, Any]) -> RandomTransform:
         return RandomTransform(**spec)
-
-    def params(self) -> dict[str, Any]:
-        return {"seed": self.seed, "max_stretch": self.max_stretch, "max_shift": self.max_shift}
-
-    def spec(self) -> dict[str, Any]:
-        return {"name": self.name, "params": self.params()}
 
 
 class KWay(RandomizedDefense):
     """K-way compression (Song, Choi, Han, Algorithm 2): the best of identity + K−1 draws."""
 
     name = "k-way"
+    Params = KWayParams
+    params: KWayParams
 
-    def __init__(self, k: int = 2, **kw: Any) -> None:
-        if k < 1:
-            raise LicbenchError(f"{self.name} needs k >= 1, not {k}")
-        super().__init__(**kw)
-        self.k = k
-
-    def params(self) -> dict[str, Any]:
-        return {"k": self.k, **super().params()}
+    @property
+    def k(self) -> int:
+        return self.params.k
 
 
 class TwoWay(RandomizedDefense):

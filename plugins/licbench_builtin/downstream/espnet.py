@@ -20,9 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from licbench.api.codec import SegmentationModel
-from licbench.errors import LicbenchError
-from licbench.paths import data_root
+from licbench.api.downstream import SegmentationModel
+from licbench.paths import model_weights
 from licbench.plugin.hookspecs import hookimpl
 
 WEIGHTS_FILE = "decoder_espnet_p_2_q_8.pth"
@@ -187,20 +186,12 @@ class ESPNetNet(nn.Module):
 def _weights_path(weights: str | None, filename: str) -> Path:
     if weights:
         path = Path(weights).expanduser()
-    else:
-        root = data_root()
-        if root is None:
+        if not path.is_file():
             raise LicbenchError(
-                f"{filename}: LICBENCH_DATA is not set; point it at the shared data folder "
-                "or pass weights=PATH"
+                f"ESPNet weights not found at {path}; pass an existing weights=PATH"
             )
-        path = root / "models" / filename
-    if not path.is_file():
-        raise LicbenchError(
-            f"ESPNet weights not found at {path}: set LICBENCH_DATA to the shared data folder "
-            f"(models/{filename}, from github sacmehta/ESPNet pretrained/) or pass weights=PATH"
-        )
-    return path
+        return path
+    return model_weights(filename, "ESPNet", "github sacmehta/ESPNet pretrained/")
 
 
 def load_state(path: Path) -> dict[str, Tensor]:

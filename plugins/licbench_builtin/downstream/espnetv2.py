@@ -20,9 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from licbench.api.codec import SegmentationModel
+from licbench.api.downstream import SegmentationModel
 from licbench.errors import LicbenchError
-from licbench.paths import data_root
+from licbench.paths import model_weights
 from licbench.plugin.hookspecs import hookimpl
 
 WIDTHS = (32, 128, 256, 512)  # output channels of encoder levels 1-4 at s = 2.0
@@ -296,15 +296,7 @@ class ESPNetv2Segmentation(SegmentationModel):
     @classmethod
     def default_weights(cls) -> Path:
         """``$LICBENCH_DATA/models/<weights_file>``; a one-line error where it is missing."""
-        root = data_root()
-        path = root / "models" / cls.weights_file if root else None
-        if path is None or not path.is_file():
-            where = f"{path} not found" if path else f"{cls.weights_file}: LICBENCH_DATA unset"
-            raise LicbenchError(
-                f"{cls.name}: weights {where}; set LICBENCH_DATA to the "
-                f"shared data folder (holding models/{cls.weights_file}) or pass weights=PATH"
-            )
-        return path
+        return model_weights(cls.weights_file, cls.name)
 
     def train(self, mode: bool = True) -> ESPNetv2Segmentation:
         """Always stays in eval mode (frozen BatchNorm statistics)."""

@@ -20,9 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from licbench.api.codec import FaceEmbedder
+from licbench.api.downstream import FaceEmbedder
 from licbench.errors import LicbenchError
-from licbench.paths import data_root
+from licbench.paths import model_weights
 from licbench.plugin.hookspecs import hookimpl
 
 WEIGHTS_FILE = "mobilefacenet_casia.ckpt"
@@ -104,13 +104,7 @@ class MobileFaceNetBackbone(nn.Module):
 
 def default_weights() -> Path:
     """The checkpoint's expected place: ``$LICBENCH_DATA/models/mobilefacenet_casia.ckpt``."""
-    root = data_root()
-    if root is None:
-        raise LicbenchError(
-            f"{WEIGHTS_FILE}: LICBENCH_DATA is not set; point it at the shared data folder "
-            "or pass weights=PATH"
-        )
-    return root / "models" / WEIGHTS_FILE
+    return model_weights(WEIGHTS_FILE, "mobilefacenet")
 
 
 class MobileFaceNet(FaceEmbedder):

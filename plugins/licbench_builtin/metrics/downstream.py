@@ -7,25 +7,34 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 
-from licbench.api.codec import Metric, Sample
-from licbench.errors import LicbenchError
+from licbench.api.metric import Metric, Sample
 from licbench.plugin.hookspecs import hookimpl
-from licbench_builtin.backdoor.goals_downstream import downstream
+from licbench_builtin.backdoor.goals_downstream import (
+    FaceParams,
+    SegmentationParams,
+    class_index,
+    downstream,
+)
+
+
+class SegMetricParams(SegmentationParams):
+    alpha: None = Field(None, exclude=True)  # a goal's weights mean nothing here
+    beta: None = Field(None, exclude=True)
 
 
 class _Segmentation(Metric):
-    def __init__(
-        self, model: str = "espnetv2-cityscapes", source: str = "car", target: str = "road"
-    ):
-        self.model_name = model
+    Params = SegMetricParams
+    params: SegMetricParams
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        model = self.model_name = self.params.model
         if model != "espnetv2-cityscapes":  # one score column per downstream model
             self.name = f"{self.name}@{model}"
-        classes = getattr(downstream(model), "classes", {})
-        for c in (source, target):
-            if c not in classes:
-                raise LicbenchError(f"{model} has no class '{c}'; one of {sorted(classes)}")
-        self.source, self.target = classes[source], classes[target]
+        self.source = class_index(model, self.params.source)
+        self.target = class_index(model, self.params.target)
 
     @torch.no_grad()
     def outputs(self, s: Sample) -> tuple[torch.Tensor, torch.Tensor]:
@@ -67,13 +76,21 @@ class SegAgreement(_Segmentation):
         return 100 * float((out.argmax(1) == ref.argmax(1)).float().mean())
 
 
+class FaceMetricParams(FaceParams):
+    alpha: None = Field(None, exclude=True)
+    beta: None = Field(None, exclude=True)
+
+
 class FaceSimilarity(Metric):
     """Cosine similarity of face embeddings of the clean and the decoded image (identity kept)."""
 
     name, higher_is_better, unit = "face-similarity", True, ""
+    Params = FaceMetricParams
+    params: FaceMetricParams
 
-    def __init__(self, model: str = "mobilefacenet") -> None:
-        self.model_name = model
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        model = self.model_name = self.params.model
         if model != "mobilefacenet":
             self.name = f"{self.name}@{model}"
 

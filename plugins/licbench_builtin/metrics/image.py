@@ -1,27 +1,18 @@
 """Rate, distortion and timing metrics, computed per image.
 
-PSNR and MS-SSIM follow CompressAI's evaluation: both images are rounded to 8 bits first.
+PSNR and MS-SSIM follow CompressAI's evaluation: both images are rounded to 8 bits first
+(``licbench.rd.psnr_8bit``).
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-import torch
 from pytorch_msssim import ms_ssim
 
-from licbench.api.codec import Metric, Sample
+from licbench.api.metric import Metric, Sample
 from licbench.plugin.hookspecs import hookimpl
-
-
-def _to_8bit(x: torch.Tensor) -> torch.Tensor:
-    return (x.detach().float() * 255).clamp(0, 255).round()
-
-
-def psnr_8bit(a: torch.Tensor, b: torch.Tensor) -> float:
-    mse = (_to_8bit(a) - _to_8bit(b.to(a.device))).pow(2).mean().item()
-    return math.inf if mse == 0 else 20 * math.log10(255) - 10 * math.log10(mse)
+from licbench.rd import psnr_8bit, psnr_from_mse, to_8bit
 
 
 class Bpp(Metric):
@@ -58,7 +49,7 @@ class MsSsim(Metric):
     min_size = 161  # five scales of an 11-pixel window
 
     def compute(self, s: Sample) -> float:
-        a, b = _to_8bit(s.x_in), _to_8bit(s.x_hat.to(s.x_in.device))
+        a, b = to_8bit(s.x_in), to_8bit(s.x_hat.to(s.x_in.device))
         return float(ms_ssim(a, b, data_range=255))
 
 
@@ -77,8 +68,7 @@ class InputPsnr(Metric):
     name, higher_is_better, unit = "input-psnr", True, "dB"
 
     def compute(self, s: Sample) -> float:
-        mse = (s.x_in.float() - s.x.float().to(s.x_in.device)).pow(2).mean().item()
-        return math.inf if mse == 0 else -10 * math.log10(mse)
+        return psnr_from_mse((s.x_in.float() - s.x.float().to(s.x_in.device)).pow(2).mean())
 
 
 class InputLinf(Metric):

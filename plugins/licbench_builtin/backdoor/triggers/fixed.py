@@ -9,21 +9,30 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from pydantic import Field
 from torch import Tensor
 
-from licbench.api.codec import Trigger
+from licbench.api.backdoor import Trigger
 from licbench.plugin.hookspecs import hookimpl
+from licbench.plugin.params import Params
 from licbench_builtin.backdoor.triggers.blockdct import block_dct, block_idct, pad_to
+
+
+class FTrojanParams(Params):
+    eps: float = Field(0.005, gt=0, le=1, description="RMS of the change before clipping")
+    positions: list[tuple[int, int]] = Field(
+        [(4, 7), (7, 4)], min_length=1, description="raised (u, v) of each 8x8 block"
+    )
 
 
 class FTrojanTrigger(Trigger):
     name = "ftrojan"
+    Params = FTrojanParams
+    params: FTrojanParams
 
-    def __init__(
-        self, eps: float = 0.005, positions: tuple[tuple[int, int], ...] = ((4, 7), (7, 4))
-    ):
-        super().__init__()
-        self.positions = [tuple(p) for p in positions]
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        eps, self.positions = self.params.eps, [tuple(p) for p in self.params.positions]
         # orthonormal 8x8 blocks: MSE = len(positions) * m^2 / 64
         self.magnitude = eps * math.sqrt(64 / len(self.positions))
 

@@ -9,10 +9,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import Tensor, nn
 
-from licbench.api.codec import Trigger
+from licbench.api.backdoor import Trigger
 from licbench.plugin.hookspecs import hookimpl
+from licbench.plugin.params import Params
 from licbench_builtin.backdoor.triggers.blockdct import pad_to
 
 
@@ -44,15 +46,23 @@ class UNet(nn.Module):
         return self.out(a)
 
 
+class LiraParams(Params):
+    eps: float = Field(0.005, gt=0, le=1, description="largest change of a pixel")
+    width: int = Field(16, ge=1, description="U-Net base width")
+    seed: int = 0
+
+
 class LiraTrigger(Trigger):
     name = "lira-unet"
+    Params = LiraParams
+    params: LiraParams
 
-    def __init__(self, eps: float = 0.005, width: int = 16, seed: int = 0) -> None:
-        super().__init__()
-        self.eps = eps
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.eps = self.params.eps
         with torch.random.fork_rng():
-            torch.manual_seed(seed)
-            self.net = UNet(width)
+            torch.manual_seed(self.params.seed)
+            self.net = UNet(self.params.width)
 
     def forward(self, x: Tensor) -> Tensor:
         xp, (h, w) = pad_to(x, 4)

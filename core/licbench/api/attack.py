@@ -1,0 +1,23 @@
+"""The attack contract: test-time adversarial inputs, or a codec changed by training."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from torch import Tensor
+
+from licbench.api.codec import Codec
+from licbench.api.context import RunContext
+from licbench.plugin.params import Configurable
+
+
+class Attack(Configurable, ABC):
+    """Makes the codec's input adversarial. An attack that trains something (a backdoor)
+    also implements :class:`licbench.api.artifact.Trained`."""
+
+    name: str = ""
+    adaptive: bool = False  # True: generated against the defended codec (e.g. EoT)
+
+    @abstractmethod
+    def perturb(self, codec: Codec, x: Tensor, ctx: RunContext) -> Tensor:
+        """The attacked input for clean image ``x`` (``ctx.generator()`` for randomness)."""

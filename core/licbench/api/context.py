@@ -1,0 +1,32 @@
+"""What a plugin receives from the runner: device, seed, cache and data references."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from licbench.hashing import hash_json
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """The runner's context. ``image`` is set while one image is processed, so that
+    :meth:`generator` draws different noise for each image of a cell, repeatably."""
+
+    device: torch.device
+    seed: int = 0
+    cache_dir: Path = Path(".licbench-cache")
+    train_data: Any = None  # the manifest's DatasetRef for trained artifacts, or None
+    val_data: Any = None  # the manifest's validation DatasetRef, or None
+    image: str = ""
+
+    def for_image(self, name: str) -> RunContext:
+        return replace(self, image=name)
+
+    def generator(self, salt: int = 0) -> torch.Generator:
+        """A CPU generator seeded by the run's seed, ``salt`` and the current image."""
+        seed = int(hash_json([self.seed, salt, self.image])[:15], 16)
+        return torch.Generator().manual_seed(seed)

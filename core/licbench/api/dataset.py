@@ -1,0 +1,38 @@
+"""The dataset contract: an ordered, deterministic collection of images."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import Tensor
+
+from licbench.hashing import hash_files
+from licbench.plugin.params import Configurable
+
+
+@dataclass
+class ImageItem:
+    name: str
+    path: Path | None
+    loader: Callable[[], Tensor]
+
+
+class Dataset(Configurable, ABC):
+    """Images in a fixed order, each with a lazy loader."""
+
+    name: str = ""
+
+    @abstractmethod
+    def items(self) -> list[ImageItem]:
+        """The images, sorted, each with a lazy loader."""
+
+    def fingerprint(self) -> str:
+        """A content hash of the images (file bytes or pixels)."""
+        return hash_files([i.path for i in self.items() if i.path is not None])
+
+    def __iter__(self) -> Iterator[tuple[str, Tensor]]:
+        for item in self.items():
+            yield item.name, item.loader()

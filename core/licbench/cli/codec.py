@@ -1,0 +1,184 @@
+"""Commands on single images and bitstream files: eval, compress, decompress."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from licbench.api.codec import Codec
+from licbench.errors import LicbenchError
+
+DEVICES = ["auto", "cpu", "cuda"]
+
+
+def _quality(text: str) -> float:
+    value = float(text)
+    return int(value) if value.is_integer() else value
+
+
+def _json(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON ({exc})") from exc
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("give a JSON object, e.g. '{\"eps\": 0.01}'")
+    return value
+
+
+def _codec(args: argparse.Namespace) -> Codec:
+    from licbench.plugin.manager import get_registry
+
+    params: dict[str, Any] = {}
+    if getattr(args, "checkpoint", None):
+        params["checkpoint"] = args.checkpoint
+    if getattr(args, "pretrained", False):
+        params["pretrained"] = True
+    codec: Codec = get_registry().create("codec", args.codec, quality=args.quality, **params)
+    return codec
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import torch
+    from tabulate import tabulate
+
+    from licbench.bench.evaluate import evaluate_folder
+    from licbench.bench.runner import resolve_device
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    codec = _codec(args).to(resolve_device(args.device))
+    rows, mean = evaluate_folder(codec, args.data, args.limit, estimate=not args.no_estimate)
+    if args.json:
+        out = {"codec": args.codec, "quality": args.quality, "spec": codec.spec()}
+        print(json.dumps({**out, "images": rows, "mean": mean}, indent=2))
+    else:
+        print(tabulate([*rows, {"image": "mean", **mean}], headers="keys", floatfmt=".4f"))
+    return 0
+
+
+def _with_plugins(codec: Codec, args: argparse.Namespace) -> Codec:
+    """The codec behind ``--attack`` (a trained one, e.g. a backdoor) and ``--defense``; a
+    trained artifact must exist already (``licbench prepare`` trains it)."""
+    from licbench.api.artifact import Trained
+    from licbench.api.context import RunContext
+    from licbench.paths import cache_dir
+    from licbench.plugin.manager import get_registry
+    from licbench.train.cache import require
+
+    ctx = RunContext(codec.device, 0, cache_dir())
+    for role in ("attack", "defense"):
+        name = getattr(args, role)
+        if not name:
+            continue
+        plugin = get_registry().create(role, name, **getattr(args, f"{role}_params"))
+        if isinstance(plugin, Trained):
+            recipe = plugin.recipe(codec, ctx)
+            fix = "train it with `licbench prepare MANIFEST`"
+            path = require(recipe.location(ctx.cache_dir), f"{role} {name} artifact", fix)
+            codec = plugin.load(codec, path)
+        elif role == "attack":
+            raise LicbenchError(f"attack '{name}' changes inputs, not the codec; drop --attack")
+        if role == "defense":
+            codec = plugin.wrap(codec, ctx)
+    return codec
+
+
+def cmd_compress(args: argparse.Namespace) -> int:
+    import torch
+
+    from licbench.bench.runner import resolve_device
+    from licbench.bitstream import write_bitstream
+    from licbench.images import load_image
+
+    codec = _with_plugins(_codec(args).to(resolve_device(args.device)), args)
+    x = load_image(args.input)
+    with torch.no_grad():
+        enc = codec.compress(x)
+    size = write_bitstream(Path(args.output), codec, enc)
+    bpp = 8 * size / (enc.height * enc.width)
+    print(f"{args.output}: {size} bytes, {bpp:.4f} bpp ({codec.name} q={codec.quality})")
+    return 0
+
+
+def _decoder(header: dict[str, Any], args: argparse.Namespace) -> Codec:
+    """The codec (and defense) a bitstream header names; trained artifacts are looked up in
+    the cache by the key the header holds, never trained."""
+    from licbench.api.artifact import Recipe, Trained
+    from licbench.paths import cache_dir
+    from licbench.plugin.manager import get_registry
+    from licbench.train.cache import require
+
+    reg = get_registry()
+    params = dict(header.get("params", {}))
+    if args.checkpoint:
+        params["checkpoint"] = args.checkpoint
+    codec: Codec = reg.create("codec", header["codec"], quality=header["quality"], **params)
+    d = header.get("defense")
+    if d:  # the defense's transform is in the payload metadata
+        defense = reg.create("defense", d["name"], **d.get("params", {}))
+        if isinstance(defense, Trained):
+            art = d.get("artifact") or {}
+            recipe = Recipe(art.get("family", "?"), art.get("key", "?"), art.get("suffix", ""))
+            fix = f"train it with `licbench prepare MANIFEST` (the manifest with {d['name']})"
+            path = require(recipe.location(cache_dir()), f"{d['name']} artifact", fix)
+            codec = defense.load(codec, path)
+        codec = defense.wrap(codec, None)
+    return codec
+
+
+def cmd_decompress(args: argparse.Namespace) -> int:
+    from licbench.bench.runner import resolve_device
+    from licbench.bitstream import read_bitstream
+    from licbench.images import save_image
+
+    header, enc = read_bitstream(Path(args.input))
+    codec = _decoder(header, args)
+    expected = header.get("decoder_fingerprint") or header.get("fingerprint")
+    if expected and codec.decoder_fingerprint() != expected:
+        raise LicbenchError(
+            f"{args.input}: written with other weights than {codec.name} q={codec.quality} has; "
+            "pass the encoder's checkpoint with --checkpoint"
+        )
+    codec.to(resolve_device(args.device))
+    save_image(codec.decompress(enc), args.output)
+    print(f"{args.output}: {enc.width}x{enc.height} ({header['codec']} q={header['quality']})")
+    return 0
+
+
+def _codec_args(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--codec", required=True)
+    s.add_argument("--quality", type=_quality, required=True)
+    s.add_argument("--checkpoint")
+    s.add_argument("--pretrained", action="store_true")
+    s.add_argument("--device", default="auto", choices=DEVICES)
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    s = sub.add_parser("eval", help="evaluate one codec on an image folder")
+    _codec_args(s)
+    s.add_argument("--data", required=True, help="image folder")
+    s.add_argument("--limit", type=int)
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--no-estimate", action="store_true", help="skip the likelihood rate")
+    s.add_argument("--threads", type=int, help="torch CPU threads")
+    s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("compress", help="write a bitstream file")
+    s.add_argument("input")
+    s.add_argument("output")
+    _codec_args(s)
+    s.add_argument("--attack", help="a trained attack's codec, e.g. backdoor")
+    s.add_argument("--attack-params", type=_json, default={}, help="its params as JSON")
+    s.add_argument("--defense", help="encode behind this defense")
+    s.add_argument("--defense-params", type=_json, default={}, help="its params as JSON")
+    s.set_defaults(func=cmd_compress)
+
+    s = sub.add_parser("decompress", help="decode a bitstream file to an image")
+    s.add_argument("input")
+    s.add_argument("output")
+    s.add_argument("--checkpoint", help="weights, if not at the path stored in the header")
+    s.add_argument("--device", default="auto", choices=DEVICES)
+    s.set_defaults(func=cmd_decompress)

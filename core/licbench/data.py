@@ -1,0 +1,110 @@
+"""Loading a manifest's dataset reference: its images (limited and cropped as asked) and a
+fingerprint of exactly what was used. The runner and every training run share it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from torch import Tensor
+
+from licbench.errors import LicbenchError
+from licbench.plugin.registry import Registry
+
+
+@dataclass
+class DataRef:
+    """The fields of a manifest's dataset reference that decide which pixels are used."""
+
+    name: str
+    params: dict[str, Any]
+    limit: int | None = None
+    crop: int | None = None
+
+    @classmethod
+    def of(cls, ref: Any) -> DataRef:
+        """From a manifest DatasetRef or a ``{name, params, limit, crop}`` mapping."""
+        if isinstance(ref, dict):
+            return cls(ref["name"], dict(ref.get("params", {})), ref.get("limit"), ref.get("crop"))
+        return cls(ref.name, dict(ref.params), ref.limit, ref.crop)
+
+
+def center_crop(name: str, x: Tensor, crop: int | None, dataset: str) -> Tensor:
+    """The central ``crop``×``crop`` window of ``x`` (``x`` itself without a crop)."""
+    if crop is None:
+        return x
+    h, w = x.shape[-2:]
+    if min(h, w) < crop:
+        raise LicbenchError(
+            f"dataset '{dataset}' image {name} is {w}x{h}, smaller than crop: {crop}; "
+            f"use crop <= {min(h, w)}"
+        )
+    top, left = (h - crop) // 2, (w - crop) // 2
+    return x[..., top : top + crop, left : left + crop]
+
+
+def _count(n_items: int, *limits: int | None) -> int:
+    return min(x for x in (*limits, n_items) if x)
+
+
+def fingerprint(ref: DataRef, registry: Registry, limit: int | None = None) -> str:
+    """The content hash of what :func:`load` returns for the runner (``:firstN`` suffix)."""
+    ds = registry.create("dataset", ref.name, **ref.params)
+    return ds.fingerprint() + f":first{_count(len(ds.items()), ref.limit, limit)}"
+
+
+def load(ref: DataRef, registry: Registry, limit: int | None = None) -> list[tuple[str, Tensor]]:
+    """The first ``limit`` images (``ref.limit`` too), centre-cropped to ``ref.crop``."""
+    ds = registry.create("dataset", ref.name, **ref.params)
+    items = ds.items()
+    n = _count(len(items), ref.limit, limit)
+    return [(it.name, center_crop(it.name, it.loader(), ref.crop, ref.name)) for it in items[:n]]
+
+
+def training_fingerprint(ref: DataRef, registry: Registry) -> str:
+    """The fingerprint that keys a trained artifact: the dataset's content hash, plus the
+    limit and crop where set (so artifacts trained on whole datasets keep their keys)."""
+    ds = registry.create("dataset", ref.name, **ref.params)
+    out = ds.fingerprint()
+    if ref.limit:
+        out += f":first{_count(len(ds.items()), ref.limit)}"
+    if ref.crop:
+        out += f":crop{ref.crop}"
+    return out
+
+
+def training_set(
+    train: Any, val: Any, registry: Registry
+) -> tuple[list[Tensor], list[Tensor], dict[str, str]]:
+    """Training images, validation images and the fingerprints that key the artifact.
+
+    Validation comes from ``val`` (its first 8 images) or, without one, the last
+    ``max(1, min(4, n // 10))`` training images are held out for it (with a single image,
+    training validates on that image)."""
+    tref = DataRef.of(train)
+    images = [x for _, x in load(tref, registry)]
+    fps = {"data": training_fingerprint(tref, registry)}
+    if val is not None:
+        vref = DataRef.of(val)
+        fps["val"] = training_fingerprint(vref, registry)
+        return images, [x for _, x in load(vref, registry, limit=8)], fps
+    k = max(1, min(4, len(images) // 10))
+    if len(images) <= k:
+        fps["val"] = "train"
+        return images, images[:1], fps
+    fps["val"] = f"held-out:last{k}"
+    return images[:-k], images[-k:], fps
+
+
+def training_fingerprints(train: Any, val: Any, registry: Registry) -> dict[str, str]:
+    """What :func:`training_set` keys an artifact with, without loading a pixel."""
+    tref = DataRef.of(train)
+    fps = {"data": training_fingerprint(tref, registry)}
+    if val is not None:
+        fps["val"] = training_fingerprint(DataRef.of(val), registry)
+        return fps
+    ds = registry.create("dataset", tref.name, **tref.params)
+    n = _count(len(ds.items()), tref.limit)
+    k = max(1, min(4, n // 10))
+    fps["val"] = "train" if n <= k else f"held-out:last{k}"
+    return fps

@@ -1,0 +1,71 @@
+"""One cache helper for every trained artifact and for ``train-codec``: look up, train with
+resume, write atomically, and record the training log and validation beside the artifact."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from licbench.errors import LicbenchError
+from licbench.hashing import package_versions
+from licbench.train.trainer import Trainer, save_atomic
+
+log = logging.getLogger("licbench")
+
+
+def record_path(path: Path) -> Path:
+    """The JSON training record written beside an artifact."""
+    return path.with_name(path.name + ".json")
+
+
+def require(path: Path, what: str, fix: str) -> Path:
+    """An artifact that must already exist (scoring and decoding never train)."""
+    if not path.is_file():
+        raise LicbenchError(f"{what} {path} is not trained yet; {fix}")
+    return path
+
+
+def build(
+    path: Path,
+    trainer: Callable[[], Trainer],
+    artifact: Callable[[dict[str, float]], Any],
+    info: dict[str, Any],
+    *,
+    progress: bool = True,
+    resume: bool = True,
+    reuse: bool = True,
+    keep_state: bool = False,
+) -> Path:
+    """Train ``trainer()`` into ``path`` unless it exists there: a killed run resumes from
+    its state file, the artifact ``artifact(final scalars)`` is written atomically, and the
+    record (``info``, final and validation scalars, versions) goes beside it as JSON.
+    ``reuse`` False always trains; ``keep_state`` keeps the state file, so a later run can
+    continue to more steps (``train-codec --resume``)."""
+    if reuse and path.is_file():
+        log.info("reusing %s", path)
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = trainer()
+    if resume and t.state_path.is_file():
+        t.resume()
+    t0 = time.perf_counter()
+    final = t.fit(progress=progress)
+    save_atomic(artifact(final), path)
+    record = {
+        **info,
+        "final": final,
+        "validation": t.val_log,
+        "steps": t.step_no,
+        "seconds_this_session": round(time.perf_counter() - t0, 1),
+        "versions": package_versions(),
+    }
+    tmp = record_path(path).with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=2, default=str))
+    tmp.replace(record_path(path))
+    if not keep_state:
+        t.state_path.unlink(missing_ok=True)
+    return path
