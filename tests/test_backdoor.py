@@ -157,7 +157,7 @@ def test_artifact_refuses_other_victim_and_bad_files(trained_backdoor, tmp_path:
         Backdoor(path).apply(other)
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not torch")
-    with pytest.raises(LicbenchError, match="not a readable backdoor artifact"):
+    with pytest.raises(LicbenchError, match="not a readable licbench-backdoor/1 artifact"):
         Backdoor(bad)
     with pytest.raises(LicbenchError, match="no trigger 'nope'"):
         Backdoor(path).trigger("nope")

@@ -216,3 +216,8 @@ def test_decompress_never_trains(
 
 def kodak_like(folder: Path) -> Path:
     return sorted(folder.glob("*.png"))[0]
+
+
+def test_parameter_docs_are_generated_from_the_models(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plugins", "--markdown"]) == 0
+    assert capsys.readouterr().out == (REPO / "docs" / "parameters.md").read_text()

@@ -1,7 +1,10 @@
-"""A third-party package adds a codec and a metric through the entry-point group alone."""
+"""A third-party package adds a codec, a metric, an attack, a transform defense, a backdoor
+goal and a CLI command through the entry-point group alone (examples/, written from
+docs/plugins.md)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -13,6 +16,8 @@ import pytest
 from licbench.bench.manifest import load_manifest
 from licbench.bench.runner import Runner
 from licbench.bench.store import ResultStore
+from licbench.cli import main
+from licbench.paths import cache_dir
 from licbench.plugin.manager import reset_registry
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "licbench-example-plugin"
@@ -62,6 +67,48 @@ def test_example_plugin_runs_in_a_manifest(installed_example: Path, tmp_path: Pa
     )
     by_q = mae.groupby("quality").value.mean()
     assert 0 < by_q[2.0] < by_q[4.0]  # stronger downsampling, larger error
+
+
+def test_example_attack_defense_goal_and_command_run(
+    installed_example: Path, tmp_path: Path, image_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """salt-pepper × median3 on two codecs, and a backdoor trained with the `darken` goal,
+    in one manifest; then the plugin's own `licbench mae` command."""
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(
+        "name: third-party-all\ndatasets: [{name: samples, limit: 2, crop: 128}]\n"
+        "codecs: [{name: jpeg, qualities: [50]},\n"
+        "         {name: bmshj2018-hyperprior-lite, qualities: [2]}]\n"
+        "attacks:\n  - {name: salt-pepper, params: {amount: 0.05}}\n"
+        "  - name: backdoor\n    params:\n"
+        "      triggers:\n"
+        "        - {label: dark, trigger: ftrojan, goal: {name: darken, params: {level: 0}}}\n"
+        "      steps: 3\n      batch_size: 1\n      patch_size: 64\n"
+        f"defenses: [median3]\ntrain_data: {{name: folder, params: {{path: {image_dir}}}}}\n"
+        "metrics: [bpp, psnr, mae, input-psnr]\n"
+    )
+    assert main(["validate", str(manifest)]) == 0
+    store = ResultStore(str(tmp_path / "r.db"))
+    summary = Runner(load_manifest(manifest), store, device="cpu", progress=False).run()
+    # 2 codecs x 3 attacks x 2 defenses; the backdoor needs a learned codec: 2 JPEG cells fail
+    assert (summary.total, summary.done, summary.failed) == (12, 10, 2)
+    cells = store.frame("cells").set_index(["label", "attack", "defense"])
+    assert "needs a learned codec" in cells.loc[("jpeg", "backdoor", "none"), "error"]
+    scores = store.frame("scores").merge(store.frame("cells"), left_on="cell_key", right_on="key")
+    mean = scores.groupby(["label", "attack", "defense", "metric"]).value.mean()
+    # impulse noise really changes the input; the median filter removes most of the damage
+    assert mean[("jpeg", "salt-pepper", "none", "input-psnr")] < 25
+    noisy, filtered = (mean[("jpeg", "salt-pepper", d, "mae")] for d in ("none", "median3"))
+    assert filtered < noisy
+    learned = "bmshj2018-hyperprior-lite"
+    assert mean[(learned, "backdoor", "none", "input-psnr")] > 40  # a stealthy trigger
+    (artifact,) = (cache_dir() / "backdoors").glob("*.pt")  # trained once, for both cells
+    record = json.loads(artifact.with_name(artifact.name + ".json").read_text())
+    assert record["config"]["triggers"][0]["goal"]["name"] == "darken" and record["steps"] == 3
+    a, b = sorted(image_dir.glob("*.png"))[:2]
+    capsys.readouterr()
+    assert main(["mae", str(a), str(b)]) == 0
+    assert float(capsys.readouterr().out) > 0
 
 
 def test_cli_sees_the_example_plugin(installed_example: Path) -> None:

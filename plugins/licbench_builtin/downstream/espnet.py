@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from licbench.api.downstream import SegmentationModel
+from licbench.errors import LicbenchError
 from licbench.paths import model_weights
 from licbench.plugin.hookspecs import hookimpl
 
