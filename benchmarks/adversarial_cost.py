@@ -24,7 +24,7 @@ from licbench.api.context import RunContext
 from licbench.images import load_image, pad
 from licbench.paths import data_root
 from licbench.plugin.manager import get_registry
-from licbench.rd import likelihood_bits
+from licbench.rd import DOWNSAMPLING, likelihood_bits
 from licbench_builtin.attacks.gradient import quantization_proxy
 
 
@@ -35,7 +35,7 @@ def bare_passes(model: torch.nn.Module, x: torch.Tensor, n: int) -> float:
         t0 = time.perf_counter()
         for _ in range(n):
             xi = x.clone().requires_grad_(True)
-            out = model(pad(xi, 64)[0])
+            out = model(pad(xi, DOWNSAMPLING)[0])
             torch.autograd.grad(likelihood_bits(out["likelihoods"]) / x[0, 0].numel(), xi)
     return (time.perf_counter() - t0) / n
 
@@ -60,7 +60,7 @@ def forward_seconds(codec, images: list[torch.Tensor]) -> float:
     t0 = time.perf_counter()
     with torch.no_grad():
         for x in images:
-            codec.model(pad(x, 64)[0])
+            codec.model(pad(x, DOWNSAMPLING)[0])
     return time.perf_counter() - t0
 
 

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from licbench.paths import data_root
 from licbench.plugin.manager import get_registry
-from licbench.rd import ZOO_LAMBDAS, bpp_of
+from licbench.rd import ZOO_LAMBDAS, bpp_of, rd_loss
 from licbench.train.trainer import TrainConfig, Trainer
 from licbench_builtin.backdoor.training import BackdoorObjective
 
@@ -32,7 +32,7 @@ def plain_steps(model: torch.nn.Module, batches: list[torch.Tensor], lmbda: floa
     t0 = time.perf_counter()
     for x in batches:
         out = model(x)
-        loss = bpp_of(out["likelihoods"], x) + lmbda * 255**2 * F.mse_loss(out["x_hat"], x)
+        loss = rd_loss(bpp_of(out["likelihoods"], x), F.mse_loss(out["x_hat"], x), lmbda)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.g_a.parameters(), 1.0)

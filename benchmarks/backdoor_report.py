@@ -22,15 +22,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 
 import pandas as pd
 from tabulate import tabulate
 
 from licbench.bench.leaderboard import current_cells
 from licbench.bench.store import ResultStore
+from licbench.rd import psnr_from_mse
 
-STEALTH_DB = -10 * math.log10(0.005**2)
+STEALTH_DB = psnr_from_mse(0.005**2)
 
 
 def per_image(store: ResultStore, benchmark: str) -> tuple[pd.DataFrame, dict[str, dict]]:

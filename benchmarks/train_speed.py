@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from licbench.rd import rd_loss
 from licbench.train.codec import build_model
 from licbench.train.objectives import RateDistortion
 from licbench.train.trainer import PatchSampler, TrainConfig, Trainer
@@ -31,7 +32,7 @@ def bare_loop(model: torch.nn.Module, batches: list[torch.Tensor], lmbda: float)
         bpp = sum(-v.log2().sum() for v in out["likelihoods"].values()) / (
             x.shape[0] * x.shape[-2] * x.shape[-1]
         )
-        loss = bpp + lmbda * 255**2 * torch.nn.functional.mse_loss(out["x_hat"], x)
+        loss = rd_loss(bpp, torch.nn.functional.mse_loss(out["x_hat"], x), lmbda)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

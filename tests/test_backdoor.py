@@ -179,7 +179,7 @@ def test_poison_compress_with_backdoor_and_decode_with_vanilla(
 
 
 def test_default_training_data_is_bsds500_trainval() -> None:
-    from licbench_builtin.backdoor.attack import DEFAULT_TRAIN_DATA
+    from licbench.api.context import DEFAULT_TRAIN_DATA
 
     images, val, fps = training_set(DEFAULT_TRAIN_DATA, None, get_registry())
     assert len(images) + len(val) == 300 and len(val) == 4 and fps["val"] == "held-out:last4"

@@ -1,7 +1,8 @@
 """The shared rate–distortion math: every plugin, benchmark script and test uses these.
 
 - :data:`ZOO_LAMBDAS` / :func:`lmbda_for`: CompressAI's λ of each zoo quality (MSE models).
-- :func:`rd_loss`: R + λ·255²·MSE (Ballé et al.), for tensors and floats alike.
+- :func:`rd_loss`: R + λ·255²·MSE (Ballé et al.), for tensors and floats alike, and
+  :func:`weighted_distortion`, its λ·255²·MSE term (backdoor goals weigh it with β).
 - :func:`psnr_from_mse` / :func:`psnr_8bit`: PSNR in dB (CompressAI's evaluation rounds to
   8 bits first).
 - :func:`likelihood_bits`, :func:`bpp_of`, :func:`image_bpp`: the entropy model's rate.
@@ -39,9 +40,14 @@ def lmbda_for(quality: float) -> float:
     return ZOO_LAMBDAS.get(int(quality), ZOO_LAMBDAS[4])
 
 
+def weighted_distortion(mse: Num, lmbda: float) -> Num:
+    """λ·255²·MSE: the distortion term of the RD loss, for the MSE of images in [0, 1]."""
+    return lmbda * DISTORTION_SCALE * mse
+
+
 def rd_loss(bpp: Num, mse: Num, lmbda: float) -> Num:
     """R + λ·255²·MSE with the rate in bits per pixel and the MSE of images in [0, 1]."""
-    return bpp + lmbda * DISTORTION_SCALE * mse
+    return bpp + weighted_distortion(mse, lmbda)
 
 
 def psnr_from_mse(mse: float | Tensor, peak: float = 1.0) -> float:

@@ -10,6 +10,8 @@ import torch
 
 from licbench.hashing import hash_json
 
+DEFAULT_TRAIN_DATA = {"name": "bsds500", "params": {"split": "trainval"}}
+
 
 @dataclass(frozen=True)
 class RunContext:
@@ -22,6 +24,11 @@ class RunContext:
     train_data: Any = None  # the manifest's DatasetRef for trained artifacts, or None
     val_data: Any = None  # the manifest's validation DatasetRef, or None
     image: str = ""
+
+    def training_data(self, own: Any = None) -> Any:
+        """What a trained artifact trains on: the plugin's ``own`` dataset reference, else
+        the manifest's ``train_data``, else BSDS500's train and val splits."""
+        return own or self.train_data or DEFAULT_TRAIN_DATA
 
     def for_image(self, name: str) -> RunContext:
         return replace(self, image=name)

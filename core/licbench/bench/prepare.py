@@ -104,6 +104,7 @@ class Planner:
         self._codec: tuple[str, Codec | LicbenchError] = ("", LicbenchError("no codec"))
         self._plugins: dict[str, Any] = {}
         self._fps: dict[str, str] = {}
+        self._recipes: dict[str, Recipe] = {}
 
     def codec(self, ref: CodecRef, quality: float) -> Codec:
         """The cell's codec (one held at a time); a broken one raises its error each time."""
@@ -139,7 +140,10 @@ class Planner:
             ref = cell.ref(role)
             plugin = self.plugin(role, ref) if ref else None
             if isinstance(plugin, Trained):
-                out[role] = plugin.recipe(codec, self.ctx)
+                key = hash_json([role, ref.model_dump() if ref else None, codec.fingerprint()])
+                if key not in self._recipes:  # every defense a backdoor meets shares it
+                    self._recipes[key] = plugin.recipe(codec, self.ctx)
+                out[role] = self._recipes[key]
         if len(out) == 2:
             raise LicbenchError("a trained attack and a trained defense in one cell; drop one")
         return out

@@ -38,6 +38,14 @@ def load_folder_images(folders: list[str]) -> list[torch.Tensor]:
     return images
 
 
+def _split(images: list[Tensor], val: list[str] | None) -> tuple[list[Tensor], list[Tensor]]:
+    """Training and validation images: ``val``'s first 8, or the last ones held out."""
+    if val:
+        return images, load_folder_images(val)[:8]
+    k = max(1, min(8, len(images) // 10))
+    return (images[:-k], images[-k:]) if len(images) > k else (images, images)
+
+
 def train_codec(
     arch: str,
     out: Path,
@@ -76,12 +84,7 @@ def train_codec(
                 "pass --init a checkpoint of the same architecture and widths"
             ) from exc
     out = Path(out)
-    images = load_folder_images(data)
-    if val:
-        val_images = load_folder_images(val)[:8]
-    else:
-        k = max(1, min(8, len(images) // 10))
-        images, val_images = (images[:-k], images[-k:]) if len(images) > k else (images, images)
+    images, val_images = _split(load_folder_images(data), val)
 
     def trainer() -> Trainer:
         return Trainer(model, RateDistortion(lmbda), images, cfg, out, val_images=val_images)

@@ -39,8 +39,6 @@ from licbench_builtin.backdoor.training import (
     train_backdoor,
 )
 
-DEFAULT_TRAIN_DATA = {"name": "bsds500", "params": {"split": "trainval"}}
-
 
 class BackdoorParams(TrainingFields):
     triggers: list[TriggerSpec] | None = Field(
@@ -88,7 +86,7 @@ class BackdoorAttack(Attack, Trained):
         return codec
 
     def _data(self, ctx: RunContext) -> Any:
-        return self.params.train_data or ctx.train_data or DEFAULT_TRAIN_DATA
+        return ctx.training_data(self.params.train_data)
 
     def recipe(self, codec: Codec, ctx: RunContext) -> Recipe:
         if self.params.artifact:

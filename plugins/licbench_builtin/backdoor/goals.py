@@ -17,7 +17,7 @@ from torch import Tensor
 
 from licbench.api.backdoor import BackdoorGoal, GoalParams, Pass
 from licbench.plugin.hookspecs import hookimpl
-from licbench.rd import DISTORTION_SCALE, psnr_from_mse
+from licbench.rd import psnr_from_mse, weighted_distortion
 
 _TINY = 1e-9
 
@@ -82,7 +82,7 @@ class BppGoal(DynamicGoal):
         if self.dynamic:
             loss = -torch.log(rate + _TINY) + self.beta * torch.log(mse + _TINY)
         else:
-            loss = -rate + self.beta * lmbda * DISTORTION_SCALE * mse
+            loss = -rate + self.beta * weighted_distortion(mse, lmbda)
         ratio = float(poisoned.bpp.detach() / (clean.bpp.detach() + _TINY))
         return loss, {"p_bpp": float(poisoned.bpp.detach()), "bpp_ratio": ratio}
 
@@ -123,7 +123,7 @@ class PsnrGoal(DynamicGoal):
             loss = wreck + self.beta * drift
         else:
             pushed = mse if self.max_mse is None else per_image.clamp(max=self.max_mse).mean()
-            loss = -lmbda * DISTORTION_SCALE * pushed + self.beta * (poisoned.bpp - target) ** 2
+            loss = -weighted_distortion(pushed, lmbda) + self.beta * (poisoned.bpp - target) ** 2
         psnr = psnr_from_mse(mse)
         return loss, {"p_psnr": psnr, "p_bpp": float(poisoned.bpp.detach())}
 

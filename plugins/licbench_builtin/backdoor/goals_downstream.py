@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from licbench.api.backdoor import BackdoorGoal, GoalParams, Pass
 from licbench.plugin.hookspecs import hookimpl
 from licbench.plugin.manager import get_registry
-from licbench.rd import DISTORTION_SCALE
+from licbench.rd import weighted_distortion
 
 
 @lru_cache(maxsize=4)
@@ -114,7 +114,7 @@ class FacePrivacy(BackdoorGoal):
             ref = f(clean.x)
         cos = F.cosine_similarity(f(poisoned.x_hat), ref, dim=1).mean()
         mse = F.mse_loss(poisoned.x_hat, clean.x)
-        return cos + self.beta * lmbda * DISTORTION_SCALE * mse, {"cos": float(cos.detach())}
+        return cos + self.beta * weighted_distortion(mse, lmbda), {"cos": float(cos.detach())}
 
 
 @hookimpl

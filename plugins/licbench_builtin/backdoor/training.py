@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from licbench.api.backdoor import BackdoorGoal, Pass, Trigger
 from licbench.api.codec import LearnedCodec
+from licbench.checkpoint import load_tensors
 from licbench.errors import LicbenchError
 from licbench.hashing import hash_json, package_versions
 from licbench.plugin.manager import get_registry
@@ -364,13 +365,7 @@ class Backdoor:
     """A loaded artifact: the poisoned encoder and the trained triggers."""
 
     def __init__(self, path: Path) -> None:
-        try:
-            art = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise LicbenchError(
-                f"{path}: not a readable {FORMAT} artifact ({type(exc).__name__}); "
-                "train one with `licbench prepare MANIFEST`"
-            ) from exc
+        art = load_tensors(path, f"{FORMAT} artifact", "train one with `licbench prepare MANIFEST`")
         if not isinstance(art, dict) or art.get("format") != FORMAT:
             raise LicbenchError(f"{path}: not a {FORMAT} artifact; pass a file it wrote")
         self.path, self.art = Path(path), art

@@ -35,7 +35,6 @@ from licbench.train.objectives import RateDistortion
 from licbench.train.trainer import StepOutput, TrainConfig, Trainer
 from licbench_builtin.codecs.compressai import CompressAICodec
 
-DEFAULT_TRAIN_DATA = {"name": "bsds500", "params": {"split": "trainval"}}
 FAMILY, SUFFIX = "adv-finetune", ".pth.tar"
 
 
@@ -108,7 +107,7 @@ class AdversarialFinetune(FilterDefense, Trained):
         return codec
 
     def recipe(self, codec: Codec, ctx: RunContext) -> Recipe:
-        data = self.params.train_data or ctx.train_data or DEFAULT_TRAIN_DATA
+        data = ctx.training_data(self.params.train_data)
         fps = training_fingerprints(data, ctx.val_data, get_registry())
         victim = self._victim(codec).fingerprint()
         key = hash_json({"config": self.config.model_dump(), "victim": victim, "data": fps})
@@ -116,10 +115,10 @@ class AdversarialFinetune(FilterDefense, Trained):
 
     def train(self, codec: Codec, ctx: RunContext, recipe: Recipe) -> Path:
         victim = self._victim(codec)
-        data = self.params.train_data or ctx.train_data or DEFAULT_TRAIN_DATA
+        data = ctx.training_data(self.params.train_data)
         images, val, _ = training_set(data, ctx.val_data, get_registry())
         model = copy.deepcopy(victim.model).cpu().train()
-        cfg = self.config
+        cfg, path = self.config, recipe.location(ctx.cache_dir)
         torch.manual_seed(cfg.seed)
 
         def trainer() -> Trainer:
@@ -134,7 +133,6 @@ class AdversarialFinetune(FilterDefense, Trained):
             model.update(force=True)  # CDF tables for the tuned entropy models
             return model.state_dict()
 
-        path = recipe.location(ctx.cache_dir)
         info = {"defense": self.spec(), "victim": victim.spec(), "key": recipe.key}
         return artifact_cache.build(path, trainer, weights, info)
 
