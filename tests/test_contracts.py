@@ -221,3 +221,22 @@ def kodak_like(folder: Path) -> Path:
 def test_parameter_docs_are_generated_from_the_models(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plugins", "--markdown"]) == 0
     assert capsys.readouterr().out == (REPO / "docs" / "parameters.md").read_text()
+
+
+def test_training_data_keeps_limit_and_crop(image_dir: Path) -> None:
+    """train_data's limit and crop reach the trained artifact and its key; validation is
+    held out of the training images."""
+    from licbench.data import training_fingerprints, training_set
+    from licbench.plugin.manager import get_registry
+
+    reg = get_registry()
+    ref = {"name": "folder", "params": {"path": str(image_dir)}}
+    images, val, fps = training_set({**ref, "limit": 2, "crop": 96}, None, reg)
+    assert [tuple(x.shape[-2:]) for x in images + val] == [(96, 96)] * 2
+    assert len(images) == 1 and len(val) == 1 and fps["val"] == "held-out:last1"
+    assert fps == training_fingerprints({**ref, "limit": 2, "crop": 96}, None, reg)
+    whole = training_fingerprints(ref, None, reg)["data"]
+    assert (
+        len({whole, fps["data"], training_fingerprints({**ref, "limit": 2}, None, reg)["data"]})
+        == 3
+    )

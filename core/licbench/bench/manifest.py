@@ -208,12 +208,12 @@ def _model_at(loc: Loc) -> type[BaseModel] | None:
 def _check_plugins(
     manifest: Manifest, registry: Registry, path: Path, lines: dict[Loc, tuple[Path, int]]
 ) -> None:
+    check = _Checker(registry, path, lines)
     for fld, kind in KIND_OF_FIELD.items():
         value = getattr(manifest, fld)
         refs = value if isinstance(value, list) else ([value] if value else [])
         for i, ref in enumerate(refs):
             loc: Loc = (fld, i) if isinstance(value, list) else (fld,)
-            check = _Checker(registry, path, lines)
             if kind == "codec":
                 check.codec(ref, loc)
             else:

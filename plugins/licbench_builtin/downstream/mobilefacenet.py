@@ -188,17 +188,6 @@ def best_threshold(similarities: Any, labels: Any) -> tuple[float, float]:
     return thr, float(accs.max())
 
 
-def verification_accuracy(
-    emb_a: Tensor, emb_b: Tensor, labels: Any, threshold: float | None = None
-) -> tuple[float, float]:
-    """(accuracy, threshold) for embedding pairs; the best threshold when none is given."""
-    sims = cosine_similarity(emb_a, emb_b)
-    if threshold is None:
-        threshold, acc = best_threshold(sims, labels)
-        return acc, threshold
-    return accuracy_at(sims, labels, threshold), threshold
-
-
 @hookimpl
 def register_downstream(register: Any) -> None:
     register(
