@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from licbench.bench.store import ResultStore
 from licbench.bjontegaard import bd_psnr, bd_rate
 from licbench.cli import main
 
@@ -87,8 +88,13 @@ def test_rows_on_superseded_codec_weights_leave_the_leaderboard(
     assert len(ResultStore(db).frame("cells")) == 5
 
 
-def test_empty_database_is_a_clear_error(tmp_path: Path, capsys) -> None:
-    assert main(["leaderboard", "--db", str(tmp_path / "empty.db"), "--plot-dir", ""]) == 2
+def test_empty_or_missing_database_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    missing = tmp_path / "missing.db"
+    assert main(["leaderboard", "--db", str(missing)]) == 2
+    assert "no results database there" in capsys.readouterr().err
+    assert not missing.exists()  # a read-only command creates nothing
+    ResultStore(str(tmp_path / "empty.db"))
+    assert main(["leaderboard", "--db", str(tmp_path / "empty.db")]) == 2
     assert "holds no finished cells" in capsys.readouterr().err
 
 

@@ -4,6 +4,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from licbench.bench.store import ResultStore
 from licbench.errors import LicbenchError
@@ -107,3 +108,36 @@ def test_sqlite_scores_are_stored_once_without_a_rowid_index(tmp_path: Path) -> 
     assert not con.execute(
         "select 1 from sqlite_master where tbl_name = 'scores' and type = 'index'"
     ).fetchall()
+
+
+def test_two_processes_create_one_new_database(tmp_path: Path) -> None:
+    """Schema creation is race-free: both openers of one new file succeed, every time."""
+    import subprocess
+    import sys
+
+    code = "import sys; from licbench.bench.store import ResultStore; ResultStore(sys.argv[1])"
+    for i in range(4):
+        db = tmp_path / f"race{i}.db"
+        procs = [subprocess.Popen([sys.executable, "-c", code, str(db)]) for _ in range(2)]
+        assert [p.wait(timeout=120) for p in procs] == [0, 0]
+        assert ResultStore(str(db)).done_keys() == set()
+
+
+def test_a_half_created_database_is_completed(tmp_path: Path) -> None:
+    """A first run killed between CREATE TABLEs left some tables and no version row."""
+    db = tmp_path / "half.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE licbench_meta (key VARCHAR(64) PRIMARY KEY, value TEXT)")
+    store = ResultStore(str(db))
+    assert store.done_keys() == set() and "scores" in sa.inspect(store.engine).get_table_names()
+
+
+def test_an_odd_schema_version_is_a_one_line_error(tmp_path: Path) -> None:
+    db = tmp_path / "odd.db"
+    ResultStore(str(db))
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE licbench_meta SET value = 'abc' WHERE key = 'schema_version'")
+    before = db.read_bytes()
+    with pytest.raises(LicbenchError, match="schema version abc, this licbench uses 1"):
+        ResultStore(str(db))
+    assert db.read_bytes() == before

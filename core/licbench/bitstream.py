@@ -1,42 +1,115 @@
-"""The licbench bitstream file: a small header naming codec, quality and image size, then
+"""The licbench bitstream file: a typed header naming codec, quality and image size, then
 the codec's payload, so that ``licbench decompress`` needs nothing else.
 
-Layout: ``b"LICB"``, a version byte, a uint32 header length, the header as UTF-8 JSON,
-then the payload bytes.
+Layout (version 2): ``b"LICB"``, a version byte, a uint32 header length, the header as
+UTF-8 JSON, a uint32 payload length, the CRC-32 of header and payload, then the payload.
+The header is validated against :class:`Header` before anything is built from it: it may
+name only a registered codec (and defense) with plain parameters, never a file path or a
+download (``checkpoint`` and ``pretrained`` come from the command line alone), and its
+image size is bounded by :func:`max_pixels`.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import struct
+import zlib
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from licbench.api.codec import Codec, Encoded
 from licbench.errors import LicbenchError
 
 MAGIC = b"LICB"
-VERSION = 1
+VERSION = 2
+DEFAULT_MAX_PIXELS = 50_000_000  # a 8000x6000 photo fits; LICBENCH_MAX_PIXELS changes it
+TRUSTED_ONLY = ("checkpoint", "pretrained")  # what only the user may ask for
+Plain = str | int | float | bool | None
+
+
+def max_pixels() -> int:
+    """The largest image (in pixels) licbench decodes or encodes: LICBENCH_MAX_PIXELS."""
+    value = os.environ.get("LICBENCH_MAX_PIXELS", "")
+    try:
+        return int(value) if value else DEFAULT_MAX_PIXELS
+    except ValueError:
+        raise LicbenchError(
+            f"LICBENCH_MAX_PIXELS={value!r} is not a number; set a pixel count or unset it"
+        ) from None
+
+
+class DefenseHeader(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(max_length=100)
+    params: dict[str, Plain] = Field(default_factory=dict)
+    artifact: dict[str, str] | None = None
+
+
+class Header(BaseModel):
+    """What a bitstream may say about itself."""
+
+    model_config = ConfigDict(extra="forbid")
+    codec: str = Field(max_length=100)
+    quality: float
+    params: dict[str, Plain] = Field(default_factory=dict)
+    weights: str | None = Field(default=None, max_length=300)
+    fingerprint: str = Field(default="", max_length=64)
+    decoder_fingerprint: str = Field(default="", max_length=64)
+    height: int = Field(ge=1, le=1_000_000)
+    width: int = Field(ge=1, le=1_000_000)
+    meta: dict[str, Any] = Field(default_factory=dict)
+    defense: DefenseHeader | None = None
+
+
+def _plain(params: dict[str, Any]) -> dict[str, Plain]:
+    """Parameters a header may carry: scalars, minus what only the user may ask for."""
+    return {
+        k: v
+        for k, v in params.items()
+        if k not in TRUSTED_ONLY and (v is None or isinstance(v, (str, int, float, bool)))
+    }
+
+
+def header_of(codec: Codec, enc: Encoded) -> Header:
+    spec = codec.spec()
+    defense = spec.get("defense")
+    if defense is not None:
+        defense = {**defense, "params": _plain(defense.get("params", {}))}
+    return Header.model_validate(
+        {
+            "codec": spec["codec"],
+            "quality": spec["quality"],
+            "params": _plain(spec.get("params", {})),
+            "weights": spec.get("weights"),
+            "fingerprint": codec.fingerprint(),
+            "decoder_fingerprint": codec.decoder_fingerprint(),
+            "height": enc.height,
+            "width": enc.width,
+            "meta": enc.meta,
+            "defense": defense,
+        }
+    )
 
 
 def write_bitstream(path: Path, codec: Codec, enc: Encoded) -> int:
     """Write ``enc`` with a header from ``codec.spec()``; return the file size in bytes."""
-    header: dict[str, Any] = {
-        **codec.spec(),
-        "fingerprint": codec.fingerprint(),
-        "decoder_fingerprint": codec.decoder_fingerprint(),
-        "height": enc.height,
-        "width": enc.width,
-        "meta": enc.meta,
-    }
-    head = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
-    data = MAGIC + struct.pack("<BI", VERSION, len(head)) + head + enc.payload
+    head = header_of(codec, enc).model_dump_json(exclude_none=True).encode()
+    crc = zlib.crc32(head + enc.payload)
+    data = MAGIC + struct.pack("<BI", VERSION, len(head)) + head
+    data += struct.pack("<II", len(enc.payload), crc) + enc.payload
     Path(path).write_bytes(data)
     return len(data)
 
 
-def read_bitstream(path: Path) -> tuple[dict[str, Any], Encoded]:
-    """Parse a bitstream file into its header and :class:`Encoded` payload."""
+def _fail(path: Path, what: str) -> LicbenchError:
+    return LicbenchError(f"{path}: {what}; re-encode the image with `licbench compress`")
+
+
+def read_bitstream(path: Path) -> tuple[Header, Encoded]:
+    """Parse and check a bitstream file into its header and :class:`Encoded` payload."""
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
@@ -45,10 +118,24 @@ def read_bitstream(path: Path) -> tuple[dict[str, Any], Encoded]:
         raise LicbenchError(f"{path}: not a licbench bitstream; write one with `licbench compress`")
     version, n = struct.unpack_from("<BI", data, 4)
     if version != VERSION:
-        raise LicbenchError(f"{path}: bitstream version {version}, this licbench reads {VERSION}")
+        raise _fail(path, f"bitstream version {version}, this licbench reads {VERSION}")
+    if len(data) < 17 + n:
+        raise _fail(path, "truncated bitstream (the header is cut short)")
+    head = data[9 : 9 + n]
+    length, crc = struct.unpack_from("<II", data, 9 + n)
+    payload = data[17 + n :]
+    if len(payload) != length:
+        raise _fail(path, f"payload of {len(payload)} bytes where the header says {length}")
+    if zlib.crc32(head + payload) != crc:
+        raise _fail(path, "checksum mismatch (the file is corrupt)")
     try:
-        header = json.loads(data[9 : 9 + n])
-    except ValueError as exc:
-        raise LicbenchError(f"{path}: corrupt bitstream header; re-encode the image") from exc
-    enc = Encoded(data[9 + n :], header["height"], header["width"], header.get("meta", {}))
-    return header, enc
+        header = Header.model_validate(json.loads(head))
+    except (ValueError, ValidationError) as exc:  # JSONDecodeError is a ValueError
+        raise _fail(path, f"malformed header ({type(exc).__name__})") from None
+    limit = max_pixels()
+    if header.height * header.width > limit:
+        raise LicbenchError(
+            f"{path}: a {header.width}x{header.height} image is over the {limit}-pixel limit; "
+            "raise LICBENCH_MAX_PIXELS if you trust the file"
+        )
+    return header, Encoded(payload, header.height, header.width, header.meta)

@@ -63,7 +63,7 @@ def load(ref: DataRef, registry: Registry, limit: int | None = None) -> list[tup
 
 def training_fingerprint(ref: DataRef, registry: Registry) -> str:
     """The fingerprint that keys a trained artifact: the dataset's content hash, plus the
-    limit and crop where set (so artifacts trained on whole datasets keep their keys)."""
+    limit and crop where set."""
     ds = registry.create("dataset", ref.name, **ref.params)
     out = ds.fingerprint()
     if ref.limit:
@@ -73,14 +73,19 @@ def training_fingerprint(ref: DataRef, registry: Registry) -> str:
     return out
 
 
+def held_out(n: int) -> int:
+    """How many of ``n`` training images are held out for validation without a val set."""
+    return max(1, min(4, n // 10))
+
+
 def training_set(
     train: Any, val: Any, registry: Registry
 ) -> tuple[list[Tensor], list[Tensor], dict[str, str]]:
     """Training images, validation images and the fingerprints that key the artifact.
 
     Validation comes from ``val`` (its first 8 images) or, without one, the last
-    ``max(1, min(4, n // 10))`` training images are held out for it (with a single image,
-    training validates on that image)."""
+    :func:`held_out` training images are held out for it (with a single image, training
+    validates on that image)."""
     tref = DataRef.of(train)
     images = [x for _, x in load(tref, registry)]
     fps = {"data": training_fingerprint(tref, registry)}
@@ -88,7 +93,7 @@ def training_set(
         vref = DataRef.of(val)
         fps["val"] = training_fingerprint(vref, registry)
         return images, [x for _, x in load(vref, registry, limit=8)], fps
-    k = max(1, min(4, len(images) // 10))
+    k = held_out(len(images))
     if len(images) <= k:
         fps["val"] = "train"
         return images, images[:1], fps
@@ -105,6 +110,6 @@ def training_fingerprints(train: Any, val: Any, registry: Registry) -> dict[str,
         return fps
     ds = registry.create("dataset", tref.name, **tref.params)
     n = _count(len(ds.items()), tref.limit)
-    k = max(1, min(4, n // 10))
+    k = held_out(n)
     fps["val"] = "train" if n <= k else f"held-out:last{k}"
     return fps

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any
 
 from torch import Tensor
 
@@ -17,6 +18,11 @@ class Attack(Configurable, ABC):
 
     name: str = ""
     adaptive: bool = False  # True: generated against the defended codec (e.g. EoT)
+
+    def key_extras(self) -> dict[str, Any]:
+        """What enters the key of this plugin's cells besides its params: bump it when a
+        change of the plugin's code changes its results (default: nothing)."""
+        return {}
 
     @abstractmethod
     def perturb(self, codec: Codec, x: Tensor, ctx: RunContext) -> Tensor:

@@ -2,8 +2,8 @@
 
 Images are float tensors of shape ``1x3xHxW`` in ``[0, 1]``. A codec turns one into an
 :class:`Encoded` bitstream and back. A :class:`LearnedCodec` also exposes a differentiable
-``forward`` (``x_hat`` + ``likelihoods``), its encoder g_a, its decoder side, and the
-model's ``downsampling_factor`` (the multiple an input is padded to), so attacks can
+``forward`` (``x_hat`` + ``likelihoods``), its encoder g_a, its decoder side, the model's
+``downsampling_factor`` and ``pad_multiple`` (what an input is padded to), so attacks can
 differentiate through it and backdoors can fine-tune the encoder alone.
 
 Codecs are built as ``cls(quality=q, **params)``; ``quality`` is a field of their
@@ -105,6 +105,12 @@ class LearnedCodec(Codec):
     def downsampling_factor(self) -> int:
         """The model's total stride: inputs are padded to a multiple of it."""
         return int(getattr(self.model, "downsampling_factor", DOWNSAMPLING))
+
+    @property
+    def pad_multiple(self) -> int:
+        """What inputs are padded to: CompressAI's evaluation pads every model to a multiple
+        of 64 (the largest stride of its zoo), and licbench agrees with it."""
+        return max(self.downsampling_factor, DOWNSAMPLING)
 
     @property
     def encoder(self) -> nn.Module:

@@ -21,7 +21,10 @@ from torch import Tensor
 
 from licbench.api.codec import Codec, Encoded
 from licbench.api.context import RunContext
+from licbench.errors import LicbenchError
 from licbench.plugin.params import Configurable
+
+MAX_GROWTH = 4096  # pixels a transform may add to a side (stretch and shift)
 
 
 class Transform(ABC):
@@ -60,6 +63,11 @@ class Defense(Configurable, ABC):
         """Switch a randomized defense to its ``draw``-th independent draw (0 = the default)."""
         if self.randomized:
             raise NotImplementedError(f"{self.name} is randomized but has no redraw()")
+
+    def key_extras(self) -> dict[str, Any]:
+        """What enters the key of this plugin's cells besides its params: bump it when a
+        change of the plugin's code changes its results (default: nothing)."""
+        return {}
 
     @abstractmethod
     def wrap(self, codec: Codec, ctx: RunContext | None = None) -> Codec:
@@ -130,9 +138,21 @@ class DefendedCodec(Codec):
         return Encoded(enc.payload, int(x.shape[-2]), int(x.shape[-1]), meta, bits=enc.bits)
 
     def decompress(self, enc: Encoded) -> Tensor:
-        h, w = enc.meta["size"]
-        y = self.inner.decompress(Encoded(enc.payload, h, w, enc.meta["inner"], enc.bits))
-        t = self.defense.transform_from_spec(enc.meta["transform"])
+        size, inner = enc.meta.get("size"), enc.meta.get("inner")
+        top = max(enc.height, enc.width) + MAX_GROWTH
+        if not (
+            isinstance(size, list)
+            and len(size) == 2
+            and all(isinstance(v, int) and 0 < v <= top for v in size)
+            and isinstance(inner, dict)
+        ):
+            raise LicbenchError(
+                f"defended stream with inner size {size!r} for a {enc.width}x{enc.height} "
+                "image; re-encode it"
+            )
+        h, w = size
+        y = self.inner.decompress(Encoded(enc.payload, h, w, inner, enc.bits))
+        t = self.defense.transform_from_spec(enc.meta.get("transform", {}))
         return t.inverse(y, (enc.height, enc.width)).clamp(0, 1)
 
     def estimate_bits(self, x: Tensor) -> float | None:

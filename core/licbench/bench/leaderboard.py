@@ -9,6 +9,7 @@ a summary ranking codecs by BD-rate against the anchor codec on clean results.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -187,7 +188,8 @@ def rd_plot(means: pd.DataFrame, out_dir: Path) -> list[Path]:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="best")
         fig.tight_layout()
-        path = out_dir / f"rd-{bench}-{ds}.png"
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{bench}-{ds}")  # labels may hold "/"
+        path = out_dir / f"rd-{safe}.png"
         fig.savefig(path, dpi=120)
         plt.close(fig)
         paths.append(path)

@@ -11,7 +11,6 @@ artifact once, before any cell that needs it runs; scoring only loads artifacts.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,6 +95,14 @@ class Planned:
         return "stored" if self.stored else ("fails" if self.error else "to run")
 
 
+def as_error(exc: Exception) -> LicbenchError:
+    """A cell's failure as one line: licbench's own message, or the exception's type and
+    message for anything else (a plugin's bug, an out-of-memory error)."""
+    if isinstance(exc, LicbenchError):
+        return exc
+    return LicbenchError(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+
+
 class Planner:
     """Builds codecs one at a time, the recipes of trained plugins and the cell keys."""
 
@@ -114,15 +121,15 @@ class Planner:
             try:
                 built = self.registry.create("codec", ref.name, quality=q, **ref.params)
                 self._codec = (key, built.to(self.ctx.device))
-            except LicbenchError as exc:
-                self._codec = (key, exc)
+            except Exception as exc:  # recorded per cell; the run goes on
+                self._codec = (key, as_error(exc))
         found = self._codec[1]
         if isinstance(found, LicbenchError):
             raise found
         return found
 
     def plugin(self, role: str, ref: PluginRef) -> Any:
-        """One instance per attack or defense ref, used for recipes only."""
+        """One instance per attack or defense ref, for its recipe and key extras."""
         key = hash_json([role, ref.model_dump()])
         if key not in self._plugins:
             self._plugins[key] = self.registry.create(role, ref.name, **ref.params)
@@ -138,22 +145,32 @@ class Planner:
         out: dict[str, Recipe] = {}
         for role in ROLES:
             ref = cell.ref(role)
-            plugin = self.plugin(role, ref) if ref else None
-            if isinstance(plugin, Trained):
-                key = hash_json([role, ref.model_dump() if ref else None, codec.fingerprint()])
-                if key not in self._recipes:  # every defense a backdoor meets shares it
-                    self._recipes[key] = plugin.recipe(codec, self.ctx)
-                out[role] = self._recipes[key]
+            if ref is None or not issubclass(self.registry.get(role, ref.name).load(), Trained):
+                continue
+            key = hash_json([role, ref.model_dump(), codec.fingerprint()])
+            if key not in self._recipes:  # every defense a backdoor meets shares it
+                self._recipes[key] = self.plugin(role, ref).recipe(codec, self.ctx)
+            out[role] = self._recipes[key]
         if len(out) == 2:
-            raise LicbenchError("a trained attack and a trained defense in one cell; drop one")
+            raise LicbenchError(
+                "a trained attack and a trained defense in one cell are not supported; "
+                "add an `exclude` or split the manifest"
+            )
+        return out
+
+    def extras(self, cell: Cell) -> dict[str, dict[str, Any]]:
+        """What plugins add to the key of their cells (e.g. how they draw noise)."""
+        out = {}
+        for role in ROLES:
+            ref = cell.ref(role)
+            extra = self.plugin(role, ref).key_extras() if ref else {}
+            if extra:
+                out[role] = extra
         return out
 
     def versions(self, cell: Cell) -> dict[str, str]:
-        refs = [
-            ("dataset", cell.dataset),
-            ("codec", cell.codec),
-            *[(r, cell.ref(r)) for r in ROLES],
-        ]
+        refs: list[tuple[str, Any]] = [("dataset", cell.dataset), ("codec", cell.codec)]
+        refs += [(role, cell.ref(role)) for role in ROLES]
         out = package_versions()
         for kind, ref in [*refs, *[("metric", m) for m in self.m.metrics]]:
             if ref is not None:
@@ -167,61 +184,49 @@ class Planner:
             codec = self.codec(cell.codec, cell.quality)
             weights = codec.fingerprint()
             recipes = self.recipes(cell, codec)
-        except LicbenchError as exc:
-            error = exc
-        fps = {"dataset": self.dataset_fingerprint(cell.dataset), "weights": weights}
+        except Exception as exc:  # the cell will fail with this; the others go on
+            error = as_error(exc)
+        config = cell.config(self.m, {r: rec.key for r, rec in recipes.items()})
+        extras = self.extras(cell)
+        if extras:
+            config["key_extras"] = extras
         payload = {
-            "config": cell.config(self.m, {r: rec.key for r, rec in recipes.items()}),
+            "config": config,
             "versions": self.versions(cell),
-            "fingerprints": fps,
+            "fingerprints": {"dataset": self.dataset_fingerprint(cell.dataset), "weights": weights},
             "seed": self.m.seed,
             "device": self.ctx.device.type,
             "limit_images": self.limit,
         }
         return Planned(cell, hash_json(payload), payload, recipes=recipes, error=error)
 
+    def plan_all(self, done: set[str]) -> list[Planned]:
+        """Every cell of the manifest, planned (nothing is trained or scored)."""
+        planned = [self.plan(cell) for cell in expand(self.m)]
+        for p in planned:
+            p.stored = p.key in done
+        return planned
 
-def plan(
-    manifest: Manifest, registry: Registry, ctx: RunContext, limit: int | None, done: set[str]
-) -> Iterator[Planned]:
-    """Every cell of the manifest, planned (nothing is trained or scored)."""
-    planner = Planner(manifest, registry, ctx, limit)
-    for cell in expand(manifest):
-        p = planner.plan(cell)
-        p.stored = p.key in done
-        yield p
+    def prepare(self, planned: list[Planned]) -> dict[str, Path | LicbenchError]:
+        """Train every artifact the planned cells need and the cache lacks, once each; the
+        path (or the error) of each, by artifact key."""
+        out: dict[str, Path | LicbenchError] = {}
+        for p in planned:
+            for role, recipe in p.recipes.items():
+                if recipe.key not in out:
+                    path = recipe.location(self.ctx.cache_dir)
+                    out[recipe.key] = path if path.is_file() else self._train(p, role, recipe)
+        return out
 
-
-def prepare(
-    planned: list[Planned], manifest: Manifest, registry: Registry, ctx: RunContext
-) -> dict[str, Path | LicbenchError]:
-    """Train every artifact the planned cells need and the cache lacks, once each; the
-    path (or the error) of each, by artifact key."""
-    out: dict[str, Path | LicbenchError] = {}
-    planner = Planner(manifest, registry, ctx, None)
-    for p in planned:
-        for role, recipe in p.recipes.items():
-            if recipe.key in out:
-                continue
-            path = recipe.location(ctx.cache_dir)
-            if path.is_file():
-                out[recipe.key] = path
-                continue
-            ref = p.cell.ref(role)
-            assert ref is not None
-            out[recipe.key] = _train(planner, p, role, ref, recipe)
-    return out
-
-
-def _train(
-    planner: Planner, p: Planned, role: str, ref: PluginRef, recipe: Recipe
-) -> Path | LicbenchError:
-    cell = p.cell
-    log.info("prepare: %s %s for %s q=%g", role, ref.display, cell.codec.display, cell.quality)
-    try:
-        codec = planner.codec(p.cell.codec, p.cell.quality)
-        plugin = planner.registry.create(role, ref.name, **ref.params)
-        with torch.random.fork_rng():
-            return plugin.train(codec, planner.ctx, recipe)  # type: ignore[no-any-return]
-    except LicbenchError as exc:
-        return exc
+    def _train(self, p: Planned, role: str, recipe: Recipe) -> Path | LicbenchError:
+        cell, ref = p.cell, p.cell.ref(role)
+        assert ref is not None
+        log.info("prepare: %s %s for %s q=%g", role, ref.display, cell.codec.display, cell.quality)
+        try:
+            codec = self.codec(cell.codec, cell.quality)
+            plugin = self.registry.create(role, ref.name, **ref.params)
+            with torch.random.fork_rng():
+                return plugin.train(codec, self.ctx, recipe)  # type: ignore[no-any-return]
+        except Exception as exc:  # a failed training fails the cells that need it
+            log.error("prepare: %s %s failed: %s", role, ref.display, exc)
+            return as_error(exc)

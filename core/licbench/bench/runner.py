@@ -30,7 +30,7 @@ from licbench.api.defense import Defense
 from licbench.api.metric import Metric
 from licbench.bench.evaluate import score_image
 from licbench.bench.manifest import DatasetRef, Manifest
-from licbench.bench.prepare import Cell, Planned, Planner, expand, plan, prepare
+from licbench.bench.prepare import Cell, Planned, Planner, expand
 from licbench.bench.store import ResultStore
 from licbench.data import DataRef, load
 from licbench.errors import LicbenchError
@@ -68,10 +68,11 @@ class RunSummary:
 
 
 def describe(cell: Cell) -> str:
-    """``codec q=Q attack/defense`` for logs and summaries."""
+    """``dataset codec q=Q attack/defense`` for logs and summaries."""
     attack = cell.attack.display if cell.attack else "none"
     defense = cell.defense.display if cell.defense else "none"
-    return f"{cell.codec.display} q={cell.quality:g} {attack}/{defense}"
+    dataset = cell.dataset.label or cell.dataset.name
+    return f"{dataset} {cell.codec.display} q={cell.quality:g} {attack}/{defense}"
 
 
 class Runner:
@@ -134,16 +135,19 @@ class Runner:
             rows += [(f"{n}@worst", h, u) for n, h, u in rows]
         return rows
 
+    def planner(self) -> Planner:
+        return Planner(self.m, self.registry, self.ctx, self.limit)
+
     def plan(self) -> list[Planned]:
         """Every cell with its key and state; nothing is trained or scored."""
-        return list(plan(self.m, self.registry, self.ctx, self.limit, self.store.done_keys()))
+        return self.planner().plan_all(self.store.done_keys())
 
     # --- the run -------------------------------------------------------------------------
 
     def run(self, on_cell: Callable[[str, str], None] | None = None) -> RunSummary:
-        planned = self.plan()
-        todo = [p for p in planned if not p.stored and p.error is None]
-        artifacts = prepare(todo, self.m, self.registry, self.ctx)
+        planner = self.planner()
+        planned = planner.plan_all(self.store.done_keys())
+        artifacts = planner.prepare([p for p in planned if not p.stored and p.error is None])
         run_id = self.store.start_run(
             self.m.name, self.manifest_path, self.m.model_dump(), package_versions()
         )
@@ -157,7 +161,6 @@ class Runner:
             disable=self.progress is False,
             file=sys.stderr,
         )
-        planner = Planner(self.m, self.registry, self.ctx, self.limit)
         status = "failed"
         try:
             for p in planned:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 
 from licbench.errors import LicbenchError
 
@@ -83,6 +84,32 @@ metrics_t = sa.Table(
 )
 
 
+def normalize_url(url: str) -> str:
+    """A SQLAlchemy URL; a bare path means SQLite."""
+    return url if "://" in url else f"sqlite:///{Path(url).expanduser()}"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (None for other databases and in-memory SQLite)."""
+    url = normalize_url(url)
+    if not url.startswith("sqlite:///") or url == "sqlite://":
+        return None
+    return Path(url.removeprefix("sqlite:///"))
+
+
+def _transactional_ddl(engine: sa.Engine) -> None:
+    """pysqlite runs CREATE TABLE outside any transaction; emit BEGIN ourselves, so that
+    creating the schema is all or nothing (SQLAlchemy's documented recipe)."""
+
+    @sa.event.listens_for(engine, "connect")
+    def _no_implicit(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
@@ -90,12 +117,19 @@ def _now() -> dt.datetime:
 class ResultStore:
     """Open (creating if new) a results database and check its schema version."""
 
-    def __init__(self, url: str) -> None:
-        if "://" not in url:  # a bare path means SQLite
-            url = f"sqlite:///{Path(url).expanduser()}"
+    def __init__(self, url: str, create: bool = True) -> None:
+        url = normalize_url(url)
         self.url = url
+        path = sqlite_path(url)
+        if not create and path is not None and not path.is_file():
+            raise LicbenchError(
+                f"{path}: no results database there; run `licbench run MANIFEST --db {path}` "
+                "first, or pass the --db that holds the results"
+            )
         args = {"timeout": 10} if url.startswith("sqlite") else {}
         self.engine = sa.create_engine(url, connect_args=args)
+        if url.startswith("sqlite"):
+            _transactional_ddl(self.engine)
         with self._guard("open"):
             self._init_schema()
 
@@ -109,7 +143,7 @@ class ResultStore:
                 raise self._db_error(what, exc) from exc
             raise LicbenchError(
                 f"{self.url}: database is locked by another process; wait for it or pass "
-                "another --db (nothing was written)"
+                f"another --db (this {what} was rolled back; what was stored before is kept)"
             ) from exc
         except DatabaseError as exc:
             raise self._db_error(what, exc) from exc
@@ -122,29 +156,46 @@ class ResultStore:
         )
 
     def _init_schema(self) -> None:
-        insp = sa.inspect(self.engine)
-        tables = set(insp.get_table_names())
-        if tables and "licbench_meta" not in tables:
+        """Check the schema, or create it in one transaction. Two processes creating one
+        new database both succeed (the loser of the race retries and finds it made), and a
+        file whose creation was killed half-way is completed."""
+        for attempt in range(6):
+            try:
+                with self.engine.begin() as conn:
+                    self._check_or_create(conn)
+                return
+            except OperationalError as exc:
+                busy = any(w in str(exc).lower() for w in ("locked", "busy", "already exists"))
+                if not busy or attempt == 5:
+                    raise
+            except IntegrityError:  # the other process inserted the version row first
+                if attempt == 5:
+                    raise
+            time.sleep(0.05 * 2**attempt)
+
+    def _check_or_create(self, conn: sa.Connection) -> None:
+        tables = set(sa.inspect(conn).get_table_names())
+        if tables - set(md.tables):
             raise LicbenchError(
                 f"{self.url}: not a licbench results database (tables {sorted(tables)[:4]}); "
                 "pass another --db"
             )
+        row = None
         if "licbench_meta" in tables:
-            with self.engine.connect() as conn:
-                row = conn.execute(
-                    sa.select(meta_t.c.value).where(meta_t.c.key == "schema_version")
-                ).first()
-            found = int(row[0]) if row else 0
-            if found != SCHEMA_VERSION:
-                raise LicbenchError(
-                    f"{self.url}: results schema version {found}, this licbench uses "
-                    f"{SCHEMA_VERSION}; pass a new --db or use the licbench that wrote it "
-                    "(the file was left untouched)"
-                )
-            return
-        with self.engine.begin() as conn:
-            md.create_all(conn)
+            row = conn.execute(
+                sa.select(meta_t.c.value).where(meta_t.c.key == "schema_version")
+            ).first()
+        if row is None:  # new, or left half-made by a killed first run: complete it
+            md.create_all(conn, checkfirst=True)
             conn.execute(meta_t.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+            return
+        found = str(row[0])
+        if found != str(SCHEMA_VERSION):
+            raise LicbenchError(
+                f"{self.url}: results schema version {found}, this licbench uses "
+                f"{SCHEMA_VERSION}; pass a new --db or use the licbench that wrote it "
+                "(the file was left untouched)"
+            )
 
     # --- writes (each one transaction) ---------------------------------------------------
 

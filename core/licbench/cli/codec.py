@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from licbench.api.codec import Codec
+from licbench.bitstream import Header
+from licbench.cli.run import DEVICES
 from licbench.errors import LicbenchError
-
-DEVICES = ["auto", "cpu", "cuda"]
 
 
 def _quality(text: str) -> float:
@@ -103,27 +103,35 @@ def cmd_compress(args: argparse.Namespace) -> int:
     return 0
 
 
-def _decoder(header: dict[str, Any], args: argparse.Namespace) -> Codec:
-    """The codec (and defense) a bitstream header names; trained artifacts are looked up in
-    the cache by the key the header holds, never trained."""
+def _decoder(header: Header, args: argparse.Namespace) -> Codec:
+    """The codec (and defense) a checked header names. Weights from a file or a download
+    come from the command line only; trained artifacts are looked up in the cache by the
+    key the header holds, never trained."""
     from licbench.api.artifact import Recipe, Trained
     from licbench.paths import cache_dir
     from licbench.plugin.manager import get_registry
     from licbench.train.cache import require
 
     reg = get_registry()
-    params = dict(header.get("params", {}))
+    params: dict[str, Any] = dict(header.params)
     if args.checkpoint:
         params["checkpoint"] = args.checkpoint
-    codec: Codec = reg.create("codec", header["codec"], quality=header["quality"], **params)
-    d = header.get("defense")
+    elif args.pretrained:
+        params["pretrained"] = True
+    elif (header.weights or "").split(":")[0] in ("checkpoint", "pretrained"):
+        raise LicbenchError(
+            f"{args.input}: written with {header.codec} weights '{header.weights}'; pass them "
+            "with --checkpoint PATH (or --pretrained to download CompressAI's)"
+        )
+    codec: Codec = reg.create("codec", header.codec, quality=header.quality, **params)
+    d = header.defense
     if d:  # the defense's transform is in the payload metadata
-        defense = reg.create("defense", d["name"], **d.get("params", {}))
+        defense = reg.create("defense", d.name, **d.params)
         if isinstance(defense, Trained):
-            art = d.get("artifact") or {}
+            art = d.artifact or {}
             recipe = Recipe(art.get("family", "?"), art.get("key", "?"), art.get("suffix", ""))
-            fix = f"train it with `licbench prepare MANIFEST` (the manifest with {d['name']})"
-            path = require(recipe.location(cache_dir()), f"{d['name']} artifact", fix)
+            fix = f"train it with `licbench prepare MANIFEST` (the manifest with {d.name})"
+            path = require(recipe.location(cache_dir()), f"{d.name} artifact", fix)
             codec = defense.load(codec, path)
         codec = defense.wrap(codec, None)
     return codec
@@ -136,15 +144,24 @@ def cmd_decompress(args: argparse.Namespace) -> int:
 
     header, enc = read_bitstream(Path(args.input))
     codec = _decoder(header, args)
-    expected = header.get("decoder_fingerprint") or header.get("fingerprint")
+    expected = header.decoder_fingerprint or header.fingerprint
     if expected and codec.decoder_fingerprint() != expected:
         raise LicbenchError(
             f"{args.input}: written with other weights than {codec.name} q={codec.quality} has; "
             "pass the encoder's checkpoint with --checkpoint"
         )
     codec.to(resolve_device(args.device))
-    save_image(codec.decompress(enc), args.output)
-    print(f"{args.output}: {enc.width}x{enc.height} ({header['codec']} q={header['quality']})")
+    try:
+        x_hat = codec.decompress(enc)
+    except LicbenchError:
+        raise
+    except Exception as exc:  # a payload the codec cannot parse is the file's fault
+        raise LicbenchError(
+            f"{args.input}: corrupt {header.codec} payload ({type(exc).__name__}); "
+            "re-encode the image with `licbench compress`"
+        ) from exc
+    save_image(x_hat, args.output)
+    print(f"{args.output}: {enc.width}x{enc.height} ({header.codec} q={header.quality:g})")
     return 0
 
 
@@ -179,6 +196,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     s = sub.add_parser("decompress", help="decode a bitstream file to an image")
     s.add_argument("input")
     s.add_argument("output")
-    s.add_argument("--checkpoint", help="weights, if not at the path stored in the header")
+    s.add_argument("--checkpoint", help="the weights the stream was written with")
+    s.add_argument(
+        "--pretrained", action="store_true", help="trust a download of CompressAI's weights"
+    )
     s.add_argument("--device", default="auto", choices=DEVICES)
     s.set_defaults(func=cmd_decompress)

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import warnings
 
 from licbench.errors import LicbenchError
-
-DEVICES = ["auto", "cpu", "cuda"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,8 +22,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (run, codec, train):
         module.add_commands(sub)
-    pm, _ = get_plugin_manager()
-    pm.hook.register_commands(subparsers=sub)
+    pm, provenance = get_plugin_manager()
+    for impl in pm.hook.register_commands.get_hookimpls():
+        try:
+            impl.function(subparsers=sub)
+        except argparse.ArgumentError as exc:
+            dist = provenance.get(impl.plugin_name, (impl.plugin_name, ""))[0]
+            raise LicbenchError(
+                f"package {dist} adds a command that exists already ({exc}); rename it"
+            ) from exc
     return p
 
 
@@ -37,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     except LicbenchError as exc:
         print(f"licbench: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `licbench leaderboard | head`: the reader left, not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print(
             "licbench: interrupted; finished cells are stored, run again to resume", file=sys.stderr

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from licbench.errors import LicbenchError
 from licbench.plugin.hookspecs import KINDS
 
 DEVICES = ["auto", "cpu", "cuda"]
@@ -16,7 +17,6 @@ DEVICES = ["auto", "cpu", "cuda"]
 def cmd_plugins(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from licbench.errors import LicbenchError
     from licbench.plugin.manager import get_registry
     from licbench.plugin.params import schema_rows
 
@@ -77,11 +77,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def _runner(args: argparse.Namespace, progress: bool = False) -> Any:
     from licbench.bench.manifest import load_manifest
     from licbench.bench.runner import Runner
-    from licbench.bench.store import ResultStore
+    from licbench.bench.store import ResultStore, sqlite_path
     from licbench.paths import default_db_url
 
     manifest = load_manifest(args.manifest)
-    store = ResultStore(args.db or default_db_url())
+    url = args.db or default_db_url()
+    path = sqlite_path(url)
+    if getattr(args, "dry_run", False) and path is not None and not path.is_file():
+        url = "sqlite://"  # a dry run creates no database: every cell is to run
+    store = ResultStore(url)
     return Runner(
         manifest,
         store,
@@ -117,7 +121,6 @@ def _dry_run(runner: Any, as_json: bool) -> int:
             "state": p.state,
             "key": p.key,
             "cell": describe(p.cell),
-            "dataset": p.cell.dataset.label or p.cell.dataset.name,
             "artifacts": {role: r.key for role, r in p.recipes.items()},
             "error": str(p.error) if p.error else None,
         }
@@ -127,10 +130,11 @@ def _dry_run(runner: Any, as_json: bool) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     table = [
-        (r["state"], r["key"][:16], r["dataset"], r["cell"], " ".join(r["artifacts"].values()))
+        (r["state"], r["key"][:16], r["cell"], " ".join(r["artifacts"].values()))
+        + ((r["error"][:60],) if r["error"] else ())
         for r in rows
     ]
-    print(tabulate(table, headers=["state", "key", "dataset", "cell", "artifacts"]))
+    print(tabulate(table, headers=["state", "key", "cell", "artifacts", "error"]))
     counts = {s: sum(r["state"] == s for r in rows) for s in ("stored", "to run", "fails")}
     print(
         f"{runner.m.name}: {len(rows)} cells: " + ", ".join(f"{n} {s}" for s, n in counts.items())
@@ -140,19 +144,21 @@ def _dry_run(runner: Any, as_json: bool) -> int:
 
 def cmd_prepare(args: argparse.Namespace) -> int:
     """Train every artifact of a manifest that the cache lacks (once each)."""
-    from licbench.bench.prepare import plan, prepare
     from licbench.bench.runner import describe
 
-    runner = _runner(args)
-    planned = list(plan(runner.m, runner.registry, runner.ctx, None, set()))
-    found = prepare([p for p in planned if p.error is None], runner.m, runner.registry, runner.ctx)
+    planner = _runner(args).planner()
+    planned = planner.plan_all(set())
+    found = planner.prepare([p for p in planned if p.error is None])
     status = 0
     for p in planned:
+        if p.error is not None and (p.cell.attack or p.cell.defense):
+            status = 1
+            print(f"{describe(p.cell)}: cannot prepare: {p.error}")
         for role, recipe in p.recipes.items():
             got = found.get(recipe.key)
             status = 1 if not isinstance(got, Path) else status
             print(f"{describe(p.cell)}: {role} artifact {recipe.key}: {got}")
-    if not any(p.recipes for p in planned):
+    if not any(p.recipes or p.error for p in planned):
         print(f"{args.manifest}: nothing to prepare (no attack or defense trains an artifact)")
     return status
 
@@ -162,22 +168,36 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from licbench.bench.store import ResultStore
     from licbench.paths import default_db_url
 
-    store = ResultStore(args.db or default_db_url())
+    store = ResultStore(args.db or default_db_url(), create=False)
     means, directions, configs = lb.load_means(store)
     if args.benchmark:
+        known = sorted(set(means.benchmark))
+        if args.benchmark not in known:
+            from licbench.plugin.params import nearest
+
+            near = nearest(args.benchmark, known)
+            fix = f"did you mean '{near[0]}'?" if near else f"stored: {', '.join(known) or 'none'}"
+            raise LicbenchError(f"{store.url}: no benchmark '{args.benchmark}'; {fix}")
         means = means[means.benchmark == args.benchmark]
     tables = {
         **lb.bd_summary(means, configs),
         **lb.family_tables(means, directions, configs, args.rank_by),
     }
     text = lb.render(tables, directions, args.format)
-    if args.output:
-        Path(args.output).write_text(text)
-    else:
-        print(text)
-    if args.plot_dir:
-        for path in lb.rd_plot(means, Path(args.plot_dir)):
-            print(f"wrote {path}", file=sys.stderr)
+    try:
+        if args.output:
+            Path(args.output).write_text(text)
+        else:
+            print(text)
+        if args.plot_dir:
+            Path(args.plot_dir).mkdir(parents=True, exist_ok=True)
+            for path in lb.rd_plot(means, Path(args.plot_dir)):
+                print(f"wrote {path}", file=sys.stderr)
+    except OSError as exc:
+        where = exc.filename or args.output or args.plot_dir
+        raise LicbenchError(
+            f"{where}: cannot write ({exc.strerror}); pass a writable path"
+        ) from exc
     return 0
 
 
@@ -212,6 +232,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     s.add_argument("--format", choices=["md", "csv", "json", "html"], default="md")
     s.add_argument("--benchmark", help="only this benchmark")
     s.add_argument("--rank-by", help="metric to rank by (default: the manifest's)")
-    s.add_argument("--plot-dir", default=".", help="where the RD plot PNGs go ('' for none)")
+    s.add_argument("--plot-dir", help="write the RD plots (PNG) into this folder")
     s.add_argument("--output", help="write the tables to this file")
     s.set_defaults(func=cmd_leaderboard)

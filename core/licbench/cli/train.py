@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from licbench.cli.run import DEVICES
 from licbench.errors import LicbenchError
-
-DEVICES = ["auto", "cpu", "cuda"]
 
 
 def cmd_train_codec(args: argparse.Namespace) -> int:

@@ -53,6 +53,14 @@ class Configurable:
         self.params = self.Params.model_validate(params)
 
 
+class DatasetRef(NestedPlugin):
+    """A dataset inside a plugin's params (e.g. what an attack trains on)."""
+
+    kind = "dataset"
+    limit: int | None = Field(None, ge=1, description="use the first N images")
+    crop: int | None = Field(None, ge=16, description="centre-crop each image to N×N")
+
+
 def nested_plugins(value: Any, loc: Loc = ()) -> Iterator[tuple[Loc, NestedPlugin]]:
     """Every :class:`NestedPlugin` inside a validated params model, with its location."""
     if isinstance(value, NestedPlugin):

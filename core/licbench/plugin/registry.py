@@ -40,18 +40,18 @@ class PluginEntry:
         """Import a lazy target (once), check its base class and ``Params``; return the class."""
         if isinstance(self.target, str):
             try:
-                self.target = import_target(self.target)
+                target = import_target(self.target)
             except (ImportError, AttributeError) as exc:
                 raise LicbenchError(
                     f"{self.kind} '{self.name}' from {self.dist} points at '{self.target}', "
                     f"which cannot be imported ({exc}); reinstall {self.dist}"
                 ) from exc
-            self.check()
+            self.check(target)
+            self.target = target
         return self.target  # type: ignore[no-any-return]
 
-    def check(self) -> None:
-        """The target subclasses the kind's base class and has a pydantic ``Params`` model."""
-        t = self.target
+    def check(self, t: Any) -> None:
+        """``t`` subclasses the kind's base class and has a pydantic ``Params`` model."""
         if not (isinstance(t, type) and issubclass(t, self.base)):
             raise LicbenchError(
                 f"{self.kind} '{self.name}' registered by {self.dist} is {t!r}, not a subclass "
@@ -115,7 +115,7 @@ class Registry:
                 "uninstall one of them or rename the plugin"
             )
         if not isinstance(target, str):
-            entry.check()
+            entry.check(target)
         table[name] = entry
         return entry
 

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from licbench.checkpoint import read_state_dict
+from licbench.data import held_out
 from licbench.errors import LicbenchError
 from licbench.hashing import hash_state_dict
 from licbench.plugin.manager import get_registry
@@ -42,7 +43,7 @@ def _split(images: list[Tensor], val: list[str] | None) -> tuple[list[Tensor], l
     """Training and validation images: ``val``'s first 8, or the last ones held out."""
     if val:
         return images, load_folder_images(val)[:8]
-    k = max(1, min(8, len(images) // 10))
+    k = held_out(len(images))
     return (images[:-k], images[-k:]) if len(images) > k else (images, images)
 
 
@@ -66,7 +67,7 @@ def train_codec(
 
     ``init`` warm-starts from another checkpoint of the same architecture and widths (e.g. a
     neighbouring quality); optimizer state starts fresh. Without ``val`` folders, the last
-    ``max(1, min(8, n // 10))`` training images are held out for validation.
+    :func:`licbench.data.held_out` training images are held out for validation.
     """
     if lmbda is None:
         if quality not in ZOO_LAMBDAS:
@@ -84,6 +85,9 @@ def train_codec(
                 "pass --init a checkpoint of the same architecture and widths"
             ) from exc
     out = Path(out)
+    state = out.with_name(out.name + ".train.pt")
+    if resume and not state.is_file():
+        raise LicbenchError(f"{state} not found; run without --resume to start")
     images, val_images = _split(load_folder_images(data), val)
 
     def trainer() -> Trainer:

@@ -23,10 +23,12 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from licbench.checkpoint import load_tensors
 from licbench.errors import LicbenchError
 from licbench.rd import DOWNSAMPLING
 
 log = logging.getLogger("licbench")
+STATE_FORMAT = "licbench-train-state/1"
 
 
 @dataclass
@@ -143,7 +145,7 @@ class Trainer:
         self.model.to(self.device)
         for m in self.obj.modules().values():
             m.to(self.device)
-        div = int(getattr(model, "downsampling_factor", DOWNSAMPLING))
+        div = max(int(getattr(model, "downsampling_factor", DOWNSAMPLING)), DOWNSAMPLING)
         self.val = [_crop_to(v, div).to(self.device) for v in (val_images or [])]
         self.val_log: list[dict[str, float]] = []
         self.sampler = PatchSampler(train_images, cfg.patch_size, cfg.batch_size, cfg.seed)
@@ -175,7 +177,9 @@ class Trainer:
     # --- checkpoints -----------------------------------------------------------------------
 
     def _state(self) -> dict[str, Any]:
+        """Tensors and plain containers only, so that resuming never unpickles code."""
         return {
+            "format": STATE_FORMAT,
             "step": self.step_no,
             "model": self.model.state_dict(),
             "modules": {k: m.state_dict() for k, m in self.obj.modules().items()},
@@ -184,7 +188,7 @@ class Trainer:
             "scheds": {k: s.state_dict() for k, s in self.scheds.items()},
             "sampler": self.sampler.gen.get_state(),
             "torch_rng": torch.get_rng_state(),
-            "numpy_rng": np.random.get_state(),
+            "numpy_rng": _numpy_state(),
             "py_rng": random.getstate(),
             "history": self.history,
             "val_log": self.val_log,
@@ -198,7 +202,13 @@ class Trainer:
     def resume(self) -> None:
         if not self.state_path.is_file():
             raise LicbenchError(f"{self.state_path} not found; run without --resume to start")
-        st = torch.load(self.state_path, map_location=self.device, weights_only=False)
+        fix = "delete it to train from the start"
+        st = load_tensors(self.state_path, "licbench training state", fix)
+        if not isinstance(st, dict) or st.get("format") != STATE_FORMAT:
+            raise LicbenchError(
+                f"{self.state_path}: not a {STATE_FORMAT} training state (an older licbench "
+                f"wrote it, or another program); {fix}"
+            )
         self.model.load_state_dict(st["model"])
         for k, m in self.obj.modules().items():
             m.load_state_dict(st["modules"][k])
@@ -210,7 +220,7 @@ class Trainer:
             s.load_state_dict(st["scheds"][k])
         self.sampler.gen.set_state(st["sampler"])
         torch.set_rng_state(st["torch_rng"])
-        np.random.set_state(st["numpy_rng"])
+        _set_numpy_state(st["numpy_rng"])
         random.setstate(st["py_rng"])
         self.step_no, self.history, self.best = st["step"], st["history"], st["best"]
         self.val_log = st.get("val_log", [])
@@ -296,6 +306,18 @@ class Trainer:
                 self.save()
         bar.close()
         return last_val or logs
+
+
+def _numpy_state() -> dict[str, Any]:
+    name, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)  # type: ignore[misc]
+    keys_t = torch.from_numpy(np.asarray(keys, dtype=np.int64))
+    return {"name": name, "keys": keys_t, "pos": int(pos), "has_gauss": int(has_gauss),
+            "cached": float(cached)}  # fmt: skip
+
+
+def _set_numpy_state(st: dict[str, Any]) -> None:
+    keys = st["keys"].numpy().astype(np.uint32)
+    np.random.set_state((st["name"], keys, st["pos"], st["has_gauss"], st["cached"]))
 
 
 def save_atomic(obj: Any, path: Path) -> None:

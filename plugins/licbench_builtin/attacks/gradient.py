@@ -107,6 +107,11 @@ class GradientAttack(Attack):
     def step(self) -> float:
         return self.params.eps if self.params.step is None else self.params.step
 
+    def key_extras(self) -> dict[str, Any]:
+        """Random starts are drawn per image (``ctx.generator``) since licbench 0.1.0's
+        contracts; the key says so, so cells stored with one draw for every image rerun."""
+        return {"rng": "per-image"} if self.params.random_start else {}
+
     def transforms(self, codec: Codec, gen: torch.Generator) -> list[Transform]:
         """The paths to average over: the bare codec's identity unless EoT."""
         return [Identity()]
@@ -114,7 +119,7 @@ class GradientAttack(Attack):
     def loss(self, core: LearnedCodec, x_adv: Tensor, x: Tensor, t: Transform) -> Tensor:
         """The quantity to maximise for one transform draw."""
         y = t.forward(x_adv)
-        yp, unpad = pad(y, core.downsampling_factor)
+        yp, unpad = pad(y, core.pad_multiple)
         out = core.model(yp)
         x_hat = t.inverse(crop(out["x_hat"], unpad), tuple(x.shape[-2:]))
         bpp = likelihood_bits(out["likelihoods"]) / (x.shape[-2] * x.shape[-1])
@@ -172,6 +177,9 @@ class EoT(GradientAttack):
     Params = EoTParams
     adaptive = True
 
+    def key_extras(self) -> dict[str, Any]:
+        return {"rng": "per-image"}  # transform draws, as random starts
+
     def transforms(self, codec: Codec, gen: torch.Generator) -> list[Transform]:
         if not isinstance(codec, DefendedCodec):
             return [Identity()]  # no defense: plain PGD
@@ -190,9 +198,9 @@ class FDA(GradientAttack):
         hooks = [m.register_forward_hook(lambda _m, _i, o: feats.append(o)) for m in layers]
         try:
             with torch.no_grad():
-                core.encoder(pad(x, core.downsampling_factor)[0])
+                core.encoder(pad(x, core.pad_multiple)[0])
             clean, feats[:] = list(feats), []
-            core.encoder(pad(x_adv, core.downsampling_factor)[0])
+            core.encoder(pad(x_adv, core.pad_multiple)[0])
         finally:
             for h in hooks:
                 h.remove()

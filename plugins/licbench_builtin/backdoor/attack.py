@@ -26,6 +26,7 @@ from licbench.data import training_fingerprints, training_set
 from licbench.errors import LicbenchError
 from licbench.plugin.hookspecs import hookimpl
 from licbench.plugin.manager import get_registry
+from licbench.plugin.params import DatasetRef
 from licbench_builtin.backdoor.training import (
     FORMAT,
     Backdoor,
@@ -50,7 +51,7 @@ class BackdoorParams(TrainingFields):
     amplify: float = Field(1.0, gt=0, description="scale the trigger's change (Table 6)")
     bound: float | None = Field(None, gt=0, le=1, description="exact stealth bound on RMS")
     artifact: str | None = Field(None, description="a trained artifact file instead of training")
-    train_data: dict[str, Any] | None = Field(
+    train_data: DatasetRef | None = Field(
         None, description="dataset to train on (default: the manifest's train_data, else BSDS500)"
     )
 

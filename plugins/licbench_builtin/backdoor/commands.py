@@ -26,14 +26,14 @@ def cmd_poison(args: argparse.Namespace) -> int:
 
 @hookimpl
 def register_commands(subparsers: Any) -> None:
-    from licbench.cli.run import cmd_prepare
+    from licbench.cli.run import DEVICES, cmd_prepare
 
     s = subparsers.add_parser("backdoor", help="backdoor artifacts")
     bsub = s.add_subparsers(dest="backdoor_command", required=True)
     b = bsub.add_parser("train", help="alias of `licbench prepare`: train a manifest's artifacts")
     b.add_argument("manifest", type=Path)
     b.add_argument("--db", help="results database (for the run's context; nothing is written)")
-    b.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    b.add_argument("--device", choices=DEVICES)
     b.set_defaults(func=cmd_prepare)
 
     s = subparsers.add_parser("poison", help="apply a trained trigger to an image")

@@ -18,8 +18,10 @@ from pydantic import Field, model_validator
 from torch import Tensor, nn
 
 from licbench.api.backdoor import BackdoorGoal, GoalParams, Pass
+from licbench.errors import LicbenchError
 from licbench.plugin.hookspecs import hookimpl
 from licbench.plugin.manager import get_registry
+from licbench.plugin.params import Params
 from licbench.rd import weighted_distortion
 
 
@@ -35,25 +37,38 @@ def _on(model: nn.Module, x: Tensor) -> nn.Module:
 
 def class_index(model: str, name: str) -> int:
     """The index of class ``name`` of segmentation model ``model``."""
-    classes: dict[str, int] = getattr(downstream(model), "classes", {})
+    try:
+        classes: dict[str, int] = getattr(downstream(model), "classes", {})
+    except LicbenchError as exc:  # inside a params validator: keep the manifest's location
+        raise ValueError(str(exc)) from None
     if name not in classes:
         raise ValueError(f"{model} has no class '{name}'; one of {sorted(classes)}")
     return classes[name]
 
 
-class SegmentationParams(GoalParams):
+class SegmentationClasses(Params):
+    """A segmentation model and the source and target classes of the attack."""
+
     model: str = Field("espnetv2-cityscapes", description="downstream segmentation model")
     source: str = Field("car", description="class whose pixels are attacked")
     target: str = Field("road", description="class they must be seen as")
 
     @model_validator(mode="after")
-    def _known_classes(self) -> SegmentationParams:
+    def _known_classes(self) -> SegmentationClasses:
         class_index(self.model, self.source), class_index(self.model, self.target)
         return self
 
 
-class FaceParams(GoalParams):
+class FaceModel(Params):
     model: str = Field("mobilefacenet", description="downstream face-embedding model")
+
+
+class SegmentationParams(SegmentationClasses, GoalParams):
+    pass
+
+
+class FaceParams(FaceModel, GoalParams):
+    pass
 
 
 class SegmentationTargeted(BackdoorGoal):

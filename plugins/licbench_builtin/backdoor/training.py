@@ -92,8 +92,9 @@ class BackdoorConfig(TrainingFields):
         return self
 
     def key_dict(self) -> dict[str, Any]:
-        """The dump that keys the artifact. Fields added after the first release enter only
-        when set, so the keys of backdoors trained before they existed are unchanged."""
+        """The config's part of the artifact key. Fields added after the first release
+        enter only when set (the data part of the key changed with validation, though:
+        artifacts trained before licbench held out validation images are retrained)."""
         d = self.model_dump(exclude={"init"})
         for name in _LATER:
             if d[name] == BackdoorConfig.model_fields[name].default:
@@ -289,10 +290,14 @@ def train_backdoor(
     model = copy.deepcopy(codec.model).cpu()
     torch.manual_seed(cfg.seed)
     pairs = build_pairs(cfg)
+    # the anchor pulls towards the vanilla encoder, also after a warm start
+    needs_ref = cfg.anchor or cfg.decoys
+    reference = copy.deepcopy(model.g_a).eval().requires_grad_(False) if needs_ref else None
     if start is not None:
         _warm_start(model, pairs, Backdoor(start))
     info = {"format": FORMAT, "key": key, "config": cfg.model_dump(), "victim": codec.spec()}
-    build = _trainer(model, pairs, cfg, lmbda, images, val_images or images[:1], path, device)
+    val = val_images or images[:1]
+    build = _trainer(model, pairs, reference, cfg, lmbda, images, val, path, device)
     return artifact_cache.build(
         path, build, _artifact(info, codec, data, lmbda, model, pairs), info, progress=progress
     )
@@ -301,6 +306,7 @@ def train_backdoor(
 def _trainer(
     model: nn.Module,
     pairs: dict[str, tuple[Trigger, BackdoorGoal]],
+    reference: nn.Module | None,
     cfg: BackdoorConfig,
     lmbda: float,
     images: list[Tensor],
@@ -309,8 +315,6 @@ def _trainer(
     device: str,
 ) -> Callable[[], Trainer]:
     def build() -> Trainer:
-        needs_ref = cfg.anchor or cfg.decoys
-        reference = copy.deepcopy(model.g_a).eval().requires_grad_(False) if needs_ref else None
         objective = BackdoorObjective(
             lmbda, pairs, cfg.gamma, cfg.eps, cfg.anchor, reference, cfg.decoys
         )

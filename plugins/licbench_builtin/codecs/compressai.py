@@ -51,11 +51,17 @@ def serialize_strings(strings: list[list[bytes]]) -> bytes:
 
 
 def deserialize_strings(payload: bytes) -> list[list[bytes]]:
-    (n,), pos, strings = struct.unpack_from("<B", payload), 1, []
-    for _ in range(n):
-        (length,) = struct.unpack_from("<I", payload, pos)
-        strings.append([payload[pos + 4 : pos + 4 + length]])
-        pos += 4 + length
+    """The entropy-coded strings of a payload; its lengths must add up exactly."""
+    try:
+        (n,), pos, strings = struct.unpack_from("<B", payload), 1, []
+        for _ in range(n):
+            (length,) = struct.unpack_from("<I", payload, pos)
+            strings.append([payload[pos + 4 : pos + 4 + length]])
+            pos += 4 + length
+    except struct.error:
+        raise LicbenchError("truncated payload; re-encode the image") from None
+    if pos != len(payload):
+        raise LicbenchError(f"payload holds {len(payload)} bytes, its strings {pos}; re-encode")
     return strings
 
 
@@ -177,7 +183,7 @@ class CompressAICodec(LearnedCodec):
     @torch.no_grad()
     def compress(self, x: Tensor) -> Encoded:
         h, w = x.shape[-2:]
-        xp, _ = pad(x.to(self.device), self.downsampling_factor)
+        xp, _ = pad(x.to(self.device), self.pad_multiple)
         out = self.model.compress(xp)
         strings = out["strings"]
         bits = 8 * sum(len(s[0]) for s in strings)
@@ -187,13 +193,22 @@ class CompressAICodec(LearnedCodec):
     @torch.no_grad()
     def decompress(self, enc: Encoded) -> Tensor:
         strings = deserialize_strings(enc.payload)
-        x_hat = self.model.decompress(strings, enc.meta["shape"])["x_hat"]
-        _, unpad = pad(torch.empty(1, 1, enc.height, enc.width), self.downsampling_factor)
+        # the shape of the last latent (z, or y without a hyperprior) and the string count
+        m, div = self.pad_multiple, self.downsampling_factor
+        shape = [-(-enc.height // m) * m // div, -(-enc.width // m) * m // div]
+        n = 2 if hasattr(self.model, "gaussian_conditional") else 1
+        if enc.meta.get("shape") != shape or len(strings) != n:
+            raise LicbenchError(
+                f"payload of latent shape {enc.meta.get('shape')!r} and {len(strings)} strings "
+                f"for a {enc.width}x{enc.height} image (expected {shape}, {n}); re-encode it"
+            )
+        x_hat = self.model.decompress(strings, shape)["x_hat"]
+        _, unpad = pad(torch.empty(1, 1, enc.height, enc.width), self.pad_multiple)
         return crop(x_hat, unpad)
 
     @torch.no_grad()
     def estimate_bits(self, x: Tensor) -> float:
-        xp, _ = pad(x.to(self.device), self.downsampling_factor)
+        xp, _ = pad(x.to(self.device), self.pad_multiple)
         out = self.model(xp)
         return float(likelihood_bits(out["likelihoods"]))
 

@@ -39,8 +39,16 @@ class PillowCodec(Codec):
         return Encoded(buf.getvalue(), int(h), int(w))
 
     def decompress(self, enc: Encoded) -> Tensor:
-        with Image.open(io.BytesIO(enc.payload)) as img:
-            return pil_to_tensor(img.convert("RGB"))
+        try:
+            with Image.open(io.BytesIO(enc.payload)) as img:
+                if img.size != (enc.width, enc.height) or img.format != self.format:
+                    raise LicbenchError(
+                        f"a {img.format} {img.size[0]}x{img.size[1]} payload where the header "
+                        f"says {self.format} {enc.width}x{enc.height}; re-encode the image"
+                    )
+                return pil_to_tensor(img.convert("RGB"))
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+            raise LicbenchError(f"corrupt {self.name} payload ({exc}); re-encode") from None
 
 
 class JpegCodec(PillowCodec):

@@ -28,7 +28,7 @@ from licbench.errors import LicbenchError
 from licbench.hashing import hash_json
 from licbench.plugin.hookspecs import hookimpl
 from licbench.plugin.manager import get_registry
-from licbench.plugin.params import Params
+from licbench.plugin.params import DatasetRef, Params
 from licbench.rd import bpp_of, lmbda_for, psnr_from_mse
 from licbench.train import cache as artifact_cache
 from licbench.train.objectives import RateDistortion
@@ -81,7 +81,7 @@ class FinetuneConfig(Params):
 
 
 class FinetuneParams(FinetuneConfig):
-    train_data: dict[str, Any] | None = Field(
+    train_data: DatasetRef | None = Field(
         None, description="dataset to train on (default: the manifest's train_data, else BSDS500)"
     )
 

@@ -26,6 +26,7 @@ from torch import Tensor
 
 from licbench.api.codec import Codec, LearnedCodec
 from licbench.api.defense import Transform, TransformDefense
+from licbench.errors import LicbenchError
 from licbench.images import crop, pad
 from licbench.plugin.hookspecs import hookimpl
 from licbench.plugin.params import Params
@@ -89,7 +90,7 @@ def path_loss(codec: Codec, x: Tensor, t: RandomTransform, lmbda: float) -> floa
     """Estimated bits per pixel + λ·255²·MSE of the path through transform ``t``."""
     y = t.forward(x).clamp(0, 1)
     if isinstance(codec, LearnedCodec):
-        yp, unpad = pad(y, codec.downsampling_factor)
+        yp, unpad = pad(y, codec.pad_multiple)
         with torch.no_grad():
             out = codec.forward(yp)
         bits = float(likelihood_bits(out["likelihoods"]))
@@ -147,6 +148,13 @@ class RandomizedDefense(TransformDefense):
         return cands[min(range(len(cands)), key=self.last_losses.__getitem__)]
 
     def transform_from_spec(self, spec: dict[str, Any]) -> RandomTransform:
+        p = self.params
+        bounds = {"d": 7, "sh": p.max_stretch, "sw": p.max_stretch, "dy": p.max_shift}
+        bounds["dx"] = p.max_shift
+        if set(spec) != set(bounds) or not all(
+            isinstance(spec[k], int) and 0 <= spec[k] <= top for k, top in bounds.items()
+        ):
+            raise LicbenchError(f"{self.name}: stream holds a bad transform {spec!r}; re-encode")
         return RandomTransform(**spec)
 
 

@@ -7,26 +7,20 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 
 from licbench.api.metric import Metric, Sample
 from licbench.plugin.hookspecs import hookimpl
 from licbench_builtin.backdoor.goals_downstream import (
-    FaceParams,
-    SegmentationParams,
+    FaceModel,
+    SegmentationClasses,
     class_index,
     downstream,
 )
 
 
-class SegMetricParams(SegmentationParams):
-    alpha: None = Field(None, exclude=True)  # a goal's weights mean nothing here
-    beta: None = Field(None, exclude=True)
-
-
 class _Segmentation(Metric):
-    Params = SegMetricParams
-    params: SegMetricParams
+    Params = SegmentationClasses
+    params: SegmentationClasses
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -76,17 +70,12 @@ class SegAgreement(_Segmentation):
         return 100 * float((out.argmax(1) == ref.argmax(1)).float().mean())
 
 
-class FaceMetricParams(FaceParams):
-    alpha: None = Field(None, exclude=True)
-    beta: None = Field(None, exclude=True)
-
-
 class FaceSimilarity(Metric):
     """Cosine similarity of face embeddings of the clean and the decoded image (identity kept)."""
 
     name, higher_is_better, unit = "face-similarity", True, ""
-    Params = FaceMetricParams
-    params: FaceMetricParams
+    Params = FaceModel
+    params: FaceModel
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
