@@ -79,6 +79,8 @@ def with_shape(meta: dict, shape: list[int]) -> dict:
     if "inner" in meta:
         return {**meta, "inner": with_shape(meta["inner"], shape)}
     return {**meta, "shape": shape}
+
+
 HOSTILE = {
     "path in params": lambda h: {**h, "params": {"checkpoint": "/etc/passwd"}},
     "download": lambda h: {**h, "params": {"pretrained": True}},
