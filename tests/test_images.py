@@ -61,3 +61,50 @@ def test_kodak_from_local_folder_is_verified(kodak_dir: Path, tmp_path: Path) ->
     (partial / "kodim01.png").write_bytes((kodak_dir / "kodim01.png").read_bytes())
     with pytest.raises(LicbenchError, match="expected the 24 Kodak images"):
         get_registry().create("dataset", "kodak", path=str(partial)).items()
+
+
+def test_images_faithfully(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """EXIF orientation is applied and logged; 16-bit RGB is noted; a.png and a.jpg keep
+    distinct names; an image over the pixel limit is refused before it is decoded."""
+    caplog.set_level(logging.WARNING, logger="licbench")
+    arr = np.zeros((20, 40, 3), np.uint8)
+    arr[:, :20] = 255  # left half white
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown rotated 90° clockwise
+    Image.fromarray(arr).save(tmp_path / "a.jpg", exif=exif, quality=95)
+    x = load_image(tmp_path / "a.jpg")
+    assert tuple(x.shape[-2:]) == (40, 20) and float(x[0, :, :5].mean()) > 0.9  # top is white
+    assert "EXIF orientation 6" in caplog.text
+    png16(tmp_path / "a.png", (np.arange(16 * 16 * 3).reshape(16, 16, 3) * 300).astype(np.uint16))
+    caplog.clear()
+    assert load_image(tmp_path / "a.png").shape == (1, 3, 16, 16)
+    assert "converted 16-bit RGB to 8 bits" in caplog.text
+    names = [i.name for i in get_registry().create("dataset", "folder", path=str(tmp_path)).items()]
+    assert names == ["a.jpg", "a.png"]
+
+
+def test_pixel_limit_refuses_before_decoding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Image.new("RGB", (300, 200)).save(tmp_path / "big.png")
+    monkeypatch.setenv("LICBENCH_MAX_PIXELS", "50000")
+    with pytest.raises(LicbenchError, match="300x200 is over the 50000-pixel limit"):
+        load_image(tmp_path / "big.png")
+
+
+def png16(path: Path, arr: np.ndarray) -> None:
+    """A 16-bit RGB PNG, written by hand (Pillow writes 8-bit RGB only)."""
+    import struct
+    import zlib
+
+    h, w, _ = arr.shape
+    raw = b"".join(b"\x00" + arr[i].astype(">u2").tobytes() for i in range(h))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
+    body = chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + body)

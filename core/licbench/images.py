@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
 from licbench.errors import LicbenchError
@@ -39,16 +39,36 @@ def pil_to_rgb(img: Image.Image, source: str = "image") -> Image.Image:
 
 
 def load_image(path: str | object) -> Tensor:
-    """Read an image file as a ``1x3xHxW`` float tensor in [0, 1]."""
+    """Read an image file as a ``1x3xHxW`` float tensor in [0, 1]: EXIF orientation applied,
+    every conversion logged, and images over the pixel limit refused before decoding."""
+    from licbench.bitstream import max_pixels
+
     try:
         with Image.open(path) as img:  # type: ignore[arg-type]
+            w, h = img.size
+            if w * h > max_pixels():
+                raise LicbenchError(
+                    f"{path}: {w}x{h} is over the {max_pixels()}-pixel limit; downscale it "
+                    "or raise LICBENCH_MAX_PIXELS (memory grows with the pixel count)"
+                )
+            if any(";16" in str(t[3]) for t in getattr(img, "tile", []) if len(t) > 3):
+                log.warning("%s: converted 16-bit %s to 8 bits per channel", path, img.mode)
             img.load()
-            rgb = pil_to_rgb(img, str(path))
+            rgb = pil_to_rgb(_upright(img, str(path)), str(path))
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise LicbenchError(
             f"{path}: cannot read image ({exc}); replace the file or remove it from the folder"
         ) from exc
     return pil_to_tensor(rgb)
+
+
+def _upright(img: Image.Image, source: str) -> Image.Image:
+    """The image as shown: its EXIF orientation applied (logged when it turns it)."""
+    orientation = img.getexif().get(0x0112, 1)
+    if orientation in (1, None):
+        return img
+    log.warning("%s: applied EXIF orientation %s", source, orientation)
+    return ImageOps.exif_transpose(img)
 
 
 def pil_to_tensor(img: Image.Image) -> Tensor:

@@ -41,6 +41,17 @@ def list_images(folder: Path) -> list[Path]:
     return files
 
 
+def unique_names(root: Path, files: list[Path]) -> list[str]:
+    """Relative paths without suffix; where two files share one (``a.png``, ``a.jpg``), both
+    keep their suffix, so that every image has its own name."""
+    stems = [p.relative_to(root).with_suffix("").as_posix() for p in files]
+    seen = {s: stems.count(s) for s in stems}
+    return [
+        p.relative_to(root).as_posix() if seen[s] > 1 else s
+        for p, s in zip(files, stems, strict=True)
+    ]
+
+
 class FolderParams(Params):
     path: str = Field(description="the image folder (searched recursively)")
 
@@ -57,7 +68,7 @@ class ImageFolder(Dataset):
 
     def items(self) -> list[ImageItem]:
         files = list_images(self.root)
-        names = [p.relative_to(self.root).with_suffix("").as_posix() for p in files]
+        names = unique_names(self.root, files)
         return [ImageItem(n, p, partial(load_image, p)) for n, p in zip(names, files, strict=True)]
 
 

@@ -10,6 +10,7 @@ from torch import Tensor
 
 from licbench.api.codec import Codec
 from licbench.api.metric import Metric, Sample
+from licbench.errors import LicbenchError
 
 EVAL_METRICS = ("bpp", "bpp-estimate", "psnr", "ms-ssim", "encode-seconds", "decode-seconds")
 
@@ -82,8 +83,17 @@ def evaluate_folder(
     reg = get_registry()
     metrics = [reg.create("metric", n) for n in EVAL_METRICS]
     rows: list[dict[str, float | str]] = []
+    need = max([codec.min_size, *(m.min_size for m in metrics)])
     for item in reg.create("dataset", "folder", path=folder).items()[:limit]:
-        values, _ = score_image(item.name, codec, item.loader(), metrics, estimate=estimate)
+        x = item.loader()
+        h, w = x.shape[-2:]
+        if min(h, w) < need:
+            who = [m.name for m in metrics if m.min_size > min(h, w)] or [codec.name]
+            raise LicbenchError(
+                f"{item.path or item.name}: {w}x{h} is smaller than the {need}px minimum of "
+                f"{', '.join(who)}; use larger images"
+            )
+        values, _ = score_image(item.name, codec, x, metrics, estimate=estimate)
         rows.append({"image": item.name, **values})
     keys = [k for k in rows[0] if k != "image"]
     mean = {k: sum(float(r[k]) for r in rows) / len(rows) for k in keys}
