@@ -231,3 +231,47 @@ def test_gray_box_input_is_computed_once_per_image_and_met_by_every_defense(
     run(tmp_path, swapped + "clean: false\n", db="swapped.db", registry=reg)
     again = ResultStore(str(tmp_path / "swapped.db")).frame("scores")
     assert set(again[again.metric == "input-psnr"].value) == set(attacked.value)
+
+
+DRILL_MANIFEST = """\
+name: drill
+datasets: [{name: samples, limit: 2}]
+codecs: [{name: jpeg, qualities: [20, 40, 60, 80]}]
+metrics: [bpp, psnr, encode-seconds]
+"""
+
+
+def test_kill_9_drill_from_database_creation_on(tmp_path: Path) -> None:
+    """kill -9 at random moments from the very start (imports, creating the database,
+    writing cells), then a last run: every cell once, the scores of an uninterrupted run,
+    and an intact file."""
+    import random
+
+    manifest = tmp_path / "d.yaml"
+    manifest.write_text(DRILL_MANIFEST)
+
+    def cmd(db: Path) -> list[str]:
+        return [sys.executable, "-m", "licbench.cli", "run", str(manifest), "--db", str(db),
+                "--device", "cpu", "--no-progress"]  # fmt: skip
+
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    subprocess.run(cmd(tmp_path / "clean.db"), check=True, **quiet)
+    db, rng = tmp_path / "killed.db", random.Random(0)
+    for _ in range(4):
+        proc = subprocess.Popen(cmd(db), **quiet)
+        time.sleep(rng.uniform(1.0, 6.0))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    subprocess.run(cmd(db), check=True, **quiet)
+
+    def scores(path: Path) -> list[tuple]:
+        with sqlite3.connect(path) as con:
+            assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            keys = [r[0] for r in con.execute("SELECT key FROM cells WHERE status='done'")]
+            assert len(keys) == len(set(keys)) == 4
+            return con.execute(
+                "SELECT cell_key, image, metric, value FROM scores "
+                "WHERE metric != 'encode-seconds' ORDER BY 1, 2, 3"
+            ).fetchall()
+
+    assert scores(db) == scores(tmp_path / "clean.db")

@@ -179,15 +179,15 @@ class Planner:
         return out
 
     def plan(self, cell: Cell) -> Planned:
-        error, recipes, weights = None, {}, "unavailable"
+        error, recipes, weights, extras = None, {}, "unavailable", {}
         try:
+            extras = self.extras(cell)
             codec = self.codec(cell.codec, cell.quality)
             weights = codec.fingerprint()
             recipes = self.recipes(cell, codec)
         except Exception as exc:  # the cell will fail with this; the others go on
             error = as_error(exc)
         config = cell.config(self.m, {r: rec.key for r, rec in recipes.items()})
-        extras = self.extras(cell)
         if extras:
             config["key_extras"] = extras
         payload = {
