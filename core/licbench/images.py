@@ -55,6 +55,11 @@ def load_image(path: str | object) -> Tensor:
                 log.warning("%s: converted 16-bit %s to 8 bits per channel", path, img.mode)
             img.load()
             rgb = pil_to_rgb(_upright(img, str(path)), str(path))
+    except Image.DecompressionBombError:
+        raise LicbenchError(
+            f"{path}: its size is over the {max_pixels()}-pixel limit (a decompression bomb?); "
+            "replace the file or remove it from the folder"
+        ) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise LicbenchError(
             f"{path}: cannot read image ({exc}); replace the file or remove it from the folder"

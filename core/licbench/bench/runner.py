@@ -147,7 +147,10 @@ class Runner:
     def run(self, on_cell: Callable[[str, str], None] | None = None) -> RunSummary:
         planner = self.planner()
         planned = planner.plan_all(self.store.done_keys())
-        artifacts = planner.prepare([p for p in planned if not p.stored and p.error is None])
+        todo = [p for p in planned if not p.stored]
+        for p in todo:  # a bad image stops the run before anything is written
+            self.images(p.cell.dataset)
+        artifacts = planner.prepare([p for p in todo if p.error is None])
         run_id = self.store.start_run(
             self.m.name, self.manifest_path, self.m.model_dump(), package_versions()
         )
