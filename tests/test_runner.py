@@ -275,3 +275,6 @@ def test_kill_9_drill_from_database_creation_on(tmp_path: Path) -> None:
             ).fetchall()
 
     assert scores(db) == scores(tmp_path / "clean.db")
+    with sqlite3.connect(db) as con:  # the killed runs are marked, the last one finished
+        states = [r[0] for r in con.execute("SELECT status FROM runs ORDER BY id")]
+    assert states[-1] == "finished" and "running" not in states, states

@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
+import socket
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -110,6 +112,17 @@ def _transactional_ddl(engine: sa.Engine) -> None:
         conn.exec_driver_sql("BEGIN")
 
 
+def _alive(pid: int) -> bool:
+    """Whether a process of this host is still running."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
@@ -202,7 +215,11 @@ class ResultStore:
     def start_run(
         self, benchmark: str, manifest_path: str, manifest: dict[str, Any], versions: dict[str, str]
     ) -> int:
+        """A new run row (the process that runs it is recorded beside the versions); runs
+        that a dead process on this host left ``running`` become ``interrupted``."""
+        versions = {**versions, "host": socket.gethostname(), "pid": str(os.getpid())}
         with self._guard("write to"), self.engine.begin() as conn:
+            self._mark_interrupted(conn)
             res = conn.execute(
                 runs_t.insert().values(
                     benchmark=benchmark,
@@ -216,6 +233,22 @@ class ResultStore:
             key = res.inserted_primary_key
             assert key is not None
             return int(key[0])
+
+    def _mark_interrupted(self, conn: sa.Connection) -> None:
+        rows = conn.execute(
+            sa.select(runs_t.c.id, runs_t.c.versions).where(runs_t.c.status == "running")
+        )
+        host = socket.gethostname()
+        for run_id, text in rows.fetchall():
+            try:
+                info = json.loads(text or "{}")
+                pid = int(info.get("pid", 0))
+            except ValueError:
+                continue
+            if info.get("host") == host and pid and not _alive(pid):
+                conn.execute(
+                    runs_t.update().where(runs_t.c.id == run_id).values(status="interrupted")
+                )
 
     def finish_run(self, run_id: int, status: str) -> None:
         with self._guard("write to"), self.engine.begin() as conn:
