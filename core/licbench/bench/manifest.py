@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from licbench.errors import LicbenchError
-from licbench.plugin.params import Params, describe_error, nested_plugins
+from licbench.plugin.params import Params, describe_error, model_at, nested_plugins
 from licbench.plugin.params import dotted as _dotted
 from licbench.plugin.registry import PluginEntry, Registry
 
@@ -177,32 +177,12 @@ def _schema_error(path: Path, lines: dict[Loc, tuple[Path, int]], err: Validatio
     msg = first["msg"]
     if first["type"] == "extra_forbidden":
         key = str(loc[-1])
-        model = _model_at(loc[:-1])
+        model = model_at(Manifest, loc[:-1])
         hint = difflib.get_close_matches(key, list(model.model_fields), n=1) if model else []
         msg = f"unknown key '{key}'" + (f", did you mean '{hint[0]}'?" if hint else "")
     elif first["type"] == "missing":
         msg = "required key is missing"
     return f"{_where(path, lines, loc)}: {_dotted(loc)}: {msg}"
-
-
-_NESTED: dict[str, type[BaseModel]] = {
-    "datasets": DatasetRef,
-    "codecs": CodecRef,
-    "attacks": PluginRef,
-    "defenses": PluginRef,
-    "metrics": PluginRef,
-    "train_data": DatasetRef,
-    "val_data": DatasetRef,
-    "leaderboard": LeaderboardConfig,
-}
-
-
-def _model_at(loc: Loc) -> type[BaseModel] | None:
-    """The schema model that owns the keys at ``loc``."""
-    keys = [p for p in loc if not isinstance(p, int)]
-    if not keys:
-        return Manifest
-    return _NESTED.get(str(keys[0])) if len(keys) == 1 else None
 
 
 def _check_plugins(

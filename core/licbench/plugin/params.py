@@ -73,7 +73,7 @@ def nested_plugins(value: Any, loc: Loc = ()) -> Iterator[tuple[Loc, NestedPlugi
             yield from nested_plugins(item, (*loc, i))
 
 
-def _model_at(model: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
+def model_at(model: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
     """The model class that owns the keys at ``loc`` inside ``model`` (None if unknown)."""
     for part in loc:
         if isinstance(part, int):
@@ -105,7 +105,7 @@ def describe_error(model: type[BaseModel], err: ValidationError) -> tuple[Loc, s
     first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = tuple(first["loc"])
     if first["type"] == "extra_forbidden":
-        owner = _model_at(model, loc[:-1])
+        owner = model_at(model, loc[:-1])
         names = list(owner.model_fields) if owner else []
         near = nearest(str(loc[-1]), names)
         hint = f"did you mean '{near[0]}'?" if near else f"accepted: {', '.join(names) or 'none'}"
