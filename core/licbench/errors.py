@@ -20,3 +20,11 @@ class UnknownPluginError(LicbenchError, KeyError):
 
 class DuplicatePluginError(LicbenchError):
     """Two packages register the same plugin name."""
+
+
+class ParamsError(LicbenchError):
+    """A plugin's params that fail its ``Params`` model: ``loc`` inside the params, ``msg``."""
+
+    def __init__(self, message: str, loc: tuple[str | int, ...], msg: str) -> None:
+        super().__init__(message)
+        self.loc, self.msg = loc, msg

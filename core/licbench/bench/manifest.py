@@ -15,8 +15,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from licbench.errors import LicbenchError
-from licbench.plugin.params import Params, describe_error, model_at, nested_plugins
+from licbench.errors import LicbenchError, ParamsError
+from licbench.plugin.params import Params, model_at, nested_plugins
 from licbench.plugin.params import dotted as _dotted
 from licbench.plugin.registry import PluginEntry, Registry
 
@@ -218,12 +218,10 @@ class _Checker:
         return self.registry.get(kind, name)
 
     def validate(self, entry: PluginEntry, params: dict[str, Any], loc: Loc) -> Params:
-        model = entry.params_model
         try:
-            return model.model_validate(params)
-        except ValidationError as exc:
-            where, msg = describe_error(model, exc)
-            raise self.fail((*loc, *where), f"{entry.kind} '{entry.name}': {msg}") from None
+            return entry.validate(params)
+        except ParamsError as exc:
+            raise self.fail((*loc, *exc.loc), f"{entry.kind} '{entry.name}': {exc.msg}") from None
 
     def plugin(self, kind: str, name: str, params: dict[str, Any], loc: Loc) -> None:
         entry = self.entry(kind, name, loc)
@@ -240,12 +238,11 @@ class _Checker:
             )
         for i, q in enumerate(ref.qualities):
             try:
-                entry.params_model.model_validate({"quality": q, **ref.params})
-            except ValidationError as exc:
-                where, msg = describe_error(entry.params_model, exc)
-                on_quality = where in ((), ("quality",))  # a quality field or model check
-                at = (*loc, "qualities", i) if on_quality else (*loc, "params", *where)
-                raise self.fail(at, f"codec '{ref.name}': {msg}") from None
+                entry.validate({"quality": q, **ref.params})
+            except ParamsError as exc:
+                on_quality = exc.loc in ((), ("quality",))  # a quality field or model check
+                at = (*loc, "qualities", i) if on_quality else (*loc, "params", *exc.loc)
+                raise self.fail(at, f"codec '{ref.name}': {exc.msg}") from None
 
 
 def load_manifest(path: str | Path, registry: Registry | None = None) -> Manifest:

@@ -10,7 +10,12 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from licbench.errors import DuplicatePluginError, LicbenchError, UnknownPluginError
+from licbench.errors import (
+    DuplicatePluginError,
+    LicbenchError,
+    ParamsError,
+    UnknownPluginError,
+)
 from licbench.plugin.params import Params, describe_error, dotted
 
 
@@ -76,7 +81,8 @@ class PluginEntry:
         except ValidationError as exc:
             loc, msg = describe_error(model, exc)
             where = f" {dotted(loc)}" if loc else ""
-            raise LicbenchError(f"{self.kind} '{self.name}' params{where}: {msg}") from None
+            text = f"{self.kind} '{self.name}' params{where}: {msg}"
+            raise ParamsError(text, loc, msg) from None
 
     def create(self, **params: Any) -> Any:
         """Validate ``params``, then build the plugin from them."""
