@@ -138,3 +138,44 @@ def test_eval_json_reports_per_image_and_mean(image_dir: Path, capsys) -> None:
     for key in ("bpp", "psnr", "ms-ssim", "encode-seconds", "decode-seconds"):
         mean = sum(r[key] for r in out["images"]) / 3
         assert out["mean"][key] == pytest.approx(mean)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["bmshj2018-hyperprior-lite", "mbt2018-mean-lite", "cheng2020-anchor",
+     "bmshj2018-factorized", "cheng2020-attn"],
+)  # fmt: skip
+def test_large_images_are_coded_in_bands_with_the_same_result(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Banded g_a/g_s (large images, no gradient) give the whole-image bitstream and output."""
+    from licbench_builtin.codecs import strips
+
+    codec = get_registry().create("codec", name, quality=2)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(1, 3, 700, 256, generator=gen)
+    x = torch.nn.functional.avg_pool2d(x, 5, 1, 2)  # smoother, more like a photo
+    whole = codec.compress(x)
+    x_whole = codec.decompress(whole)
+    est_whole = codec.estimate_bits(x)
+
+    calls: list[tuple[int, int]] = []
+    real = strips.banded
+    monkeypatch.setattr(strips, "MIN_PIXELS", 0)
+    monkeypatch.setattr(strips, "BAND_PIXELS", 48 * 256)
+
+    def spy(forward: object, x: torch.Tensor, scale: float, rows: int, step: int) -> object:
+        calls.append((rows, step))
+        return real(forward, x, scale, rows, step)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(strips, "banded", spy)
+    split = codec.compress(x)
+    assert split.payload == whole.payload
+    assert len(calls) == 1 and calls[0][1] == 48  # g_a ran in bands of 48 rows
+    x_split = codec.decompress(split)
+    assert len(calls) == 2 and (x_split - x_whole).abs().max() < 1e-5
+    assert codec.estimate_bits(x) == pytest.approx(est_whole, rel=1e-6)
+    assert len(calls) == 4  # its g_a and g_s
+    with strips.bands(codec.model, 16), torch.enable_grad():  # attacks: the whole image
+        codec.model.g_a(x.requires_grad_(True)).sum().backward()
+    assert len(calls) == 4 and "forward" not in vars(codec.model.g_a)

@@ -17,6 +17,7 @@ from licbench.errors import LicbenchError
 from licbench.images import crop, pad
 from licbench.plugin.hookspecs import hookimpl
 from licbench.rd import likelihood_bits
+from licbench_builtin.codecs.strips import bands
 
 log = logging.getLogger("licbench")
 
@@ -29,6 +30,7 @@ ZOO_QUALITIES: dict[str, list[int]] = {
     "cheng2020-attn": list(range(1, 7)),
 }
 WEIGHTS_DIR = Path(__file__).parent / "weights"  # the shipped CPU ("lite") zoo
+G_STRIDE = 16  # the stride of g_a (and of g_s, upwards) in every CompressAI image model
 LITE_ARCHS = ("bmshj2018-hyperprior", "mbt2018-mean", "cheng2020-anchor")
 
 
@@ -184,7 +186,8 @@ class CompressAICodec(LearnedCodec):
     def compress(self, x: Tensor) -> Encoded:
         h, w = x.shape[-2:]
         xp, _ = pad(x.to(self.device), self.pad_multiple)
-        out = self.model.compress(xp)
+        with bands(self.model, G_STRIDE):
+            out = self.model.compress(xp)
         strings = out["strings"]
         bits = 8 * sum(len(s[0]) for s in strings)
         meta = {"shape": [int(v) for v in out["shape"]]}
@@ -202,14 +205,16 @@ class CompressAICodec(LearnedCodec):
                 f"payload of latent shape {enc.meta.get('shape')!r} and {len(strings)} strings "
                 f"for a {enc.width}x{enc.height} image (expected {shape}, {n}); re-encode it"
             )
-        x_hat = self.model.decompress(strings, shape)["x_hat"]
+        with bands(self.model, G_STRIDE):
+            x_hat = self.model.decompress(strings, shape)["x_hat"]
         _, unpad = pad(torch.empty(1, 1, enc.height, enc.width), self.pad_multiple)
         return crop(x_hat, unpad)
 
     @torch.no_grad()
     def estimate_bits(self, x: Tensor) -> float:
         xp, _ = pad(x.to(self.device), self.pad_multiple)
-        out = self.model(xp)
+        with bands(self.model, G_STRIDE):
+            out = self.model(xp)
         return float(likelihood_bits(out["likelihoods"]))
 
 
