@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from licbench.errors import LicbenchError
 from licbench.hashing import hash_json
 
 DEFAULT_TRAIN_DATA = {"name": "bsds500", "params": {"split": "trainval"}}
@@ -37,3 +38,12 @@ class RunContext:
         """A CPU generator seeded by the run's seed, ``salt`` and the current image."""
         seed = int(hash_json([self.seed, salt, self.image])[:15], 16)
         return torch.Generator().manual_seed(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto``, ``cpu`` or ``cuda`` as a device of this process."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise LicbenchError("--device cuda asked for, but torch sees no CUDA GPU; use cpu")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)

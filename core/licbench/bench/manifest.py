@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from licbench.api.executor import Resources
 from licbench.errors import LicbenchError, ParamsError
 from licbench.plugin.params import Params, model_at, nested_plugins
 from licbench.plugin.params import dotted as _dotted
@@ -84,6 +85,9 @@ class Manifest(_Strict):
         default=None, description="validation images of every training run (default: held out)"
     )
     leaderboard: LeaderboardConfig = Field(default_factory=LeaderboardConfig)
+    resources: Resources = Field(
+        default=Resources(), description="what one task needs on a cluster (--executor ray)"
+    )
 
 
 # --- YAML with line numbers -------------------------------------------------------------

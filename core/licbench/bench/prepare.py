@@ -95,7 +95,7 @@ class Planned:
         return "stored" if self.stored else ("fails" if self.error else "to run")
 
 
-def as_error(exc: Exception) -> LicbenchError:
+def as_error(exc: BaseException) -> LicbenchError:
     """A cell's failure as one line: licbench's own message, or the exception's type and
     message for anything else (a plugin's bug, an out-of-memory error)."""
     if isinstance(exc, LicbenchError):
@@ -106,8 +106,17 @@ def as_error(exc: Exception) -> LicbenchError:
 class Planner:
     """Builds codecs one at a time, the recipes of trained plugins and the cell keys."""
 
-    def __init__(self, manifest: Manifest, registry: Registry, ctx: RunContext, limit: int | None):
+    def __init__(
+        self,
+        manifest: Manifest,
+        registry: Registry,
+        ctx: RunContext,
+        limit: int | None,
+        key_device: str | None = None,
+    ) -> None:
+        """``key_device``: the device type the cells run on, if not ``ctx.device``'s."""
         self.m, self.registry, self.ctx, self.limit = manifest, registry, ctx, limit
+        self.key_device = key_device or ctx.device.type
         self._codec: tuple[str, Codec | LicbenchError] = ("", LicbenchError("no codec"))
         self._plugins: dict[str, Any] = {}
         self._fps: dict[str, str] = {}
@@ -195,7 +204,7 @@ class Planner:
             "versions": self.versions(cell),
             "fingerprints": {"dataset": self.dataset_fingerprint(cell.dataset), "weights": weights},
             "seed": self.m.seed,
-            "device": self.ctx.device.type,
+            "device": self.key_device,
             "limit_images": self.limit,
         }
         return Planned(cell, hash_json(payload), payload, recipes=recipes, error=error)
@@ -215,10 +224,11 @@ class Planner:
             for role, recipe in p.recipes.items():
                 if recipe.key not in out:
                     path = recipe.location(self.ctx.cache_dir)
-                    out[recipe.key] = path if path.is_file() else self._train(p, role, recipe)
+                    out[recipe.key] = path if path.is_file() else self.train(p, role, recipe)
         return out
 
-    def _train(self, p: Planned, role: str, recipe: Recipe) -> Path | LicbenchError:
+    def train(self, p: Planned, role: str, recipe: Recipe) -> Path | LicbenchError:
+        """Train one artifact of cell ``p`` (resuming a killed training); its path or error."""
         cell, ref = p.cell, p.cell.ref(role)
         assert ref is not None
         log.info("prepare: %s %s for %s q=%g", role, ref.display, cell.codec.display, cell.quality)

@@ -28,36 +28,36 @@ md = sa.MetaData()
 meta_t = sa.Table(
     "licbench_meta",
     md,
-    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
 )
 runs_t = sa.Table(
     "runs",
     md,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("benchmark", sa.String(200), nullable=False),
+    sa.Column("benchmark", sa.Text, nullable=False),
     sa.Column("manifest_path", sa.Text),
     sa.Column("manifest", sa.Text),
     sa.Column("versions", sa.Text),
     sa.Column("started_at", sa.DateTime),
     sa.Column("finished_at", sa.DateTime),
-    sa.Column("status", sa.String(20)),
+    sa.Column("status", sa.Text),
 )
 cells_t = sa.Table(
     "cells",
     md,
-    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
     sa.Column("run_id", sa.Integer),
-    sa.Column("benchmark", sa.String(200), index=True),
-    sa.Column("dataset", sa.String(200)),
-    sa.Column("codec", sa.String(200)),
-    sa.Column("label", sa.String(200)),
-    sa.Column("family", sa.String(200)),
+    sa.Column("benchmark", sa.Text, index=True),
+    sa.Column("dataset", sa.Text),
+    sa.Column("codec", sa.Text),
+    sa.Column("label", sa.Text),
+    sa.Column("family", sa.Text),
     sa.Column("learned", sa.Boolean),
     sa.Column("quality", sa.Float),
-    sa.Column("attack", sa.String(200)),
-    sa.Column("defense", sa.String(200)),
-    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("attack", sa.Text),
+    sa.Column("defense", sa.Text),
+    sa.Column("status", sa.Text, nullable=False),
     sa.Column("n_images", sa.Integer),
     sa.Column("seconds", sa.Float),
     sa.Column("codec_seconds", sa.Float),
@@ -71,24 +71,52 @@ cells_t = sa.Table(
 scores_t = sa.Table(
     "scores",
     md,
-    sa.Column("cell_key", sa.String(64), sa.ForeignKey("cells.key"), primary_key=True),
-    sa.Column("image", sa.String(300), primary_key=True),
-    sa.Column("metric", sa.String(100), primary_key=True),
+    sa.Column("cell_key", sa.Text, sa.ForeignKey("cells.key"), primary_key=True),
+    sa.Column("image", sa.Text, primary_key=True),
+    sa.Column("metric", sa.Text, primary_key=True),
     sa.Column("value", sa.Float),
     sqlite_with_rowid=False,  # the key is the row: no second copy of it in an index
 )
 metrics_t = sa.Table(
     "metrics",
     md,
-    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("name", sa.Text, primary_key=True),
     sa.Column("higher_is_better", sa.Boolean, nullable=False),
-    sa.Column("unit", sa.String(40)),
+    sa.Column("unit", sa.Text),
 )
 
 
 def normalize_url(url: str) -> str:
-    """A SQLAlchemy URL; a bare path means SQLite."""
-    return url if "://" in url else f"sqlite:///{Path(url).expanduser()}"
+    """A SQLAlchemy URL; a bare path means SQLite, and ``postgresql://`` means psycopg 3."""
+    if "://" not in url:
+        return f"sqlite:///{Path(url).expanduser()}"
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url.removeprefix(plain)
+    return url
+
+
+def _engine(url: str) -> sa.Engine:
+    """An engine; a missing database driver is a one-line error naming the extra."""
+    args = {"timeout": 10} if url.startswith("sqlite") else {}
+    try:
+        return sa.create_engine(url, connect_args=args, pool_pre_ping=not args)
+    except ModuleNotFoundError as exc:
+        extra = "postgres" if url.startswith("postgres") else None
+        fix = f"pip install 'licbench[{extra}]'" if extra else f"pip install {exc.name}"
+        raise LicbenchError(
+            f"{_shown(url)}: the database driver {exc.name!r} is not installed; {fix}"
+        ) from None
+    except sa.exc.ArgumentError as exc:
+        raise LicbenchError(f"{url}: not a database URL ({exc}); pass a path or a URL") from None
+
+
+def _shown(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return url
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -99,9 +127,11 @@ def sqlite_path(url: str) -> Path | None:
     return Path(url.removeprefix("sqlite:///"))
 
 
-def _transactional_ddl(engine: sa.Engine) -> None:
+def _transactional_ddl(engine: sa.Engine, write: bool) -> None:
     """pysqlite runs CREATE TABLE outside any transaction; emit BEGIN ourselves, so that
-    creating the schema is all or nothing (SQLAlchemy's documented recipe)."""
+    creating the schema is all or nothing (SQLAlchemy's documented recipe). A writer takes
+    the write lock at BEGIN (IMMEDIATE): two writers then wait for each other (busy
+    timeout) instead of one failing on a lock upgrade."""
 
     @sa.event.listens_for(engine, "connect")
     def _no_implicit(dbapi_connection: Any, _record: Any) -> None:
@@ -109,7 +139,7 @@ def _transactional_ddl(engine: sa.Engine) -> None:
 
     @sa.event.listens_for(engine, "begin")
     def _begin(conn: sa.Connection) -> None:
-        conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 def _alive(pid: int) -> bool:
@@ -132,17 +162,16 @@ class ResultStore:
 
     def __init__(self, url: str, create: bool = True) -> None:
         url = normalize_url(url)
-        self.url = url
+        self.url = _shown(url)
         path = sqlite_path(url)
         if not create and path is not None and not path.is_file():
             raise LicbenchError(
                 f"{path}: no results database there; run `licbench run MANIFEST --db {path}` "
                 "first, or pass the --db that holds the results"
             )
-        args = {"timeout": 10} if url.startswith("sqlite") else {}
-        self.engine = sa.create_engine(url, connect_args=args)
+        self.engine = _engine(url)
         if url.startswith("sqlite"):
-            _transactional_ddl(self.engine)
+            _transactional_ddl(self.engine, write=create)
         with self._guard("open"):
             self._init_schema()
 
@@ -187,6 +216,8 @@ class ResultStore:
             time.sleep(0.05 * 2**attempt)
 
     def _check_or_create(self, conn: sa.Connection) -> None:
+        if conn.dialect.name == "postgresql":  # one creator at a time (SQLite: BEGIN locks)
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(4823145)"))
         tables = set(sa.inspect(conn).get_table_names())
         if tables - set(md.tables):
             raise LicbenchError(
@@ -266,24 +297,38 @@ class ResultStore:
                     metrics_t.insert().values(name=name, higher_is_better=higher, unit=unit)
                 )
 
-    def record_cell(self, cell: dict[str, Any], scores: list[tuple[str, str, float]]) -> None:
-        """Replace any earlier (failed) row for this key by ``cell`` and its scores, atomically."""
+    def record_cell(self, cell: dict[str, Any], scores: list[tuple[str, str, float]]) -> bool:
+        """Store ``cell`` and its scores atomically, unless the key is already stored done
+        (by this run or another writer): then nothing changes. An earlier failed row of
+        the key is replaced. Whether this call stored the cell."""
         row = {**cell, "finished_at": _now()}
         for k in ("config", "versions", "fingerprints"):
             if not isinstance(row.get(k), str):
                 row[k] = json.dumps(row.get(k), sort_keys=True, default=str)
-        with self._guard("write to"), self.engine.begin() as conn:
-            conn.execute(scores_t.delete().where(scores_t.c.cell_key == row["key"]))
-            conn.execute(cells_t.delete().where(cells_t.c.key == row["key"]))
-            conn.execute(cells_t.insert().values(**row))
-            if scores:
-                conn.execute(
-                    scores_t.insert(),
-                    [
-                        {"cell_key": row["key"], "image": i, "metric": m, "value": v}
-                        for i, m, v in scores
-                    ],
-                )
+        with self._guard("write to"):
+            for attempt in range(3):
+                try:
+                    with self.engine.begin() as conn:
+                        return self._replace(conn, row, scores)
+                except IntegrityError:  # another writer inserted the key first: look again
+                    if attempt == 2:
+                        raise
+        return False
+
+    def _replace(
+        self, conn: sa.Connection, row: dict[str, Any], scores: list[tuple[str, str, float]]
+    ) -> bool:
+        key = row["key"]
+        found = conn.execute(sa.select(cells_t.c.status).where(cells_t.c.key == key)).first()
+        if found is not None and found[0] == "done":
+            return False
+        conn.execute(scores_t.delete().where(scores_t.c.cell_key == key))
+        conn.execute(cells_t.delete().where(cells_t.c.key == key))
+        conn.execute(cells_t.insert().values(**row))
+        if scores:
+            rows = [{"cell_key": key, "image": i, "metric": m, "value": v} for i, m, v in scores]
+            conn.execute(scores_t.insert(), rows)
+        return True
 
     # --- reads -----------------------------------------------------------------------------
 

@@ -44,8 +44,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import torch
     from tabulate import tabulate
 
+    from licbench.api.context import resolve_device
     from licbench.bench.evaluate import evaluate_folder
-    from licbench.bench.runner import resolve_device
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -89,7 +89,7 @@ def _with_plugins(codec: Codec, args: argparse.Namespace) -> Codec:
 def cmd_compress(args: argparse.Namespace) -> int:
     import torch
 
-    from licbench.bench.runner import resolve_device
+    from licbench.api.context import resolve_device
     from licbench.bitstream import write_bitstream
     from licbench.images import load_image
 
@@ -138,7 +138,7 @@ def _decoder(header: Header, args: argparse.Namespace) -> Codec:
 
 
 def cmd_decompress(args: argparse.Namespace) -> int:
-    from licbench.bench.runner import resolve_device
+    from licbench.api.context import resolve_device
     from licbench.bitstream import read_bitstream
     from licbench.images import save_image
 

@@ -93,7 +93,23 @@ def _runner(args: argparse.Namespace, progress: bool = False) -> Any:
         limit_images=getattr(args, "limit_images", None),
         manifest_path=str(args.manifest),
         progress=progress,
+        executor=_executor(args),
+        resources=_resources(args, manifest),
     )
+
+
+def _executor(args: argparse.Namespace) -> Any:
+    from licbench.plugin.manager import get_registry
+
+    params = {"address": args.address} if args.address else {}
+    if args.address and args.executor == "local":
+        raise LicbenchError("--address needs --executor ray")
+    return get_registry().create("executor", args.executor, **params)
+
+
+def _resources(args: argparse.Namespace, manifest: Any) -> Any:
+    given = {k: v for k, v in (("cpus", args.cpus), ("gpus", args.gpus)) if v is not None}
+    return manifest.resources.model_copy(update=given) if given else manifest.resources
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -146,9 +162,14 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     """Train every artifact of a manifest that the cache lacks (once each)."""
     from licbench.bench.runner import describe
 
-    planner = _runner(args).planner()
-    planned = planner.plan_all(set())
-    found = planner.prepare([p for p in planned if p.error is None])
+    runner = _runner(args)
+    planned = runner.planner().plan_all(set())
+    runner.executor.start()
+    try:
+        shipped = runner.prepare(planned)
+    finally:
+        runner.executor.close()
+    found = {k: s.error or s.recipe.location(runner.ctx.cache_dir) for k, s in shipped.items()}
     status = 0
     for p in planned:
         if p.error is not None and (p.cell.attack or p.cell.defense):
@@ -221,6 +242,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
         s.add_argument("--db", help="SQLAlchemy URL or SQLite path (default: results.db)")
         s.add_argument("--device", choices=DEVICES)
         s.add_argument("--no-progress", action="store_true")
+        s.add_argument("--executor", default="local", help="where tasks run: local, ray")
+        s.add_argument("--address", help="with --executor ray: auto or [ray://]HOST:PORT")
+        s.add_argument("--cpus", type=float, help="CPUs per task (default: the manifest's)")
+        s.add_argument("--gpus", type=float, help="GPUs per task, fractions allowed")
         s.set_defaults(func=func)
         if name == "run":
             s.add_argument("--limit-images", type=int)

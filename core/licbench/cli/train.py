@@ -10,7 +10,7 @@ from licbench.errors import LicbenchError
 
 
 def cmd_train_codec(args: argparse.Namespace) -> int:
-    from licbench.bench.runner import resolve_device
+    from licbench.api.context import resolve_device
     from licbench.train.codec import train_codec
 
     if (args.quality is None) == (args.lmbda is None):

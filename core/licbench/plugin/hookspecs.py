@@ -66,6 +66,11 @@ def register_downstream(register: Register) -> None:
 
 
 @hookspec
+def register_executors(register: Register) -> None:
+    """Register executors: subclasses of ``licbench.api.executor.Executor``."""
+
+
+@hookspec
 def register_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``licbench`` subcommands: ``p = subparsers.add_parser(...)``, then
     ``p.set_defaults(func=handler)`` where ``handler(args) -> int`` is the exit status."""
@@ -81,4 +86,5 @@ KINDS: dict[str, tuple[str, str]] = {
     "trigger": ("register_triggers", "licbench.api.backdoor:Trigger"),
     "goal": ("register_goals", "licbench.api.backdoor:BackdoorGoal"),
     "downstream": ("register_downstream", "licbench.api.downstream:DownstreamModel"),
+    "executor": ("register_executors", "licbench.api.executor:Executor"),
 }

@@ -1,0 +1,303 @@
+"""The tasks of a run: train an artifact, compute a gray-box attack's inputs, score a cell.
+
+Each is a plain function of picklable arguments, so an executor can run it in this process
+or on any worker of a cluster. A worker process keeps one :class:`Worker` per job: the
+registry, the current codec, the loaded images. Failures come back as values (a
+:class:`~licbench.errors.LicbenchError`, or a failed :class:`CellResult`) and the run goes
+on. Artifacts travel as :class:`Shipped`: a worker that lacks the file in its own cache
+fetches the bytes once and writes them there.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from licbench.api.artifact import Recipe, Trained
+from licbench.api.attack import Attack
+from licbench.api.codec import Codec, LearnedCodec
+from licbench.api.context import RunContext, resolve_device
+from licbench.api.defense import Defense
+from licbench.api.executor import Blob
+from licbench.api.metric import Metric
+from licbench.bench.evaluate import score_image
+from licbench.bench.manifest import DatasetRef, Manifest
+from licbench.bench.prepare import ROLES, Cell, Planned, Planner, as_error
+from licbench.data import DataRef, load
+from licbench.errors import LicbenchError
+from licbench.hashing import hash_json
+from licbench.paths import cache_dir
+from licbench.plugin.manager import get_registry
+from licbench.plugin.registry import Registry
+
+log = logging.getLogger("licbench")
+Images = list[tuple[str, torch.Tensor]]
+Inputs = dict[str, torch.Tensor]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def describe(cell: Cell) -> str:
+    """``dataset codec q=Q attack/defense`` for logs and summaries."""
+    attack = cell.attack.display if cell.attack else "none"
+    defense = cell.defense.display if cell.defense else "none"
+    dataset = cell.dataset.label or cell.dataset.name
+    return f"{dataset} {cell.codec.display} q={cell.quality:g} {attack}/{defense}"
+
+
+@dataclass(frozen=True)
+class Job:
+    """What every task of one run shares: the manifest, the device type, the image limit."""
+
+    manifest: Manifest
+    device: str
+    limit: int | None = None
+    registry: Registry | None = field(default=None, compare=False)  # in-process runs only
+
+    @property
+    def key(self) -> str:
+        return hash_json([self.manifest.model_dump(), self.device, self.limit, id(self.registry)])
+
+    def __getstate__(self) -> dict[str, Any]:
+        """A job sent to another process leaves its registry behind: workers build theirs
+        from the installed entry points."""
+        return {k: v for k, v in self.__dict__.items() if k != "registry"}
+
+
+@dataclass(frozen=True)
+class Shipped:
+    """A trained artifact as tasks receive it: its recipe and its bytes (or its error)."""
+
+    recipe: Recipe
+    blob: Blob | None = None
+    error: LicbenchError | None = None
+
+
+@dataclass
+class CellResult:
+    """What a cell task returns: the row's new fields and the per-image scores."""
+
+    key: str
+    row: dict[str, Any]
+    scores: list[tuple[str, str, float]] = field(default_factory=list)
+    worker: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.row.get("status") != "done"
+
+
+class Worker:
+    """One process's state for one job: registry, planner (the current codec), images."""
+
+    _current: ClassVar[Worker | None] = None
+
+    def __init__(self, job: Job) -> None:
+        self.job, self.m = job, job.manifest
+        self.registry = job.registry or get_registry()
+        self.device = resolve_device(job.device)
+        m = job.manifest
+        self.ctx = RunContext(self.device, m.seed, cache_dir(), m.train_data, m.val_data)
+        self.planner = Planner(m, self.registry, self.ctx, job.limit)
+        self.metrics: list[Metric] = [
+            self.registry.create("metric", r.name, **r.params) for r in m.metrics
+        ]
+        self._images: dict[str, Images] = {}
+
+    @classmethod
+    def of(cls, job: Job) -> Worker:
+        if cls._current is None or cls._current.job.key != job.key:
+            cls._current = cls(job)
+        return cls._current
+
+    def images(self, ref: DatasetRef) -> Images:
+        """The dataset's (name, image) list, limited and cropped; loaded once."""
+        key = hash_json(ref.model_dump())
+        if key not in self._images:
+            images = load(DataRef.of(ref), self.registry, self.job.limit)
+            self._check_sizes(ref, images)
+            self._images[key] = images
+        return self._images[key]
+
+    def _check_sizes(self, ref: DatasetRef, images: Images) -> None:
+        need = max([m.min_size for m in self.metrics], default=1)
+        for name, x in images:
+            h, w = x.shape[-2:]
+            if min(h, w) < need:
+                who = [m.name for m in self.metrics if m.min_size > min(h, w)]
+                raise LicbenchError(
+                    f"dataset '{ref.name}' image {name} is {w}x{h}, smaller than the {need}px "
+                    f"minimum of metric {who}; drop that metric or use larger images"
+                )
+
+    def artifact(self, shipped: Shipped) -> Path:
+        """The artifact's file in this worker's cache, written from its bytes if missing."""
+        if shipped.error is not None:
+            raise shipped.error
+        recipe = shipped.recipe
+        path = recipe.location(self.ctx.cache_dir)
+        if not path.is_file() and recipe.path is not None:  # the user's file, not on this node
+            path = Recipe(recipe.family, recipe.key, recipe.suffix).location(self.ctx.cache_dir)
+        if not path.is_file():
+            assert shipped.blob is not None
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.part")
+            tmp.write_bytes(shipped.blob.get())
+            tmp.replace(path)
+        return path
+
+    def build(
+        self, p: Planned, artifacts: dict[str, Shipped], roles: tuple[str, ...] = ROLES
+    ) -> tuple[Attack | None, Defense | None, Codec, Codec]:
+        """The attack, the defense, the victim codec and the defended codec of a cell
+        (``roles``: whose artifacts change the victim)."""
+        codec = self.planner.codec(p.cell.codec, p.cell.quality)
+        built: dict[str, Any] = {}
+        for role in ("attack", "defense"):
+            ref = p.cell.ref(role)
+            built[role] = self.registry.create(role, ref.name, **ref.params) if ref else None
+            if role in p.recipes and role in roles:
+                assert isinstance(built[role], Trained)
+                codec = built[role].load(codec, self.artifact(artifacts[p.recipes[role].key]))
+        attack, defense = built["attack"], built["defense"]
+        defended = defense.wrap(codec, self.ctx) if defense else codec
+        return attack, defense, codec, defended
+
+
+def gray_box_group(m: Manifest, cell: Cell) -> str | None:
+    """The key that cells sharing one gray-box attack's inputs have in common (None: no
+    attack). Every defense the attack meets receives the same inputs."""
+    if cell.attack is None:
+        return None
+    dump = lambda ref: ref.model_dump()  # noqa: E731
+    return hash_json(
+        [m.seed, dump(cell.dataset), dump(cell.codec), cell.quality, dump(cell.attack)]
+    )
+
+
+def perturb(
+    w: Worker, p: Planned, attack: Attack, target: Codec, name: str, x: torch.Tensor
+) -> torch.Tensor:
+    """One attacked image; a gray-box one seeded by its group and the image alone."""
+    ctx = w.ctx.for_image(name)
+    x = x.to(w.device)
+    if attack.adaptive:
+        return attack.perturb(target, x, ctx)
+    gpus = [torch.cuda.current_device()] if w.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=gpus):
+        torch.manual_seed(int(hash_json([gray_box_group(w.m, p.cell), name])[:8], 16))
+        return attack.perturb(target, x, ctx).detach()
+
+
+# --- the tasks --------------------------------------------------------------------------
+
+
+def train_task(job: Job, p: Planned, role: str) -> bytes | LicbenchError:
+    """Train the ``role`` artifact of cell ``p`` into this worker's cache; its bytes."""
+    w = Worker.of(job)
+    found = w.planner.train(p, role, p.recipes[role])
+    return found if isinstance(found, LicbenchError) else found.read_bytes()
+
+
+def attack_task(job: Job, p: Planned, artifacts: dict[str, Shipped]) -> Inputs | LicbenchError:
+    """The gray-box attack's input for every image of ``p``'s dataset (on the CPU)."""
+    try:
+        w = Worker.of(job)
+        seed_everything(int(hash_json([gray_box_group(w.m, p.cell), "build"])[:8], 16))
+        attack, _, victim, _ = w.build(p, artifacts, roles=("attack",))  # gray box
+        assert attack is not None
+        return {
+            name: perturb(w, p, attack, victim, name, x).cpu()
+            for name, x in w.images(p.cell.dataset)
+        }
+    except Exception as exc:  # every cell of the group fails with it
+        return as_error(exc)
+
+
+def cell_task(
+    job: Job, p: Planned, artifacts: dict[str, Shipped], inputs: Inputs | LicbenchError | None
+) -> CellResult:
+    """Score one cell; a failure is a failed result, never an exception."""
+    w = Worker.of(job)
+    where = f"{os.uname().nodename}:{os.getpid()}"
+    t0 = time.perf_counter()
+    try:
+        if p.error is not None:
+            raise p.error
+        if isinstance(inputs, LicbenchError):
+            raise inputs
+        images = w.images(p.cell.dataset)
+        codec = w.planner.codec(p.cell.codec, p.cell.quality)
+        row: dict[str, Any] = {"family": codec.family, "learned": isinstance(codec, LearnedCodec)}
+        row["config"] = {**p.payload["config"], "codec_spec": codec.spec()}
+        seed_everything(int(hash_json([w.m.seed, p.payload["config"]])[:8], 16))
+        scores, timing = score_cell(w, p, w.build(p, artifacts), images, inputs)
+    except Exception as exc:
+        log.error("cell %s failed: %s", describe(p.cell), exc)
+        failed = {"status": "failed", "seconds": time.perf_counter() - t0}
+        failed["error"] = "".join(traceback.format_exception(exc))
+        return CellResult(p.key, failed, worker=where)
+    row.update(
+        status="done",
+        n_images=len(images),
+        seconds=time.perf_counter() - t0,
+        codec_seconds=timing["codec"],
+        metric_seconds=timing["metric"],
+    )
+    return CellResult(p.key, row, scores, worker=where)
+
+
+def score_cell(
+    w: Worker,
+    p: Planned,
+    built: tuple[Attack | None, Defense | None, Codec, Codec],
+    images: Images,
+    inputs: Inputs | None,
+) -> tuple[list[tuple[str, str, float]], dict[str, float]]:
+    """Every image of a cell through its (defended) codec, scored by every metric."""
+    attack, defense, victim, defended = built
+    target = defended if attack is not None and attack.adaptive else victim
+    scores: list[tuple[str, str, float]] = []
+    timing = {"codec": 0.0, "metric": 0.0}
+    draws = w.m.draws if defense is not None and defense.randomized else 1
+    for name, x in images:
+        x_in = None
+        if attack is not None:
+            x_in = inputs[name] if inputs is not None else perturb(w, p, attack, target, name, x)
+            x_in = x_in.to(w.device)
+        runs = []
+        for d in range(draws):
+            if draws > 1:
+                defense.redraw(d)  # type: ignore[union-attr]
+            values, facts = score_image(name, defended, x, w.metrics, x_in=x_in)
+            timing["codec"] += facts["encode_s"] + facts["decode_s"] + facts["estimate_s"]
+            timing["metric"] += facts["metric_s"]
+            runs.append(values)
+        scores += [(name, metric, v) for metric, v in over_draws(runs, w.metrics).items()]
+    return scores, timing
+
+
+def over_draws(runs: list[dict[str, float]], metrics: list[Metric]) -> dict[str, float]:
+    """One draw's scores as they are; several draws: the mean, and ``NAME@worst``."""
+    if len(runs) == 1:
+        return runs[0]
+    higher = {m.name: m.higher_is_better for m in metrics}
+    out: dict[str, float] = {}
+    for metric in runs[0]:
+        vals = [r[metric] for r in runs]
+        out[metric] = float(np.mean(vals))
+        out[f"{metric}@worst"] = min(vals) if higher.get(metric, True) else max(vals)
+    return out

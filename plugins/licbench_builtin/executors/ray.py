@@ -1,0 +1,135 @@
+"""`ray`: run a manifest's tasks on a Ray cluster (a laptop, a Slurm allocation, KubeRay).
+
+Each task asks Ray for the manifest's ``resources`` (CPUs, fractional GPUs); Ray gives a
+GPU task only its own GPUs (``CUDA_VISIBLE_DEVICES``). A task whose worker dies is re-run
+(``retries``); the driver writes every result, so a cell is stored once. Artifacts reach
+nodes that share no cache through Ray's object store. Setups: docs/scaling.md.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import Field
+
+from licbench.api.executor import Executor, Resources
+from licbench.errors import LicbenchError
+from licbench.plugin.params import Params
+
+
+class RayParams(Params):
+    address: str | None = Field(
+        None, description="auto, HOST:PORT or ray://HOST:PORT; none starts a local Ray"
+    )
+    retries: int = Field(3, ge=0, description="re-runs of a task whose worker died")
+    num_cpus: int | None = Field(None, ge=1, description="CPUs of a local Ray started here")
+
+
+class ObjectBlob:
+    """Bytes in Ray's object store, fetched by the worker that needs them."""
+
+    def __init__(self, ref: Any) -> None:
+        self.ref = ref
+
+    def get(self) -> bytes:
+        import ray
+
+        return bytes(ray.get(self.ref))
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise LicbenchError(
+            "--executor ray needs Ray: pip install 'licbench[ray]' (or pip install ray)"
+        ) from None
+    return ray
+
+
+class RayExecutor(Executor):
+    """Submits each task as a Ray task and yields results as they finish."""
+
+    name = "ray"
+    Params = RayParams
+    params: RayParams
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._owned = False
+        self._remote: dict[Callable[..., Any], Any] = {}
+        self._slots = 1
+        self._pending = 0
+
+    def device(self, requested: str, resources: Resources) -> torch.device:
+        """Where tasks run, decided by what they ask for, not by the driver's hardware."""
+        if requested == "cuda" and resources.gpus == 0:
+            raise LicbenchError(
+                "device cuda on the ray executor needs `resources: {gpus: N}` (or --gpus N)"
+            )
+        return torch.device("cuda" if requested == "cuda" or resources.gpus > 0 else "cpu")
+
+    def start(self) -> None:
+        ray = _ray()
+        if not ray.is_initialized():
+            env = {k: v for k, v in os.environ.items() if k.startswith("LICBENCH_")}
+            try:
+                ray.init(
+                    address=self.params.address,
+                    num_cpus=self.params.num_cpus,
+                    include_dashboard=False,
+                    runtime_env={"env_vars": env} if self.params.address is None else None,
+                    log_to_driver=True,
+                )
+            except (ConnectionError, ValueError, RuntimeError) as exc:
+                raise LicbenchError(
+                    f"cannot reach Ray at {self.params.address} ({str(exc).splitlines()[0]}); "
+                    "start it with `ray start --head` or pass another --address"
+                ) from exc
+            self._owned = True
+
+    def close(self) -> None:
+        if self._owned:
+            _ray().shutdown()
+            self._owned = False
+
+    def submit(self, fn: Callable[..., Any], *args: Any, resources: Resources) -> Any:
+        ray = _ray()
+        if fn not in self._remote:
+            self._remote[fn] = ray.remote(fn)
+        cpus = ray.cluster_resources().get("CPU", 1)
+        self._slots = max(1, int(cpus // resources.cpus) if resources.cpus else int(cpus))
+        self._pending += 1
+        return (
+            self._remote[fn]
+            .options(
+                num_cpus=resources.cpus,
+                num_gpus=resources.gpus,
+                max_retries=self.params.retries,
+                retry_exceptions=False,
+            )
+            .remote(*args)
+        )
+
+    def wait(self, handles: list[Any]) -> Iterator[tuple[Any, Any]]:
+        ray = _ray()
+        pending = list(handles)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            for ref in done:
+                self._pending -= 1
+                try:
+                    value = ray.get(ref)
+                except ray.exceptions.RayError as exc:  # the task was lost past its retries
+                    value = exc
+                yield ref, value
+
+    def share(self, path: Path) -> ObjectBlob:
+        return ObjectBlob(_ray().put(path.read_bytes()))
+
+    def running(self) -> int:
+        return min(self._pending, self._slots)
