@@ -65,3 +65,19 @@ def random_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def write_manifest(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+@pytest.fixture(scope="session")
+def pg():
+    """A PostgreSQL server for the session (tests/services.py)."""
+    from services import postgres
+
+    yield from postgres()
+
+
+@pytest.fixture(scope="session")
+def ray_nodes(tmp_path_factory: pytest.TempPathFactory):
+    """A two-node local Ray cluster for the session: (address, per-node cache dirs)."""
+    from services import ray_cluster
+
+    yield from ray_cluster(tmp_path_factory.mktemp("ray"))

@@ -17,7 +17,9 @@ from licbench.plugin.hookspecs import KINDS
 from licbench.plugin.manager import build_plugin_manager, build_registry, get_registry
 from licbench.plugin.registry import Registry
 
-CORE_KINDS = {"codec", "trigger", "goal", "attack", "defense", "metric", "dataset", "downstream"}
+CORE_KINDS = {
+    "codec", "trigger", "goal", "attack", "defense", "metric", "dataset", "downstream", "executor"
+}
 
 
 def test_builtins_come_through_the_entry_point_group() -> None:
@@ -27,6 +29,7 @@ def test_builtins_come_through_the_entry_point_group() -> None:
         ("codec", "bmshj2018-hyperprior"),
         ("codec", "cheng2020-attn"),
         ("codec", "jpeg"),
+        ("executor", "ray"),
         ("metric", "ms-ssim"),
         ("dataset", "kodak"),
         ("goal", "bpp"),

@@ -81,6 +81,10 @@ def _runner(args: argparse.Namespace, progress: bool = False) -> Any:
     from licbench.paths import default_db_url
 
     manifest = load_manifest(args.manifest)
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
     url = args.db or default_db_url()
     path = sqlite_path(url)
     if getattr(args, "dry_run", False) and path is not None and not path.is_file():
@@ -246,6 +250,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
         s.add_argument("--address", help="with --executor ray: auto or [ray://]HOST:PORT")
         s.add_argument("--cpus", type=float, help="CPUs per task (default: the manifest's)")
         s.add_argument("--gpus", type=float, help="GPUs per task, fractions allowed")
+        s.add_argument("--threads", type=int, help="torch CPU threads of a local run")
         s.set_defaults(func=func)
         if name == "run":
             s.add_argument("--limit-images", type=int)

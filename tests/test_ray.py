@@ -1,0 +1,144 @@
+"""The ray executor on a real local cluster of two one-CPU nodes that share no cache."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from licbench.bench.manifest import load_manifest
+from licbench.bench.runner import Runner
+from licbench.bench.store import ResultStore
+from licbench.paths import cache_dir
+from licbench.plugin.manager import get_registry
+
+MANIFEST = """\
+name: ray
+datasets: [{name: samples, limit: 2, crop: 128}]
+codecs: [{name: bmshj2018-hyperprior-lite, qualities: [2, 4]}]
+attacks: [{name: pgd, params: {iters: ITERS}}]
+defenses: [{name: gaussian-blur, params: {sigma: 1.0}}]
+metrics: [bpp, psnr, input-psnr]
+"""
+CELLS = 8  # 2 qualities x (none, pgd) x (none, blur)
+
+
+def manifest(tmp_path: Path, iters: int = 2) -> Path:
+    path = tmp_path / "m.yaml"
+    path.write_text(MANIFEST.replace("ITERS", str(iters)))
+    return path
+
+
+def scores_of(store: ResultStore) -> list[tuple[str, str, str, float]]:
+    df = store.frame("scores")
+    rows = df[["cell_key", "image", "metric", "value"]].itertuples(index=False)
+    return sorted((str(k), str(i), str(m), float(v)) for k, i, m, v in rows)
+
+
+def ray_executor(address: str):
+    return get_registry().create("executor", "ray", address=address)
+
+
+def driver(path: Path, db: Path, address: str) -> subprocess.Popen[str]:
+    cmd = [sys.executable, "-m", "licbench.cli", "run", str(path), "--db", str(db)]
+    cmd += ["--executor", "ray", "--address", address, "--no-progress"]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def assert_complete(db: Path, cells: int = CELLS, images: int = 2, metrics: int = 3) -> None:
+    """Every cell stored exactly once, done, with every score."""
+    store = ResultStore(str(db))
+    found = store.frame("cells")
+    assert len(found) == cells and found.key.is_unique and set(found.status) == {"done"}
+    scores = store.frame("scores")
+    assert len(scores) == cells * images * metrics
+
+
+def test_ray_and_local_runs_store_identical_scores(ray_nodes, tmp_path: Path) -> None:
+    """Bit-identical with the same torch threads per task (a one-CPU Ray task runs one)."""
+    address, _ = ray_nodes
+    m = load_manifest(manifest(tmp_path))
+    local, on_ray = ResultStore(str(tmp_path / "a.db")), ResultStore(str(tmp_path / "b.db"))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as `licbench run --threads 1`
+    try:
+        Runner(m, local, device="cpu", progress=False).run()
+    finally:
+        torch.set_num_threads(threads)
+    summary = Runner(m, on_ray, device="cpu", progress=False, executor=ray_executor(address)).run()
+    assert (summary.done, summary.failed) == (CELLS, 0)
+    assert scores_of(on_ray) == scores_of(local)
+    assert sorted(local.frame("cells").key) == sorted(on_ray.frame("cells").key)
+
+
+def test_an_artifact_for_ten_cells_on_two_nodes_is_trained_once(
+    ray_nodes, tmp_path: Path, image_dir: Path
+) -> None:
+    address, nodes = ray_nodes
+    sigmas = ", ".join(f"{{name: gaussian-blur, params: {{sigma: {s}}}}}" for s in range(1, 11))
+    path = tmp_path / "bd.yaml"
+    path.write_text(
+        "name: ray-backdoor\ndatasets: [{name: samples, limit: 2, crop: 128}]\n"
+        "codecs: [{name: bmshj2018-hyperprior-lite, qualities: [2]}]\nclean: false\n"
+        "attacks:\n  - name: backdoor\n    params:\n"
+        "      triggers: [{label: t, trigger: ftrojan, goal: bpp}]\n"
+        "      steps: 2\n      batch_size: 1\n      patch_size: 64\n"
+        f"defenses: [{sigmas}]\ntrain_data: {{name: folder, params: {{path: {image_dir}}}}}\n"
+        "metrics: [bpp, psnr]\n"
+    )
+    store = ResultStore(str(tmp_path / "r.db"))
+    runner = Runner(load_manifest(path), store, progress=False, executor=ray_executor(address))
+    summary = runner.run()
+    assert (summary.done, summary.failed) == (10, 0)
+    caches = [*nodes, cache_dir()]
+    records = [r for c in caches for r in (c / "backdoors").glob("*.pt.json")]
+    artifacts = [a for c in caches for a in (c / "backdoors").glob("*.pt")]
+    assert len(records) == 1  # one training, on one node
+    assert len(artifacts) == 3  # there, shipped to the other node, and kept by the driver
+
+
+def _kill_a_running_cell(deadline: float) -> int:
+    """SIGKILL the first Ray worker seen running a cell task; its pid."""
+    while time.monotonic() < deadline:
+        ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+        for line in ps.splitlines():
+            if "ray::cell_task" in line:
+                pid = int(line.split()[0])
+                subprocess.run(["kill", "-9", str(pid)])
+                return pid
+        time.sleep(0.05)
+    raise AssertionError("no cell task was seen running")
+
+
+def test_a_worker_killed_mid_cell_is_retried_and_stored_once(ray_nodes, tmp_path: Path) -> None:
+    address, _ = ray_nodes
+    db = tmp_path / "r.db"
+    proc = driver(manifest(tmp_path, iters=20), db, address)
+    assert _kill_a_running_cell(time.monotonic() + 120)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    assert f"{CELLS} cells: {CELLS} run" in out
+    assert_complete(db)
+
+
+def test_a_killed_driver_resumes_without_duplicates(ray_nodes, tmp_path: Path) -> None:
+    address, _ = ray_nodes
+    db, path = tmp_path / "r.db", manifest(tmp_path, iters=10)
+    proc = driver(path, db, address)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        if db.is_file() and len(ResultStore(str(db)).done_keys()) >= 2:
+            break
+    proc.kill()
+    proc.wait()
+    stored = len(ResultStore(str(db)).done_keys())
+    assert 2 <= stored < CELLS
+    proc = driver(path, db, address)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    assert f"{CELLS - stored} run, {stored} already stored" in out
+    assert_complete(db)
