@@ -26,9 +26,11 @@ from licbench.bench.work import attack_task, cell_task
 from licbench.plugin.manager import get_registry
 
 
-def timed_run(manifest, db: Path, executor=None) -> float:
+def timed_run(manifest, db: Path, executor=None, limit: int | None = None) -> float:
     t0 = time.perf_counter()
-    summary = Runner(manifest, ResultStore(str(db)), progress=False, executor=executor).run()
+    store = ResultStore(str(db))
+    runner = Runner(manifest, store, progress=False, executor=executor, limit_images=limit)
+    summary = runner.run()
     assert summary.failed == 0, summary.failures
     return time.perf_counter() - t0
 
@@ -61,12 +63,13 @@ def main() -> None:
     n = len(ResultStore(str(tmp / "local.db")).done_keys())
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
-    for _ in range(2):
-        cluster.add_node(num_cpus=1)
+    for _ in range(2):  # an object store that holds every group's inputs without spilling
+        cluster.add_node(num_cpus=1, object_store_memory=2**30)
     ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False)
     try:
         executor = get_registry().create("executor", "ray", address=cluster.address)
-        timed_run(manifest.model_copy(update={"name": "warm-up"}), tmp / "warm.db", executor)
+        warm = manifest.model_copy(update={"name": "warm-up"})  # starts both workers
+        timed_run(warm, tmp / "warm.db", executor, limit=1)
         on_ray = timed_run(manifest, tmp / "ray.db", executor)
         trips = round_trips(manifest, tmp / "trip.db", executor)
     finally:

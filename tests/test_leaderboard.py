@@ -39,7 +39,18 @@ def db(tmp_path: Path) -> str:
 
 def test_leaderboard_tables_are_direction_aware(db: str, tmp_path: Path, capsys) -> None:
     assert (
-        main(["leaderboard", "--db", db, "--format", "json", "--plot-dir", str(tmp_path / "plots")])
+        main(
+            [
+                "leaderboard",
+                "--all",
+                "--db",
+                db,
+                "--format",
+                "json",
+                "--plot-dir",
+                str(tmp_path / "plots"),
+            ]
+        )
         == 0
     )
     tables = json.loads(capsys.readouterr().out)
@@ -51,7 +62,20 @@ def test_leaderboard_tables_are_direction_aware(db: str, tmp_path: Path, capsys)
     assert next(r for r in bd if r["label"] == "jpeg")["bd-rate %"] == pytest.approx(0)
     assert (tmp_path / "plots" / "rd-lb-samples.png").stat().st_size > 1000
     assert (
-        main(["leaderboard", "--db", db, "--rank-by", "psnr", "--format", "json", "--plot-dir", ""])
+        main(
+            [
+                "leaderboard",
+                "--all",
+                "--db",
+                db,
+                "--rank-by",
+                "psnr",
+                "--format",
+                "json",
+                "--plot-dir",
+                "",
+            ]
+        )
         == 0
     )
     jpeg = json.loads(capsys.readouterr().out)["lb / samples / jpeg"]
@@ -60,7 +84,7 @@ def test_leaderboard_tables_are_direction_aware(db: str, tmp_path: Path, capsys)
 
 @pytest.mark.parametrize("fmt,marker", [("md", "bpp ↓ |"), ("csv", "table,"), ("html", "<table")])
 def test_leaderboard_formats(db: str, fmt: str, marker: str, capsys) -> None:
-    assert main(["leaderboard", "--db", db, "--format", fmt, "--plot-dir", ""]) == 0
+    assert main(["leaderboard", "--all", "--db", db, "--format", fmt, "--plot-dir", ""]) == 0
     out = capsys.readouterr().out
     assert marker in out and "webp" in out
 

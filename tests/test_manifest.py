@@ -138,3 +138,18 @@ def test_shipped_manifests_are_valid() -> None:
         if path.name == "common.yaml":
             continue  # include-only fragments
         assert expand(load_manifest(path)), path
+
+
+def test_cells_that_do_not_apply_or_are_excluded_are_never_created(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The newcomer manifest: PGD x JPEG is left out, an exclude rule drops blurred JPEG."""
+    newcomer = Path(__file__).parents[1] / "benchmarks" / "newcomer.yaml"
+    assert main(["validate", str(newcomer)]) == 0
+    out = capsys.readouterr().out
+    # jpeg: 2 qualities x (none, pgd) x (none, blur); the rule takes the 4 blurred ones, and
+    # pgd does not apply to the other 2; the lite codec keeps all 8
+    assert "valid manifest 'newcomer', 10 cells; 6 left out" in out
+    assert "4: excluded by a rule" in out and "2: pgd does not apply to jpeg" in out
+    assert main(["run", str(newcomer), "--db", str(tmp_path / "r.db"), "--no-progress"]) == 0
+    assert "10 cells: 10 run, 0 already stored, 0 failed" in capsys.readouterr().out

@@ -88,12 +88,11 @@ def test_example_attack_defense_goal_and_command_run(
         "metrics: [bpp, psnr, mae, input-psnr]\n"
     )
     assert main(["validate", str(manifest)]) == 0
+    # 2 codecs x 3 attacks x 2 defenses; a backdoor applies to learned codecs only
+    assert "10 cells; 2 left out (2: backdoor does not apply to jpeg)" in capsys.readouterr().out
     store = ResultStore(str(tmp_path / "r.db"))
     summary = Runner(load_manifest(manifest), store, device="cpu", progress=False).run()
-    # 2 codecs x 3 attacks x 2 defenses; the backdoor needs a learned codec: 2 JPEG cells fail
-    assert (summary.total, summary.done, summary.failed) == (12, 10, 2)
-    cells = store.frame("cells").set_index(["label", "attack", "defense"])
-    assert "needs a learned codec" in cells.loc[("jpeg", "backdoor", "none"), "error"]
+    assert (summary.total, summary.done, summary.failed) == (10, 10, 0)
     scores = store.frame("scores").merge(store.frame("cells"), left_on="cell_key", right_on="key")
     mean = scores.groupby(["label", "attack", "defense", "metric"]).value.mean()
     # impulse noise really changes the input; the median filter removes most of the damage

@@ -19,6 +19,12 @@ class Attack(Configurable, ABC):
     name: str = ""
     adaptive: bool = False  # True: generated against the defended codec (e.g. EoT)
 
+    @classmethod
+    def applies_to(cls, codec: type[Codec]) -> bool:
+        """Whether cells of this plugin on codecs of class ``codec`` exist at all (default:
+        every codec); the matrix leaves out the others and ``licbench validate`` counts them."""
+        return True
+
     def key_extras(self) -> dict[str, Any]:
         """What enters the key of this plugin's cells besides its params: bump it when a
         change of the plugin's code changes its results (default: nothing)."""

@@ -64,6 +64,12 @@ class Defense(Configurable, ABC):
         if self.randomized:
             raise NotImplementedError(f"{self.name} is randomized but has no redraw()")
 
+    @classmethod
+    def applies_to(cls, codec: type[Codec]) -> bool:
+        """Whether cells of this plugin on codecs of class ``codec`` exist at all (default:
+        every codec); the matrix leaves out the others and ``licbench validate`` counts them."""
+        return True
+
     def key_extras(self) -> dict[str, Any]:
         """What enters the key of this plugin's cells besides its params: bump it when a
         change of the plugin's code changes its results (default: nothing)."""

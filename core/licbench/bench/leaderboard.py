@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from tabulate import tabulate
@@ -59,13 +60,34 @@ def load_means(store: ResultStore) -> tuple[pd.DataFrame, dict[str, bool], dict[
     means = means.merge(n, on=GROUP)
     metrics = store.frame("metrics")
     directions = dict(zip(metrics.name, metrics.higher_is_better.astype(bool), strict=True))
-    runs = store.frame("runs").sort_values("id")
-    configs = {
-        r.benchmark: json.loads(r.manifest).get("leaderboard", {})
-        for r in runs.itertuples()
-        if r.manifest
-    }
+    configs = {b: m.get("leaderboard", {}) for b, m in manifests(store).items()}
     return means, directions, configs
+
+
+def manifests(store: ResultStore) -> dict[str, dict[str, Any]]:
+    """The manifest of each benchmark's newest run."""
+    runs = store.frame("runs").sort_values("id")
+    return {r.benchmark: json.loads(r.manifest) for r in runs.itertuples() if r.manifest}
+
+
+def index(means: pd.DataFrame, store: ResultStore) -> pd.DataFrame:
+    """One line per benchmark: what it holds and what to pass to see it."""
+    found = manifests(store)
+    rows = []
+    for bench, part in means.groupby("benchmark"):
+        tms = [t["name"] for t in found.get(bench, {}).get("threat_models", [])]
+        rows.append(
+            {
+                "benchmark": bench,
+                "datasets": ", ".join(sorted(set(part.dataset))),
+                "codecs": part.label.nunique(),
+                "rows": len(part),
+                "attacks": ", ".join(sorted(set(part.attack) - {"none"})) or "-",
+                "defenses": part.defense.nunique() - ("none" in set(part.defense)),
+                "threat models": ", ".join(tms) or "-",
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def family_tables(

@@ -59,6 +59,32 @@ class LeaderboardConfig(_Strict):
     anchor: str | None = Field(default="jpeg", description="codec for BD-rate, if present")
 
 
+class Exclude(_Strict):
+    """A rule that leaves cells out of the matrix: every key it gives must match (a plugin's
+    name or label; ``none`` for no attack or defense)."""
+
+    dataset: str | None = None
+    codec: str | None = None
+    quality: float | None = None
+    attack: str | None = None
+    defense: str | None = None
+
+
+class ThreatModel(_Strict):
+    """What a robustness claim is about: a goal, a budget and the attacks that count. The
+    robust score of a (codec, quality, defense) is, per image, the worst over these
+    attacks, then averaged over images."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    goal: str = Field(
+        "rate", description="rate (bpp up), distortion (PSNR down), or a metric's name"
+    )
+    budget: dict[str, Any] = Field(
+        default_factory=dict, description="shown with the table, e.g. {norm: linf, eps: 4/255}"
+    )
+    attacks: list[str] = Field(min_length=1, description="attack labels or names that count")
+
+
 DEFAULT_METRICS = ["bpp", "bpp-estimate", "psnr", "ms-ssim", "encode-seconds", "decode-seconds"]
 
 
@@ -85,9 +111,29 @@ class Manifest(_Strict):
         default=None, description="validation images of every training run (default: held out)"
     )
     leaderboard: LeaderboardConfig = Field(default_factory=LeaderboardConfig)
+    threat_models: list[ThreatModel] = Field(
+        default_factory=list, description="robust leaderboard tables (worst over attacks)"
+    )
+    exclude: list[Exclude] = Field(
+        default_factory=list, description="cells left out of the matrix, by rule"
+    )
     resources: Resources = Field(
         default=Resources(), description="what one task needs on a cluster (--executor ray)"
     )
+
+    @model_validator(mode="after")
+    def _threat_model_attacks(self) -> Manifest:
+        known = {a.display for a in self.attacks} | {a.name for a in self.attacks}
+        for tm in self.threat_models:
+            for name in tm.attacks:
+                if name not in known:
+                    near = difflib.get_close_matches(name, sorted(known), n=1)
+                    hint = f"did you mean '{near[0]}'?" if near else "list it under attacks"
+                    raise ValueError(
+                        f"threat model '{tm.name}' counts attack '{name}', which the manifest "
+                        f"does not run; {hint}"
+                    )
+        return self
 
 
 # --- YAML with line numbers -------------------------------------------------------------

@@ -11,6 +11,7 @@ artifact once, before any cell that needs it runs; scoring only loads artifacts.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import torch
 from licbench.api.artifact import Recipe, Trained
 from licbench.api.codec import Codec
 from licbench.api.context import RunContext
-from licbench.bench.manifest import CodecRef, DatasetRef, Manifest, PluginRef
+from licbench.bench.manifest import CodecRef, DatasetRef, Exclude, Manifest, PluginRef
 from licbench.data import DataRef, fingerprint
 from licbench.errors import LicbenchError
 from licbench.hashing import hash_json, package_versions
@@ -62,21 +63,61 @@ class Cell:
         return out
 
 
-def expand(manifest: Manifest) -> list[Cell]:
-    """All cells, ordered dataset > codec > quality > attack > defense."""
+def expand(manifest: Manifest, registry: Registry | None = None) -> list[Cell]:
+    """The cells of the matrix, ordered dataset > codec > quality > attack > defense."""
+    return matrix(manifest, registry)[0]
+
+
+def matrix(manifest: Manifest, registry: Registry | None = None) -> tuple[list[Cell], Counter[str]]:
+    """The cells, and how many the manifest's ``exclude`` rules and the plugins' own
+    :meth:`applies_to` (given a registry) left out, by reason."""
     # clean: false drops `none` from an axis, but only from one that lists something
     attacks: list[PluginRef | None] = [None] if manifest.clean or not manifest.attacks else []
     defenses: list[PluginRef | None] = [None] if manifest.clean or not manifest.defenses else []
     attacks += manifest.attacks
     defenses += manifest.defenses
-    return [
+    kept, left_out = [], Counter[str]()
+    for cell in (
         Cell(d, c, q, a, f)
         for d in manifest.datasets
         for c in manifest.codecs
         for q in c.qualities
         for a in attacks
         for f in defenses
-    ]
+    ):
+        reason = _left_out(cell, manifest.exclude, registry)
+        if reason:
+            left_out[reason] += 1
+        else:
+            kept.append(cell)
+    return kept, left_out
+
+
+def _names(ref: PluginRef | None) -> set[str | None]:
+    return {"none"} if ref is None else {ref.name, ref.display}
+
+
+def _left_out(cell: Cell, rules: list[Exclude], registry: Registry | None) -> str | None:
+    """Why ``cell`` is not in the matrix (None: it is)."""
+    for rule in rules:
+        given: dict[str, tuple[str | None, set[str | None]]] = {
+            "dataset": (rule.dataset, {cell.dataset.name, cell.dataset.label}),
+            "codec": (rule.codec, _names(cell.codec)),
+            "attack": (rule.attack, _names(cell.attack)),
+            "defense": (rule.defense, _names(cell.defense)),
+        }
+        names_match = all(v is None or v in names for v, names in given.values())
+        if names_match and rule.quality in (None, cell.quality):
+            return "excluded by a rule"
+    if registry is None:
+        return None
+    codec = registry.get("codec", cell.codec.name).load()
+    for role in ROLES:
+        ref = cell.ref(role)
+        applies = getattr(registry.get(role, ref.name).load(), "applies_to", None) if ref else None
+        if ref is not None and applies is not None and not applies(codec):
+            return f"{ref.name} does not apply to {cell.codec.name}"
+    return None
 
 
 @dataclass
@@ -211,7 +252,7 @@ class Planner:
 
     def plan_all(self, done: set[str]) -> list[Planned]:
         """Every cell of the manifest, planned (nothing is trained or scored)."""
-        planned = [self.plan(cell) for cell in expand(self.m)]
+        planned = [self.plan(cell) for cell in expand(self.m, self.registry)]
         for p in planned:
             p.stored = p.key in done
         return planned

@@ -67,11 +67,21 @@ def _first_line(text: str) -> str:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from licbench.bench.manifest import load_manifest
-    from licbench.bench.prepare import expand
+    from licbench.bench.prepare import matrix
+    from licbench.plugin.manager import get_registry
 
     m = load_manifest(args.manifest)
-    print(f"{args.manifest}: valid manifest '{m.name}', {len(expand(m))} cells")
+    cells, left_out = matrix(m, get_registry())
+    print(f"{args.manifest}: valid manifest '{m.name}', {len(cells)} cells{_left_out(left_out)}")
     return 0
+
+
+def _left_out(left_out: Any) -> str:
+    """``; N left out (k: reason, ...)`` for a Counter of reasons, or nothing."""
+    if not left_out:
+        return ""
+    why = ", ".join(f"{n}: {reason}" for reason, n in sorted(left_out.items()))
+    return f"; {sum(left_out.values())} left out ({why})"
 
 
 def _runner(args: argparse.Namespace, progress: bool = False) -> Any:
@@ -156,8 +166,13 @@ def _dry_run(runner: Any, as_json: bool) -> int:
     ]
     print(tabulate(table, headers=["state", "key", "cell", "artifacts", "error"]))
     counts = {s: sum(r["state"] == s for r in rows) for s in ("stored", "to run", "fails")}
+    from licbench.bench.prepare import matrix
+
+    left_out = matrix(runner.m, runner.registry)[1]
     print(
-        f"{runner.m.name}: {len(rows)} cells: " + ", ".join(f"{n} {s}" for s, n in counts.items())
+        f"{runner.m.name}: {len(rows)} cells: "
+        + ", ".join(f"{n} {s}" for s, n in counts.items())
+        + _left_out(left_out)
     )
     return 0
 
@@ -189,12 +204,19 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
     from licbench.bench import leaderboard as lb
+    from licbench.bench import robust
     from licbench.bench.store import ResultStore
     from licbench.paths import default_db_url
 
     store = ResultStore(args.db or default_db_url(), create=False)
     means, directions, configs = lb.load_means(store)
+    if not args.benchmark and not args.all:
+        print(tabulate(lb.index(means, store), headers="keys", tablefmt="github", showindex=False))
+        print("\n--benchmark B: one benchmark's tables; --all: every benchmark's")
+        return 0
     if args.benchmark:
         known = sorted(set(means.benchmark))
         if args.benchmark not in known:
@@ -204,8 +226,12 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
             fix = f"did you mean '{near[0]}'?" if near else f"stored: {', '.join(known) or 'none'}"
             raise LicbenchError(f"{store.url}: no benchmark '{args.benchmark}'; {fix}")
         means = means[means.benchmark == args.benchmark]
+    models = {b: m.get("threat_models", []) for b, m in lb.manifests(store).items()}
+    models = {b: tms for b, tms in models.items() if tms and b in set(means.benchmark)}
+    wide = robust.per_image(store, lb.current_cells(store)) if models else None
     tables = {
         **lb.bd_summary(means, configs),
+        **(robust.robust_tables(wide, models, directions) if wide is not None else {}),
         **lb.family_tables(means, directions, configs, args.rank_by),
     }
     text = lb.render(tables, directions, args.format)
@@ -260,7 +286,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     s = sub.add_parser("leaderboard", help="ranked tables and an RD plot from the database")
     s.add_argument("--db")
     s.add_argument("--format", choices=["md", "csv", "json", "html"], default="md")
-    s.add_argument("--benchmark", help="only this benchmark")
+    s.add_argument("--benchmark", help="only this benchmark (default: an index of them)")
+    s.add_argument("--all", action="store_true", help="every benchmark's tables")
     s.add_argument("--rank-by", help="metric to rank by (default: the manifest's)")
     s.add_argument("--plot-dir", help="write the RD plots (PNG) into this folder")
     s.add_argument("--output", help="write the tables to this file")

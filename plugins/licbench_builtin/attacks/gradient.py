@@ -103,6 +103,11 @@ class GradientAttack(Attack):
     Params = GradientParams
     params: GradientParams
 
+    @classmethod
+    def applies_to(cls, codec: type[Codec]) -> bool:
+        """Learned codecs only: it differentiates through the codec's model."""
+        return issubclass(codec, LearnedCodec)
+
     @property
     def step(self) -> float:
         return self.params.eps if self.params.step is None else self.params.step

@@ -76,6 +76,11 @@ class BackdoorAttack(Attack, Trained):
     Params = BackdoorParams
     params: BackdoorParams
 
+    @classmethod
+    def applies_to(cls, codec: type[Codec]) -> bool:
+        """Learned codecs only: it fine-tunes the codec's encoder."""
+        return issubclass(codec, LearnedCodec)
+
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self.config = self.params.config() if self.params.triggers else None

@@ -20,7 +20,7 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from licbench.api.artifact import Recipe, Trained
-from licbench.api.codec import Codec
+from licbench.api.codec import Codec, LearnedCodec
 from licbench.api.context import RunContext
 from licbench.api.defense import FilterDefense, Identity, Transform
 from licbench.data import training_fingerprints, training_set
@@ -92,6 +92,11 @@ class AdversarialFinetune(FilterDefense, Trained):
     name = "adversarial-finetune"
     Params = FinetuneParams
     params: FinetuneParams
+
+    @classmethod
+    def applies_to(cls, codec: type[Codec]) -> bool:
+        """Learned codecs only: it fine-tunes the codec's model."""
+        return issubclass(codec, LearnedCodec)
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
