@@ -14,7 +14,9 @@ from licbench.plugin.manager import get_registry
 from licbench.rd import psnr_8bit
 
 
-@pytest.mark.parametrize("name,lo,hi", [("jpeg", 10, 90), ("webp", 10, 90)])
+@pytest.mark.parametrize(
+    "name,lo,hi", [("jpeg", 10, 90), ("webp", 10, 90), ("jpeg2000", 25, 40), ("avif", 20, 80)]
+)
 def test_classical_codecs_trade_rate_for_quality(
     name: str, lo: int, hi: int, image_dir: Path
 ) -> None:

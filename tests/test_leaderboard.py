@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -139,3 +140,34 @@ def test_a_rerun_supersedes_the_older_cell_instead_of_averaging(db: str, tmp_pat
     want = scores[scores.metric == "bpp"].groupby(["family", "quality"])["value"].mean()
     got = means.set_index(["family", "quality"])["bpp"]
     assert np.allclose(got.loc[want.index], want)
+
+
+def test_published_curves_are_drawn_dashed_beside_the_results(tmp_path: Path) -> None:
+    import pandas as pd
+    from conftest import DATA
+
+    from licbench.bench.leaderboard import rd_plot
+    from licbench.errors import LicbenchError
+    from licbench.published import for_codec, load_published
+
+    ref = for_codec(DATA / "reference", "bmshj2018-hyperprior-lite")
+    assert ref is not None and len(ref) == 8 and ref.bpp.is_monotonic_increasing
+    assert ref.name[0] == "bmshj2018-hyperprior"
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"results": {}}')
+    with pytest.raises(LicbenchError, match="bad.json: not a published RD results file"):
+        load_published(bad)
+    means = pd.DataFrame(  # 25 series: every one gets its own colour and marker
+        [
+            {"benchmark": "b", "dataset": "kodak", "label": "bmshj2018-hyperprior-lite",
+             "attack": f"a{i}", "defense": "none", "bpp": b, "psnr": 30 + b + i / 10,
+             "learned": True}
+            for i in range(25) for b in (0.2, 0.5)
+        ]
+    )  # fmt: skip
+    (svg,) = rd_plot(means, tmp_path / "plots", fmt="svg", published=DATA / "reference")
+    text = svg.read_text()
+    assert "bmshj2018-hyperprior (published, Kodak full size)" in text
+    assert "stroke-dasharray" in text
+    colours = set(re.findall(r"stroke: (#[0-9a-f]{6})", text))
+    assert len(colours) >= 25

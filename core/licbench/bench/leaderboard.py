@@ -19,6 +19,7 @@ from tabulate import tabulate
 from licbench.bench.store import ResultStore
 from licbench.bjontegaard import bd_psnr, bd_rate
 from licbench.errors import LicbenchError
+from licbench.published import for_codec
 
 GROUP = ["benchmark", "dataset", "family", "label", "quality", "attack", "defense"]
 
@@ -70,6 +71,13 @@ def manifests(store: ResultStore) -> dict[str, dict[str, Any]]:
     return {r.benchmark: json.loads(r.manifest) for r in runs.itertuples() if r.manifest}
 
 
+def _short(names: list[str], width: int = 48) -> str:
+    text = ", ".join(names) or "-"
+    return (
+        text if len(text) <= width else f"{text[: width - 12].rsplit(', ', 1)[0]}, … ({len(names)})"
+    )
+
+
 def index(means: pd.DataFrame, store: ResultStore) -> pd.DataFrame:
     """One line per benchmark: what it holds and what to pass to see it."""
     found = manifests(store)
@@ -82,7 +90,7 @@ def index(means: pd.DataFrame, store: ResultStore) -> pd.DataFrame:
                 "datasets": ", ".join(sorted(set(part.dataset))),
                 "codecs": part.label.nunique(),
                 "rows": len(part),
-                "attacks": ", ".join(sorted(set(part.attack) - {"none"})) or "-",
+                "attacks": _short(sorted(set(part.attack) - {"none"})),
                 "defenses": part.defense.nunique() - ("none" in set(part.defense)),
                 "threat models": ", ".join(tms) or "-",
             }
@@ -182,9 +190,16 @@ def render(tables: dict[str, pd.DataFrame], directions: dict[str, bool], fmt: st
     raise LicbenchError(f"unknown format '{fmt}'; use md, csv, json or html")
 
 
-def rd_plot(means: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """One PNG per benchmark and dataset: PSNR against real bpp, one curve per codec, attack
-    and defense (clean codecs solid, attacked or defended ones dotted)."""
+def rd_plot(
+    means: pd.DataFrame,
+    out_dir: Path,
+    fmt: str = "png",
+    published: Path | None = None,
+) -> list[Path]:
+    """One plot per benchmark and dataset: PSNR against real bpp, one curve per codec,
+    attack and defense (clean codecs solid, attacked or defended ones dotted), every series
+    in its own colour and marker; on Kodak, each architecture's published curve from the
+    ``published`` folder, dashed and labelled as published numbers."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -195,24 +210,33 @@ def rd_plot(means: pd.DataFrame, out_dir: Path) -> list[Path]:
         return paths
     out_dir.mkdir(parents=True, exist_ok=True)
     for (bench, ds), part in means.groupby(["benchmark", "dataset"]):
-        fig, ax = plt.subplots(figsize=(7, 5))
-        for (label, attack, defense), cur in part.groupby(["label", "attack", "defense"]):
+        series = list(part.groupby(["label", "attack", "defense"]))
+        colours = plt.get_cmap("tab20" if len(series) <= 20 else "turbo")
+        fig, ax = plt.subplots(figsize=(7.5, 5.5))
+        for i, ((label, attack, defense), cur) in enumerate(series):
             cur = cur.dropna(subset=["bpp", "psnr"]).sort_values("bpp")
             clean = attack == "none" and defense == "none"
-            style = ("o-" if cur.learned.any() else "s--") if clean else "^:"
             name = " · ".join([label] + [p for p in (attack, defense) if p != "none"])
-            ax.plot(cur.bpp, cur.psnr, style, label=name, markersize=4)
-        ax.set(
-            xlabel="bits per pixel (real bitstream)",
-            ylabel="PSNR (dB, RGB)",
-            title=f"{bench}: {ds}",
-        )
+            colour = colours(i / max(len(series) - 1, 1) if len(series) > 20 else i)
+            ax.plot(cur.bpp, cur.psnr, "-" if clean else ":", marker=MARKERS[i % len(MARKERS)],
+                    color=colour, label=name, markersize=4)  # fmt: skip
+        if ds == "kodak":
+            for label in sorted({str(x) for x in part.label}):
+                ref = for_codec(published, label)
+                if ref is not None:
+                    ax.plot(ref.bpp, ref.psnr, "--", color="0.35", linewidth=1,
+                            label=f"{ref.name[0]} (published, Kodak full size)")  # fmt: skip
+        ax.set(xlabel="bits per pixel (real bitstream)", ylabel="PSNR (dB, RGB)",
+               title=f"{bench}: {ds}")  # fmt: skip
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
+        ax.legend(fontsize=6, loc="best", ncol=2 if len(series) > 12 else 1)
         fig.tight_layout()
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{bench}-{ds}")  # labels may hold "/"
-        path = out_dir / f"rd-{safe}.png"
+        path = out_dir / f"rd-{safe}.{fmt}"
         fig.savefig(path, dpi=120)
         plt.close(fig)
         paths.append(path)
     return paths
+
+
+MARKERS = "os^vD<>pP*Xhd"

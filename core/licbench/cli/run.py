@@ -212,6 +212,14 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from licbench.paths import default_db_url
 
     store = ResultStore(args.db or default_db_url(), create=False)
+    given = {}
+    for path in args.manifest or []:  # threat models from a file, newer than the stored runs
+        from licbench.bench.manifest import load_manifest
+
+        m = load_manifest(path)
+        given[m.name] = [t.model_dump() for t in m.threat_models]
+    if args.site:
+        return _site(store, Path(args.site), _published(args), given)
     means, directions, configs = lb.load_means(store)
     if not args.benchmark and not args.all:
         print(tabulate(lb.index(means, store), headers="keys", tablefmt="github", showindex=False))
@@ -227,6 +235,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
             raise LicbenchError(f"{store.url}: no benchmark '{args.benchmark}'; {fix}")
         means = means[means.benchmark == args.benchmark]
     models = {b: m.get("threat_models", []) for b, m in lb.manifests(store).items()}
+    models.update(given)
     models = {b: tms for b, tms in models.items() if tms and b in set(means.benchmark)}
     wide = robust.per_image(store, lb.current_cells(store)) if models else None
     tables = {
@@ -242,7 +251,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
             print(text)
         if args.plot_dir:
             Path(args.plot_dir).mkdir(parents=True, exist_ok=True)
-            for path in lb.rd_plot(means, Path(args.plot_dir)):
+            for path in lb.rd_plot(means, Path(args.plot_dir), published=_published(args)):
                 print(f"wrote {path}", file=sys.stderr)
     except OSError as exc:
         where = exc.filename or args.output or args.plot_dir
@@ -250,6 +259,29 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
             f"{where}: cannot write ({exc.strerror}); pass a writable path"
         ) from exc
     return 0
+
+
+def _site(store: Any, out: Path, published: Path | None, models: dict[str, Any]) -> int:
+    from licbench.bench.site import Site
+
+    try:
+        pages = Site(store, out, published, models).write()
+    except OSError as exc:
+        raise LicbenchError(
+            f"{exc.filename or out}: cannot write the site ({exc.strerror}); pass a writable --site"
+        ) from exc
+    print(f"wrote {len(pages)} pages into {out} (open {out / 'index.html'})")
+    return 0
+
+
+def _published(args: argparse.Namespace) -> Path | None:
+    """Where published reference curves are: --published, else $LICBENCH_DATA/reference."""
+    if args.published:
+        return Path(args.published)
+    from licbench.paths import data_root
+
+    root = data_root()
+    return root / "reference" if root and (root / "reference").is_dir() else None
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -288,7 +320,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     s.add_argument("--format", choices=["md", "csv", "json", "html"], default="md")
     s.add_argument("--benchmark", help="only this benchmark (default: an index of them)")
     s.add_argument("--all", action="store_true", help="every benchmark's tables")
+    s.add_argument(
+        "--manifest",
+        action="append",
+        type=Path,
+        help="take this manifest's threat models (default: those of each benchmark's last run)",
+    )
     s.add_argument("--rank-by", help="metric to rank by (default: the manifest's)")
     s.add_argument("--plot-dir", help="write the RD plots (PNG) into this folder")
     s.add_argument("--output", help="write the tables to this file")
+    s.add_argument("--published", help="folder of published RD curves (CompressAI's JSON)")
+    s.add_argument("--site", metavar="DIR", help="write the static site (index + a page each)")
     s.set_defaults(func=cmd_leaderboard)

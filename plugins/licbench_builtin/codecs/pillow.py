@@ -1,4 +1,4 @@
-"""JPEG and WebP through Pillow: classical reference codecs swept over their quality."""
+"""JPEG, WebP, JPEG 2000 and AVIF through Pillow: classical anchors swept over quality."""
 
 from __future__ import annotations
 
@@ -23,6 +23,14 @@ class WebpParams(CodecParams):
     quality: int = Field(ge=0, le=100, description="libwebp quality 0..100")
 
 
+class Jpeg2000Params(CodecParams):
+    quality: float = Field(ge=15, le=70, description="target PSNR in dB (OpenJPEG's dB mode)")
+
+
+class AvifParams(CodecParams):
+    quality: int = Field(ge=0, le=100, description="libavif quality 0..100")
+
+
 class PillowCodec(Codec):
     """Encode with a Pillow image format at an integer quality."""
 
@@ -35,8 +43,11 @@ class PillowCodec(Codec):
         if max(h, w) > self.max_size:
             raise LicbenchError(f"{self.name} cannot encode {w}x{h} images (max {self.max_size})")
         buf = io.BytesIO()
-        tensor_to_pil(x).save(buf, format=self.format, quality=self.quality, **self.save_options)
+        tensor_to_pil(x).save(buf, format=self.format, **self.save_args())
         return Encoded(buf.getvalue(), int(h), int(w))
+
+    def save_args(self) -> dict[str, Any]:
+        return {"quality": self.quality, **self.save_options}
 
     def decompress(self, enc: Encoded) -> Tensor:
         try:
@@ -70,7 +81,34 @@ class WebpCodec(PillowCodec):
     save_options = {"method": 6}
 
 
+class Jpeg2000Codec(PillowCodec):
+    """JPEG 2000 (OpenJPEG via Pillow, 9/7 wavelet), one layer at a target PSNR."""
+
+    name = "jpeg2000"
+    Params = Jpeg2000Params
+    format = "JPEG2000"
+    max_size = 2**15
+
+    def save_args(self) -> dict[str, Any]:
+        return {"quality_mode": "dB", "quality_layers": [float(self.quality)], "irreversible": True}
+
+
+class AvifCodec(PillowCodec):
+    """AVIF (libavif via Pillow, 4:2:0, speed 6)."""
+
+    name = "avif"
+    Params = AvifParams
+    format = "AVIF"
+    save_options = {"subsampling": "4:2:0", "speed": 6}
+
+
 @hookimpl
 def register_codecs(register: Any) -> None:
     register("jpeg", f"{__name__}:JpegCodec", description="JPEG via Pillow (quality 1-95)")
     register("webp", f"{__name__}:WebpCodec", description="WebP via Pillow (quality 0-100)")
+    register(
+        "jpeg2000",
+        f"{__name__}:Jpeg2000Codec",
+        description="JPEG 2000 via Pillow/OpenJPEG (quality: target PSNR in dB, 15-70)",
+    )
+    register("avif", f"{__name__}:AvifCodec", description="AVIF via Pillow (quality 0-100)")

@@ -1,0 +1,82 @@
+"""Threat models in the leaderboard: per image the worst over attacks, relative to clean."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from licbench.bench import leaderboard as lb
+from licbench.bench import robust
+from licbench.bench.manifest import load_manifest
+from licbench.bench.runner import Runner
+from licbench.bench.store import ResultStore
+from licbench.cli import main
+from licbench.errors import LicbenchError
+
+MANIFEST = """\
+name: tm
+datasets: [{name: samples, limit: 3, crop: 128}]
+codecs: [{name: bmshj2018-hyperprior-lite, qualities: [2, 4]}]
+attacks: [fgsm, {name: pgd, params: {iters: 2}}]
+defenses: [{name: gaussian-blur, params: {sigma: 1.0}}, {name: bit-squeeze, params: {bits: 6}}]
+exclude: [{defense: bit-squeeze, attack: none}]
+metrics: [bpp, psnr, ms-ssim]
+threat_models:
+  - {name: rate, goal: rate, budget: {norm: linf, eps: 4/255}, attacks: [fgsm, pgd]}
+"""
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    tmp = tmp_path_factory.mktemp("tm")
+    (tmp / "m.yaml").write_text(MANIFEST)
+    store = ResultStore(str(tmp / "r.db"))
+    summary = Runner(load_manifest(tmp / "m.yaml"), store, device="cpu", progress=False).run()
+    assert summary.failed == 0
+    return str(tmp / "r.db")
+
+
+def test_robust_rate_is_the_per_image_worst_over_attacks(db: str) -> None:
+    store = ResultStore(db, create=False)
+    wide = robust.per_image(store, lb.current_cells(store))
+    tm = {"name": "rate", "goal": "rate", "attacks": ["fgsm", "pgd"]}
+    table = robust.threat_table(wide, tm, {"bpp": False, "psnr": True}).set_index("defense")
+    ratios, worst_psnr = [], []
+    for q in (2, 4):  # by hand: per image the larger bpp and the lower PSNR of the two attacks
+        at = wide[(wide.quality == q) & (wide.defense == "none")].set_index(["attack", "image"])
+        bpp = at.loc["fgsm"].bpp.combine(at.loc["pgd"].bpp, max)
+        psnr = at.loc["fgsm"].psnr.combine(at.loc["pgd"].psnr, min)
+        ratios.append(bpp.mean() / at.loc["none"].bpp.mean())
+        worst_psnr.append(psnr.mean() - at.loc["none"].psnr.mean())
+    none = table.loc["none"]
+    assert none["rate × clean"] == pytest.approx(sum(ratios) / 2, rel=1e-9)
+    assert none["Δ PSNR dB"] == pytest.approx(sum(worst_psnr) / 2, rel=1e-9)
+    assert none["clean BD-rate %"] == pytest.approx(0, abs=1e-9)
+    assert none["rate × clean"] > 1 and none["worst attack"] in {"fgsm", "pgd"}
+    blur = table.loc["gaussian-blur"]
+    assert blur["clean BD-rate %"] > 0  # blurring costs rate at equal PSNR
+    # bit-squeeze has no clean cells (excluded): it says why and ranks last, unranked
+    squeeze = table.loc["bit-squeeze"]
+    assert squeeze.note == "no clean cells to compare with" and squeeze["rank"] == "-"
+    assert list(table["rank"])[-1] == "-"
+
+
+def test_leaderboard_prints_the_threat_model_table_and_a_short_index(
+    db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["leaderboard", "--db", db]) == 0
+    index = capsys.readouterr().out
+    assert "| tm " in index and "rate" in index and "###" not in index
+    assert main(["leaderboard", "--db", db, "--benchmark", "tm", "--format", "json"]) == 0
+    tables = json.loads(capsys.readouterr().out)
+    (title,) = [t for t in tables if "threat model rate" in t]
+    assert "eps 4/255" in title and [r["defense"] for r in tables[title]][-1] == "bit-squeeze"
+
+
+def test_a_threat_model_must_name_attacks_the_manifest_runs(tmp_path: Path) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text(MANIFEST.replace("attacks: [fgsm, pgd]}", "attacks: [fgsm, pgdd]}"))
+    with pytest.raises(LicbenchError, match="counts attack 'pgdd'.*did you mean 'pgd'"):
+        load_manifest(path)
