@@ -4,8 +4,8 @@ their CPU-scale twins stored in results.db.
     python benchmarks/scaling_cost.py [--db results.db] [--gpu-speedup 50]
 
 For every cell of each ``benchmarks/*/paper/*.yaml`` manifest, the seconds per image of the
-matching cells of its CPU-scale twin (same benchmark name without ``-paper``, same attack and
-defense labels; the same codec where measured, else every codec) are scaled by:
+matching cells of its CPU-scale twin (same benchmark name without ``-paper`` / ``paper-``,
+same attack and defense labels; the same codec where measured, else every codec) are scaled by:
 
 - pixels and images: the paper's dataset against the twin's (after limits and crops);
 - attack passes: iterations × draws of the paper's attack against the twin's;
@@ -43,8 +43,8 @@ def width(codec: str, quality: float) -> int:
 
 def passes(ref: dict | None) -> float:
     """Forward-backward passes of an attack per image (1 without one)."""
-    if not ref:
-        return 1.0
+    if not ref or ref["name"] not in ("pgd", "fgsm", "eot", "fda"):
+        return 1.0  # no attack, or one that is applied, not optimised (a backdoor's trigger)
     p = ref.get("params", {})
     iters = p.get("iters", 1 if ref["name"] == "fgsm" else 50)
     return float(iters * (p.get("draws", 24) if ref["name"] == "eot" else 1))
@@ -109,7 +109,8 @@ def main() -> None:
         if path.name == "common.yaml":
             continue
         m = load_manifest(path)
-        rates = twin_rates(cells[cells.benchmark == m.name.removesuffix("-paper")])
+        twin = m.name.removesuffix("-paper").removeprefix("paper-")
+        rates = twin_rates(cells[cells.benchmark == twin])
         found = [cell_seconds(c, rates) for c in expand(m)]
         gpu = [s / args.gpu_speedup for s in found if s is not None]
         if not gpu:

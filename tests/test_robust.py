@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from licbench.bench import leaderboard as lb
@@ -17,7 +18,7 @@ from licbench.errors import LicbenchError
 
 MANIFEST = """\
 name: tm
-datasets: [{name: samples, limit: 3, crop: 128}]
+datasets: [{name: samples, limit: 3, crop: 192}]
 codecs: [{name: bmshj2018-hyperprior-lite, qualities: [2, 4]}]
 attacks: [fgsm, {name: pgd, params: {iters: 2}}]
 defenses: [{name: gaussian-blur, params: {sigma: 1.0}}, {name: bit-squeeze, params: {bits: 6}}]
@@ -55,8 +56,11 @@ def test_robust_rate_is_the_per_image_worst_over_attacks(db: str) -> None:
     assert none["Δ PSNR dB"] == pytest.approx(sum(worst_psnr) / 2, rel=1e-9)
     assert none["clean BD-rate %"] == pytest.approx(0, abs=1e-9)
     assert none["rate × clean"] > 1 and none["worst attack"] in {"fgsm", "pgd"}
-    blur = table.loc["gaussian-blur"]
-    assert blur["clean BD-rate %"] > 0  # blurring costs rate at equal PSNR
+    blur = table.loc["gaussian-blur"]  # blurring costs so much PSNR that the curves part
+    if pd.isna(blur["clean BD-rate %"]):
+        assert "clean BD-rate %" in blur.note and "share no PSNR range" in blur.note
+    else:
+        assert blur["clean BD-rate %"] > 0 and blur.note == ""
     # bit-squeeze has no clean cells (excluded): it says why and ranks last, unranked
     squeeze = table.loc["bit-squeeze"]
     assert squeeze.note == "no clean cells to compare with" and squeeze["rank"] == "-"

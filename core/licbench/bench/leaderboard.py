@@ -220,12 +220,15 @@ def rd_plot(
             colour = colours(i / max(len(series) - 1, 1) if len(series) > 20 else i)
             ax.plot(cur.bpp, cur.psnr, "-" if clean else ":", marker=MARKERS[i % len(MARKERS)],
                     color=colour, label=name, markersize=4)  # fmt: skip
+        limits = ax.get_xlim(), ax.get_ylim()  # a published curve must not rescale the plot
         if ds == "kodak":
             for label in sorted({str(x) for x in part.label}):
                 ref = for_codec(published, label)
                 if ref is not None:
                     ax.plot(ref.bpp, ref.psnr, "--", color="0.35", linewidth=1,
                             label=f"{ref.name[0]} (published, Kodak full size)")  # fmt: skip
+        ax.set_xlim(*limits[0])
+        ax.set_ylim(*limits[1])
         ax.set(xlabel="bits per pixel (real bitstream)", ylabel="PSNR (dB, RGB)",
                title=f"{bench}: {ds}")  # fmt: skip
         ax.grid(alpha=0.3)

@@ -115,11 +115,14 @@ def _row(
     curve = pd.DataFrame.from_dict(robust_curve, orient="index", columns=["bpp", "psnr"])
     out["robust BD-rate %"] = _bd(_curve(bare), curve.sort_index())
     out["worst attack"] = who.most_common(1)[0][0] if who else ""
-    out["note"] = _note(clean, hit, per_q, len(curve))
+    out["note"] = _note(clean, hit, per_q, len(curve), out)
     return out
 
 
-def _note(clean: pd.DataFrame, hit: pd.DataFrame, per_q: list[Any], points: int) -> str:
+def _note(
+    clean: pd.DataFrame, hit: pd.DataFrame, per_q: list[Any], points: int, row: dict[str, Any]
+) -> str:
+    """Why a measure of the row is missing (empty: none is)."""
     if clean.empty:
         return "no clean cells to compare with"
     if hit.empty:
@@ -128,6 +131,9 @@ def _note(clean: pd.DataFrame, hit: pd.DataFrame, per_q: list[Any], points: int)
         return "attacked and clean cells share no image"
     if points < 2 or clean.quality.nunique() < 2:
         return "one quality: no BD-rate"
+    gaps = [k for k in ("clean BD-rate %", "robust BD-rate %") if pd.isna(row.get(k))]
+    if gaps:
+        return f"{' and '.join(gaps)}: the curves share no PSNR range"
     return ""
 
 

@@ -77,6 +77,9 @@ def table_html(title: str, table: pd.DataFrame, directions: dict[str, bool]) -> 
         f"<th>{html.escape(str(c) + (arrow[directions[c]] if c in directions else ''))}</th>"
         for c in table
     )
+    if "quality" in table:
+        shown = [f"{q:g}" if isinstance(q, float) else q for q in table.quality]
+        table = table.assign(quality=shown)
     rows = "\n".join(
         "<tr>" + "".join(_cell(v) for v in row) + "</tr>" for row in table.itertuples(index=False)
     )
@@ -89,7 +92,8 @@ def table_html(title: str, table: pd.DataFrame, directions: dict[str, bool]) -> 
 def page(title: str, body: str) -> str:
     return (
         f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>\n"
+        f"<title>{html.escape(title)}</title><link rel='icon' href='data:,'>"
+        f"<style>{STYLE}</style></head>\n"
         f"<body>\n{body}\n<script>{SORT_JS}</script>\n</body></html>\n"
     )
 
