@@ -84,3 +84,21 @@ def test_a_threat_model_must_name_attacks_the_manifest_runs(tmp_path: Path) -> N
     path.write_text(MANIFEST.replace("attacks: [fgsm, pgd]}", "attacks: [fgsm, pgdd]}"))
     with pytest.raises(LicbenchError, match="counts attack 'pgdd'.*did you mean 'pgd'"):
         load_manifest(path)
+
+
+def test_backdoor_table_is_poisoned_against_the_backdoored_codec_on_clean_input() -> None:
+    """On the committed results.db: × clean of a backdoor is its poisoned rate over its own
+    `/clean` cell's, and the clean drift is against the vanilla (attack: none) codec."""
+    from licbench.bench.backdoor_table import backdoor_tables
+
+    store = ResultStore(str(Path(__file__).parents[1] / "results.db"), create=False)
+    wide = robust.per_image(store, lb.current_cells(store))
+    wide = wide[wide.benchmark == "backdoor-headline"]
+    (table,) = backdoor_tables(wide).values()
+    row = table.set_index("backdoor").loc["bpp-dct/poisoned"]
+    at = wide[(wide.defense == "none") & (wide.quality == row.quality)].set_index("attack")
+    poisoned, clean, vanilla = (at.loc[a] for a in ("bpp-dct/poisoned", "bpp-dct/clean", "none"))
+    assert row["× clean"] == pytest.approx(poisoned.bpp.mean() / clean.bpp.mean(), rel=1e-12)
+    drift = 100 * (clean.bpp.mean() / vanilla.bpp.mean() - 1)
+    assert row["clean bpp Δ"] == f"{drift:+.1f} %" and row["× clean"] > 3
+    assert len(table) == 21 and not table.backdoor.str.endswith("/clean").any()

@@ -44,3 +44,12 @@ def model_weights(filename: str, what: str, source: str = "") -> Path:
             f"models/{filename}{origin}) or pass weights=PATH"
         )
     return path
+
+
+def write_atomic(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file (readers never see half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.part")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return path

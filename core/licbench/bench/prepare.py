@@ -4,8 +4,9 @@ the trained artifacts it needs.
 A cell's key hashes its resolved config, the plugin and library versions, the dataset and
 weight fingerprints, the seed and the device. A cell whose attack or defense trains an
 artifact also holds that artifact's key and the manifest's ``train_data`` / ``val_data``;
-the keys of other cells are unchanged by them. :func:`prepare` trains each missing
-artifact once, before any cell that needs it runs; scoring only loads artifacts.
+the keys of other cells are unchanged by them. The runner trains each missing artifact
+once (:meth:`Planner.train`, as a task), before any cell that needs it runs; scoring only
+loads artifacts.
 """
 
 from __future__ import annotations
@@ -256,17 +257,6 @@ class Planner:
         for p in planned:
             p.stored = p.key in done
         return planned
-
-    def prepare(self, planned: list[Planned]) -> dict[str, Path | LicbenchError]:
-        """Train every artifact the planned cells need and the cache lacks, once each; the
-        path (or the error) of each, by artifact key."""
-        out: dict[str, Path | LicbenchError] = {}
-        for p in planned:
-            for role, recipe in p.recipes.items():
-                if recipe.key not in out:
-                    path = recipe.location(self.ctx.cache_dir)
-                    out[recipe.key] = path if path.is_file() else self.train(p, role, recipe)
-        return out
 
     def train(self, p: Planned, role: str, recipe: Recipe) -> Path | LicbenchError:
         """Train one artifact of cell ``p`` (resuming a killed training); its path or error."""

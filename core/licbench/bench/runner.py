@@ -39,7 +39,7 @@ from licbench.bench.work import (
     train_task,
 )
 from licbench.hashing import package_versions
-from licbench.paths import cache_dir
+from licbench.paths import cache_dir, write_atomic
 from licbench.plugin.manager import get_registry
 from licbench.plugin.registry import Registry
 
@@ -160,10 +160,7 @@ class Runner:
             return Shipped(recipe, error=as_error(value))
         path = recipe.location(self.ctx.cache_dir)
         if not path.is_file():  # trained on a worker that does not share this cache
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".part")
-            tmp.write_bytes(value)
-            tmp.replace(path)
+            write_atomic(path, value)
         return Shipped(recipe, self.executor.share(path))
 
     def _cells(

@@ -21,6 +21,7 @@ import yaml
 
 from licbench.bench import leaderboard as lb
 from licbench.bench import robust
+from licbench.bench.backdoor_table import backdoor_tables
 from licbench.bench.store import ResultStore
 
 SORT_JS = """
@@ -176,6 +177,7 @@ class Site:
         wide = self.wide[self.wide.benchmark == bench]
         return {
             **robust.robust_tables(wide, models, self.directions),
+            **backdoor_tables(wide),
             **lb.bd_summary(means, self.configs),
             **lb.family_tables(means, self.directions, self.configs),
         }

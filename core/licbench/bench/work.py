@@ -35,7 +35,7 @@ from licbench.bench.prepare import ROLES, Cell, Planned, Planner, as_error
 from licbench.data import DataRef, load
 from licbench.errors import LicbenchError
 from licbench.hashing import hash_json
-from licbench.paths import cache_dir
+from licbench.paths import cache_dir, write_atomic
 from licbench.plugin.manager import get_registry
 from licbench.plugin.registry import Registry
 
@@ -153,10 +153,7 @@ class Worker:
             path = Recipe(recipe.family, recipe.key, recipe.suffix).location(self.ctx.cache_dir)
         if not path.is_file():
             assert shipped.blob is not None
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.name}.{os.getpid()}.part")
-            tmp.write_bytes(shipped.blob.get())
-            tmp.replace(path)
+            write_atomic(path, shipped.blob.get())
         return path
 
     def build(

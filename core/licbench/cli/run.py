@@ -208,6 +208,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
     from licbench.bench import leaderboard as lb
     from licbench.bench import robust
+    from licbench.bench.backdoor_table import backdoor_tables
     from licbench.bench.store import ResultStore
     from licbench.paths import default_db_url
 
@@ -237,10 +238,12 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     models = {b: m.get("threat_models", []) for b, m in lb.manifests(store).items()}
     models.update(given)
     models = {b: tms for b, tms in models.items() if tms and b in set(means.benchmark)}
-    wide = robust.per_image(store, lb.current_cells(store)) if models else None
+    wide = robust.per_image(store, lb.current_cells(store))
+    wide = wide[wide.benchmark.isin(set(means.benchmark))]
     tables = {
         **lb.bd_summary(means, configs),
-        **(robust.robust_tables(wide, models, directions) if wide is not None else {}),
+        **robust.robust_tables(wide, models, directions),
+        **backdoor_tables(wide),
         **lb.family_tables(means, directions, configs, args.rank_by),
     }
     text = lb.render(tables, directions, args.format)
