@@ -108,8 +108,13 @@ class Runner:
 
     # --- the run -------------------------------------------------------------------------
 
-    def run(self, on_cell: Callable[[str, str], None] | None = None) -> RunSummary:
-        planned = self.plan()
+    def run(
+        self,
+        on_cell: Callable[[str, str], None] | None = None,
+        only: Callable[[Planned], bool] | None = None,
+    ) -> RunSummary:
+        """Run every cell the database lacks (``only``: those it selects)."""
+        planned = [p for p in self.plan() if only is None or only(p)]
         todo = [p for p in planned if not p.stored]
         for p in todo:  # a bad image stops the run before anything is written
             self.images(p.cell.dataset)

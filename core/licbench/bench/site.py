@@ -182,6 +182,22 @@ class Site:
             **lb.family_tables(means, self.directions, self.configs),
         }
 
+    def imported(self, bench: str, cells: pd.DataFrame) -> str:
+        """A mark for the cells that came from a bundle (``licbench import``), and whence."""
+        runs = self.store.frame("runs")
+        runs = runs[(runs.benchmark == bench) & (runs.status == "imported")]
+        marks = []
+        for r in runs.itertuples():
+            n = int((cells.run_id == r.id).sum())
+            source = json.loads(r.versions or "{}").get("imported_from", "?")
+            if n:
+                marks.append(
+                    f"<p class='imported'>{n} cells imported from {html.escape(source)} "
+                    f"(run {r.id}); check them with <code>licbench verify {html.escape(source)}"
+                    "</code></p>"
+                )
+        return "\n".join(marks)
+
     def bench_page(self, bench: str) -> Path:
         name = slug(bench)
         tables = self.tables(bench)
@@ -193,6 +209,7 @@ class Site:
         wide = self.wide[self.wide.benchmark == bench]
         parts = [
             f"<p><a href='index.html'>all benchmarks</a></p><h1>{html.escape(bench)}</h1>",
+            self.imported(bench, cells),
             f"<p>Downloads: <a href='{name}.csv' download>CSV</a> · "
             f"<a href='{name}.json' download>JSON</a></p>",
             *(table_html(t, df, self.directions) for t, df in tables.items()),

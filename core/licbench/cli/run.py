@@ -287,6 +287,40 @@ def _published(args: argparse.Namespace) -> Path | None:
     return root / "reference" if root and (root / "reference").is_dir() else None
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from licbench.bench.bundle import export
+    from licbench.bench.store import ResultStore
+    from licbench.paths import default_db_url
+
+    n = export(ResultStore(args.db or default_db_url(), create=False), args.benchmark, args.o)
+    print(f"{args.o}: {n} cells of {args.benchmark}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from licbench.bench.bundle import import_bundle
+    from licbench.bench.store import ResultStore
+    from licbench.paths import default_db_url
+
+    added, same = import_bundle(args.bundle, ResultStore(args.db or default_db_url()))
+    print(f"{args.bundle}: {added} cells imported, {same} already stored")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from licbench.bench.bundle import verify
+
+    table, missing = verify(args.bundle, args.sample, args.seed)
+    if missing:
+        raise LicbenchError(f"{args.bundle}: missing plugins here: {'; '.join(missing)}")
+    print(tabulate(table, headers="keys", tablefmt="github", showindex=False))
+    ok = bool(len(table)) and bool((table.agree == table.compared).all())
+    print(f"{args.bundle}: {'agrees' if ok else 'DISAGREES'} on {args.sample} sampled cells")
+    return 0 if ok else 1
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     s = sub.add_parser("plugins", help="list registered plugins and who provides them")
     s.add_argument("--kind", choices=list(KINDS))
@@ -317,6 +351,21 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
             s.add_argument("--limit-images", type=int)
             s.add_argument("--dry-run", action="store_true", help="list cells, keys and states")
             s.add_argument("--json", action="store_true", help="with --dry-run: as JSON")
+
+    s = sub.add_parser("export", help="write a benchmark's cells and scores into a bundle")
+    s.add_argument("--benchmark", required=True)
+    s.add_argument("-o", type=Path, required=True, metavar="B.zip")
+    s.add_argument("--db")
+    s.set_defaults(func=cmd_export)
+    s = sub.add_parser("import", help="merge a bundle into the results database")
+    s.add_argument("bundle", type=Path)
+    s.add_argument("--db")
+    s.set_defaults(func=cmd_import)
+    s = sub.add_parser("verify", help="re-run sampled cells of a bundle and compare scores")
+    s.add_argument("bundle", type=Path)
+    s.add_argument("--sample", type=int, default=3)
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_verify)
 
     s = sub.add_parser("leaderboard", help="ranked tables and an RD plot from the database")
     s.add_argument("--db")

@@ -1,0 +1,96 @@
+"""Export -> import -> verify: a submission that another installation can check."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from licbench.bench.store import ResultStore
+from licbench.cli import main
+
+MANIFEST = """\
+name: sub
+datasets: [{name: samples, limit: 2, crop: 96}]
+codecs: [{name: jpeg, qualities: [30, 70]}, {name: bmshj2018-hyperprior-lite, qualities: [2]}]
+attacks: [{name: pgd, params: {iters: 2}}]
+metrics: [bpp, psnr, encode-seconds]
+"""
+
+
+def rewrite(src: Path, dst: Path, edit) -> None:
+    doc = json.loads(zipfile.ZipFile(src).read("bundle.json"))
+    edit(doc)
+    with zipfile.ZipFile(dst, "w") as z:
+        z.writestr("bundle.json", json.dumps(doc))
+
+
+def test_export_import_verify_round_trip_and_tampering(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "m.yaml").write_text(MANIFEST)
+    db, other, bundle = tmp_path / "a.db", tmp_path / "b.db", tmp_path / "sub.zip"
+    assert main(["run", str(tmp_path / "m.yaml"), "--db", str(db), "--no-progress"]) == 0
+    assert main(["export", "--benchmark", "sub", "-o", str(bundle), "--db", str(db)]) == 0
+    assert "4 cells of sub" in capsys.readouterr().out  # PGD does not apply to JPEG
+    assert main(["import", str(bundle), "--db", str(other)]) == 0
+    assert "4 cells imported, 0 already stored" in capsys.readouterr().out
+    runs = ResultStore(str(other)).frame("runs")
+    assert list(runs.status) == ["imported"] and "sub.zip" in runs.versions[0]
+    assert main(["import", str(bundle), "--db", str(other)]) == 0  # idempotent
+    assert "0 cells imported, 4 already stored" in capsys.readouterr().out
+
+    assert main(["verify", str(bundle), "--sample", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "agrees on 4 sampled cells" in out and "encode-seconds" not in out
+
+    # a score changed, its digest recomputed to hide it: re-running catches it
+    def lie(doc):
+        from licbench.bench.bundle import _digest
+
+        for row in doc["cells"]:
+            row["scores"] = [[i, m, v * 1.01 if m == "psnr" else v] for i, m, v in row["scores"]]
+            row["digest"] = _digest(row["cell"], row["scores"])
+
+    rewrite(bundle, tmp_path / "lie.zip", lie)
+    assert main(["verify", str(tmp_path / "lie.zip"), "--sample", "4"]) == 1
+    assert "DISAGREES" in capsys.readouterr().out
+    # a naive edit breaks a digest: refused before anything runs or is imported
+    naive = lambda doc: doc["cells"][0]["scores"][0].__setitem__(2, 0.0)  # noqa: E731
+    rewrite(bundle, tmp_path / "naive.zip", naive)
+    assert main(["import", str(tmp_path / "naive.zip"), "--db", str(tmp_path / "c.db")]) == 2
+    assert "does not match its digest" in capsys.readouterr().err
+
+    # the same key with other content: refused, nothing written
+    def other_config(doc):
+        from licbench.bench.bundle import _digest
+
+        row = doc["cells"][0]
+        row["cell"]["config"] = row["cell"]["config"].replace('"sub"', '"sub2"')
+        row["digest"] = _digest(row["cell"], row["scores"])
+
+    rewrite(bundle, tmp_path / "conflict.zip", other_config)
+    before = other.read_bytes()
+    assert main(["import", str(tmp_path / "conflict.zip"), "--db", str(other)]) == 2
+    assert "with other content; nothing was imported" in capsys.readouterr().err
+    assert other.read_bytes() == before
+    # a plugin this installation lacks is named
+    alien = {"name": "alien", "qualities": [1]}
+    rewrite(bundle, tmp_path / "alien.zip", lambda doc: doc["manifest"]["codecs"].append(alien))
+    assert main(["verify", str(tmp_path / "alien.zip")]) == 2
+    assert "missing plugins here: codec 'alien'" in capsys.readouterr().err
+
+
+def test_the_site_marks_imported_cells(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "m.yaml").write_text(
+        MANIFEST.replace("attacks: [{name: pgd, params: {iters: 2}}]\n", "")
+    )
+    db, other, bundle = tmp_path / "a.db", tmp_path / "b.db", tmp_path / "sub.zip"
+    assert main(["run", str(tmp_path / "m.yaml"), "--db", str(db), "--no-progress"]) == 0
+    assert main(["export", "--benchmark", "sub", "-o", str(bundle), "--db", str(db)]) == 0
+    assert main(["import", str(bundle), "--db", str(other)]) == 0
+    assert main(["leaderboard", "--db", str(other), "--site", str(tmp_path / "site")]) == 0
+    page = (tmp_path / "site" / "sub.html").read_text()
+    assert "3 cells imported from sub.zip" in page and "licbench verify sub.zip" in page
