@@ -137,3 +137,20 @@ class LearnedCodec(Codec):
     def decoder_fingerprint(self) -> str:
         """The decoder side's hash: a backdoored encoder's streams decode with the vanilla model."""
         return hash_state_dict(self.decoder_side())
+
+
+class CellPlugin(Configurable):
+    """What attacks and defenses share: which codecs they apply to, what keys their cells."""
+
+    name: str = ""
+
+    @classmethod
+    def applies_to(cls, codec: type[Codec]) -> bool:
+        """Whether cells of this plugin on codecs of class ``codec`` exist at all (default:
+        every codec); the matrix leaves out the others and ``licbench validate`` counts them."""
+        return True
+
+    def key_extras(self) -> dict[str, Any]:
+        """What enters the key of this plugin's cells besides its params: bump it when a
+        change of the plugin's code changes its results (default: nothing)."""
+        return {}

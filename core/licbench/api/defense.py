@@ -19,10 +19,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from licbench.api.codec import Codec, Encoded
+from licbench.api.codec import CellPlugin, Codec, Encoded
 from licbench.api.context import RunContext
 from licbench.errors import LicbenchError
-from licbench.plugin.params import Configurable
 
 MAX_GROWTH = 4096  # pixels a transform may add to a side (stretch and shift)
 
@@ -53,7 +52,7 @@ def straight_through(x: Tensor, y: Tensor) -> Tensor:
     return x + (y - x).detach()
 
 
-class Defense(Configurable, ABC):
+class Defense(CellPlugin, ABC):
     """Wraps a codec; the result is itself a codec."""
 
     name: str = ""
@@ -63,17 +62,6 @@ class Defense(Configurable, ABC):
         """Switch a randomized defense to its ``draw``-th independent draw (0 = the default)."""
         if self.randomized:
             raise NotImplementedError(f"{self.name} is randomized but has no redraw()")
-
-    @classmethod
-    def applies_to(cls, codec: type[Codec]) -> bool:
-        """Whether cells of this plugin on codecs of class ``codec`` exist at all (default:
-        every codec); the matrix leaves out the others and ``licbench validate`` counts them."""
-        return True
-
-    def key_extras(self) -> dict[str, Any]:
-        """What enters the key of this plugin's cells besides its params: bump it when a
-        change of the plugin's code changes its results (default: nothing)."""
-        return {}
 
     @abstractmethod
     def wrap(self, codec: Codec, ctx: RunContext | None = None) -> Codec:
