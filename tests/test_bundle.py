@@ -42,9 +42,12 @@ def test_export_import_verify_round_trip_and_tampering(
     assert main(["import", str(bundle), "--db", str(other)]) == 0  # idempotent
     assert "0 cells imported, 4 already stored" in capsys.readouterr().out
 
-    assert main(["verify", str(bundle), "--sample", "4"]) == 0
+    assert main(["verify", str(bundle), "--sample", "4", "--db", str(other)]) == 0
     out = capsys.readouterr().out
     assert "agrees on 4 sampled cells" in out and "encode-seconds" not in out
+    assert "result recorded in" in out  # beside the cells it imported
+    runs = ResultStore(str(other)).frame("runs")
+    assert list(runs.status) == ["imported", "imported", "verified"]  # two imports
 
     # a score changed, its digest recomputed to hide it: re-running catches it
     def lie(doc):
@@ -55,8 +58,9 @@ def test_export_import_verify_round_trip_and_tampering(
             row["digest"] = _digest(row["cell"], row["scores"])
 
     rewrite(bundle, tmp_path / "lie.zip", lie)
-    assert main(["verify", str(tmp_path / "lie.zip"), "--sample", "4"]) == 1
-    assert "DISAGREES" in capsys.readouterr().out
+    assert main(["verify", str(tmp_path / "lie.zip"), "--sample", "4", "--db", str(other)]) == 1
+    out = capsys.readouterr().out
+    assert "DISAGREES" in out and "recorded" not in out  # never imported there
     # a naive edit breaks a digest: refused before anything runs or is imported
     naive = lambda doc: doc["cells"][0]["scores"][0].__setitem__(2, 0.0)  # noqa: E731
     rewrite(bundle, tmp_path / "naive.zip", naive)
@@ -79,7 +83,7 @@ def test_export_import_verify_round_trip_and_tampering(
     # a plugin this installation lacks is named
     alien = {"name": "alien", "qualities": [1]}
     rewrite(bundle, tmp_path / "alien.zip", lambda doc: doc["manifest"]["codecs"].append(alien))
-    assert main(["verify", str(tmp_path / "alien.zip")]) == 2
+    assert main(["verify", str(tmp_path / "alien.zip"), "--db", str(other)]) == 2
     assert "missing plugins here: codec 'alien'" in capsys.readouterr().err
 
 
@@ -94,3 +98,9 @@ def test_the_site_marks_imported_cells(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["leaderboard", "--db", str(other), "--site", str(tmp_path / "site")]) == 0
     page = (tmp_path / "site" / "sub.html").read_text()
     assert "3 cells imported from sub.zip" in page and "licbench verify sub.zip" in page
+    assert "not verified here" in page
+    # a verify result stored beside the import is shown on the page
+    assert main(["verify", str(bundle), "--sample", "2", "--db", str(other)]) == 0
+    assert main(["leaderboard", "--db", str(other), "--site", str(tmp_path / "site")]) == 0
+    page = (tmp_path / "site" / "sub.html").read_text()
+    assert "class='verified'>verified" in page and ": agrees</span> on 2 re-run cells" in page

@@ -82,3 +82,25 @@ def test_pair_accuracy_on_shared_faces(model: MobileFaceNet) -> None:
     thr, acc = best_threshold(sims, labels)
     assert acc == 1.0, (thr, acc)
     assert sims[labels == 1].min() - sims[labels == 0].max() > 0.15
+
+
+def test_face_accuracy_metric_scores_identity_kept_and_lost() -> None:
+    """The `face-accuracy` metric: uncompressed probes verify 100 %; a probe replaced by
+    another person's face fails its same-identity pairs, so accuracy drops below clean."""
+    from licbench.api.metric import Sample
+    from licbench.images import load_image
+    from licbench.plugin.manager import get_registry
+
+    metric = get_registry().create("metric", "face-accuracy")
+    rows = list(csv.DictReader((FACES / "pairs.csv").open()))
+    probes = sorted({Path(r["image_b"]).stem for r in rows})
+    imgs = {n: load_image(FACES / "pairs" / f"{n}.png") for n in probes}
+    clean = [metric.compute(Sample(n, imgs[n], imgs[n], imgs[n], 0)) for n in probes]
+    assert all(a == 100.0 for a in clean)
+    same = sorted({Path(r["image_b"]).stem for r in rows if r["same"] == "1"})
+    other = probes[0] if probes[0] not in same else probes[-1]
+    swapped = [metric.compute(Sample(n, imgs[n], imgs[n], imgs[other], 0)) for n in same]
+    # (some probes share img1's identity, so their pairs with it still verify)
+    assert sum(a is not None and a < 100.0 for a in swapped) >= len(same) // 2
+    assert sum(a or 0.0 for a in swapped) / len(swapped) < 90.0
+    assert metric.compute(Sample("not-a-probe", imgs[other], imgs[other], imgs[other], 0)) is None

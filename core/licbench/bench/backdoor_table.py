@@ -11,7 +11,7 @@ quality and triggered cell, on undefended cells:
 - **clean bpp Δ**, **clean PSNR Δ**: the backdoored codec on clean input against the
   vanilla codec, what the backdoor costs everyone else;
 - where the benchmark scores them, **ASR** (``seg-asr``) and face similarity beside the
-  clean one (``face-similarity``).
+  clean one (``face-similarity``), face verification accuracy beside clean (``face-accuracy``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-EXTRA = ("seg-asr", "face-similarity")
+EXTRA = ("seg-asr", "face-similarity", "face-accuracy")
 
 
 def _is_backdoor(attacks: set[str]) -> set[str]:

@@ -5,12 +5,15 @@ newest run, its cells (config, versions, fingerprints) with their per-image scor
 plugin distributions they name, and a digest of each cell's content. ``import`` merges a
 bundle into a results database under a run of status ``imported`` that records where it
 came from, refusing a key stored there with other content. ``verify`` re-runs a sample of
-the bundle's cells here and compares every non-timing score within tolerances.
+the bundle's cells here and compares every non-timing score within tolerances; where the
+bundle was imported into a database, the result is stored there as a run of status
+``verified`` or ``disagreed`` that names the bundle (the site shows it).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import random
 import zipfile
@@ -112,6 +115,12 @@ def read(path: Path) -> dict[str, Any]:
     return doc
 
 
+def bundle_sha256(path: Path) -> str:
+    """What names a bundle's content: the SHA-256 of its ``bundle.json``."""
+    with zipfile.ZipFile(path) as z:
+        return hashlib.sha256(z.read("bundle.json")).hexdigest()
+
+
 def import_bundle(path: Path, store: ResultStore) -> tuple[int, int]:
     """Merge a bundle: (cells added, cells already there with the same content)."""
     doc = read(path)
@@ -125,7 +134,11 @@ def import_bundle(path: Path, store: ResultStore) -> tuple[int, int]:
                     f"{path}: cell {key[:16]} is stored in {store.url} with other content; "
                     "nothing was imported (import into another --db)"
                 )
-    versions = {"imported_from": str(Path(path).name), "exported_with": doc["exported_with"]}
+    versions = {
+        "imported_from": str(Path(path).name),
+        "bundle_sha256": bundle_sha256(path),
+        "exported_with": doc["exported_with"],
+    }
     run_id = store.start_run(
         doc["benchmark"], f"import:{Path(path).name}", doc["manifest"], versions
     )
@@ -201,6 +214,57 @@ def verify(path: Path, sample: int, seed: int = 0) -> tuple[pd.DataFrame, list[s
         .reset_index()
     )
     return table, []
+
+
+def agrees(table: pd.DataFrame) -> bool:
+    """Every compared score within tolerance (and something compared)."""
+    return bool(len(table)) and bool((table.agree == table.compared).all())
+
+
+def record_verification(
+    store: ResultStore, path: Path, table: pd.DataFrame, sample: int, seed: int
+) -> int | None:
+    """Store a verify result beside the runs that imported this bundle (None: not imported
+    into ``store``, nothing written)."""
+    digest = bundle_sha256(path)
+    runs = store.frame("runs")
+    runs = runs[runs.status == "imported"]
+    mine = [
+        r
+        for r in runs.itertuples()
+        if json.loads(r.versions or "{}").get("bundle_sha256") == digest
+    ]
+    if not mine:
+        return None
+    versions = {
+        "verified": Path(path).name,
+        "bundle_sha256": digest,
+        "sample": str(sample),
+        "seed": str(seed),
+        "result": table.to_json(orient="records"),
+        **package_versions(),
+    }
+    run_id = store.start_run(mine[0].benchmark, f"verify:{Path(path).name}", {}, versions)
+    store.finish_run(run_id, "verified" if agrees(table) else "disagreed")
+    return run_id
+
+
+def verification(store: ResultStore, digest: str) -> dict[str, Any] | None:
+    """The newest stored verify result of the bundle with this SHA-256, if any."""
+    runs = store.frame("runs")
+    runs = runs[runs.status.isin(["verified", "disagreed"])].sort_values("id")
+    for r in reversed(list(runs.itertuples())):
+        info = json.loads(r.versions or "{}")
+        if info.get("bundle_sha256") == digest:
+            result = json.loads(info.get("result", "[]"))
+            return {
+                "status": r.status,
+                "when": str(r.finished_at)[:19],
+                "sample": info.get("sample"),
+                "compared": sum(int(x["compared"]) for x in result),
+                "agree": sum(int(x["agree"]) for x in result),
+            }
+    return None
 
 
 def _describe(p: Any) -> dict[str, Any]:

@@ -58,6 +58,7 @@ td:first-child, th:first-child { text-align: left; }
 pre { background: #f7f7f7; padding: 0.6em; overflow-x: auto; font-size: 12px; }
 img { max-width: 100%; border: 1px solid #ddd; }
 .imported { color: #a05a00; }
+.verified { color: #1a7f37; } .disagreed { color: #c00; font-weight: bold; }
 """
 
 
@@ -183,19 +184,32 @@ class Site:
         }
 
     def imported(self, bench: str, cells: pd.DataFrame) -> str:
-        """A mark for the cells that came from a bundle (``licbench import``), and whence."""
+        """A mark for the cells that came from a bundle (``licbench import``): whence, and
+        the newest ``licbench verify`` result stored for that bundle."""
+        from licbench.bench.bundle import verification
+
         runs = self.store.frame("runs")
         runs = runs[(runs.benchmark == bench) & (runs.status == "imported")]
         marks = []
         for r in runs.itertuples():
             n = int((cells.run_id == r.id).sum())
-            source = json.loads(r.versions or "{}").get("imported_from", "?")
-            if n:
-                marks.append(
-                    f"<p class='imported'>{n} cells imported from {html.escape(source)} "
-                    f"(run {r.id}); check them with <code>licbench verify {html.escape(source)}"
-                    "</code></p>"
+            info = json.loads(r.versions or "{}")
+            source = html.escape(info.get("imported_from", "?"))
+            if not n:
+                continue
+            v = verification(self.store, info.get("bundle_sha256", ""))
+            if v is None:
+                check = f"not verified here; check them with <code>licbench verify {source}</code>"
+            else:
+                word = "agrees" if v["status"] == "verified" else "DISAGREES"
+                check = (
+                    f"<span class='{v['status']}'>verified {v['when']}: {word}</span> on "
+                    f"{v['sample']} re-run cells ({v['agree']} of {v['compared']} scores "
+                    "within tolerance)"
                 )
+            marks.append(
+                f"<p class='imported'>{n} cells imported from {source} (run {r.id}); {check}</p>"
+            )
         return "\n".join(marks)
 
     def bench_page(self, bench: str) -> Path:

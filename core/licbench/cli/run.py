@@ -310,14 +310,22 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from licbench.bench.bundle import verify
+    from licbench.bench.bundle import agrees, record_verification, verify
+    from licbench.bench.store import ResultStore, sqlite_path
+    from licbench.paths import default_db_url
 
     table, missing = verify(args.bundle, args.sample, args.seed)
     if missing:
         raise LicbenchError(f"{args.bundle}: missing plugins here: {'; '.join(missing)}")
     print(tabulate(table, headers="keys", tablefmt="github", showindex=False))
-    ok = bool(len(table)) and bool((table.agree == table.compared).all())
+    ok = agrees(table)
     print(f"{args.bundle}: {'agrees' if ok else 'DISAGREES'} on {args.sample} sampled cells")
+    url = args.db or default_db_url()
+    path = sqlite_path(url)
+    if path is None or path.exists():  # never create a database just to find nothing there
+        store = ResultStore(url)
+        if record_verification(store, args.bundle, table, args.sample, args.seed) is not None:
+            print(f"{args.bundle}: result recorded in {store.url} beside its imported cells")
     return 0 if ok else 1
 
 
@@ -365,6 +373,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     s.add_argument("bundle", type=Path)
     s.add_argument("--sample", type=int, default=3)
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--db", help="where the bundle was imported: the result is recorded there")
     s.set_defaults(func=cmd_verify)
 
     s = sub.add_parser("leaderboard", help="ranked tables and an RD plot from the database")

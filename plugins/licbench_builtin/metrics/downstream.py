@@ -1,14 +1,22 @@
 """Metrics through downstream models: segmentation attack success (Yu et al. Eq. 12), the
-change of the segmentation output, its pixel agreement, and face identity similarity."""
+change of the segmentation output, its pixel agreement, face identity similarity, and face
+verification accuracy on labelled pairs."""
 
 from __future__ import annotations
 
+import csv
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 
 from licbench.api.metric import Metric, Sample
+from licbench.errors import LicbenchError
+from licbench.images import load_image
+from licbench.paths import data_root
 from licbench.plugin.hookspecs import hookimpl
 from licbench_builtin.backdoor.goals_downstream import (
     FaceModel,
@@ -16,6 +24,7 @@ from licbench_builtin.backdoor.goals_downstream import (
     class_index,
     downstream,
 )
+from licbench_builtin.downstream.mobilefacenet import best_threshold
 
 
 class _Segmentation(Metric):
@@ -89,7 +98,72 @@ class FaceSimilarity(Metric):
         return float(F.cosine_similarity(net(s.x.to(s.x_hat.device)), net(s.x_hat)).mean())
 
 
+class PairsParams(FaceModel):
+    pairs: str | None = Field(
+        None, description="CSV of image_a,image_b,same (default: LICBENCH_DATA/faces/pairs.csv)"
+    )
+
+
+@lru_cache(maxsize=2)
+def _references(model: str, pairs: Path) -> tuple[dict[str, list[tuple[str, bool]]], Any, float]:
+    """Per probe image its (partner, same) pairs; the uncompressed partners' embeddings; the
+    threshold best on the uncompressed pairs."""
+    try:
+        rows = list(csv.DictReader(pairs.open()))
+        probes: dict[str, list[tuple[str, bool]]] = {}
+        for r in rows:
+            probes.setdefault(Path(r["image_b"]).stem, []).append((r["image_a"], r["same"] == "1"))
+    except (OSError, KeyError) as exc:
+        raise LicbenchError(
+            f"{pairs}: not a pairs CSV with image_a,image_b,same ({exc}); set the metric's pairs"
+        ) from None
+    net = downstream(model)
+    with torch.no_grad():
+        names = {r["image_a"] for r in rows} | {r["image_b"] for r in rows}
+        emb = {n: net(load_image(pairs.parent / "pairs" / n)) for n in sorted(names)}
+    sims = [float(F.cosine_similarity(emb[r["image_a"]], emb[r["image_b"]])) for r in rows]
+    thr, _ = best_threshold(sims, [int(r["same"]) for r in rows])
+    return probes, emb, thr
+
+
+class FaceAccuracy(Metric):
+    """Face verification accuracy on labelled pairs (Yu et al. Table 2), in percent.
+
+    The decoded image is the probe of its pairs against the uncompressed enrolled faces, at
+    the cosine threshold best on uncompressed pairs; per image the share of its pairs
+    decided right (None: the image probes no pair)."""
+
+    name, higher_is_better, unit = "face-accuracy", True, "%"
+    Params = PairsParams
+    params: PairsParams
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        if self.params.model != "mobilefacenet":
+            self.name = f"{self.name}@{self.params.model}"
+        root = data_root()
+        self.pairs = (
+            Path(self.params.pairs).expanduser()
+            if self.params.pairs
+            else (root or Path(".")) / "faces" / "pairs.csv"
+        )
+
+    @torch.no_grad()
+    def compute(self, s: Sample) -> float | None:
+        probes, emb, thr = _references(self.params.model, self.pairs)
+        pairs = probes.get(Path(s.name).stem)
+        if not pairs:
+            return None
+        net = downstream(self.params.model).to(s.x_hat.device)
+        probe = net(s.x_hat)
+        right = [
+            (float(F.cosine_similarity(probe, emb[a].to(probe.device))) > thr) == same
+            for a, same in pairs
+        ]
+        return 100 * sum(right) / len(right)
+
+
 @hookimpl
 def register_metrics(register: Any) -> None:
-    for cls in (SegAsr, SegMse, SegAgreement, FaceSimilarity):
+    for cls in (SegAsr, SegMse, SegAgreement, FaceSimilarity, FaceAccuracy):
         register(cls.name, f"{__name__}:{cls.__name__}", description=cls.__doc__)
