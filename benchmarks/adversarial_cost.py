@@ -25,7 +25,7 @@ from licbench.images import load_image, pad
 from licbench.paths import data_root
 from licbench.plugin.manager import get_registry
 from licbench.rd import DOWNSAMPLING, likelihood_bits
-from licbench_builtin.attacks.gradient import quantization_proxy
+from licbench_builtin.attacks.objective import quantization_proxy
 
 
 def bare_passes(model: torch.nn.Module, x: torch.Tensor, n: int) -> float:

@@ -18,7 +18,15 @@ from licbench.plugin.manager import build_plugin_manager, build_registry, get_re
 from licbench.plugin.registry import Registry
 
 CORE_KINDS = {
-    "codec", "trigger", "goal", "attack", "defense", "metric", "dataset", "downstream", "executor"
+    "codec",
+    "trigger",
+    "goal",
+    "attack",
+    "defense",
+    "metric",
+    "dataset",
+    "downstream",
+    "executor",
 }
 
 

@@ -70,10 +70,33 @@ class Exclude(_Strict):
     defense: str | None = None
 
 
+class StandardSet(_Strict):
+    """The standard attack set of a threat model, with its cost knobs (see
+    :func:`standard_attacks`)."""
+
+    iters: int = Field(50, ge=2, description="gradient steps of apgd (per restart) and pgd")
+    restarts: int = Field(3, ge=1, description="apgd restarts")
+    queries: int = Field(300, ge=1, description="square's queries (real bitstreams)")
+    draws: int = Field(8, ge=1, description="apgd's EoT draws against randomized defenses")
+    proxies: list[Literal["noise", "ste", "none"]] = Field(
+        default_factory=lambda: ["noise", "ste", "none"],
+        description="quantization proxies each gradient attack tries (best per image kept)",
+    )
+
+
+def parse_eps(value: Any) -> float:
+    """A budget's ε: a number or a fraction such as ``4/255``."""
+    if isinstance(value, str) and "/" in value:
+        num, den = value.split("/", 1)
+        return float(num) / float(den)
+    return float(value)
+
+
 class ThreatModel(_Strict):
     """What a robustness claim is about: a goal, a budget and the attacks that count. The
     robust score of a (codec, quality, defense) is, per image, the worst over these
-    attacks, then averaged over images."""
+    attacks, then averaged over images. With ``standard``, the manifest also runs the
+    standard attack set for this goal and budget, and the threat model counts it."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     goal: str = Field(
@@ -82,7 +105,69 @@ class ThreatModel(_Strict):
     budget: dict[str, Any] = Field(
         default_factory=dict, description="shown with the table, e.g. {norm: linf, eps: 4/255}"
     )
-    attacks: list[str] = Field(min_length=1, description="attack labels or names that count")
+    attacks: list[str] = Field(
+        default_factory=list, description="attack labels or names that count"
+    )
+    standard: StandardSet | None = Field(
+        None, description="add the standard set: apgd (white-box, restarts), pgd, square"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _standard_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, dict) and value.get("standard") is True:
+            return {**value, "standard": {}}
+        return value
+
+    @model_validator(mode="after")
+    def _counts_something(self) -> ThreatModel:
+        if not self.attacks and self.standard is None:
+            raise ValueError(
+                f"threat model '{self.name}' counts no attack; list attacks or set standard: true"
+            )
+        return self
+
+
+STANDARD_GOALS = {"rate": "rate", "distortion": "distortion"}
+
+
+def standard_attacks(tm: ThreatModel) -> list[PluginRef]:
+    """The standard set of a rate or distortion threat model with an L∞ budget, labelled
+    ``NAME@THREAT-MODEL``: apgd with restarts, white-box through the defense (EoT where it is
+    randomized, straight-through where it is not differentiable); pgd generated on the bare
+    codec and transferred (gray-box); square, gradient-free on the real bitstream. Each
+    gradient attack tries every quantization proxy and keeps the best per image."""
+    std = tm.standard
+    assert std is not None
+    if tm.goal not in STANDARD_GOALS:
+        raise ValueError(
+            f"threat model '{tm.name}': the standard set covers goals rate and distortion, "
+            f"not '{tm.goal}'; list its attacks instead"
+        )
+    if str(tm.budget.get("norm", "linf")).lower() != "linf" or "eps" not in tm.budget:
+        raise ValueError(
+            f"threat model '{tm.name}': the standard set needs budget {{norm: linf, eps: E}}"
+        )
+    try:
+        eps = parse_eps(tm.budget["eps"])
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"threat model '{tm.name}': budget eps {tm.budget['eps']!r} is not a "
+            "number or a fraction such as 4/255"
+        ) from None
+    base = {"objective": STANDARD_GOALS[tm.goal], "eps": eps}
+    grad = {**base, "quantization": list(std.proxies), "iters": std.iters}
+    return [
+        PluginRef(
+            name="apgd",
+            label=f"apgd@{tm.name}",
+            params={**grad, "restarts": std.restarts, "draws": std.draws},
+        ),
+        PluginRef(name="pgd", label=f"pgd@{tm.name}", params=grad),
+        PluginRef(
+            name="square", label=f"square@{tm.name}", params={**base, "queries": std.queries}
+        ),
+    ]
 
 
 DEFAULT_METRICS = ["bpp", "bpp-estimate", "psnr", "ms-ssim", "encode-seconds", "decode-seconds"]
@@ -123,6 +208,13 @@ class Manifest(_Strict):
 
     @model_validator(mode="after")
     def _threat_model_attacks(self) -> Manifest:
+        for tm in self.threat_models:  # the standard set joins the matrix, once
+            if tm.standard is None:
+                continue
+            have = {a.display for a in self.attacks}
+            extra = standard_attacks(tm)
+            self.attacks += [a for a in extra if a.display not in have]
+            tm.attacks += [a.display for a in extra if a.display not in tm.attacks]
         known = {a.display for a in self.attacks} | {a.name for a in self.attacks}
         for tm in self.threat_models:
             for name in tm.attacks:

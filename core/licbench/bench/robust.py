@@ -9,7 +9,9 @@ defense (``none`` is the bare codec):
   model's attacks (the highest rate, the lowest PSNR and MS-SSIM; a randomized defense's
   worst draw), averaged over images, against the same codec, quality and defense on the
   same images without attack; then averaged over qualities;
-- **worst attack**: the attack that most often achieved the worst case of the goal;
+- **worst attack**: the attack that most often achieved the worst case of the goal, and
+  **wins**: how many images each attack was the worst on (summed over qualities);
+- **by attack**: each attack's own rate × clean (or Δ PSNR, for a distortion goal);
 - **robust BD-rate %**: the attacked curve (worst rate, worst PSNR per quality) against the
   bare codec's clean curve.
 
@@ -90,7 +92,7 @@ def _row(
     """The measures of one defense on one codec under one threat model."""
     clean = cur[cur.attack == "none"]
     hit = cur[cur.attack.isin(attacks)]
-    metrics = [m for m in ("bpp", "psnr", "ms-ssim", goal) if m in cur]
+    metrics = [m for m in dict.fromkeys(("bpp", "psnr", "ms-ssim", goal)) if m in cur]
     out: dict[str, Any] = {"clean BD-rate %": _bd(_curve(bare), _curve(clean))}
     per_q, robust_curve, who = [], {}, Counter[str]()
     for q, attacked in hit.groupby("quality"):
@@ -115,8 +117,33 @@ def _row(
     curve = pd.DataFrame.from_dict(robust_curve, orient="index", columns=["bpp", "psnr"])
     out["robust BD-rate %"] = _bd(_curve(bare), curve.sort_index())
     out["worst attack"] = who.most_common(1)[0][0] if who else ""
+    out["wins"] = ", ".join(f"{a} {n}" for a, n in who.most_common())
+    out["by attack"] = _by_attack(clean, hit, goal)
     out["note"] = _note(clean, hit, per_q, len(curve), out)
     return out
+
+
+def _by_attack(clean: pd.DataFrame, hit: pd.DataFrame, goal: str) -> str:
+    """Each attack's mean measure of the goal against clean, averaged over qualities."""
+    metric = "bpp" if goal == "bpp" else "psnr"
+    parts = []
+    for attack, cells in hit.groupby("attack"):
+        per_q = []
+        for q, at in cells.groupby("quality"):
+            base = clean[clean.quality == q].set_index("image")
+            at = at.set_index("image")
+            images = at.index.intersection(base.index)
+            if images.empty:
+                continue
+            a, b = _value(at.loc[images], metric).mean(), _value(base.loc[images], metric).mean()
+            per_q.append(a / b if metric == "bpp" else a - b)
+        if per_q:
+            value = float(np.mean(per_q))
+            parts.append(
+                (value, f"{attack} {value:.3f}" if metric == "bpp" else f"{attack} {value:+.2f} dB")
+            )
+    parts.sort(reverse=metric == "bpp")
+    return ", ".join(text for _, text in parts)
 
 
 def _note(

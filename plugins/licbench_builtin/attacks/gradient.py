@@ -1,91 +1,63 @@
 """Test-time adversarial examples against learned codecs: PGD, FGSM, EoT and FDA.
 
 All are L∞-bounded sign-gradient ascent on the input, differentiating through the codec in
-eval mode with an explicit quantization proxy: ``noise`` (additive uniform noise, the
-training-time proxy) or ``ste`` (rounding forward, identity backward). The score the runner
-records is always measured afterwards on the real bitstream.
-
-Objectives: ``rate`` (−log₂ P(ŷ) − log₂ P(ẑ), hyperprior bits included), ``distortion``
-(MSE of the reconstruction to the clean image) or ``rd`` (rate + λ·255²·distortion).
+eval mode with an explicit quantization proxy (:mod:`.objective`); ``quantization`` may list
+several proxies, each run in turn. Every run keeps its best iterate by the proxy objective;
+that iterate and the last one are measured on the real bitstream and the attack returns the
+best of all runs by that measurement. The score the runner records is measured afterwards on
+the real bitstream too.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Any
 
 import torch
-import torch.nn.functional as F
-from pydantic import Field
+from pydantic import Field, field_validator
 from torch import Tensor
 
 from licbench.api.attack import Attack
 from licbench.api.codec import Codec, LearnedCodec
 from licbench.api.context import RunContext
 from licbench.api.defense import DefendedCodec, Identity, Transform
-from licbench.errors import LicbenchError
-from licbench.images import crop, pad
+from licbench.images import pad
 from licbench.plugin.hookspecs import hookimpl
-from licbench.plugin.params import Params
-from licbench.rd import likelihood_bits, lmbda_for, rd_loss
+from licbench_builtin.attacks.objective import (
+    Best,
+    ObjectiveParams,
+    Proxy,
+    learned_core,
+    project,
+    proxy_loss,
+    quantization_proxy,
+)
+
+ITERATE = "best"  # enters every gradient attack's key: cells of last-iterate versions rerun
 
 
-@contextlib.contextmanager
-def quantization_proxy(model: torch.nn.Module, proxy: str) -> Iterator[None]:
-    """Make the model's entropy models differentiable w.r.t. their input for one pass."""
-    from compressai.entropy_models import EntropyModel
-
-    models = [m for m in model.modules() if isinstance(m, EntropyModel)]
-    saved = [(m, m.training, m.__dict__.get("quantize")) for m in models]
-    for m in models:
-        if proxy == "noise":
-            m.train()
-        else:
-            m.quantize = _straight_through(m.quantize)  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        for m, training, quantize in saved:
-            m.train(training)
-            if quantize is None:
-                m.__dict__.pop("quantize", None)
-            else:
-                m.quantize = quantize  # type: ignore[method-assign]
-
-
-def _straight_through(quantize: Any) -> Any:
-    """Round in the forward pass, pass the gradient through unchanged (symbols stay exact)."""
-
-    def ste(x: Tensor, mode: str, means: Tensor | None = None) -> Tensor:
-        q = quantize(x, mode, means)
-        return q if mode == "symbols" else x + (q - x).detach()
-
-    return ste
-
-
-def learned_core(codec: Codec) -> LearnedCodec:
-    inner = codec.inner if isinstance(codec, DefendedCodec) else codec
-    if not isinstance(inner, LearnedCodec):
-        raise LicbenchError(f"gradient attacks need a learned codec; {codec.name} has no model")
-    return inner
-
-
-class GradientParams(Params):
-    objective: Literal["rate", "distortion", "rd"] = Field(
-        "rate", description="what is maximised: bits, MSE to the clean image, or both"
-    )
-    eps: float = Field(4 / 255, gt=0, le=1, description="L∞ budget (images in [0, 1])")
+class GradientParams(ObjectiveParams):
     step: float | None = Field(
         2 / 255, gt=0, le=1, description="step size of each signed-gradient step (None: eps)"
     )
     iters: int = Field(50, ge=1, description="gradient steps")
     random_start: bool = Field(False, description="start from a uniform point of the ε-ball")
-    quantization: Literal["noise", "ste"] = Field(
-        "noise", description="quantization proxy: additive noise or straight-through rounding"
+    quantization: Proxy | list[Proxy] = Field(
+        "noise",
+        description="quantization proxy: noise, ste (straight-through) or none; a list runs "
+        "each and keeps the best on the real bitstream",
     )
     draws: int = Field(1, ge=1, description="transform draws averaged per step (EoT)")
-    seed: int = Field(0, description="salt of the per-image random start and draws")
+
+    @field_validator("quantization")
+    @classmethod
+    def _distinct(cls, v: Proxy | list[Proxy]) -> Proxy | list[Proxy]:
+        if isinstance(v, list) and (not v or len(set(v)) != len(v)):
+            raise ValueError("list each proxy once, at least one")
+        return v
+
+    @property
+    def proxies(self) -> list[Proxy]:
+        return [self.quantization] if isinstance(self.quantization, str) else self.quantization
 
 
 class FGSMParams(GradientParams):
@@ -98,10 +70,11 @@ class EoTParams(GradientParams):
 
 
 class GradientAttack(Attack):
-    """L∞ sign-gradient ascent; subclasses fix the number of steps or the loss."""
+    """L∞ sign-gradient ascent; subclasses fix the number of steps, the loss or the ascent."""
 
     Params = GradientParams
     params: GradientParams
+    restarts = 1
 
     @classmethod
     def applies_to(cls, codec: type[Codec]) -> bool:
@@ -113,53 +86,68 @@ class GradientAttack(Attack):
         return self.params.eps if self.params.step is None else self.params.step
 
     def key_extras(self) -> dict[str, Any]:
-        """Random starts are drawn per image (``ctx.generator``) since licbench 0.1.0's
-        contracts; the key says so, so cells stored with one draw for every image rerun."""
-        return {"rng": "per-image"} if self.params.random_start else {}
+        """Random starts and draws are per image (``ctx.generator``), and the final iterate
+        is the best on the real bitstream; the key says both, so older cells rerun."""
+        extras: dict[str, Any] = {"iterate": ITERATE}
+        if self.params.random_start:
+            extras["rng"] = "per-image"
+        return extras
 
-    def transforms(self, codec: Codec, gen: torch.Generator) -> list[Transform]:
-        """The paths to average over: the bare codec's identity unless EoT."""
+    def transforms(self, codec: Codec, gen: torch.Generator, x: Tensor) -> list[Transform]:
+        """The paths to average over at one step: the identity unless white-box (EoT)."""
         return [Identity()]
 
     def loss(self, core: LearnedCodec, x_adv: Tensor, x: Tensor, t: Transform) -> Tensor:
         """The quantity to maximise for one transform draw."""
-        y = t.forward(x_adv)
-        yp, unpad = pad(y, core.pad_multiple)
-        out = core.model(yp)
-        x_hat = t.inverse(crop(out["x_hat"], unpad), tuple(x.shape[-2:]))
-        bpp = likelihood_bits(out["likelihoods"]) / (x.shape[-2] * x.shape[-1])
-        mse = F.mse_loss(x_hat, x)
-        if self.params.objective == "rate":
-            return bpp
-        if self.params.objective == "distortion":
-            return mse
-        return rd_loss(bpp, mse, lmbda_for(core.quality))
+        return proxy_loss(self.params, core, x_adv, x, t)
+
+    def value_and_grad(
+        self, codec: Codec, core: LearnedCodec, x_adv: Tensor, x: Tensor, gen: torch.Generator
+    ) -> tuple[float, Tensor]:
+        """The proxy objective at ``x_adv`` (averaged over transform draws) and its gradient."""
+        x_adv = x_adv.detach().requires_grad_(True)
+        draws = self.transforms(codec, gen, x)
+        total = sum(self.loss(core, x_adv, x, t) for t in draws) / len(draws)
+        (grad,) = torch.autograd.grad(total, x_adv)
+        return float(total.detach()), grad
+
+    def start(self, x: Tensor, gen: torch.Generator, restart: int) -> Tensor:
+        """The first iterate: the clean image, or a uniform point of the ε-ball."""
+        if not self.params.random_start and restart == 0:
+            return x.clone()
+        noise = torch.rand(x.shape, generator=gen).to(x) * 2 - 1
+        return (x + self.params.eps * noise).clamp(0, 1)
+
+    def ascend(
+        self, codec: Codec, core: LearnedCodec, x: Tensor, x0: Tensor, gen: torch.Generator
+    ) -> list[Tensor]:
+        """Signed-gradient steps from ``x0``: [the best iterate by the proxy, the last]."""
+        x_adv, best, best_f = x0, x0, float("-inf")
+        for _ in range(self.params.iters):
+            f, grad = self.value_and_grad(codec, core, x_adv, x, gen)
+            if f > best_f:
+                best, best_f = x_adv, f
+            x_adv = project(x, x_adv + self.step * grad.sign(), self.params.eps)
+        return [best, x_adv]
 
     def perturb(self, codec: Codec, x: Tensor, ctx: RunContext) -> Tensor:
         core = learned_core(codec)
         gen = ctx.generator(self.params.seed)
-        eps = self.params.eps
         x = x.detach()
-        x_adv = x.clone()
-        if self.params.random_start:
-            noise = torch.rand(x.shape, generator=gen).to(x) * 2 - 1
-            x_adv = (x + eps * noise).clamp(0, 1)
+        chosen = Best(self.params, codec, x)
         core.model.eval()
-        params = [p.requires_grad for p in core.model.parameters()]
+        flags = [p.requires_grad for p in core.model.parameters()]
         core.model.requires_grad_(False)
         try:
-            with quantization_proxy(core.model, self.params.quantization):
-                for _ in range(self.params.iters):
-                    x_adv.requires_grad_(True)
-                    draws = self.transforms(codec, gen)
-                    total = sum(self.loss(core, x_adv, x, t) for t in draws) / len(draws)
-                    (grad,) = torch.autograd.grad(total, x_adv)
-                    x_adv = x_adv.detach() + self.step * grad.sign()
-                    x_adv = (x + (x_adv - x).clamp(-eps, eps)).clamp(0, 1)
+            for proxy in self.params.proxies:
+                with quantization_proxy(core.model, proxy):
+                    for r in range(self.restarts):
+                        for cand in self.ascend(codec, core, x, self.start(x, gen, r), gen):
+                            chosen.offer(cand)
         finally:
-            for p, flag in zip(core.model.parameters(), params, strict=True):
+            for p, flag in zip(core.model.parameters(), flags, strict=True):
                 p.requires_grad_(flag)
-        return x_adv.detach()
+        return chosen.value
 
 
 class PGD(GradientAttack):
@@ -175,6 +163,17 @@ class FGSM(GradientAttack):
     Params = FGSMParams
 
 
+def through_defense(codec: Codec, gen: torch.Generator, x: Tensor, draws: int) -> list[Transform]:
+    """White-box paths through ``codec``'s defense: ``draws`` samples of a randomized
+    defense's transforms (EoT), else the transform it picks for ``x`` (straight-through
+    where the real operation is not differentiable: BPDA)."""
+    if not isinstance(codec, DefendedCodec):
+        return [Identity()]
+    if codec.defense.randomized:
+        return [codec.defense.sample_transform(gen) for _ in range(draws)]
+    return [codec.choose(x)]
+
+
 class EoT(GradientAttack):
     """PGD averaged over the defense's transform distribution (Athalye et al.), white-box."""
 
@@ -183,9 +182,9 @@ class EoT(GradientAttack):
     adaptive = True
 
     def key_extras(self) -> dict[str, Any]:
-        return {"rng": "per-image"}  # transform draws, as random starts
+        return {**super().key_extras(), "rng": "per-image"}  # transform draws, as starts
 
-    def transforms(self, codec: Codec, gen: torch.Generator) -> list[Transform]:
+    def transforms(self, codec: Codec, gen: torch.Generator, x: Tensor) -> list[Transform]:
         if not isinstance(codec, DefendedCodec):
             return [Identity()]  # no defense: plain PGD
         return [codec.defense.sample_transform(gen) for _ in range(self.params.draws)]

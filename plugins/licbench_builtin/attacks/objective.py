@@ -1,0 +1,183 @@
+"""What test-time attacks maximise: a differentiable proxy of it, and its real value.
+
+The proxy differentiates through the codec in eval mode with an explicit quantization
+proxy (CompressAI's eval forward rounds, so its input gradient is exactly zero):
+
+- ``noise``: additive uniform noise, the training-time proxy;
+- ``ste``: rounding forward, identity backward (latents that round to zero get no gradient
+  of their own);
+- ``none``: no quantization at all (the likelihoods of the continuous latents).
+
+Objectives: ``rate`` (bits of y and of the hyperlatent z, each with a weight, so z alone is
+``y_weight: 0``), ``distortion`` (MSE of the reconstruction to the clean image) or ``rd``
+(rate + λ·255²·distortion). The rate objective never runs the decoder. :func:`real_score`
+measures the same objective on the real bitstream: attacks choose their final iterate by it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+from torch import Tensor, nn
+
+from licbench.api.codec import Codec, LearnedCodec
+from licbench.api.defense import DefendedCodec, Transform
+from licbench.errors import LicbenchError
+from licbench.images import crop, pad
+from licbench.plugin.params import Params
+from licbench.rd import lmbda_for, rd_loss
+from licbench_builtin.codecs.compressai import deserialize_strings
+
+Proxy = Literal["noise", "ste", "none"]
+PROXIES: tuple[Proxy, ...] = ("noise", "ste", "none")
+
+
+class ObjectiveParams(Params):
+    objective: Literal["rate", "distortion", "rd"] = Field(
+        "rate", description="what is maximised: bits, MSE to the clean image, or both"
+    )
+    eps: float = Field(4 / 255, gt=0, le=1, description="L∞ budget (images in [0, 1])")
+    y_weight: float = Field(1.0, ge=0, description="weight of the latent y's bits in the rate")
+    z_weight: float = Field(
+        1.0, ge=0, description="weight of the hyperlatent z's bits (z alone: y_weight 0)"
+    )
+    seed: int = Field(0, description="salt of the per-image random draws")
+
+
+@contextlib.contextmanager
+def quantization_proxy(model: nn.Module, proxy: str) -> Iterator[None]:
+    """Make the model's entropy models differentiable w.r.t. their input for one pass."""
+    from compressai.entropy_models import EntropyModel
+
+    models = [m for m in model.modules() if isinstance(m, EntropyModel)]
+    saved = [(m, m.training, m.__dict__.get("quantize")) for m in models]
+    for m in models:
+        if proxy == "noise":
+            m.train()
+        else:
+            m.quantize = _straight_through(m.quantize, proxy == "none")  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        for m, training, quantize in saved:
+            m.train(training)
+            if quantize is None:
+                m.__dict__.pop("quantize", None)
+            else:
+                m.quantize = quantize  # type: ignore[method-assign]
+
+
+def _straight_through(quantize: Any, skip: bool) -> Any:
+    """Round in the forward pass and pass the gradient through (``skip``: do not round);
+    the symbols of entropy coding stay exact."""
+
+    def proxy(x: Tensor, mode: str, means: Tensor | None = None) -> Tensor:
+        if mode == "symbols":
+            return quantize(x, mode, means)  # type: ignore[no-any-return]
+        return x if skip else x + (quantize(x, mode, means) - x).detach()
+
+    return proxy
+
+
+class _NoDecoder(nn.Module):
+    def forward(self, y: Tensor) -> Tensor:
+        return y.new_zeros(())
+
+
+@contextlib.contextmanager
+def without_decoder(model: nn.Module) -> Iterator[None]:
+    """Skip the synthesis transform g_s for passes whose ``x_hat`` is not used."""
+    g_s = model.g_s
+    model.g_s = _NoDecoder()
+    try:
+        yield
+    finally:
+        model.g_s = g_s
+
+
+def learned_core(codec: Codec) -> LearnedCodec:
+    inner = codec.inner if isinstance(codec, DefendedCodec) else codec
+    if not isinstance(inner, LearnedCodec):
+        raise LicbenchError(f"gradient attacks need a learned codec; {codec.name} has no model")
+    return inner
+
+
+def weighted_bits(likelihoods: dict[str, Tensor], p: ObjectiveParams) -> Tensor:
+    """−log₂ of the likelihoods, z's weighted by ``z_weight`` and every other's by ``y_weight``."""
+    return sum(  # type: ignore[return-value]
+        (p.z_weight if k == "z" else p.y_weight) * -torch.log2(v).sum()
+        for k, v in likelihoods.items()
+    )
+
+
+def proxy_loss(
+    p: ObjectiveParams, core: LearnedCodec, x_adv: Tensor, x: Tensor, t: Transform
+) -> Tensor:
+    """The objective through the quantization proxy in force, for one transform draw."""
+    y = t.forward(x_adv)
+    yp, unpad = pad(y, core.pad_multiple)
+    pixels = x.shape[-2] * x.shape[-1]
+    if p.objective == "rate":
+        with without_decoder(core.model):
+            return weighted_bits(core.model(yp)["likelihoods"], p) / pixels
+    out = core.model(yp)
+    x_hat = t.inverse(crop(out["x_hat"], unpad), tuple(x.shape[-2:]))
+    mse = F.mse_loss(x_hat, x)
+    if p.objective == "distortion":
+        return mse
+    return rd_loss(weighted_bits(out["likelihoods"], p) / pixels, mse, lmbda_for(core.quality))
+
+
+def _real_bits(codec: Codec, payload: bytes, total: int, p: ObjectiveParams) -> float:
+    if (p.y_weight, p.z_weight) == (1.0, 1.0):
+        return float(total)
+    learned_core(codec)  # y and z exist in learned codecs only
+    strings = deserialize_strings(payload)  # [y] or [y, z] (CompressAI's order)
+    bits = [8 * sum(len(s) for s in group) for group in strings]
+    return p.y_weight * bits[0] + (p.z_weight * bits[1] if len(bits) > 1 else 0.0)
+
+
+@torch.no_grad()
+def real_score(p: ObjectiveParams, codec: Codec, x_adv: Tensor, x: Tensor) -> float:
+    """The objective on ``codec``'s real bitstream: entropy-coded bits per pixel, the MSE of
+    the decoded image to the clean one, or their RD combination."""
+    enc = codec.compress(x_adv)
+    bpp = _real_bits(codec, enc.payload, enc.num_bits(), p) / (x.shape[-2] * x.shape[-1])
+    if p.objective == "rate":
+        return bpp
+    mse = float(F.mse_loss(codec.decompress(enc).to(x), x))
+    if p.objective == "distortion":
+        return mse
+    return float(
+        rd_loss(torch.tensor(bpp), torch.tensor(mse), lmbda_for(learned_core(codec).quality))
+    )
+
+
+def project(x: Tensor, x_adv: Tensor, eps: float) -> Tensor:
+    """Into the L∞ ball of radius ``eps`` around ``x``, and into [0, 1]."""
+    return (x + (x_adv - x).clamp(-eps, eps)).clamp(0, 1)
+
+
+class Best:
+    """The best of several candidate inputs by the real objective (ties: the earlier)."""
+
+    def __init__(self, p: ObjectiveParams, codec: Codec, x: Tensor) -> None:
+        self.p, self.codec, self.x = p, codec, x
+        self.x_best: Tensor | None = None
+        self.score = float("-inf")
+
+    def offer(self, x_adv: Tensor) -> float:
+        score = real_score(self.p, self.codec, x_adv, self.x)
+        if score > self.score:
+            self.x_best, self.score = x_adv.detach().clone(), score
+        return score
+
+    @property
+    def value(self) -> Tensor:
+        assert self.x_best is not None
+        return self.x_best
