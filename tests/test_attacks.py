@@ -41,7 +41,9 @@ def test_eot_draws_from_the_defense_and_fda_moves_features(crop) -> None:
     codec = reg.create("codec", "bmshj2018-hyperprior-lite", quality=4)
     defended = reg.create("defense", "two-way").wrap(codec, None)
     eot = reg.create("attack", "eot", draws=2, iters=2)
-    assert eot.adaptive and len(eot.transforms(defended, torch.Generator().manual_seed(0))) == 2
+    assert (
+        eot.adaptive and len(eot.transforms(defended, torch.Generator().manual_seed(0), crop)) == 2
+    )
     x_adv = eot.perturb(defended, crop, CTX)
     assert 0 < (x_adv - crop).abs().max() <= 4 / 255 + 1e-6
     fda = reg.create("attack", "fda", iters=4)
@@ -55,3 +57,96 @@ def test_eot_draws_from_the_defense_and_fda_moves_features(crop) -> None:
     assert moved > 2 * by_noise
     with pytest.raises(LicbenchError, match="learned codec"):
         reg.create("attack", "pgd").perturb(reg.create("codec", "jpeg", quality=50), crop, CTX)
+
+
+def real(attack, codec, x_adv, x) -> float:
+    from licbench_builtin.attacks.objective import real_score
+
+    return real_score(attack.params, codec, x_adv, x)
+
+
+@pytest.mark.parametrize(
+    "name,kw",
+    [
+        ("apgd", {"iters": 6}),
+        ("apgd", {"iters": 6, "restarts": 2, "objective": "distortion"}),
+        ("pgd", {"iters": 4, "objective": "rd", "quantization": ["noise", "none"]}),
+        ("eot", {"iters": 3, "draws": 2}),
+        ("fda", {"iters": 3}),
+        ("square", {"queries": 40}),
+        ("square", {"queries": 40, "objective": "distortion"}),
+    ],
+)
+def test_every_attack_raises_its_objective_within_its_budget(name, kw, crop) -> None:
+    """On the shipped lite codec and the real bitstream: each attack's objective (rate,
+    distortion or rd; FDA's is the rate) is higher than the clean input's, within ε."""
+    reg = get_registry()
+    codec = reg.create("codec", "bmshj2018-hyperprior-lite", quality=4)
+    attack = reg.create("attack", name, **kw)
+    x_adv = attack.perturb(codec, crop, CTX.for_image("kodim15"))
+    assert (x_adv - crop).abs().max() <= attack.params.eps + 1e-6
+    assert 0 <= x_adv.min() <= x_adv.max() <= 1
+    assert real(attack, codec, x_adv, crop) > 1.01 * real(attack, codec, crop, crop)
+
+
+def test_best_iterate_is_chosen_on_the_real_bitstream(crop) -> None:
+    """PGD with a step as large as ε oscillates; the result is the best of the candidate
+    iterates by real bits (never worse than the last iterate)."""
+    from licbench_builtin.attacks.objective import quantization_proxy
+
+    reg = get_registry()
+    codec = reg.create("codec", "bmshj2018-hyperprior-lite", quality=4)
+    pgd = reg.create("attack", "pgd", iters=5, step=4 / 255)
+    torch.manual_seed(0)  # the noise proxy draws from torch's global generator
+    x_adv = pgd.perturb(codec, crop, CTX.for_image("kodim15"))
+    codec.model.requires_grad_(False)
+    with quantization_proxy(codec.model, "noise"):
+        gen = CTX.for_image("kodim15").generator(0)
+        torch.manual_seed(0)
+        best, last = pgd.ascend(codec, codec, crop, crop.clone(), gen)
+    scores = [real(pgd, codec, c, crop) for c in (best, last)]
+    assert real(pgd, codec, x_adv, crop) == pytest.approx(max(scores))
+
+
+def test_rate_attacks_never_run_the_decoder_and_z_alone_raises_z(crop) -> None:
+    from licbench_builtin.codecs.compressai import deserialize_strings
+
+    reg = get_registry()
+    codec = reg.create("codec", "bmshj2018-hyperprior-lite", quality=4)
+    calls = []
+    hook = codec.model.g_s.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        x_z = reg.create("attack", "pgd", iters=3, y_weight=0.0).perturb(codec, crop, CTX)
+        assert calls == []  # 3 steps and 2 candidates checked by their bits: no synthesis
+        reg.create("attack", "pgd", iters=2, objective="distortion").perturb(codec, crop, CTX)
+        assert len(calls) == 4  # 2 steps + decoding 2 candidate bitstreams
+    finally:
+        hook.remove()
+
+    def z_bits(x):
+        return len(deserialize_strings(codec.compress(x).payload)[1][0])
+
+    assert z_bits(x_z) > 1.1 * z_bits(crop)
+
+
+def test_apgd_schedule_and_proxies(crop) -> None:
+    from licbench_builtin.attacks.apgd import checkpoints
+    from licbench_builtin.attacks.objective import PROXIES
+
+    marks = checkpoints(100)
+    assert marks[0] == 22 and marks == sorted(marks) and marks[-1] < 100
+    assert set(PROXIES) == {"noise", "ste", "none"}
+    with pytest.raises(Exception, match="each proxy once"):
+        get_registry().create("attack", "apgd", quantization=["noise", "noise"])
+
+
+def test_square_is_gradient_free_and_attacks_jpeg_too(crop) -> None:
+    reg = get_registry()
+    codec = reg.create("codec", "jpeg", quality=50)
+    square = reg.create("attack", "square", queries=30)
+    assert square.applies_to(type(codec))
+    x_adv = square.perturb(codec, crop, CTX.for_image("kodim15"))
+    assert (x_adv - crop).abs().max() <= 4 / 255 + 1e-6
+    assert bpp(codec, x_adv) > bpp(codec, crop)
+    noise = reg.create("attack", "random-noise").perturb(codec, crop, CTX.for_image("kodim15"))
+    assert (noise - crop).abs().max() == pytest.approx(4 / 255, abs=1e-6)

@@ -22,6 +22,8 @@ from licbench.plugin.params import dotted as _dotted
 from licbench.plugin.registry import PluginEntry, Registry
 
 Loc = tuple[str | int, ...]
+Proxy = Literal["noise", "ste", "none"]
+PROXIES: tuple[Proxy, ...] = ("noise", "ste", "none")
 
 
 class _Strict(BaseModel):
@@ -78,8 +80,8 @@ class StandardSet(_Strict):
     restarts: int = Field(3, ge=1, description="apgd restarts")
     queries: int = Field(300, ge=1, description="square's queries (real bitstreams)")
     draws: int = Field(8, ge=1, description="apgd's EoT draws against randomized defenses")
-    proxies: list[Literal["noise", "ste", "none"]] = Field(
-        default_factory=lambda: ["noise", "ste", "none"],
+    proxies: list[Proxy] = Field(
+        default_factory=lambda: list(PROXIES),
         description="quantization proxies each gradient attack tries (best per image kept)",
     )
 
@@ -109,7 +111,7 @@ class ThreatModel(_Strict):
         default_factory=list, description="attack labels or names that count"
     )
     standard: StandardSet | None = Field(
-        None, description="add the standard set: apgd (white-box, restarts), pgd, square"
+        default=None, description="add the standard set: apgd (white-box, restarts), pgd, square"
     )
 
     @model_validator(mode="before")

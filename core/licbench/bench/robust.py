@@ -123,10 +123,11 @@ def _row(
     return out
 
 
-def _by_attack(clean: pd.DataFrame, hit: pd.DataFrame, goal: str) -> str:
-    """Each attack's mean measure of the goal against clean, averaged over qualities."""
+def attack_measures(clean: pd.DataFrame, hit: pd.DataFrame, goal: str) -> dict[str, float]:
+    """Per attack, its mean rate × clean (goal ``bpp``) or Δ PSNR dB (otherwise) against the
+    clean cells on the same images, averaged over qualities (a randomized defense's worst draw)."""
     metric = "bpp" if goal == "bpp" else "psnr"
-    parts = []
+    out = {}
     for attack, cells in hit.groupby("attack"):
         per_q = []
         for q, at in cells.groupby("quality"):
@@ -138,12 +139,15 @@ def _by_attack(clean: pd.DataFrame, hit: pd.DataFrame, goal: str) -> str:
             a, b = _value(at.loc[images], metric).mean(), _value(base.loc[images], metric).mean()
             per_q.append(a / b if metric == "bpp" else a - b)
         if per_q:
-            value = float(np.mean(per_q))
-            parts.append(
-                (value, f"{attack} {value:.3f}" if metric == "bpp" else f"{attack} {value:+.2f} dB")
-            )
-    parts.sort(reverse=metric == "bpp")
-    return ", ".join(text for _, text in parts)
+            out[str(attack)] = float(np.mean(per_q))
+    return out
+
+
+def _by_attack(clean: pd.DataFrame, hit: pd.DataFrame, goal: str) -> str:
+    found = attack_measures(clean, hit, goal)
+    order = sorted(found, key=found.__getitem__, reverse=goal == "bpp")
+    unit = "" if goal == "bpp" else " dB"
+    return ", ".join(f"{a} {found[a]:{'.3f' if goal == 'bpp' else '+.2f'}}{unit}" for a in order)
 
 
 def _note(

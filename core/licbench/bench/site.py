@@ -21,6 +21,7 @@ import yaml
 
 from licbench.bench import leaderboard as lb
 from licbench.bench import robust
+from licbench.bench.audit import audit_tables
 from licbench.bench.backdoor_table import backdoor_tables
 from licbench.bench.store import ResultStore
 
@@ -176,8 +177,10 @@ class Site:
         given = (self.threat_models or {}).get(bench)
         models = {bench: given or self.manifests.get(bench, {}).get("threat_models", [])}
         wide = self.wide[self.wide.benchmark == bench]
+        audited = self.wide[self.wide.benchmark.isin([bench, f"{bench}-audit"])]
         return {
             **robust.robust_tables(wide, models, self.directions),
+            **audit_tables(audited, self.manifests),
             **backdoor_tables(wide),
             **lb.bd_summary(means, self.configs),
             **lb.family_tables(means, self.directions, self.configs),

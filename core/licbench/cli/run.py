@@ -84,13 +84,14 @@ def _left_out(left_out: Any) -> str:
     return f"; {sum(left_out.values())} left out ({why})"
 
 
-def _runner(args: argparse.Namespace, progress: bool = False) -> Any:
+def _runner(args: argparse.Namespace, progress: bool = False, manifest: Any = None) -> Any:
+    """The runner of ``args.manifest`` (or of ``manifest``, one derived from it)."""
     from licbench.bench.manifest import load_manifest
     from licbench.bench.runner import Runner
     from licbench.bench.store import ResultStore, sqlite_path
     from licbench.paths import default_db_url
 
-    manifest = load_manifest(args.manifest)
+    manifest = manifest or load_manifest(args.manifest)
     if getattr(args, "threads", None):
         import torch
 
@@ -208,6 +209,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
     from licbench.bench import leaderboard as lb
     from licbench.bench import robust
+    from licbench.bench.audit import audit_tables
     from licbench.bench.backdoor_table import backdoor_tables
     from licbench.bench.store import ResultStore
     from licbench.paths import default_db_url
@@ -243,6 +245,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     tables = {
         **lb.bd_summary(means, configs),
         **robust.robust_tables(wide, models, directions),
+        **audit_tables(wide, lb.manifests(store)),
         **backdoor_tables(wide),
         **lb.family_tables(means, directions, configs, args.rank_by),
     }
@@ -329,6 +332,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def add_run_options(s: argparse.ArgumentParser) -> None:
+    """Where a run's results go and where its tasks run."""
+    s.add_argument("--db", help="SQLAlchemy URL or SQLite path (default: results.db)")
+    s.add_argument("--device", choices=DEVICES)
+    s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--executor", default="local", help="where tasks run: local, ray")
+    s.add_argument("--address", help="with --executor ray: auto or [ray://]HOST:PORT")
+    s.add_argument("--cpus", type=float, help="CPUs per task (default: the manifest's)")
+    s.add_argument("--gpus", type=float, help="GPUs per task, fractions allowed")
+    s.add_argument("--threads", type=int, help="torch CPU threads of a local run")
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     s = sub.add_parser("plugins", help="list registered plugins and who provides them")
     s.add_argument("--kind", choices=list(KINDS))
@@ -346,14 +361,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     ):
         s = sub.add_parser(name, help=help_)
         s.add_argument("manifest", type=Path)
-        s.add_argument("--db", help="SQLAlchemy URL or SQLite path (default: results.db)")
-        s.add_argument("--device", choices=DEVICES)
-        s.add_argument("--no-progress", action="store_true")
-        s.add_argument("--executor", default="local", help="where tasks run: local, ray")
-        s.add_argument("--address", help="with --executor ray: auto or [ray://]HOST:PORT")
-        s.add_argument("--cpus", type=float, help="CPUs per task (default: the manifest's)")
-        s.add_argument("--gpus", type=float, help="GPUs per task, fractions allowed")
-        s.add_argument("--threads", type=int, help="torch CPU threads of a local run")
+        add_run_options(s)
         s.set_defaults(func=func)
         if name == "run":
             s.add_argument("--limit-images", type=int)

@@ -37,11 +37,12 @@ class Blur(Transform):
 
 
 class Squeeze(Transform):
-    def __init__(self, bits: int) -> None:
-        self.levels = 2**bits - 1
+    def __init__(self, bits: int, ste: bool = True) -> None:
+        self.levels, self.ste = 2**bits - 1, ste
 
     def forward(self, x: Tensor) -> Tensor:
-        return straight_through(x, torch.round(x.clamp(0, 1) * self.levels) / self.levels)
+        y = torch.round(x.clamp(0, 1) * self.levels) / self.levels
+        return straight_through(x, y) if self.ste else y
 
 
 class Jpeg(Transform):
@@ -64,6 +65,11 @@ class BlurParams(Params):
 
 class SqueezeParams(Params):
     bits: int = Field(5, ge=1, le=8, description="bits kept per channel")
+    straight_through: bool = Field(
+        True,
+        description="attacks see the identity's gradient (BPDA); false: rounding's own zero "
+        "gradient, a gradient-masking defense that licbench audit flags",
+    )
 
 
 class JpegParams(Params):
@@ -89,7 +95,7 @@ class BitSqueezeDefense(FilterDefense):
     params: SqueezeParams
 
     def transform(self) -> Transform:
-        return Squeeze(self.params.bits)
+        return Squeeze(self.params.bits, self.params.straight_through)
 
 
 class JpegPurifyDefense(FilterDefense):

@@ -1,0 +1,51 @@
+"""``licbench audit``: the gradient-masking checklist per (codec, defense) of a manifest."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from licbench.cli.run import _runner, add_run_options
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from licbench.bench import leaderboard as lb
+    from licbench.bench import robust
+    from licbench.bench.audit import AuditConfig, audit_manifest, audit_tables, flagged
+    from licbench.bench.manifest import load_manifest
+
+    cfg = AuditConfig(iters=args.iters, draws=args.draws, queries=args.queries, images=args.images)
+    derived = audit_manifest(load_manifest(args.manifest), cfg, args.threat_model)
+    runner = _runner(args, progress=not args.no_progress, manifest=derived)
+    s = runner.run()
+    print(
+        f"{derived.name}: {s.total} cells: {s.done} run, {s.skipped} already stored, "
+        f"{s.failed} failed -> {runner.store.url}"
+    )
+    if s.failed:
+        for f in s.failures:
+            print(f"  failed: {f} (traceback stored in the cells table)")
+        return 1
+    cells = lb.current_cells(runner.store)
+    wide = robust.per_image(runner.store, cells[cells.benchmark == derived.name])
+    tables = audit_tables(wide, lb.manifests(runner.store))
+    print(lb.render(tables, {}, "md"))
+    bad = flagged(tables)
+    for line in bad:
+        print(f"FLAGGED {line}")
+    print(f"{derived.name}: {len(bad)} flagged (codec, defense) pairs")
+    return 1 if bad else 0
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    s = sub.add_parser(
+        "audit", help="check a manifest's defenses for gradient masking (Carlini et al. 2019)"
+    )
+    s.add_argument("manifest", type=Path)
+    s.add_argument("--threat-model", help="which rate or distortion threat model (default: first)")
+    s.add_argument("--images", type=int, default=4, help="images per dataset (default: 4)")
+    s.add_argument("--iters", type=int, default=20, help="apgd/pgd steps (default: 20)")
+    s.add_argument("--draws", type=int, default=4, help="EoT draws vs randomized defenses")
+    s.add_argument("--queries", type=int, default=300, help="square's queries (default: 300)")
+    add_run_options(s)
+    s.set_defaults(func=cmd_audit)
