@@ -107,7 +107,7 @@ class GradientAttack(Attack):
         """The proxy objective at ``x_adv`` (averaged over transform draws) and its gradient."""
         x_adv = x_adv.detach().requires_grad_(True)
         draws = self.transforms(codec, gen, x)
-        total = sum(self.loss(core, x_adv, x, t) for t in draws) / len(draws)
+        total = torch.stack([self.loss(core, x_adv, x, t) for t in draws]).mean()
         (grad,) = torch.autograd.grad(total, x_adv)
         return float(total.detach()), grad
 
