@@ -15,12 +15,12 @@ from licbench.errors import LicbenchError
 
 def build_parser() -> argparse.ArgumentParser:
     """Every core command, then every plugin's (a plugin failing to load is an error)."""
-    from licbench.cli import audit, codec, run, train
+    from licbench.cli import audit, codec, results, run, train
     from licbench.plugin.manager import get_plugin_manager
 
     p = argparse.ArgumentParser(prog="licbench", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (run, codec, train, audit):
+    for module in (run, results, codec, train, audit):
         module.add_commands(sub)
     pm, provenance = get_plugin_manager()
     for impl in pm.hook.register_commands.get_hookimpls():
