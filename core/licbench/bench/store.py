@@ -290,12 +290,24 @@ class ResultStore:
             )
 
     def record_metrics(self, metrics: Iterable[tuple[str, bool, str]]) -> None:
-        with self._guard("write to"), self.engine.begin() as conn:
-            for name, higher, unit in metrics:
-                conn.execute(metrics_t.delete().where(metrics_t.c.name == name))
-                conn.execute(
-                    metrics_t.insert().values(name=name, higher_is_better=higher, unit=unit)
-                )
+        """Store each metric's direction and unit (replacing what the name had), in one
+        transaction; a concurrent writer inserting the same name first makes it retry."""
+        rows = list(metrics)
+        with self._guard("write to"):
+            for attempt in range(3):
+                try:
+                    with self.engine.begin() as conn:
+                        for name, higher, unit in rows:
+                            conn.execute(metrics_t.delete().where(metrics_t.c.name == name))
+                            conn.execute(
+                                metrics_t.insert().values(
+                                    name=name, higher_is_better=higher, unit=unit
+                                )
+                            )
+                    return
+                except IntegrityError:  # two drivers of one new database: look again
+                    if attempt == 2:
+                        raise
 
     def record_cell(self, cell: dict[str, Any], scores: list[tuple[str, str, float]]) -> bool:
         """Store ``cell`` and its scores atomically, unless the key is already stored done
