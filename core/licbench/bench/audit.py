@@ -22,17 +22,12 @@ A defense failing one is flagged: its robustness claim rests on a weak or masked
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from licbench.bench.manifest import (
-    LeaderboardConfig,
-    Manifest,
-    PluginRef,
-    ThreatModel,
-    parse_eps,
-)
+from licbench.bench.manifest import Manifest, PluginRef, ThreatModel, parse_eps, validated
 from licbench.bench.robust import attack_measures
 from licbench.errors import LicbenchError
 
@@ -56,6 +51,12 @@ def _eps_label(k: float) -> str:
     return f"apgd-e{k:g}"
 
 
+def _steps(eps: float) -> tuple[list[float], str]:
+    """The ε sweep in 255ths (the budget's ε included) and the label of the budget's step."""
+    at = round(eps * 255, 6)
+    return sorted({*SWEEP, at}), _eps_label(at)
+
+
 def _goal(m: Manifest, name: str | None) -> ThreatModel:
     tms = [t for t in m.threat_models if name in (None, t.name)]
     tms = [t for t in tms if t.goal in BLOW_UP]
@@ -68,15 +69,17 @@ def _goal(m: Manifest, name: str | None) -> ThreatModel:
     )
 
 
-def audit_manifest(m: Manifest, cfg: AuditConfig, threat_model: str | None = None) -> Manifest:
-    """The audit benchmark of manifest ``m``: its datasets, codecs and defenses, the attacks
-    of every check, and the threat model ``budget`` naming the goal and ε audited."""
+def audit_manifest(
+    m: Manifest, cfg: AuditConfig, path: Path, threat_model: str | None = None
+) -> Manifest:
+    """The audit benchmark of manifest ``m`` (read from ``path``): its datasets, codecs and
+    defenses, the attacks of every check, and the threat model ``budget`` naming the goal
+    and ε audited; validated like a manifest file."""
     tm = _goal(m, threat_model)
-    eps = parse_eps(tm.budget.get("eps", "4/255"))
-    steps = sorted({*SWEEP, round(eps * 255, 6)})
+    eps = tm.eps if tm.eps is not None else 4 / 255
+    steps, at = _steps(eps)
     grad = {"objective": tm.goal, "iters": cfg.iters, "quantization": cfg.proxy}
     apgd = {**grad, "draws": cfg.draws}
-    at = _eps_label(round(eps * 255, 6))
     attacks = [
         *(
             PluginRef(name="apgd", label=_eps_label(k), params={**apgd, "eps": k / 255})
@@ -102,19 +105,21 @@ def audit_manifest(m: Manifest, cfg: AuditConfig, threat_model: str | None = Non
         budget={"norm": "linf", "eps": tm.budget.get("eps", "4/255")},
         attacks=[at],
     )
-    datasets = [d.model_copy(update={"limit": cfg.images or d.limit}) for d in m.datasets]
-    return m.model_copy(
-        update={
-            "name": f"{m.name}-audit",
-            "description": f"Carlini et al. 2019 checklist for {m.name} ({tm.goal}, ε {eps:.4g})",
-            "datasets": datasets,
-            "attacks": attacks,
-            "metrics": [PluginRef(name="bpp"), PluginRef(name="psnr")],
-            "clean": True,
-            "threat_models": [budget],
-            "leaderboard": LeaderboardConfig(rank_by="bpp", anchor=None),
-        }
-    )
+    data = {
+        **m.model_dump(),
+        "name": f"{m.name}-audit",
+        "description": f"Carlini et al. 2019 checklist for {m.name} ({tm.goal}, ε {eps:.4g})",
+        "datasets": [
+            {**d.model_dump(), "limit": d.limit if cfg.images is None else cfg.images}
+            for d in m.datasets
+        ],
+        "attacks": [a.model_dump() for a in attacks],
+        "metrics": ["bpp", "psnr"],
+        "clean": True,
+        "threat_models": [budget.model_dump()],
+        "leaderboard": {"rank_by": "bpp", "anchor": None},
+    }
+    return validated(data, path)
 
 
 def _damage(clean: pd.DataFrame, hit: pd.DataFrame, goal: str) -> dict[str, float]:
@@ -125,10 +130,9 @@ def _damage(clean: pd.DataFrame, hit: pd.DataFrame, goal: str) -> dict[str, floa
 def checks(d: dict[str, float], goal: str, eps: float) -> dict[str, tuple[bool, str]]:
     """The six checks on one (codec, defense)'s damages by attack label: (passed, numbers)."""
     fmt = (lambda v: f"×{1 + v:.3f}") if goal == "rate" else (lambda v: f"−{v:.2f} dB")
-    at = d.get(_eps_label(round(eps * 255, 6)), float("nan"))
-    sweep = [
-        (k, d[_eps_label(k)]) for k in sorted({*SWEEP, round(eps * 255, 6)}) if _eps_label(k) in d
-    ]
+    steps, label = _steps(eps)
+    at = d.get(label, float("nan"))
+    sweep = [(k, d[_eps_label(k)]) for k in steps if _eps_label(k) in d]
     grows = all(b >= a - TOL for (_, a), (_, b) in zip(sweep, sweep[1:], strict=False))
     out = {
         "ε sweep": (grows, ", ".join(f"{k:g}/255 {fmt(v)}" for k, v in sweep)),

@@ -127,10 +127,23 @@ class ThreatModel(_Strict):
             raise ValueError(
                 f"threat model '{self.name}' counts no attack; list attacks or set standard: true"
             )
+        if "eps" in self.budget:
+            try:
+                parse_eps(self.budget["eps"])
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"threat model '{self.name}': budget eps {self.budget['eps']!r} is not a "
+                    "number or a fraction such as 4/255"
+                ) from None
         return self
 
+    @property
+    def eps(self) -> float | None:
+        """The budget's ε (None: the budget names none)."""
+        return parse_eps(self.budget["eps"]) if "eps" in self.budget else None
 
-STANDARD_GOALS = {"rate": "rate", "distortion": "distortion"}
+
+STANDARD_GOALS = ("rate", "distortion")
 
 
 def standard_attacks(tm: ThreatModel) -> list[PluginRef]:
@@ -146,18 +159,11 @@ def standard_attacks(tm: ThreatModel) -> list[PluginRef]:
             f"threat model '{tm.name}': the standard set covers goals rate and distortion, "
             f"not '{tm.goal}'; list its attacks instead"
         )
-    if str(tm.budget.get("norm", "linf")).lower() != "linf" or "eps" not in tm.budget:
+    if str(tm.budget.get("norm", "linf")).lower() != "linf" or tm.eps is None:
         raise ValueError(
             f"threat model '{tm.name}': the standard set needs budget {{norm: linf, eps: E}}"
         )
-    try:
-        eps = parse_eps(tm.budget["eps"])
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"threat model '{tm.name}': budget eps {tm.budget['eps']!r} is not a "
-            "number or a fraction such as 4/255"
-        ) from None
-    base = {"objective": STANDARD_GOALS[tm.goal], "eps": eps}
+    base = {"objective": tm.goal, "eps": tm.eps}
     grad = {**base, "quantization": list(std.proxies), "iters": std.iters}
     return [
         PluginRef(
@@ -393,7 +399,18 @@ def load_manifest(path: str | Path, registry: Registry | None = None) -> Manifes
     """Read, merge includes, validate schema and plugin names; raise LicbenchError if bad."""
     path = Path(path)
     lines: dict[Loc, tuple[Path, int]] = {}
-    data = read_yaml(path, lines)
+    return validated(read_yaml(path, lines), path, lines, registry)
+
+
+def validated(
+    data: dict[str, Any],
+    path: Path,
+    lines: dict[Loc, tuple[Path, int]] | None = None,
+    registry: Registry | None = None,
+) -> Manifest:
+    """A manifest from ``data`` (read from, or derived from, ``path``), its schema and every
+    plugin name and parameter checked; errors name the file (and line, given ``lines``)."""
+    lines = lines if lines is not None else {}
     try:
         manifest = Manifest.model_validate(data)
     except ValidationError as exc:

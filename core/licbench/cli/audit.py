@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from licbench.cli.run import _runner, add_run_options
+from licbench.cli.run import _runner, add_run_options, at_least, report
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -15,16 +15,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from licbench.bench.manifest import load_manifest
 
     cfg = AuditConfig(iters=args.iters, draws=args.draws, queries=args.queries, images=args.images)
-    derived = audit_manifest(load_manifest(args.manifest), cfg, args.threat_model)
+    derived = audit_manifest(load_manifest(args.manifest), cfg, args.manifest, args.threat_model)
     runner = _runner(args, progress=not args.no_progress, manifest=derived)
-    s = runner.run()
-    print(
-        f"{derived.name}: {s.total} cells: {s.done} run, {s.skipped} already stored, "
-        f"{s.failed} failed -> {runner.store.url}"
-    )
-    if s.failed:
-        for f in s.failures:
-            print(f"  failed: {f} (traceback stored in the cells table)")
+    if report(runner, runner.run()):
         return 1
     cells = lb.current_cells(runner.store)
     wide = robust.per_image(runner.store, cells[cells.benchmark == derived.name])
@@ -43,9 +36,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     )
     s.add_argument("manifest", type=Path)
     s.add_argument("--threat-model", help="which rate or distortion threat model (default: first)")
-    s.add_argument("--images", type=int, default=4, help="images per dataset (default: 4)")
-    s.add_argument("--iters", type=int, default=20, help="apgd/pgd steps (default: 20)")
-    s.add_argument("--draws", type=int, default=4, help="EoT draws vs randomized defenses")
-    s.add_argument("--queries", type=int, default=300, help="square's queries (default: 300)")
+    s.add_argument("--images", type=at_least(1), default=4, help="images per dataset (default: 4)")
+    s.add_argument("--iters", type=at_least(2), default=20, help="apgd/pgd steps (default: 20)")
+    s.add_argument("--draws", type=at_least(1), default=4, help="EoT draws vs randomized defenses")
+    s.add_argument(
+        "--queries", type=at_least(1), default=300, help="square's queries (default: 300)"
+    )
     add_run_options(s)
     s.set_defaults(func=cmd_audit)

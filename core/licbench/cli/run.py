@@ -130,14 +130,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     runner = _runner(args, progress=not args.no_progress)
     if args.dry_run:
         return _dry_run(runner, args.json)
-    s = runner.run()
+    return 1 if report(runner, runner.run()) else 0
+
+
+def report(runner: Any, s: Any) -> int:
+    """Print what a run did and its failed cells; how many failed."""
     print(
         f"{runner.m.name}: {s.total} cells: {s.done} run, {s.skipped} already stored, "
         f"{s.failed} failed -> {runner.store.url}"
     )
     for f in s.failures:
         print(f"  failed: {f} (traceback stored in the cells table)")
-    return 1 if s.failed else 0
+    return int(s.failed)
+
+
+def at_least(low: int) -> Any:
+    """An argparse type: an integer of at least ``low``."""
+
+    def parse(text: str) -> int:
+        value = int(text) if text.strip().lstrip("-").isdigit() else None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"{text!r}: give an integer of at least {low}")
+        return value
+
+    return parse
 
 
 def _dry_run(runner: Any, as_json: bool) -> int:
