@@ -67,12 +67,20 @@ def psnr_8bit(a: Tensor, b: Tensor) -> float:
     return psnr_from_mse(mse, peak=255.0)
 
 
-def likelihood_bits(likelihoods: dict[str, Tensor], per_image: bool = False) -> Tensor:
+def likelihood_bits(
+    likelihoods: dict[str, Tensor],
+    per_image: bool = False,
+    weights: dict[str, float] | None = None,
+) -> Tensor:
     """The rate the entropy model assigns: the sum of -log2 of every likelihood (with
-    ``per_image``, one sum for each image of the batch)."""
-    if per_image:
-        return sum(-torch.log2(v).flatten(1).sum(1) for v in likelihoods.values())  # type: ignore[return-value]
-    return sum(-torch.log2(v).sum() for v in likelihoods.values())  # type: ignore[return-value]
+    ``per_image``, one sum for each image of the batch; ``weights``, a factor per latent by
+    name, e.g. ``{"y": 0.0}`` for the hyperlatent z's bits alone)."""
+
+    def bits(v: Tensor) -> Tensor:
+        return -torch.log2(v).flatten(1).sum(1) if per_image else -torch.log2(v).sum()
+
+    w = weights or {}
+    return sum(w[k] * bits(v) if k in w else bits(v) for k, v in likelihoods.items())  # type: ignore[return-value]
 
 
 def bpp_of(likelihoods: dict[str, Tensor], x: Tensor) -> Tensor:

@@ -65,6 +65,11 @@ def load_means(store: ResultStore) -> tuple[pd.DataFrame, dict[str, bool], dict[
     return means, directions, configs
 
 
+def slug(name: str) -> str:
+    """``name`` as a file name (labels may hold "/")."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
 def manifests(store: ResultStore) -> dict[str, dict[str, Any]]:
     """The manifest of each benchmark's newest run."""
     runs = store.frame("runs").sort_values("id")
@@ -234,8 +239,7 @@ def rd_plot(
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6, loc="best", ncol=2 if len(series) > 12 else 1)
         fig.tight_layout()
-        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{bench}-{ds}")  # labels may hold "/"
-        path = out_dir / f"rd-{safe}.{fmt}"
+        path = out_dir / f"rd-{slug(f'{bench}-{ds}')}.{fmt}"
         fig.savefig(path, dpi=120)
         plt.close(fig)
         paths.append(path)

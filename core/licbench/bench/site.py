@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,10 +62,6 @@ img { max-width: 100%; border: 1px solid #ddd; }
 """
 
 
-def slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
-
-
 def _cell(value: Any) -> str:
     if isinstance(value, float):
         shown = "" if pd.isna(value) else f"{value:.4f}"
@@ -116,9 +111,6 @@ def spread(wide: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-COLS = ["package", "version"]
-
-
 def provenance(bench: str, cells: pd.DataFrame, store: ResultStore, manifest: dict) -> str:
     runs = store.frame("runs")
     runs = runs[runs.benchmark == bench][["id", "status", "started_at", "finished_at"]]
@@ -165,7 +157,9 @@ class Site:
         benches = sorted(set(self.means.benchmark))
         pages = [self.bench_page(b) for b in benches]
         index = lb.index(self.means, self.store)
-        links = "".join(f"<li><a href='{slug(b)}.html'>{html.escape(b)}</a></li>" for b in benches)
+        links = "".join(
+            f"<li><a href='{lb.slug(b)}.html'>{html.escape(b)}</a></li>" for b in benches
+        )
         body = f"<h1>licbench leaderboard</h1>\n<ul>{links}</ul>\n" + table_html(
             "Benchmarks and threat models", index, {}
         )
@@ -216,7 +210,7 @@ class Site:
         return "\n".join(marks)
 
     def bench_page(self, bench: str) -> Path:
-        name = slug(bench)
+        name = lb.slug(bench)
         tables = self.tables(bench)
         (self.out / f"{name}.csv").write_text(lb.render(tables, self.directions, "csv"))
         (self.out / f"{name}.json").write_text(lb.render(tables, self.directions, "json"))

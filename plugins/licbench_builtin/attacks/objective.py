@@ -26,11 +26,11 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from licbench.api.codec import Codec, LearnedCodec
-from licbench.api.defense import DefendedCodec, Transform
+from licbench.api.defense import DefendedCodec, Transform, straight_through
 from licbench.errors import LicbenchError
 from licbench.images import crop, pad
 from licbench.plugin.params import Params
-from licbench.rd import lmbda_for, rd_loss
+from licbench.rd import likelihood_bits, lmbda_for, rd_loss
 from licbench_builtin.codecs.compressai import deserialize_strings
 
 Proxy = Literal["noise", "ste", "none"]
@@ -60,7 +60,7 @@ def quantization_proxy(model: nn.Module, proxy: str) -> Iterator[None]:
         if proxy == "noise":
             m.train()
         else:
-            m.quantize = _straight_through(m.quantize, proxy == "none")  # type: ignore[method-assign]
+            m.quantize = _proxy_quantize(m.quantize, proxy == "none")  # type: ignore[method-assign]
     try:
         yield
     finally:
@@ -72,14 +72,14 @@ def quantization_proxy(model: nn.Module, proxy: str) -> Iterator[None]:
                 m.quantize = quantize  # type: ignore[method-assign]
 
 
-def _straight_through(quantize: Any, skip: bool) -> Any:
+def _proxy_quantize(quantize: Any, skip: bool) -> Any:
     """Round in the forward pass and pass the gradient through (``skip``: do not round);
     the symbols of entropy coding stay exact."""
 
     def proxy(x: Tensor, mode: str, means: Tensor | None = None) -> Tensor:
         if mode == "symbols":
             return quantize(x, mode, means)  # type: ignore[no-any-return]
-        return x if skip else x + (quantize(x, mode, means) - x).detach()
+        return x if skip else straight_through(x, quantize(x, mode, means))
 
     return proxy
 
@@ -108,11 +108,8 @@ def learned_core(codec: Codec) -> LearnedCodec:
 
 
 def weighted_bits(likelihoods: dict[str, Tensor], p: ObjectiveParams) -> Tensor:
-    """−log₂ of the likelihoods, z's weighted by ``z_weight`` and every other's by ``y_weight``."""
-    return sum(  # type: ignore[return-value]
-        (p.z_weight if k == "z" else p.y_weight) * -torch.log2(v).sum()
-        for k, v in likelihoods.items()
-    )
+    """The bits of y and z, weighted by ``y_weight`` and ``z_weight``."""
+    return likelihood_bits(likelihoods, weights={"y": p.y_weight, "z": p.z_weight})
 
 
 def proxy_loss(
