@@ -83,3 +83,18 @@ def test_a_threat_model_runs_the_standard_set(tmp_path: Path) -> None:
         "threat_models: [{name: r, goal: rate, budget: {eps: 4/255}, standard: true}]\n"
     )
     assert main(["validate", str(tmp_path / "m.yaml")]) == 0  # square applies to JPEG
+
+
+def test_bad_audit_input_is_one_line_and_runs_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "m.yaml").write_text(MASKED)
+    db = tmp_path / "a.db"
+    for flag, value in (("--iters", "1"), ("--images", "0"), ("--queries", "x")):
+        with pytest.raises(SystemExit) as exc:
+            main(["audit", str(tmp_path / "m.yaml"), "--db", str(db), flag, value])
+        assert exc.value.code == 2 and f"argument {flag}" in capsys.readouterr().err
+    (tmp_path / "b.yaml").write_text(MASKED.replace("eps: 4/255", "eps: 4/abc"))
+    assert main(["audit", str(tmp_path / "b.yaml"), "--db", str(db)]) == 2
+    assert "budget eps '4/abc' is not a number" in capsys.readouterr().err
+    assert not db.exists()
