@@ -14,9 +14,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from licbench.bench.leaderboard import current_cells  # noqa: E402
 from licbench.bench.store import ResultStore  # noqa: E402
 from licbench.paths import default_db_url  # noqa: E402
+from licbench.results.tables import current_cells  # noqa: E402
 
 
 def main() -> None:

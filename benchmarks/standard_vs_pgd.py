@@ -13,10 +13,10 @@ from collections import Counter
 
 from tabulate import tabulate
 
-from licbench.bench import leaderboard as lb
-from licbench.bench import robust
 from licbench.bench.store import ResultStore
 from licbench.paths import default_db_url
+from licbench.results import robust
+from licbench.results import tables as lb
 
 
 def main() -> None:

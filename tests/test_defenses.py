@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from licbench.api.defense import DefendedCodec
-from licbench.bench.leaderboard import load_means
 from licbench.bench.store import ResultStore
 from licbench.cli import main
 from licbench.images import load_image
 from licbench.plugin.manager import get_registry
+from licbench.results.tables import load_means
 
 
 def test_preprocess_defenses_filter_and_pass_gradients() -> None:

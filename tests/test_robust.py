@@ -8,13 +8,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from licbench.bench import leaderboard as lb
-from licbench.bench import robust
 from licbench.bench.manifest import load_manifest
 from licbench.bench.runner import Runner
 from licbench.bench.store import ResultStore
 from licbench.cli import main
 from licbench.errors import LicbenchError
+from licbench.results import robust
+from licbench.results import tables as lb
 
 MANIFEST = """\
 name: tm
@@ -89,7 +89,7 @@ def test_a_threat_model_must_name_attacks_the_manifest_runs(tmp_path: Path) -> N
 def test_backdoor_table_is_poisoned_against_the_backdoored_codec_on_clean_input() -> None:
     """On the committed results.db: × clean of a backdoor is its poisoned rate over its own
     `/clean` cell's, and the clean drift is against the vanilla (attack: none) codec."""
-    from licbench.bench.backdoor_table import backdoor_tables
+    from licbench.results.backdoor import backdoor_tables
 
     store = ResultStore(str(Path(__file__).parents[1] / "results.db"), create=False)
     wide = robust.per_image(store, lb.current_cells(store))

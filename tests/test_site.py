@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from services import missing
 
-from licbench.bench.site import Site
 from licbench.bench.store import ResultStore
 from licbench.cli import main
+from licbench.results.site import Site
 
 ROOT = Path(__file__).parents[1]
 

@@ -23,17 +23,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import pandas as pd
-
-from licbench.bench.manifest import Manifest, PluginRef, ThreatModel, parse_eps, validated
-from licbench.bench.robust import attack_measures
+from licbench.bench.manifest import Manifest, PluginRef, ThreatModel, validated
 from licbench.errors import LicbenchError
-
-SWEEP = (1, 2, 4, 8, 16)  # ε in 255ths
-TOL = 0.01  # damage units (rate ratio, or dB) within which two attacks tie
-BLOW_UP = {"rate": 0.5, "distortion": 10.0}  # damage an unbounded attack must reach
+from licbench.results.audit import BLOW_UP, eps_label, sweep_steps
 
 
 @dataclass(frozen=True)
@@ -45,16 +38,6 @@ class AuditConfig:
     queries: int = 300
     images: int | None = 4
     proxy: str = "noise"
-
-
-def _eps_label(k: float) -> str:
-    return f"apgd-e{k:g}"
-
-
-def _steps(eps: float) -> tuple[list[float], str]:
-    """The ε sweep in 255ths (the budget's ε included) and the label of the budget's step."""
-    at = round(eps * 255, 6)
-    return sorted({*SWEEP, at}), _eps_label(at)
 
 
 def _goal(m: Manifest, name: str | None) -> ThreatModel:
@@ -77,12 +60,12 @@ def audit_manifest(
     and ε audited; validated like a manifest file."""
     tm = _goal(m, threat_model)
     eps = tm.eps if tm.eps is not None else 4 / 255
-    steps, at = _steps(eps)
+    steps, at = sweep_steps(eps)
     grad = {"objective": tm.goal, "iters": cfg.iters, "quantization": cfg.proxy}
     apgd = {**grad, "draws": cfg.draws}
     attacks = [
         *(
-            PluginRef(name="apgd", label=_eps_label(k), params={**apgd, "eps": k / 255})
+            PluginRef(name="apgd", label=eps_label(k), params={**apgd, "eps": k / 255})
             for k in steps
         ),
         PluginRef(name="apgd", label="apgd-unbounded", params={**apgd, "eps": 1.0}),
@@ -120,80 +103,3 @@ def audit_manifest(
         "leaderboard": {"rank_by": "bpp", "anchor": None},
     }
     return validated(data, path)
-
-
-def _damage(clean: pd.DataFrame, hit: pd.DataFrame, goal: str) -> dict[str, float]:
-    found = attack_measures(clean, hit, "bpp" if goal == "rate" else "psnr")
-    return {a: (v - 1 if goal == "rate" else -v) for a, v in found.items()}
-
-
-def checks(d: dict[str, float], goal: str, eps: float) -> dict[str, tuple[bool, str]]:
-    """The six checks on one (codec, defense)'s damages by attack label: (passed, numbers)."""
-    fmt = (lambda v: f"×{1 + v:.3f}") if goal == "rate" else (lambda v: f"−{v:.2f} dB")
-    steps, label = _steps(eps)
-    at = d.get(label, float("nan"))
-    sweep = [(k, d[_eps_label(k)]) for k in steps if _eps_label(k) in d]
-    grows = all(b >= a - TOL for (_, a), (_, b) in zip(sweep, sweep[1:], strict=False))
-    out = {
-        "ε sweep": (grows, ", ".join(f"{k:g}/255 {fmt(v)}" for k, v in sweep)),
-        "unbounded": (
-            d.get("apgd-unbounded", 0.0) >= BLOW_UP[goal],
-            f"ε=1 {fmt(d.get('apgd-unbounded', float('nan')))}",
-        ),
-        "noise": (
-            d.get("random-noise", 0.0) <= 0.5 * at,
-            f"noise {fmt(d.get('random-noise', float('nan')))} vs attack {fmt(at)}",
-        ),
-        "white > gray": (
-            at >= d.get("pgd-transfer", 0.0) - TOL,
-            f"white {fmt(at)} vs transferred {fmt(d.get('pgd-transfer', float('nan')))}",
-        ),
-    }
-    best_grad = max(at, d.get("pgd-transfer", float("-inf")))
-    out["gradient-free"] = (
-        d.get("square", 0.0) <= best_grad + TOL,
-        f"square {fmt(d.get('square', float('nan')))} vs gradient {fmt(best_grad)}",
-    )
-    long = d.get("apgd-long", float("nan"))
-    out["converged"] = (
-        abs(long - at) <= 0.1 * abs(at) + TOL,
-        f"2× iters, 3 restarts {fmt(long)} vs {fmt(at)}",
-    )
-    return out
-
-
-def audit_tables(
-    wide: pd.DataFrame, manifests: dict[str, dict[str, Any]]
-) -> dict[str, pd.DataFrame]:
-    """``{"B / dataset / codec / audit": verdicts}`` for every stored audit benchmark ``B``:
-    a row per defense and check with its verdict (``pass`` or ``FAIL``) and numbers."""
-    out = {}
-    for bench, part in wide.groupby("benchmark"):
-        tms = manifests.get(str(bench), {}).get("threat_models", [])
-        tm = next((t for t in tms if t["name"] == "budget"), None)
-        if not str(bench).endswith("-audit") or tm is None:
-            continue
-        goal, eps = tm["goal"], parse_eps(tm["budget"]["eps"])
-        for (ds, label), group in part.groupby(["dataset", "label"]):
-            rows = []
-            for defense, cur in group.groupby("defense"):
-                damage = _damage(cur[cur.attack == "none"], cur[cur.attack != "none"], goal)
-                for check, (ok, text) in checks(damage, goal, eps).items():
-                    verdict = "pass" if ok else "FAIL"
-                    rows.append(
-                        {"defense": defense, "check": check, "verdict": verdict, "numbers": text}
-                    )
-            out[f"{bench} / {ds} / {label} / audit"] = pd.DataFrame(rows)
-    return out
-
-
-def flagged(tables: dict[str, pd.DataFrame]) -> list[str]:
-    """``codec + defense: checks failed`` for every pair that failed a check."""
-    out = []
-    for title, table in tables.items():
-        codec = title.split(" / ")[2]
-        for defense, rows in table.groupby("defense"):
-            failed = list(rows.check[rows.verdict == "FAIL"])
-            if failed:
-                out.append(f"{codec} + {defense}: {', '.join(failed)}")
-    return out

@@ -54,7 +54,7 @@ def _digest(cell: dict[str, Any], scores: list[list[Any]]) -> str:
 
 def export(store: ResultStore, benchmark: str, out: Path) -> int:
     """Write ``benchmark``'s current cells into the bundle ``out``; how many."""
-    from licbench.bench.leaderboard import current_cells, manifests
+    from licbench.results.tables import current_cells, manifests
 
     cells = current_cells(store)
     cells = cells[cells.benchmark == benchmark]

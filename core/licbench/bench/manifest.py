@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from licbench.api.executor import Resources
+from licbench.budget import parse_eps
 from licbench.errors import LicbenchError, ParamsError
 from licbench.plugin.params import Params, model_at, nested_plugins
 from licbench.plugin.params import dotted as _dotted
@@ -84,14 +85,6 @@ class StandardSet(_Strict):
         default_factory=lambda: list(PROXIES),
         description="quantization proxies each gradient attack tries (best per image kept)",
     )
-
-
-def parse_eps(value: Any) -> float:
-    """A budget's ε: a number or a fraction such as ``4/255``."""
-    if isinstance(value, str) and "/" in value:
-        num, den = value.split("/", 1)
-        return float(num) / float(den)
-    return float(value)
 
 
 class ThreatModel(_Strict):

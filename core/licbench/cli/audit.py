@@ -9,10 +9,11 @@ from licbench.cli.run import _runner, add_run_options, at_least, report
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from licbench.bench import leaderboard as lb
-    from licbench.bench import robust
-    from licbench.bench.audit import AuditConfig, audit_manifest, audit_tables, flagged
+    from licbench.bench.audit import AuditConfig, audit_manifest
     from licbench.bench.manifest import load_manifest
+    from licbench.results import robust
+    from licbench.results import tables as lb
+    from licbench.results.audit import audit_tables, flagged
 
     cfg = AuditConfig(iters=args.iters, draws=args.draws, queries=args.queries, images=args.images)
     derived = audit_manifest(load_manifest(args.manifest), cfg, args.manifest, args.threat_model)

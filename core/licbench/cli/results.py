@@ -14,12 +14,12 @@ from licbench.errors import LicbenchError
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from licbench.bench import leaderboard as lb
-    from licbench.bench import robust
-    from licbench.bench.audit import audit_tables
-    from licbench.bench.backdoor_table import backdoor_tables
     from licbench.bench.store import ResultStore
     from licbench.paths import default_db_url
+    from licbench.results import robust
+    from licbench.results import tables as lb
+    from licbench.results.audit import audit_tables
+    from licbench.results.backdoor import backdoor_tables
 
     store = ResultStore(args.db or default_db_url(), create=False)
     given = {}
@@ -75,7 +75,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def _site(store: Any, out: Path, published: Path | None, models: dict[str, Any]) -> int:
-    from licbench.bench.site import Site
+    from licbench.results.site import Site
 
     try:
         pages = Site(store, out, published, models).write()

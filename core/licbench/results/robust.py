@@ -36,7 +36,7 @@ LOWER_IS_WORSE = {"psnr": True, "ms-ssim": True, "bpp": False}
 
 def per_image(store: ResultStore, cells: pd.DataFrame) -> pd.DataFrame:
     """One row per (cell, image) with a column per metric, for the given current cells."""
-    from licbench.bench.leaderboard import GROUP
+    from licbench.results.tables import GROUP
 
     scores = store.frame("scores")
     df = scores.merge(cells[["key", *GROUP]], left_on="cell_key", right_on="key")

@@ -18,11 +18,11 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from licbench.bench import leaderboard as lb
-from licbench.bench import robust
-from licbench.bench.audit import audit_tables
-from licbench.bench.backdoor_table import backdoor_tables
 from licbench.bench.store import ResultStore
+from licbench.results import robust
+from licbench.results import tables as lb
+from licbench.results.audit import audit_tables
+from licbench.results.backdoor import backdoor_tables
 
 SORT_JS = """
 document.querySelectorAll("table.sortable th").forEach(function (th) {

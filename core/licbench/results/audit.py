@@ -1,0 +1,120 @@
+"""`licbench audit`: the checklist of Carlini et al. 2019 ("On Evaluating Adversarial
+Robustness"), run per (codec, defense) of a manifest.
+
+The audit is a benchmark of its own, ``NAME-audit``: the manifest's datasets, codecs and
+defenses crossed with the attacks the checks need, run and stored like any other cells
+(keyed, resumable, on any executor). Its threat model ``budget`` records the goal and ε.
+Per codec and defense, averaged over qualities and images, the damage of an attack is its
+rate × clean − 1 (goal rate) or its PSNR drop in dB (goal distortion). The checks:
+
+1. **ε sweep**: damage grows with ε (1, 2, 4, 8, 16/255; the budget's ε added);
+2. **unbounded**: apgd with ε = 1 reaches a large blow-up (rate × 1.5, or a 10 dB drop);
+3. **noise**: random ±ε noise does at most half the attack's damage;
+4. **white > gray**: the white-box attack (apgd through the defense) does at least the
+   transferred one's damage (pgd generated on the bare codec);
+5. **gradient-free**: square does not beat the gradient attacks;
+6. **converged**: twice the iterations and two more restarts change the damage by at most
+   10 % (plus a small floor).
+
+A defense failing one is flagged: its robustness claim rests on a weak or masked attack.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from licbench.budget import parse_eps
+from licbench.results.robust import attack_measures
+
+SWEEP = (1, 2, 4, 8, 16)  # ε in 255ths
+TOL = 0.01  # damage units (rate ratio, or dB) within which two attacks tie
+BLOW_UP = {"rate": 0.5, "distortion": 10.0}  # damage an unbounded attack must reach
+
+
+def eps_label(k: float) -> str:
+    return f"apgd-e{k:g}"
+
+
+def sweep_steps(eps: float) -> tuple[list[float], str]:
+    """The ε sweep in 255ths (the budget's ε included) and the label of the budget's step."""
+    at = round(eps * 255, 6)
+    return sorted({*SWEEP, at}), eps_label(at)
+
+
+def _damage(clean: pd.DataFrame, hit: pd.DataFrame, goal: str) -> dict[str, float]:
+    found = attack_measures(clean, hit, "bpp" if goal == "rate" else "psnr")
+    return {a: (v - 1 if goal == "rate" else -v) for a, v in found.items()}
+
+
+def checks(d: dict[str, float], goal: str, eps: float) -> dict[str, tuple[bool, str]]:
+    """The six checks on one (codec, defense)'s damages by attack label: (passed, numbers)."""
+    fmt = (lambda v: f"×{1 + v:.3f}") if goal == "rate" else (lambda v: f"−{v:.2f} dB")
+    steps, label = sweep_steps(eps)
+    at = d.get(label, float("nan"))
+    sweep = [(k, d[eps_label(k)]) for k in steps if eps_label(k) in d]
+    grows = all(b >= a - TOL for (_, a), (_, b) in zip(sweep, sweep[1:], strict=False))
+    out = {
+        "ε sweep": (grows, ", ".join(f"{k:g}/255 {fmt(v)}" for k, v in sweep)),
+        "unbounded": (
+            d.get("apgd-unbounded", 0.0) >= BLOW_UP[goal],
+            f"ε=1 {fmt(d.get('apgd-unbounded', float('nan')))}",
+        ),
+        "noise": (
+            d.get("random-noise", 0.0) <= 0.5 * at,
+            f"noise {fmt(d.get('random-noise', float('nan')))} vs attack {fmt(at)}",
+        ),
+        "white > gray": (
+            at >= d.get("pgd-transfer", 0.0) - TOL,
+            f"white {fmt(at)} vs transferred {fmt(d.get('pgd-transfer', float('nan')))}",
+        ),
+    }
+    best_grad = max(at, d.get("pgd-transfer", float("-inf")))
+    out["gradient-free"] = (
+        d.get("square", 0.0) <= best_grad + TOL,
+        f"square {fmt(d.get('square', float('nan')))} vs gradient {fmt(best_grad)}",
+    )
+    long = d.get("apgd-long", float("nan"))
+    out["converged"] = (
+        abs(long - at) <= 0.1 * abs(at) + TOL,
+        f"2× iters, 3 restarts {fmt(long)} vs {fmt(at)}",
+    )
+    return out
+
+
+def audit_tables(
+    wide: pd.DataFrame, manifests: dict[str, dict[str, Any]]
+) -> dict[str, pd.DataFrame]:
+    """``{"B / dataset / codec / audit": verdicts}`` for every stored audit benchmark ``B``:
+    a row per defense and check with its verdict (``pass`` or ``FAIL``) and numbers."""
+    out = {}
+    for bench, part in wide.groupby("benchmark"):
+        tms = manifests.get(str(bench), {}).get("threat_models", [])
+        tm = next((t for t in tms if t["name"] == "budget"), None)
+        if not str(bench).endswith("-audit") or tm is None:
+            continue
+        goal, eps = tm["goal"], parse_eps(tm["budget"]["eps"])
+        for (ds, label), group in part.groupby(["dataset", "label"]):
+            rows = []
+            for defense, cur in group.groupby("defense"):
+                damage = _damage(cur[cur.attack == "none"], cur[cur.attack != "none"], goal)
+                for check, (ok, text) in checks(damage, goal, eps).items():
+                    verdict = "pass" if ok else "FAIL"
+                    rows.append(
+                        {"defense": defense, "check": check, "verdict": verdict, "numbers": text}
+                    )
+            out[f"{bench} / {ds} / {label} / audit"] = pd.DataFrame(rows)
+    return out
+
+
+def flagged(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """``codec + defense: checks failed`` for every pair that failed a check."""
+    out = []
+    for title, table in tables.items():
+        codec = title.split(" / ")[2]
+        for defense, rows in table.groupby("defense"):
+            failed = list(rows.check[rows.verdict == "FAIL"])
+            if failed:
+                out.append(f"{codec} + {defense}: {', '.join(failed)}")
+    return out
