@@ -26,6 +26,7 @@ def require_shared(path: Path) -> Path:
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("LICBENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("LICBENCH_RESULTS", str(tmp_path_factory.mktemp("results") / "r.db"))
 
 
 @pytest.fixture(scope="session")

@@ -38,20 +38,23 @@ def test_export_import_verify_round_trip_and_tampering(
     assert main(["import", str(bundle), "--db", str(other)]) == 0
     assert "4 cells imported, 0 already stored" in capsys.readouterr().out
     runs = ResultStore(str(other)).frame("runs")
-    assert list(runs.status) == ["imported"] and "sub.zip" in runs.versions[0]
+    assert list(runs.status) == ["imported"] and list(runs.kind) == ["import"]
+    assert runs.source[0] == "sub.zip" and len(runs.bundle_sha256[0]) == 64
     assert main(["import", str(bundle), "--db", str(other)]) == 0  # idempotent
     assert "0 cells imported, 4 already stored" in capsys.readouterr().out
 
     assert main(["verify", str(bundle), "--sample", "4", "--db", str(other)]) == 0
     out = capsys.readouterr().out
-    assert "agrees on 4 sampled cells" in out and "encode-seconds" not in out
+    assert "agrees: re-run here, 4 of 4 cells agree" in out and "encode-seconds" not in out
     assert "result recorded in" in out  # beside the cells it imported
     runs = ResultStore(str(other)).frame("runs")
-    assert list(runs.status) == ["imported", "imported", "verified"]  # two imports
+    assert list(runs.status) == ["imported", "imported"]  # two imports
+    (v,) = ResultStore(str(other)).frame("verifications").itertuples()
+    assert (v.status, v.n_cells, v.agree_cells, len(json.loads(v.cells))) == ("verified", 4, 4, 4)
 
     # a score changed, its digest recomputed to hide it: re-running catches it
     def lie(doc):
-        from licbench.bench.bundle import _digest
+        from licbench.results.bundle import digest as _digest
 
         for row in doc["cells"]:
             row["scores"] = [[i, m, v * 1.01 if m == "psnr" else v] for i, m, v in row["scores"]]
@@ -69,7 +72,7 @@ def test_export_import_verify_round_trip_and_tampering(
 
     # the same key with other content: refused, nothing written
     def other_config(doc):
-        from licbench.bench.bundle import _digest
+        from licbench.results.bundle import digest as _digest
 
         row = doc["cells"][0]
         row["cell"]["config"] = row["cell"]["config"].replace('"sub"', '"sub2"')
@@ -103,4 +106,4 @@ def test_the_site_marks_imported_cells(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["verify", str(bundle), "--sample", "2", "--db", str(other)]) == 0
     assert main(["leaderboard", "--db", str(other), "--site", str(tmp_path / "site")]) == 0
     page = (tmp_path / "site" / "sub.html").read_text()
-    assert "class='verified'>verified" in page and ": agrees</span> on 2 re-run cells" in page
+    assert "class='verified'>verified" in page and "re-run here: 2 of 2 cells agree" in page

@@ -14,7 +14,7 @@ from licbench.bench.store import ResultStore
 from licbench.cli import main
 from licbench.errors import LicbenchError
 from licbench.results import robust
-from licbench.results import tables as lb
+from licbench.results.view import Results
 
 MANIFEST = """\
 name: tm
@@ -40,8 +40,7 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def test_robust_rate_is_the_per_image_worst_over_attacks(db: str) -> None:
-    store = ResultStore(db, create=False)
-    wide = robust.per_image(store, lb.current_cells(store))
+    wide = Results(ResultStore(db, create=False)).wide
     tm = {"name": "rate", "goal": "rate", "attacks": ["fgsm", "pgd"]}
     table = robust.threat_table(wide, tm, {"bpp": False, "psnr": True}).set_index("defense")
     ratios, worst_psnr = [], []
@@ -76,7 +75,9 @@ def test_leaderboard_prints_the_threat_model_table_and_a_short_index(
     assert main(["leaderboard", "--db", db, "--benchmark", "tm", "--format", "json"]) == 0
     tables = json.loads(capsys.readouterr().out)
     (title,) = [t for t in tables if "threat model rate" in t]
-    assert "eps 4/255" in title and [r["defense"] for r in tables[title]][-1] == "bit-squeeze"
+    rows = tables[title]["rows"]
+    assert "eps 4/255" in title and [r["defense"] for r in rows][-1] == "bit-squeeze"
+    assert "Defenses ranked by" in tables[title]["caption"]
 
 
 def test_a_threat_model_must_name_attacks_the_manifest_runs(tmp_path: Path) -> None:
@@ -86,15 +87,19 @@ def test_a_threat_model_must_name_attacks_the_manifest_runs(tmp_path: Path) -> N
         load_manifest(path)
 
 
-def test_backdoor_table_is_poisoned_against_the_backdoored_codec_on_clean_input() -> None:
+def test_backdoor_table_is_poisoned_against_the_backdoored_codec_on_clean_input(
+    tmp_path: Path,
+) -> None:
     """On the committed results.db: × clean of a backdoor is its poisoned rate over its own
     `/clean` cell's, and the clean drift is against the vanilla (attack: none) codec."""
     from licbench.results.backdoor import backdoor_tables
 
-    store = ResultStore(str(Path(__file__).parents[1] / "results.db"), create=False)
-    wide = robust.per_image(store, lb.current_cells(store))
-    wide = wide[wide.benchmark == "backdoor-headline"]
-    (table,) = backdoor_tables(wide).values()
+    db = tmp_path / "r.db"  # the committed database, schema 2 (a copy: opening never writes)
+    db.write_bytes((Path(__file__).parents[1] / "results.db").read_bytes())
+    results = Results(ResultStore(str(db), create=False))
+    wide = results.wide[results.wide.benchmark == "backdoor-headline"]
+    cells = results.cells[results.cells.benchmark == "backdoor-headline"]
+    (table,) = backdoor_tables(wide, cells).values()
     row = table.set_index("backdoor").loc["bpp-dct/poisoned"]
     at = wide[(wide.defense == "none") & (wide.quality == row.quality)].set_index("attack")
     poisoned, clean, vanilla = (at.loc[a] for a in ("bpp-dct/poisoned", "bpp-dct/clean", "none"))

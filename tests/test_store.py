@@ -77,7 +77,7 @@ def test_older_schema_is_refused_and_left_untouched(tmp_path: Path) -> None:
     con.commit()
     con.close()
     before = path.read_bytes()
-    with pytest.raises(LicbenchError, match="schema version 0, this licbench uses 1"):
+    with pytest.raises(LicbenchError, match="schema version 0, this licbench uses 2"):
         ResultStore(str(path))
     assert path.read_bytes() == before
 
@@ -138,6 +138,6 @@ def test_an_odd_schema_version_is_a_one_line_error(tmp_path: Path) -> None:
     with sqlite3.connect(db) as conn:
         conn.execute("UPDATE licbench_meta SET value = 'abc' WHERE key = 'schema_version'")
     before = db.read_bytes()
-    with pytest.raises(LicbenchError, match="schema version abc, this licbench uses 1"):
+    with pytest.raises(LicbenchError, match="schema version abc, this licbench uses 2"):
         ResultStore(str(db))
     assert db.read_bytes() == before

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 
 class LicbenchError(Exception):
-    """A user-facing error with a one-line, actionable message."""
+    """A user-facing error with a one-line, actionable message; ``detail``: the traceback
+    of the exception it stands for, where it wraps one (kept with a failed cell)."""
+
+    detail: str | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(" ".join(str(message).split()))

@@ -48,3 +48,25 @@ def package_versions(names: Iterable[str] = ()) -> dict[str, str]:
         except PackageNotFoundError:
             out[name] = ""
     return out
+
+
+def code_commit() -> str | None:
+    """The git commit of the licbench source tree this runs from (``+dirty`` with local
+    changes), or None outside a git checkout. Recorded with each run, never in keys."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+dirty" if dirty else "")

@@ -25,10 +25,23 @@ def cache_dir() -> Path:
 
 
 def default_db_url() -> str:
-    """SQLite ``results.db`` at the repository root (the working directory otherwise)."""
+    """The user's own results: LICBENCH_RESULTS, else ``~/.local/share/licbench/results.db``
+    (under XDG_DATA_HOME where set). Never the shipped reference database: a run writes
+    there only when it is named with ``--db``."""
+    value = os.environ.get("LICBENCH_RESULTS")
+    if value:
+        return value if "://" in value else f"sqlite:///{Path(value).expanduser()}"
+    data = os.environ.get("XDG_DATA_HOME")
+    root = Path(data).expanduser() if data else Path.home() / ".local" / "share"
+    return f"sqlite:///{root / 'licbench' / DEFAULT_DB}"
+
+
+def reference_db_url() -> str | None:
+    """The shipped reference results (``results.db`` beside pyproject.toml in a source
+    checkout), if there is one."""
     here = Path(__file__).resolve().parents[2]
-    root = here if (here / "pyproject.toml").is_file() else Path.cwd()
-    return f"sqlite:///{root / DEFAULT_DB}"
+    path = here / DEFAULT_DB
+    return f"sqlite:///{path}" if (here / "pyproject.toml").is_file() and path.is_file() else None
 
 
 def model_weights(filename: str, what: str, source: str = "") -> Path:

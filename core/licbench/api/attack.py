@@ -16,6 +16,11 @@ class Attack(CellPlugin, ABC):
 
     name: str = ""
     adaptive: bool = False  # True: generated against the defended codec (e.g. EoT)
+    kind: str = "adversarial"  # "backdoor": a trained change of the codec, with triggers
+
+    def variant(self) -> str | None:
+        """A backdoor: the trigger it applies at test time, or ``"clean"`` for none."""
+        return None
 
     @abstractmethod
     def perturb(self, codec: Codec, x: Tensor, ctx: RunContext) -> Tensor:

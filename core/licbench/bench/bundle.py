@@ -1,21 +1,20 @@
-"""Submissions that can be checked: export a benchmark, import it elsewhere, verify it.
+"""Submissions that can be checked, the receiving end: import a bundle, verify it.
 
-A bundle is a zip holding ``bundle.json``: the format, the benchmark, the manifest of its
-newest run, its cells (config, versions, fingerprints) with their per-image scores, the
-plugin distributions they name, and a digest of each cell's content. ``import`` merges a
-bundle into a results database under a run of status ``imported`` that records where it
-came from, refusing a key stored there with other content. ``verify`` re-runs a sample of
-the bundle's cells here and compares every non-timing score within tolerances; where the
-bundle was imported into a database, the result is stored there as a run of status
-``verified`` or ``disagreed`` that names the bundle (the site shows it).
+A bundle (:mod:`licbench.results.bundle`, which writes them) is a zip holding
+``bundle.json``. ``import`` merges a bundle into a results database under a run of kind
+``import`` that records its file and digest, refusing a key stored there with other
+content. ``verify`` re-runs a sample of the bundle's cells here, drawn with a fresh seed it
+prints (given back with ``--seed``, the same sample), and compares every non-timing score
+within tolerances; where the bundle was imported into a database, the result is stored in
+its ``verifications`` table with the cells it covered (the site shows it).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import random
+import secrets
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -24,73 +23,11 @@ import pandas as pd
 
 from licbench.bench.store import ResultStore
 from licbench.errors import LicbenchError
-from licbench.hashing import hash_json, package_versions
+from licbench.hashing import package_versions
+from licbench.results.bundle import FORMAT, digest
 
-FORMAT = "licbench-bundle/1"
 TOLERANCE = {"default": (1e-6, 1e-9)}  # (relative, absolute); timing metrics are not compared
 TIMING = ("encode-seconds", "decode-seconds")
-CELL_COLUMNS = [
-    "key",
-    "benchmark",
-    "dataset",
-    "codec",
-    "label",
-    "family",
-    "learned",
-    "quality",
-    "attack",
-    "defense",
-    "status",
-    "n_images",
-    "config",
-    "versions",
-    "fingerprints",
-]
-
-
-def _digest(cell: dict[str, Any], scores: list[list[Any]]) -> str:
-    return hash_json([{k: cell.get(k) for k in CELL_COLUMNS}, sorted(scores)])
-
-
-def export(store: ResultStore, benchmark: str, out: Path) -> int:
-    """Write ``benchmark``'s current cells into the bundle ``out``; how many."""
-    from licbench.results.tables import current_cells, manifests
-
-    cells = current_cells(store)
-    cells = cells[cells.benchmark == benchmark]
-    if cells.empty:
-        raise LicbenchError(f"{store.url}: no finished cells of benchmark '{benchmark}'")
-    scores = store.frame("scores")
-    scores = scores[scores.cell_key.isin(set(cells.key))]
-    by_cell = {
-        k: g[["image", "metric", "value"]].values.tolist() for k, g in scores.groupby("cell_key")
-    }
-    rows = []
-    for c in cells[CELL_COLUMNS].to_dict("records"):
-        c = {k: (None if isinstance(v, float) and pd.isna(v) else v) for k, v in c.items()}
-        rows.append(
-            {
-                "cell": c,
-                "scores": by_cell.get(c["key"], []),
-                "digest": _digest(c, by_cell.get(c["key"], [])),
-            }
-        )
-    plugins = sorted(
-        {v for r in rows for k, v in json.loads(r["cell"]["versions"]).items() if ":" in k}
-    )
-    doc = {
-        "format": FORMAT,
-        "benchmark": benchmark,
-        "exported_at": dt.datetime.now(dt.timezone.utc).isoformat(),
-        "exported_with": package_versions(),
-        "manifest": manifests(store).get(benchmark, {}),
-        "plugins": plugins,
-        "metrics": store.frame("metrics").to_dict("records"),
-        "cells": rows,
-    }
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("bundle.json", json.dumps(doc, sort_keys=True, default=str))
-    return len(rows)
 
 
 def read(path: Path) -> dict[str, Any]:
@@ -107,7 +44,7 @@ def read(path: Path) -> dict[str, Any]:
             f"{path}: bundle format {doc.get('format')!r}, not {FORMAT}; re-export it"
         )
     for row in doc["cells"]:
-        if _digest(row["cell"], row["scores"]) != row["digest"]:
+        if digest(row["cell"], row["scores"]) != row["digest"]:
             raise LicbenchError(
                 f"{path}: cell {row['cell']['key'][:16]} does not match its digest (edited?); "
                 "ask for a fresh export"
@@ -134,13 +71,14 @@ def import_bundle(path: Path, store: ResultStore) -> tuple[int, int]:
                     f"{path}: cell {key[:16]} is stored in {store.url} with other content; "
                     "nothing was imported (import into another --db)"
                 )
-    versions = {
-        "imported_from": str(Path(path).name),
-        "bundle_sha256": bundle_sha256(path),
-        "exported_with": doc["exported_with"],
-    }
     run_id = store.start_run(
-        doc["benchmark"], f"import:{Path(path).name}", doc["manifest"], versions
+        doc["benchmark"],
+        f"import:{Path(path).name}",
+        doc["manifest"],
+        doc["exported_with"],
+        kind="import",
+        source=str(Path(path).name),
+        bundle_sha256=bundle_sha256(path),
     )
     metrics = doc.get("metrics", [])
     store.record_metrics((m["name"], bool(m["higher_is_better"]), m["unit"]) for m in metrics)
@@ -177,7 +115,12 @@ def _missing(manifest: Any, plugins: list[str]) -> list[str]:
     return out
 
 
-def verify(path: Path, sample: int, seed: int = 0) -> tuple[pd.DataFrame, list[str]]:
+def fresh_seed() -> int:
+    """A sample seed nobody can guess beforehand (printed, so a check can be repeated)."""
+    return secrets.randbelow(2**63)
+
+
+def verify(path: Path, sample: int, seed: int) -> tuple[pd.DataFrame, list[str]]:
     """Re-run ``sample`` random cells of a bundle here: per metric, how many of the compared
     scores agree within tolerance, and the worst relative difference; and the plugins
     missing here (then nothing runs)."""
@@ -192,11 +135,12 @@ def verify(path: Path, sample: int, seed: int = 0) -> tuple[pd.DataFrame, list[s
     rows = random.Random(seed).sample(doc["cells"], min(sample, len(doc["cells"])))
     wanted = {_where(r["cell"]): r for r in rows}
     store = ResultStore("sqlite://")
-    runner = Runner(manifest, store, progress=False)
+    runner = Runner(manifest, store, device="cpu", progress=False)
     runner.run(only=lambda p: _where(_describe(p)) in wanted)
     here = store.frame("scores").merge(store.frame("cells"), left_on="cell_key", right_on="key")
     out = []
     for where, row in wanted.items():
+        key = row["cell"]["key"]
         mine = here[[_where(c) == where for c in here.to_dict("records")]]
         got = {(i, m): v for i, m, v in zip(mine.image, mine.metric, mine.value, strict=True)}
         for image, metric, value in row["scores"]:
@@ -206,13 +150,15 @@ def verify(path: Path, sample: int, seed: int = 0) -> tuple[pd.DataFrame, list[s
             ours = got.get((image, metric))
             ok = ours is not None and abs(ours - value) <= tol + rel * abs(value)
             diff = abs(ours - value) / max(abs(value), 1e-12) if ours is not None else float("inf")
-            out.append({"metric": metric, "agree": ok, "rel diff": diff})
-    frame = pd.DataFrame(out)
+            out.append({"cell": key, "metric": metric, "agree": ok, "rel diff": diff})
+    frame = pd.DataFrame(out, columns=["cell", "metric", "agree", "rel diff"])
     table = (
         frame.groupby("metric")
         .agg(compared=("agree", "size"), agree=("agree", "sum"), worst_rel_diff=("rel diff", "max"))
         .reset_index()
     )
+    table.attrs["cells"] = frame.groupby("cell")["agree"].all().to_dict()
+    table.attrs["bundle_cells"] = len(doc["cells"])
     return table, []
 
 
@@ -222,49 +168,31 @@ def agrees(table: pd.DataFrame) -> bool:
 
 
 def record_verification(
-    store: ResultStore, path: Path, table: pd.DataFrame, sample: int, seed: int
+    store: ResultStore, path: Path, table: pd.DataFrame, seed: int
 ) -> int | None:
     """Store a verify result beside the runs that imported this bundle (None: not imported
-    into ``store``, nothing written)."""
+    into ``store``, nothing written): the seed, which cells were re-run and agreed."""
     digest = bundle_sha256(path)
     runs = store.frame("runs")
-    runs = runs[runs.status == "imported"]
-    mine = [
-        r
-        for r in runs.itertuples()
-        if json.loads(r.versions or "{}").get("bundle_sha256") == digest
-    ]
-    if not mine:
+    mine = runs[(runs.kind == "import") & (runs.bundle_sha256 == digest)]
+    if mine.empty:
         return None
-    versions = {
-        "verified": Path(path).name,
-        "bundle_sha256": digest,
-        "sample": str(sample),
-        "seed": str(seed),
-        "result": table.to_json(orient="records"),
-        **package_versions(),
-    }
-    run_id = store.start_run(mine[0].benchmark, f"verify:{Path(path).name}", {}, versions)
-    store.finish_run(run_id, "verified" if agrees(table) else "disagreed")
-    return run_id
-
-
-def verification(store: ResultStore, digest: str) -> dict[str, Any] | None:
-    """The newest stored verify result of the bundle with this SHA-256, if any."""
-    runs = store.frame("runs")
-    runs = runs[runs.status.isin(["verified", "disagreed"])].sort_values("id")
-    for r in reversed(list(runs.itertuples())):
-        info = json.loads(r.versions or "{}")
-        if info.get("bundle_sha256") == digest:
-            result = json.loads(info.get("result", "[]"))
-            return {
-                "status": r.status,
-                "when": str(r.finished_at)[:19],
-                "sample": info.get("sample"),
-                "compared": sum(int(x["compared"]) for x in result),
-                "agree": sum(int(x["agree"]) for x in result),
-            }
-    return None
+    covered: dict[str, bool] = table.attrs.get("cells", {})
+    return store.record_verification(
+        {
+            "bundle_sha256": digest,
+            "bundle": Path(path).name,
+            "benchmark": str(mine.benchmark.iloc[0]),
+            "seed": str(seed),
+            "cells": json.dumps(sorted(covered)),
+            "n_cells": table.attrs.get("bundle_cells"),
+            "agree_cells": sum(covered.values()),
+            "compared": int(table.compared.sum()) if len(table) else 0,
+            "agree": int(table.agree.sum()) if len(table) else 0,
+            "status": "verified" if agrees(table) else "disagreed",
+            "versions": json.dumps(package_versions(), sort_keys=True),
+        }
+    )
 
 
 def _describe(p: Any) -> dict[str, Any]:

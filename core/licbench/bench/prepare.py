@@ -12,6 +12,7 @@ loads artifacts.
 from __future__ import annotations
 
 import logging
+import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,18 +132,30 @@ class Planned:
     stored: bool = False
     recipes: dict[str, Recipe] = field(default_factory=dict)
     error: LicbenchError | None = None
+    kind: str = "clean"  # what the codec's input is: clean, adversarial or backdoor
+    backdoor: str | None = None  # a backdoor cell: its artifact's key
+    variant: str | None = None  # a backdoor cell: the trigger applied, or "clean"
+    stored_error: str | None = None  # the database holds this cell as failed, with this
 
     @property
     def state(self) -> str:
-        return "stored" if self.stored else ("fails" if self.error else "to run")
+        if self.stored:
+            return "stored"
+        if self.error:
+            return "fails"
+        return "failed" if self.stored_error is not None else "to run"
 
 
 def as_error(exc: BaseException) -> LicbenchError:
     """A cell's failure as one line: licbench's own message, or the exception's type and
     message for anything else (a plugin's bug, an out-of-memory error)."""
     if isinstance(exc, LicbenchError):
+        if exc.detail is None:
+            exc.detail = "".join(traceback.format_exception(exc))
         return exc
-    return LicbenchError(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    err = LicbenchError(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    err.detail = "".join(traceback.format_exception(exc))  # the plugin's own file and line
+    return err
 
 
 class Planner:
@@ -238,6 +251,7 @@ class Planner:
             recipes = self.recipes(cell, codec)
         except Exception as exc:  # the cell will fail with this; the others go on
             error = as_error(exc)
+        kind, backdoor, variant = self.kind(cell, recipes)
         config = cell.config(self.m, {r: rec.key for r, rec in recipes.items()})
         if extras:
             config["key_extras"] = extras
@@ -249,13 +263,32 @@ class Planner:
             "device": self.key_device,
             "limit_images": self.limit,
         }
-        return Planned(cell, hash_json(payload), payload, recipes=recipes, error=error)
+        return Planned(
+            cell, hash_json(payload), payload, recipes=recipes, error=error,
+            kind=kind, backdoor=backdoor, variant=variant,
+        )  # fmt: skip
 
-    def plan_all(self, done: set[str]) -> list[Planned]:
-        """Every cell of the manifest, planned (nothing is trained or scored)."""
+    def kind(self, cell: Cell, recipes: dict[str, Recipe]) -> tuple[str, str | None, str | None]:
+        """What the cell's input is, as the attack plugin declares it; for a backdoor, its
+        artifact and the trigger applied."""
+        if cell.attack is None:
+            return "clean", None, None
+        try:
+            attack = self.plugin("attack", cell.attack)
+        except Exception:  # a broken attack fails the cell (its error is recorded)
+            return "adversarial", None, None
+        if attack.kind != "backdoor":
+            return str(attack.kind), None, None
+        recipe = recipes.get("attack")
+        return "backdoor", recipe.key if recipe else None, attack.variant()
+
+    def plan_all(self, done: set[str], failed: dict[str, str] | None = None) -> list[Planned]:
+        """Every cell of the manifest, planned (nothing is trained or scored); ``failed``:
+        the keys stored as failed, with their errors."""
         planned = [self.plan(cell) for cell in expand(self.m, self.registry)]
         for p in planned:
             p.stored = p.key in done
+            p.stored_error = (failed or {}).get(p.key)
         return planned
 
     def train(self, p: Planned, role: str, recipe: Recipe) -> Path | LicbenchError:

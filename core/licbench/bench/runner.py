@@ -38,7 +38,7 @@ from licbench.bench.work import (
     gray_box_group,
     train_task,
 )
-from licbench.hashing import package_versions
+from licbench.hashing import code_commit, package_versions
 from licbench.paths import cache_dir, write_atomic
 from licbench.plugin.manager import get_registry
 from licbench.plugin.registry import Registry
@@ -72,8 +72,12 @@ class Runner:
         progress: bool | None = None,
         executor: Executor | None = None,
         resources: Resources | None = None,
+        audit_of: str | None = None,
     ) -> None:
+        """``limit_images``: a run narrowed from the command line, stored as partial;
+        ``audit_of``: the benchmark this run audits."""
         self.m = manifest
+        self.audit_of = audit_of
         self.store = store
         self.registry = registry or get_registry()
         self.executor = executor or self.registry.create("executor", "local")
@@ -104,7 +108,7 @@ class Runner:
 
     def plan(self) -> list[Planned]:
         """Every cell with its key and state; nothing is trained or scored."""
-        return self.planner().plan_all(self.store.done_keys())
+        return self.planner().plan_all(self.store.done_keys(), self.store.failed_cells())
 
     # --- the run -------------------------------------------------------------------------
 
@@ -124,7 +128,14 @@ class Runner:
         try:
             artifacts = self.prepare(todo)
             summary.run_id = self.store.start_run(
-                self.m.name, self.manifest_path, self.m.model_dump(), package_versions()
+                self.m.name,
+                self.manifest_path,
+                self.m.model_dump(),
+                package_versions(),
+                kind="audit" if self.audit_of else "run",
+                audit_of=self.audit_of,
+                partial=self.limit is not None,
+                code_commit=code_commit(),
             )
             self.store.record_metrics(self._metric_rows())
             status = "failed"
@@ -251,6 +262,10 @@ class Runner:
             "config": p.payload["config"],
             "versions": p.payload["versions"],
             "fingerprints": p.payload["fingerprints"],
+            "kind": p.kind,
+            "partial": self.limit is not None,
+            "backdoor": p.backdoor,
+            "variant": p.variant,
         }
 
 

@@ -22,8 +22,10 @@ from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 
 from licbench.errors import LicbenchError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 md = sa.MetaData()
+RUN_KINDS = ("run", "audit", "import")
+CELL_KINDS = ("clean", "adversarial", "backdoor")
 
 meta_t = sa.Table(
     "licbench_meta",
@@ -38,10 +40,21 @@ runs_t = sa.Table(
     sa.Column("benchmark", sa.Text, nullable=False),
     sa.Column("manifest_path", sa.Text),
     sa.Column("manifest", sa.Text),
-    sa.Column("versions", sa.Text),
+    sa.Column("versions", sa.Text),  # {package: version}
     sa.Column("started_at", sa.DateTime),
     sa.Column("finished_at", sa.DateTime),
     sa.Column("status", sa.Text),
+    # schema 2: provenance and what the run was, as typed columns
+    sa.Column("kind", sa.Text),  # RUN_KINDS
+    sa.Column("audit_of", sa.Text),  # the benchmark an audit run checks
+    sa.Column("partial", sa.Boolean),  # narrowed from the command line (--limit-images)
+    sa.Column("host", sa.Text),
+    sa.Column("pid", sa.Integer),
+    sa.Column("code_commit", sa.Text),
+    sa.Column("source", sa.Text),  # an import: the bundle's file name
+    sa.Column("bundle_sha256", sa.Text),
+    sa.Column("threat_models", sa.Text),  # JSON, the manifest's
+    sa.Column("leaderboard", sa.Text),  # JSON, the manifest's leaderboard settings
 )
 cells_t = sa.Table(
     "cells",
@@ -67,6 +80,12 @@ cells_t = sa.Table(
     sa.Column("fingerprints", sa.Text),
     sa.Column("error", sa.Text),
     sa.Column("finished_at", sa.DateTime),
+    # schema 2
+    sa.Column("kind", sa.Text),  # CELL_KINDS: what the codec's input is
+    sa.Column("partial", sa.Boolean),  # fewer images than the manifest declares
+    sa.Column("backdoor", sa.Text),  # a backdoor cell: which backdoored codec (artifact key)
+    sa.Column("variant", sa.Text),  # a backdoor cell: the trigger applied, or "clean"
+    sa.Column("traceback", sa.Text),  # a failed cell: the plugin's own traceback
 )
 scores_t = sa.Table(
     "scores",
@@ -76,6 +95,23 @@ scores_t = sa.Table(
     sa.Column("metric", sa.Text, primary_key=True),
     sa.Column("value", sa.Float),
     sqlite_with_rowid=False,  # the key is the row: no second copy of it in an index
+)
+verifications_t = sa.Table(
+    "verifications",
+    md,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("bundle_sha256", sa.Text, nullable=False, index=True),
+    sa.Column("bundle", sa.Text),
+    sa.Column("benchmark", sa.Text),
+    sa.Column("seed", sa.Text),  # the sample's seed, to reproduce the check
+    sa.Column("cells", sa.Text),  # JSON: the keys re-run (NULL: not recorded, schema 1)
+    sa.Column("n_cells", sa.Integer),  # cells in the bundle
+    sa.Column("agree_cells", sa.Integer),
+    sa.Column("compared", sa.Integer),  # scores compared
+    sa.Column("agree", sa.Integer),  # scores within tolerance
+    sa.Column("status", sa.Text),  # verified | disagreed
+    sa.Column("verified_at", sa.DateTime),
+    sa.Column("versions", sa.Text),
 )
 metrics_t = sa.Table(
     "metrics",
@@ -234,6 +270,12 @@ class ResultStore:
             conn.execute(meta_t.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
             return
         found = str(row[0])
+        if found == "1":  # in this transaction: all of it, or the file as it was
+            from licbench.bench.migrate import migrate_1_to_2
+
+            migrate_1_to_2(conn, md)
+            conn.execute(meta_t.update().where(meta_t.c.key == "schema_version").values(value="2"))
+            return
         if found != str(SCHEMA_VERSION):
             raise LicbenchError(
                 f"{self.url}: results schema version {found}, this licbench uses "
@@ -244,39 +286,49 @@ class ResultStore:
     # --- writes (each one transaction) ---------------------------------------------------
 
     def start_run(
-        self, benchmark: str, manifest_path: str, manifest: dict[str, Any], versions: dict[str, str]
+        self,
+        benchmark: str,
+        manifest_path: str,
+        manifest: dict[str, Any],
+        versions: dict[str, str],
+        **typed: Any,
     ) -> int:
-        """A new run row (the process that runs it is recorded beside the versions); runs
-        that a dead process on this host left ``running`` become ``interrupted``."""
-        versions = {**versions, "host": socket.gethostname(), "pid": str(os.getpid())}
+        """A new run row, with the process that runs it; ``typed``: schema 2's run columns
+        (kind, audit_of, partial, source, bundle_sha256, code_commit). Runs that a dead
+        process on this host left ``running`` become ``interrupted``."""
+        unknown = set(typed) - set(runs_t.c.keys())
+        if unknown:
+            raise TypeError(f"not a run column: {sorted(unknown)}")
+        given = manifest if isinstance(manifest, dict) else {}
+        row = {
+            "benchmark": benchmark,
+            "manifest_path": manifest_path,
+            "status": "running",
+            "manifest": json.dumps(manifest, sort_keys=True),
+            "started_at": _now(),
+            "versions": json.dumps(versions, sort_keys=True),
+            "kind": "run",
+            "partial": False,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "threat_models": json.dumps(given.get("threat_models", []), sort_keys=True),
+            "leaderboard": json.dumps(given.get("leaderboard", {}), sort_keys=True),
+            **typed,
+        }
         with self._guard("write to"), self.engine.begin() as conn:
             self._mark_interrupted(conn)
-            res = conn.execute(
-                runs_t.insert().values(
-                    benchmark=benchmark,
-                    manifest_path=manifest_path,
-                    status="running",
-                    manifest=json.dumps(manifest, sort_keys=True),
-                    started_at=_now(),
-                    versions=json.dumps(versions, sort_keys=True),
-                )
-            )
-            key = res.inserted_primary_key
+            key = conn.execute(runs_t.insert().values(**row)).inserted_primary_key
             assert key is not None
             return int(key[0])
 
     def _mark_interrupted(self, conn: sa.Connection) -> None:
         rows = conn.execute(
-            sa.select(runs_t.c.id, runs_t.c.versions).where(runs_t.c.status == "running")
+            sa.select(runs_t.c.id, runs_t.c.pid).where(
+                (runs_t.c.status == "running") & (runs_t.c.host == socket.gethostname())
+            )
         )
-        host = socket.gethostname()
-        for run_id, text in rows.fetchall():
-            try:
-                info = json.loads(text or "{}")
-                pid = int(info.get("pid", 0))
-            except ValueError:
-                continue
-            if info.get("host") == host and pid and not _alive(pid):
+        for run_id, pid in rows.fetchall():
+            if pid and not _alive(int(pid)):
                 conn.execute(
                     runs_t.update().where(runs_t.c.id == run_id).values(status="interrupted")
                 )
@@ -342,7 +394,35 @@ class ResultStore:
             conn.execute(scores_t.insert(), rows)
         return True
 
+    def record_verification(self, row: dict[str, Any]) -> int:
+        """Store one ``licbench verify`` result (a row of ``verifications``)."""
+        row = {**row, "verified_at": _now()}
+        with self._guard("write to"), self.engine.begin() as conn:
+            key = conn.execute(verifications_t.insert().values(**row)).inserted_primary_key
+            assert key is not None
+            return int(key[0])
+
     # --- reads -----------------------------------------------------------------------------
+
+    def failed_cells(self) -> dict[str, str]:
+        """The keys stored as failed, with their one-line errors."""
+        with self._guard("read"), self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(cells_t.c.key, cells_t.c.error).where(cells_t.c.status == "failed")
+            )
+            return {k: str(e or "").splitlines()[0] if e else "" for k, e in rows}
+
+    def cell(self, prefix: str) -> dict[str, Any] | None:
+        """The stored cell whose key starts with ``prefix`` (None: none or several)."""
+        with self._guard("read"), self.engine.connect() as conn:
+            rows = (
+                conn.execute(
+                    sa.select(cells_t).where(cells_t.c.key.startswith(prefix, autoescape=True))
+                )
+                .mappings()
+                .fetchmany(2)
+            )
+            return dict(rows[0]) if len(rows) == 1 else None
 
     def done_keys(self) -> set[str]:
         with self._guard("read"), self.engine.connect() as conn:

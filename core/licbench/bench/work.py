@@ -245,7 +245,9 @@ def cell_task(
     except Exception as exc:
         log.error("cell %s failed: %s", describe(p.cell), exc)
         failed = {"status": "failed", "seconds": time.perf_counter() - t0}
-        failed["error"] = "".join(traceback.format_exception(exc))
+        err = as_error(exc)
+        failed["error"] = str(err)  # one line; the plugin's own traceback beside it
+        failed["traceback"] = err.detail or "".join(traceback.format_exception(exc))
         return CellResult(p.key, failed, worker=where)
     row.update(
         status="done",

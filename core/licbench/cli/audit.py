@@ -11,20 +11,20 @@ from licbench.cli.run import _runner, add_run_options, at_least, report
 def cmd_audit(args: argparse.Namespace) -> int:
     from licbench.bench.audit import AuditConfig, audit_manifest
     from licbench.bench.manifest import load_manifest
-    from licbench.results import robust
-    from licbench.results import tables as lb
-    from licbench.results.audit import audit_tables, flagged
+    from licbench.results.audit import flagged
+    from licbench.results.render import render
+    from licbench.results.view import Results
 
     cfg = AuditConfig(iters=args.iters, draws=args.draws, queries=args.queries, images=args.images)
-    derived = audit_manifest(load_manifest(args.manifest), cfg, args.manifest, args.threat_model)
-    runner = _runner(args, progress=not args.no_progress, manifest=derived)
+    m = load_manifest(args.manifest)
+    derived = audit_manifest(m, cfg, args.manifest, args.threat_model)
+    runner = _runner(args, progress=not args.no_progress, manifest=derived, audit_of=m.name)
     if report(runner, runner.run()):
         return 1
-    cells = lb.current_cells(runner.store)
-    wide = robust.per_image(runner.store, cells[cells.benchmark == derived.name])
-    tables = audit_tables(wide, lb.manifests(runner.store))
-    print(lb.render(tables, {}, "md"))
-    bad = flagged(tables)
+    results = Results(runner.store)
+    tables = {t: x for t, x in results.tables(derived.name).items() if x.kind == "verdicts"}
+    print(render(tables, {}, "md"))
+    bad = flagged({t: x.frame for t, x in tables.items()})
     for line in bad:
         print(f"FLAGGED {line}")
     print(f"{derived.name}: {len(bad)} flagged (codec, defense) pairs")

@@ -8,63 +8,64 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from licbench.cli.run import at_least
 from licbench.errors import LicbenchError
+
+
+def open_view(args: argparse.Namespace) -> Any:
+    """The results view of ``--db``, else of the user's results before the reference ones."""
+    from licbench.paths import default_db_url, reference_db_url
+    from licbench.results.view import open_results
+
+    partial = getattr(args, "partial", False)
+    if args.db:
+        return open_results(args.db, partial=partial)
+    return open_results(user=default_db_url(), reference=reference_db_url(), partial=partial)
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from licbench.bench.store import ResultStore
-    from licbench.paths import default_db_url
-    from licbench.results import robust
-    from licbench.results import tables as lb
-    from licbench.results.audit import audit_tables
-    from licbench.results.backdoor import backdoor_tables
+    from licbench.results.render import render
 
-    store = ResultStore(args.db or default_db_url(), create=False)
+    results = open_view(args)
     given = {}
     for path in args.manifest or []:  # threat models from a file, newer than the stored runs
         from licbench.bench.manifest import load_manifest
 
         m = load_manifest(path)
         given[m.name] = [t.model_dump() for t in m.threat_models]
-    if args.site:
-        return _site(store, Path(args.site), _published(args), given)
-    means, directions, configs = lb.load_means(store)
-    if not args.benchmark and not args.all:
-        print(tabulate(lb.index(means, store), headers="keys", tablefmt="github", showindex=False))
-        print("\n--benchmark B: one benchmark's tables; --all: every benchmark's")
-        return 0
     if args.benchmark:
-        known = sorted(set(means.benchmark))
-        if args.benchmark not in known:
-            from licbench.plugin.params import nearest
-
-            near = nearest(args.benchmark, known)
-            fix = f"did you mean '{near[0]}'?" if near else f"stored: {', '.join(known) or 'none'}"
-            raise LicbenchError(f"{store.url}: no benchmark '{args.benchmark}'; {fix}")
-        means = means[means.benchmark == args.benchmark]
-    models = {b: m.get("threat_models", []) for b, m in lb.manifests(store).items()}
-    models.update(given)
-    models = {b: tms for b, tms in models.items() if tms and b in set(means.benchmark)}
-    wide = robust.per_image(store, lb.current_cells(store))
-    wide = wide[wide.benchmark.isin(set(means.benchmark))]
-    tables = {
-        **lb.bd_summary(means, configs),
-        **robust.robust_tables(wide, models, directions),
-        **audit_tables(wide, lb.manifests(store)),
-        **backdoor_tables(wide),
-        **lb.family_tables(means, directions, configs, args.rank_by),
-    }
-    text = lb.render(tables, directions, args.format)
+        results.check(args.benchmark)
+    if args.site:
+        return _site(results, Path(args.site), _published(args), given, args.benchmark)
+    if not args.benchmark and not args.all:
+        index = results.index().fillna("—")
+        print(tabulate(index, headers="keys", tablefmt="github", showindex=False))
+        print("\n--benchmark B: one benchmark's tables; --all: every benchmark's; "
+              "source: yours (your runs) or reference (shipped with licbench)")  # fmt: skip
+        return 0
+    benches = [args.benchmark] if args.benchmark else results.benchmarks()
+    tables = {}
+    for bench in benches:
+        tables.update(results.tables(bench, args.rank_by, given.get(bench)))
+    text = render(tables, results.directions, args.format, wide=args.wide)
+    if args.format == "md":
+        text = "\n\n".join(f"{b}: from {results.origin[b]} results" for b in benches) + (
+            "\n\n" + text
+        )
     try:
         if args.output:
             Path(args.output).write_text(text)
         else:
             print(text)
         if args.plot_dir:
+            from licbench.results.plots import rd_plot
+
             Path(args.plot_dir).mkdir(parents=True, exist_ok=True)
-            for path in lb.rd_plot(means, Path(args.plot_dir), published=_published(args)):
+            means = results.means[results.means.benchmark.isin(benches)]
+            wide = results.wide[results.wide.benchmark.isin(benches)]
+            for path in rd_plot(means, wide, Path(args.plot_dir), published=_published(args)):
                 print(f"wrote {path}", file=sys.stderr)
     except OSError as exc:
         where = exc.filename or args.output or args.plot_dir
@@ -74,11 +75,13 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     return 0
 
 
-def _site(store: Any, out: Path, published: Path | None, models: dict[str, Any]) -> int:
+def _site(
+    results: Any, out: Path, published: Path | None, models: dict[str, Any], only: str | None
+) -> int:
     from licbench.results.site import Site
 
     try:
-        pages = Site(store, out, published, models).write()
+        pages = Site(results, out, published, models).write(only)
     except OSError as exc:
         raise LicbenchError(
             f"{exc.filename or out}: cannot write the site ({exc.strerror}); pass a writable --site"
@@ -98,21 +101,29 @@ def _published(args: argparse.Namespace) -> Path | None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from licbench.bench.bundle import export
-    from licbench.bench.store import ResultStore
-    from licbench.paths import default_db_url
+    from licbench.results.bundle import export
 
-    n = export(ResultStore(args.db or default_db_url(), create=False), args.benchmark, args.o)
+    n = export(open_view(args), args.benchmark, args.o)
     print(f"{args.o}: {n} cells of {args.benchmark}")
     return 0
 
 
-def cmd_import(args: argparse.Namespace) -> int:
-    from licbench.bench.bundle import import_bundle
-    from licbench.bench.store import ResultStore
+def _user_store(args: argparse.Namespace, create: bool = True) -> Any:
+    """The store of ``--db``, else the user's own (its folder made where writing)."""
+    from licbench.bench.store import ResultStore, sqlite_path
     from licbench.paths import default_db_url
 
-    added, same = import_bundle(args.bundle, ResultStore(args.db or default_db_url()))
+    url = args.db or default_db_url()
+    path = sqlite_path(url)
+    if create and path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return ResultStore(url, create=create)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from licbench.bench.bundle import import_bundle
+
+    added, same = import_bundle(args.bundle, _user_store(args))
     print(f"{args.bundle}: {added} cells imported, {same} already stored")
     return 0
 
@@ -120,26 +131,93 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from licbench.bench.bundle import agrees, record_verification, verify
-    from licbench.bench.store import ResultStore, sqlite_path
+    from licbench.bench.bundle import agrees, fresh_seed, record_verification, verify
+    from licbench.bench.store import sqlite_path
     from licbench.paths import default_db_url
 
-    table, missing = verify(args.bundle, args.sample, args.seed)
+    seed = fresh_seed() if args.seed is None else args.seed
+    print(f"{args.bundle}: sampling {args.sample} cells with --seed {seed}")
+    table, missing = verify(args.bundle, args.sample, seed)
     if missing:
         raise LicbenchError(f"{args.bundle}: missing plugins here: {'; '.join(missing)}")
     print(tabulate(table, headers="keys", tablefmt="github", showindex=False))
     ok = agrees(table)
-    print(f"{args.bundle}: {'agrees' if ok else 'DISAGREES'} on {args.sample} sampled cells")
-    url = args.db or default_db_url()
-    path = sqlite_path(url)
+    covered = table.attrs.get("cells", {})
+    print(
+        f"{args.bundle}: {'agrees' if ok else 'DISAGREES'}: re-run here, "
+        f"{sum(covered.values())} of {len(covered)} cells agree "
+        f"(of {table.attrs.get('bundle_cells', '?')} in the bundle)"
+    )
+    path = sqlite_path(args.db or default_db_url())
     if path is None or path.exists():  # never create a database just to find nothing there
-        store = ResultStore(url)
-        if record_verification(store, args.bundle, table, args.sample, args.seed) is not None:
+        store = _user_store(args, create=False)
+        if record_verification(store, args.bundle, table, seed) is not None:
             print(f"{args.bundle}: result recorded in {store.url} beside its imported cells")
     return 0 if ok else 1
 
 
+def _seed(text: str) -> int:
+    if not text.isdigit() or len(text) > 20:
+        raise argparse.ArgumentTypeError(f"{text!r}: give the seed a verify run printed")
+    return int(text)
+
+
+SHOWN: tuple[str, ...] = (
+    "key",
+    "benchmark",
+    "dataset",
+    "label",
+    "quality",
+    "attack",
+    "defense",
+    "kind",
+)
+SHOWN += ("partial", "status", "n_images", "run_id", "finished_at")
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """Everything stored about one cell: where it comes from, its error and traceback."""
+    store = _user_store(args, create=False) if args.db else None
+    if store is None:
+        from licbench.bench.store import ResultStore
+        from licbench.paths import default_db_url, reference_db_url
+
+        urls = [u for u in (default_db_url(), reference_db_url()) if u]
+        stores = [ResultStore(u, create=False) for u in urls if _exists(u)]
+    else:
+        stores = [store]
+    if len(args.key) < 6:
+        raise LicbenchError(f"{args.key!r}: give at least 6 characters of a cell key")
+    for s in stores:
+        cell = s.cell(args.key)
+        if cell is not None:
+            for k in SHOWN:
+                print(f"{k}: {cell.get(k)}")
+            print(f"database: {s.url}")
+            for k in ("config", "versions", "fingerprints"):
+                print(f"{k}: {cell.get(k)}")
+            if cell.get("status") != "done":
+                print(f"error: {cell.get('error')}")
+                print(cell.get("traceback") or "(no traceback stored)")
+            return 0
+    raise LicbenchError(
+        f"{args.key}: no single stored cell has a key starting so; copy it from "
+        "`licbench run M --dry-run` (pass --db where it is stored)"
+    )
+
+
+def _exists(url: str) -> bool:
+    from licbench.bench.store import sqlite_path
+
+    path = sqlite_path(url)
+    return path is None or path.is_file()
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    s = sub.add_parser("show", help="everything stored about one cell, its traceback included")
+    s.add_argument("key", help="a cell key, or its first characters")
+    s.add_argument("--db")
+    s.set_defaults(func=cmd_show)
     s = sub.add_parser("export", help="write a benchmark's cells and scores into a bundle")
     s.add_argument("--benchmark", required=True)
     s.add_argument("-o", type=Path, required=True, metavar="B.zip")
@@ -151,8 +229,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     s.set_defaults(func=cmd_import)
     s = sub.add_parser("verify", help="re-run sampled cells of a bundle and compare scores")
     s.add_argument("bundle", type=Path)
-    s.add_argument("--sample", type=int, default=3)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--sample", type=at_least(1), default=3, help="cells to re-run (default 3)")
+    s.add_argument("--seed", type=_seed, help="the sample's seed (default: a fresh one, printed)")
     s.add_argument("--db", help="where the bundle was imported: the result is recorded there")
     s.set_defaults(func=cmd_verify)
 
@@ -172,4 +250,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     s.add_argument("--output", help="write the tables to this file")
     s.add_argument("--published", help="folder of published RD curves (CompressAI's JSON)")
     s.add_argument("--site", metavar="DIR", help="write the static site (index + a page each)")
+    s.add_argument("--wide", action="store_true", help="every column (default: fits 120)")
+    s.add_argument(
+        "--partial", action="store_true", help="also show partial runs, labelled (partial)"
+    )
     s.set_defaults(func=cmd_leaderboard)

@@ -83,7 +83,12 @@ def _left_out(left_out: Any) -> str:
     return f"; {sum(left_out.values())} left out ({why})"
 
 
-def _runner(args: argparse.Namespace, progress: bool = False, manifest: Any = None) -> Any:
+def _runner(
+    args: argparse.Namespace,
+    progress: bool = False,
+    manifest: Any = None,
+    audit_of: str | None = None,
+) -> Any:
     """The runner of ``args.manifest`` (or of ``manifest``, one derived from it)."""
     from licbench.bench.manifest import load_manifest
     from licbench.bench.runner import Runner
@@ -99,6 +104,8 @@ def _runner(args: argparse.Namespace, progress: bool = False, manifest: Any = No
     path = sqlite_path(url)
     if getattr(args, "dry_run", False) and path is not None and not path.is_file():
         url = "sqlite://"  # a dry run creates no database: every cell is to run
+    if path is not None and args.db is None and url != "sqlite://":
+        path.parent.mkdir(parents=True, exist_ok=True)  # the user's own results folder
     store = ResultStore(url)
     return Runner(
         manifest,
@@ -109,6 +116,7 @@ def _runner(args: argparse.Namespace, progress: bool = False, manifest: Any = No
         progress=progress,
         executor=_executor(args),
         resources=_resources(args, manifest),
+        audit_of=audit_of,
     )
 
 
@@ -168,7 +176,7 @@ def _dry_run(runner: Any, as_json: bool) -> int:
             "key": p.key,
             "cell": describe(p.cell),
             "artifacts": {role: r.key for role, r in p.recipes.items()},
-            "error": str(p.error) if p.error else None,
+            "error": str(p.error) if p.error else p.stored_error,
         }
         for p in planned
     ]
@@ -182,6 +190,8 @@ def _dry_run(runner: Any, as_json: bool) -> int:
     ]
     print(tabulate(table, headers=["state", "key", "cell", "artifacts", "error"]))
     counts = {s: sum(r["state"] == s for r in rows) for s in ("stored", "to run", "fails")}
+    if any(r["state"] == "failed" for r in rows):  # stored as failed: rerun; `licbench show`
+        counts["failed before (licbench show KEY)"] = sum(r["state"] == "failed" for r in rows)
     from licbench.bench.prepare import matrix
 
     left_out = matrix(runner.m, runner.registry)[1]

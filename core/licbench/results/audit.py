@@ -83,33 +83,23 @@ def checks(d: dict[str, float], goal: str, eps: float) -> dict[str, tuple[bool, 
     return out
 
 
-def audit_tables(
-    wide: pd.DataFrame, manifests: dict[str, dict[str, Any]]
-) -> dict[str, pd.DataFrame]:
-    """``{"B / dataset / codec / audit": verdicts}`` for every stored audit benchmark ``B``:
-    a row per defense and check with its verdict (``pass`` or ``FAIL``) and numbers."""
-    out = {}
-    for bench, part in wide.groupby("benchmark"):
-        tms = manifests.get(str(bench), {}).get("threat_models", [])
-        tm = next((t for t in tms if t["name"] == "budget"), None)
-        if not str(bench).endswith("-audit") or tm is None:
-            continue
-        goal, eps = tm["goal"], parse_eps(tm["budget"]["eps"])
-        for (ds, label), group in part.groupby(["dataset", "label"]):
-            rows = []
-            for defense, cur in group.groupby("defense"):
-                damage = _damage(cur[cur.attack == "none"], cur[cur.attack != "none"], goal)
-                for check, (ok, text) in checks(damage, goal, eps).items():
-                    verdict = "pass" if ok else "FAIL"
-                    rows.append(
-                        {"defense": defense, "check": check, "verdict": verdict, "numbers": text}
-                    )
-            out[f"{bench} / {ds} / {label} / audit"] = pd.DataFrame(rows)
-    return out
+def audit_table(group: pd.DataFrame, tm: dict[str, Any]) -> pd.DataFrame:
+    """One codec's verdicts (``group``: its per-image rows in an audit benchmark whose
+    threat model ``budget`` is ``tm``): a row per defense and check, ``pass`` or ``FAIL``,
+    with its numbers."""
+    goal, eps = tm["goal"], parse_eps(tm["budget"]["eps"])
+    rows = []
+    for defense, cur in group.groupby("defense"):
+        damage = _damage(cur[cur.attack == "none"], cur[cur.attack != "none"], goal)
+        for check, (ok, text) in checks(damage, goal, eps).items():
+            verdict = "pass" if ok else "FAIL"
+            rows.append({"defense": defense, "check": check, "verdict": verdict, "numbers": text})
+    return pd.DataFrame(rows, columns=["defense", "check", "verdict", "numbers"])
 
 
 def flagged(tables: dict[str, pd.DataFrame]) -> list[str]:
-    """``codec + defense: checks failed`` for every pair that failed a check."""
+    """``codec + defense: checks failed`` for every pair that failed a check, from
+    ``{"B / dataset / codec / audit": verdicts}``."""
     out = []
     for title, table in tables.items():
         codec = title.split(" / ")[2]

@@ -15,34 +15,29 @@ defense (``none`` is the bare codec):
 - **robust BD-rate %**: the attacked curve (worst rate, worst PSNR per quality) against the
   bare codec's clean curve.
 
+Rate × clean, Δ PSNR and robust BD-rate carry 95 % bootstrap intervals over images
+(``lo``/``hi`` columns; :mod:`licbench.results.spread`), and every row says over how many
+images it was measured. Defenses are ranked by robust BD-rate where the curves allow it,
+else by the goal's own measure; the caption of the table says which.
+
 A row a measure cannot be computed for says why (``note``) and ranks below every row that
 has it.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from licbench.bench.store import ResultStore
 from licbench.bjontegaard import bd_rate
+from licbench.results.spread import boot_weights, interval
 
 GOALS = {"rate": "bpp", "distortion": "psnr"}
 LOWER_IS_WORSE = {"psnr": True, "ms-ssim": True, "bpp": False}
-
-
-def per_image(store: ResultStore, cells: pd.DataFrame) -> pd.DataFrame:
-    """One row per (cell, image) with a column per metric, for the given current cells."""
-    from licbench.results.tables import GROUP
-
-    scores = store.frame("scores")
-    df = scores.merge(cells[["key", *GROUP]], left_on="cell_key", right_on="key")
-    return df.pivot_table(
-        index=[*GROUP, "image"], columns="metric", values="value", aggfunc="first"
-    ).reset_index()
 
 
 def _value(frame: pd.DataFrame, metric: str) -> pd.Series:
@@ -82,6 +77,91 @@ def _worst(
     return pd.DataFrame.from_dict(rows, orient="index"), who
 
 
+Pair = tuple[pd.DataFrame, pd.DataFrame]  # per quality: worst and clean, on shared images
+MEASURES = ("rate × clean", "Δ PSNR dB", "robust BD-rate %")
+
+
+def _pairs(
+    clean: pd.DataFrame, hit: pd.DataFrame, metrics: list[str], goal: str, lower: dict[str, bool]
+) -> tuple[dict[float, Pair], Counter[str]]:
+    """Per quality, the per-image worst over attacks beside the clean cells of the same
+    images; who was worst for the goal."""
+    pairs, who = {}, Counter[str]()
+    for q, attacked in hit.groupby("quality"):
+        base = clean[clean.quality == q].set_index("image")
+        worst, by = _worst(attacked, metrics, goal, lower)
+        images = worst.index.intersection(base.index)  # the same images on both sides
+        if images.empty:
+            continue
+        pairs[float(q)] = (worst.loc[images], base.loc[images])
+        who.update(by)
+    return pairs, who
+
+
+Arrays = dict[str, np.ndarray]
+
+
+def _arrays(frame: pd.DataFrame, pos: dict[str, int], cols: tuple[str, ...]) -> Arrays:
+    """Columns of a per-image frame as arrays, with each image's position in ``pos``."""
+    out = {c: _value(frame, c).to_numpy(float) for c in cols}
+    out["at"] = np.array([pos.get(str(i), -1) for i in frame.index])
+    return out
+
+
+def _prepare(
+    pairs: dict[float, Pair], bare: pd.DataFrame, names: list[str]
+) -> tuple[list[tuple[Arrays, Arrays]], dict[float, Arrays]]:
+    pos = {n: i for i, n in enumerate(names)}
+    cols = ("bpp", "psnr", "ms-ssim")
+    per_q = [(_arrays(w, pos, cols), _arrays(b, pos, cols)) for w, b in pairs.values()]
+    curve = {}
+    for q, part in bare.groupby("quality"):
+        part = part.set_index("image")
+        curve[float(q)] = _arrays(part, pos, ("bpp", "psnr"))
+    return per_q, curve
+
+
+def _mean(a: Arrays, col: str, w: np.ndarray | None) -> float:
+    x = a[col]
+    if w is None:
+        return float(np.mean(x)) if len(x) else float("nan")
+    k = np.where(a["at"] >= 0, w[np.maximum(a["at"], 0)], 0.0)
+    return float((x * k).sum() / k.sum()) if k.sum() else float("nan")
+
+
+def _measures(
+    pairs: dict[float, Pair],
+    prepared: tuple[list[tuple[Arrays, Arrays]], dict[float, Arrays]],
+    w: np.ndarray | None,
+) -> dict[str, float]:
+    """Rate × clean, Δ PSNR, Δ MS-SSIM (means over qualities) and the robust BD-rate, with
+    each image weighted by ``w`` (None: all 1, every bare image counted)."""
+    per_q, bare = prepared
+    rows, robust_curve = [], {}
+    for q, (worst, base) in zip(pairs, per_q, strict=True):
+        rows.append(
+            (
+                _mean(worst, "bpp", w) / _mean(base, "bpp", w),
+                _mean(worst, "psnr", w) - _mean(base, "psnr", w),
+                _mean(worst, "ms-ssim", w) - _mean(base, "ms-ssim", w),
+            )
+        )
+        robust_curve[q] = (_mean(worst, "bpp", w), _mean(worst, "psnr", w))
+    bare_curve = {q: (_mean(a, "bpp", w), _mean(a, "psnr", w)) for q, a in bare.items()}
+    cols = ["bpp", "psnr"]
+    ref = pd.DataFrame.from_dict(bare_curve, orient="index", columns=cols).sort_index()
+    cur = pd.DataFrame.from_dict(robust_curve, orient="index", columns=cols).sort_index()
+    with warnings.catch_warnings():  # a measure no quality has stays NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        means = np.nanmean(np.array(rows, float), axis=0) if rows else [np.nan] * 3
+    return {
+        "rate × clean": float(means[0]),
+        "Δ PSNR dB": float(means[1]),
+        "Δ MS-SSIM": float(means[2]),
+        "robust BD-rate %": _bd(ref.dropna(), cur.dropna()),
+    }
+
+
 def _row(
     cur: pd.DataFrame,
     bare: pd.DataFrame,
@@ -89,37 +169,24 @@ def _row(
     goal: str,
     lower_is_worse: dict[str, bool],
 ) -> dict[str, Any]:
-    """The measures of one defense on one codec under one threat model."""
+    """The measures of one defense on one codec under one threat model, with intervals."""
     clean = cur[cur.attack == "none"]
     hit = cur[cur.attack.isin(attacks)]
     metrics = [m for m in dict.fromkeys(("bpp", "psnr", "ms-ssim", goal)) if m in cur]
     out: dict[str, Any] = {"clean BD-rate %": _bd(_curve(bare), _curve(clean))}
-    per_q, robust_curve, who = [], {}, Counter[str]()
-    for q, attacked in hit.groupby("quality"):
-        base = clean[clean.quality == q].set_index("image")
-        worst, by = _worst(attacked, metrics, goal, lower_is_worse)
-        images = worst.index.intersection(base.index)  # the same images on both sides
-        if images.empty:
-            continue
-        worst, base = worst.loc[images], base.loc[images]
-        who.update(by)
-        per_q.append(
-            {
-                "rate × clean": worst.bpp.mean() / _value(base, "bpp").mean(),
-                "Δ PSNR dB": worst.psnr.mean() - _value(base, "psnr").mean(),
-                "Δ MS-SSIM": (worst["ms-ssim"].mean() - _value(base, "ms-ssim").mean())
-                if "ms-ssim" in worst
-                else np.nan,
-            }
-        )
-        robust_curve[q] = (worst.bpp.mean(), worst.psnr.mean())
-    out.update(pd.DataFrame(per_q).mean().to_dict() if per_q else {})
-    curve = pd.DataFrame.from_dict(robust_curve, orient="index", columns=["bpp", "psnr"])
-    out["robust BD-rate %"] = _bd(_curve(bare), curve.sort_index())
+    pairs, who = _pairs(clean, hit, metrics, goal, lower_is_worse)
+    names = sorted({str(i) for worst, _ in pairs.values() for i in worst.index})
+    out["images"] = len(names)
+    if pairs:
+        prepared = _prepare(pairs, bare, names)
+        out.update(_measures(pairs, prepared, None))
+        draws = [_measures(pairs, prepared, w) for w in boot_weights(len(names))]
+        for k in MEASURES:
+            out[f"{k} lo"], out[f"{k} hi"] = interval([d[k] for d in draws])
     out["worst attack"] = who.most_common(1)[0][0] if who else ""
     out["wins"] = ", ".join(f"{a} {n}" for a, n in who.most_common())
     out["by attack"] = _by_attack(clean, hit, goal)
-    out["note"] = _note(clean, hit, per_q, len(curve), out)
+    out["note"] = _note(clean, hit, list(pairs), len(pairs), out)
     return out
 
 
@@ -168,10 +235,19 @@ def _note(
     return ""
 
 
+def rank_key(table: pd.DataFrame, goal: str) -> str:
+    """What a threat table ranks by: the robust BD-rate where any row has one (it counts
+    the clean cost and the attack), else the goal's own measure."""
+    if "robust BD-rate %" in table and table["robust BD-rate %"].notna().any():
+        return "robust BD-rate %"
+    return "rate × clean" if goal == "bpp" else "Δ PSNR dB"
+
+
 def threat_table(
     group: pd.DataFrame, tm: dict[str, Any], directions: dict[str, bool]
 ) -> pd.DataFrame:
-    """The ranked table of one codec (``group``: its per-image rows) under ``tm``."""
+    """The ranked table of one codec (``group``: its per-image rows) under ``tm``; the
+    column it ranks by is in ``table.attrs["rank_by"]``."""
     goal = GOALS.get(tm.get("goal", "rate"), tm.get("goal", "rate"))
     lower_is_worse = {goal: directions.get(goal, True), **LOWER_IS_WORSE}
     attacks = set(tm["attacks"])
@@ -180,13 +256,20 @@ def threat_table(
     for defense, cur in group.groupby("defense"):
         rows.append({"defense": defense, **_row(cur, bare, attacks, goal, lower_is_worse)})
     table = pd.DataFrame(rows)
-    key = "rate × clean" if goal == "bpp" else "Δ PSNR dB"
+    key = rank_key(table, goal)
     if key not in table:
         table[key] = np.nan
-    table = table.sort_values(key, ascending=goal == "bpp", na_position="last")
+    goal_key = "rate × clean" if goal == "bpp" else "Δ PSNR dB"
+    if goal_key not in table:
+        table[goal_key] = np.nan
+    keys = list(dict.fromkeys([key, goal_key]))  # unranked rows in the goal's own order
+    up = [k != "Δ PSNR dB" for k in keys]  # less rate, less BD-rate, a smaller PSNR drop
+    table = table.sort_values(keys, ascending=up, na_position="last")
     ranked = table[key].notna()
     table.insert(0, "rank", [str(i + 1) if r else "-" for i, r in enumerate(ranked)])
-    return table.reset_index(drop=True)
+    table = table.reset_index(drop=True)
+    table.attrs["rank_by"] = key
+    return table
 
 
 def robust_tables(

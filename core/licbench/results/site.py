@@ -1,10 +1,12 @@
 """A static leaderboard site: an index and one page per benchmark, readable offline.
 
 ``licbench leaderboard --site DIR`` writes ``index.html`` and, per benchmark, a page with
-the ranked tables (sortable by a few lines of plain JavaScript inside the page: no CDN),
-RD plots (SVG), the per-image spread, the provenance (manifest, versions, weight hashes,
-run dates, cell keys) and CSV / JSON downloads of its tables. Every file is written into
-DIR, with relative links, so the site opens from ``file://`` and from any web server.
+the rankings first, each with its caption (sortable by a few lines of plain JavaScript
+inside the page: no CDN; FAIL verdicts highlighted), RD plots (SVG), then, collapsed, the
+per-cell tables, the per-image spread and the provenance (manifest, versions, weight
+hashes, runs, cell keys), and CSV / JSON downloads of its tables. Every value is escaped.
+Every file is written into DIR, with relative links, so the site opens from ``file://``
+and from any web server.
 """
 
 from __future__ import annotations
@@ -18,11 +20,10 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from licbench.bench.store import ResultStore
-from licbench.results import robust
-from licbench.results import tables as lb
-from licbench.results.audit import audit_tables
-from licbench.results.backdoor import backdoor_tables
+from licbench.results.plots import rd_plot
+from licbench.results.render import render, table_html
+from licbench.results.tables import slug
+from licbench.results.view import Results, Table, _weights
 
 SORT_JS = """
 document.querySelectorAll("table.sortable th").forEach(function (th) {
@@ -50,41 +51,21 @@ document.querySelectorAll("table.sortable th").forEach(function (th) {
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1200px; padding: 0 1em; }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 12px; }
-th, td { border: 1px solid #ccc; padding: 2px 6px; text-align: right; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 12px; max-width: 100%; }
+th, td { border: 1px solid #ccc; padding: 2px 6px; text-align: right; overflow-wrap: anywhere; }
 th { background: #f0f0f0; cursor: pointer; user-select: none; }
 th[data-order=asc]::after { content: " ▲"; } th[data-order=desc]::after { content: " ▼"; }
 td:first-child, th:first-child { text-align: left; }
-pre { background: #f7f7f7; padding: 0.6em; overflow-x: auto; font-size: 12px; }
+pre { background: #f7f7f7; padding: 0.6em; white-space: pre-wrap; overflow-wrap: anywhere;
+      font-size: 12px; }
+.caption { color: #444; font-size: 13px; margin: 0.2em 0; }
+td.fail { background: #fdd; color: #a00; font-weight: bold; }
+details > summary h2 { display: inline; cursor: pointer; }
+.source { color: #555; }
 img { max-width: 100%; border: 1px solid #ddd; }
 .imported { color: #a05a00; }
 .verified { color: #1a7f37; } .disagreed { color: #c00; font-weight: bold; }
 """
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        shown = "" if pd.isna(value) else f"{value:.4f}"
-        return f'<td data-value="{"" if pd.isna(value) else repr(value)}">{shown}</td>'
-    return f"<td>{html.escape(str(value))}</td>"
-
-
-def table_html(title: str, table: pd.DataFrame, directions: dict[str, bool]) -> str:
-    arrow = {True: " ↑", False: " ↓"}
-    head = "".join(
-        f"<th>{html.escape(str(c) + (arrow[directions[c]] if c in directions else ''))}</th>"
-        for c in table
-    )
-    if "quality" in table:
-        shown = [f"{q:g}" if isinstance(q, float) else q for q in table.quality]
-        table = table.assign(quality=shown)
-    rows = "\n".join(
-        "<tr>" + "".join(_cell(v) for v in row) + "</tr>" for row in table.itertuples(index=False)
-    )
-    return (
-        f"<h3>{html.escape(title)}</h3>\n<table class='sortable'><thead><tr>{head}</tr></thead>"
-        f"<tbody>\n{rows}\n</tbody></table>"
-    )
 
 
 def page(title: str, body: str) -> str:
@@ -111,127 +92,118 @@ def spread(wide: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def provenance(bench: str, cells: pd.DataFrame, store: ResultStore, manifest: dict) -> str:
-    runs = store.frame("runs")
-    runs = runs[runs.benchmark == bench][["id", "status", "started_at", "finished_at"]]
+def provenance(bench: str, results: Results) -> str:
+    cells = results.cells[results.cells.benchmark == bench]
+    runs = results.runs[results.runs.benchmark == bench]
+    runs = runs[["id", "kind", "status", "host", "code_commit", "started_at", "finished_at"]]
     versions: dict[str, str] = {}
     for text in cells.versions:
-        versions.update(json.loads(text or "{}"))
-    weights = sorted({json.loads(f or "{}").get("weights", "") for f in cells.fingerprints})
+        found = json.loads(text or "{}")
+        versions.update(
+            {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+        )
+    weights = sorted({_weights(f) for f in cells.fingerprints})
     keys = cells[["key", "label", "quality", "attack", "defense", "finished_at"]]
+    frames = {
+        "Versions": pd.DataFrame(sorted(versions.items()), columns=["package", "version"]),
+        "Weight hashes": pd.DataFrame({"weights": weights}),
+        "Runs": runs.astype(str),
+        "Cell keys": keys.astype(str),
+    }
+    manifest = yaml.safe_dump(results.manifest(bench), sort_keys=False)
     return "\n".join(
         [
-            "<h2>Provenance</h2>",
+            "<details><summary><h2>Provenance</h2></summary>",
             "<h3>Manifest (as run)</h3>",
-            f"<pre>{html.escape(yaml.safe_dump(manifest, sort_keys=False))}</pre>",
-            table_html(
-                "Versions",
-                pd.DataFrame(sorted(versions.items()), columns=["package", "version"]),
-                {},
-            ),
-            table_html("Weight hashes", pd.DataFrame({"weights": weights}), {}),
-            table_html("Runs", runs.astype(str), {}),
-            table_html("Cell keys", keys.astype(str), {}),
+            f"<pre>{html.escape(manifest)}</pre>",
+            *(table_html(t, Table(f, "", "details"), {}) for t, f in frames.items()),
+            "</details>",
         ]
     )
 
 
 @dataclass
 class Site:
-    """What every page is made from: the store's current cells, their means and scores."""
+    """The pages of a results view, written into ``out``."""
 
-    store: ResultStore
+    results: Results
     out: Path
     published: Path | None = None
-    threat_models: dict[str, list[dict[str, Any]]] | None = None  # else each last run's
+    threat_models: dict[str, list[dict[str, Any]]] | None = None  # else each run's own
 
-    def __post_init__(self) -> None:
-        self.means, self.directions, self.configs = lb.load_means(self.store)
-        self.cells = lb.current_cells(self.store)
-        self.wide = robust.per_image(self.store, self.cells)
-        self.manifests = lb.manifests(self.store)
-
-    def write(self) -> list[Path]:
-        """The index and every benchmark's page, written into ``out``."""
+    def write(self, only: str | None = None) -> list[Path]:
+        """The index and every benchmark's page (``only``: that one's), written into ``out``."""
         self.out.mkdir(parents=True, exist_ok=True)
-        benches = sorted(set(self.means.benchmark))
-        pages = [self.bench_page(b) for b in benches]
-        index = lb.index(self.means, self.store)
+        r = self.results
+        benches = r.benchmarks()
+        pages = [self.bench_page(b) for b in ([only] if only else benches)]
         links = "".join(
-            f"<li><a href='{lb.slug(b)}.html'>{html.escape(b)}</a></li>" for b in benches
+            f"<li><a href='{slug(b)}.html'>{html.escape(b)}</a> "
+            f"<span class='source'>({html.escape(r.origin[b])} results)</span></li>"
+            for b in benches
         )
         body = f"<h1>licbench leaderboard</h1>\n<ul>{links}</ul>\n" + table_html(
-            "Benchmarks and threat models", index, {}
+            "Benchmarks and threat models", Table(r.index(), "", "details"), {}
         )
         (self.out / "index.html").write_text(page("licbench leaderboard", body))
         return [self.out / "index.html", *pages]
 
-    def tables(self, bench: str) -> dict[str, pd.DataFrame]:
-        means = self.means[self.means.benchmark == bench]
-        given = (self.threat_models or {}).get(bench)
-        models = {bench: given or self.manifests.get(bench, {}).get("threat_models", [])}
-        wide = self.wide[self.wide.benchmark == bench]
-        audited = self.wide[self.wide.benchmark.isin([bench, f"{bench}-audit"])]
-        return {
-            **robust.robust_tables(wide, models, self.directions),
-            **audit_tables(audited, self.manifests),
-            **backdoor_tables(wide),
-            **lb.bd_summary(means, self.configs),
-            **lb.family_tables(means, self.directions, self.configs),
-        }
-
-    def imported(self, bench: str, cells: pd.DataFrame) -> str:
-        """A mark for the cells that came from a bundle (``licbench import``): whence, and
-        the newest ``licbench verify`` result stored for that bundle."""
-        from licbench.bench.bundle import verification
-
-        runs = self.store.frame("runs")
-        runs = runs[(runs.benchmark == bench) & (runs.status == "imported")]
+    def imported(self, bench: str) -> str:
+        """A mark for the cells that came from a bundle: whence, and what a ``licbench
+        verify`` here re-ran and found (never more than it checked)."""
         marks = []
-        for r in runs.itertuples():
-            n = int((cells.run_id == r.id).sum())
-            info = json.loads(r.versions or "{}")
-            source = html.escape(info.get("imported_from", "?"))
-            if not n:
-                continue
-            v = verification(self.store, info.get("bundle_sha256", ""))
+        for imp in self.results.imports(bench):
+            source = html.escape(str(imp["source"]))
+            v = imp["verification"]
             if v is None:
                 check = f"not verified here; check them with <code>licbench verify {source}</code>"
             else:
-                word = "agrees" if v["status"] == "verified" else "DISAGREES"
+                cells = v.get("agree_cells")
+                covered = len(json.loads(v["cells"])) if isinstance(v.get("cells"), str) else None
+                what = (
+                    f"re-run here: {int(cells)} of {covered} cells agree"
+                    if covered is not None and cells is not None and not pd.isna(cells)
+                    else f"{v['agree']} of {v['compared']} re-run scores within tolerance"
+                )
                 check = (
-                    f"<span class='{v['status']}'>verified {v['when']}: {word}</span> on "
-                    f"{v['sample']} re-run cells ({v['agree']} of {v['compared']} scores "
-                    "within tolerance)"
+                    f"<span class='{html.escape(str(v['status']))}'>verified "
+                    f"{html.escape(str(v['verified_at'])[:19])}: {what}</span>"
                 )
             marks.append(
-                f"<p class='imported'>{n} cells imported from {source} (run {r.id}); {check}</p>"
+                f"<p class='imported'>{imp['cells']} cells imported from {source} "
+                f"(run {imp['run']}); {check}</p>"
             )
         return "\n".join(marks)
 
     def bench_page(self, bench: str) -> Path:
-        name = lb.slug(bench)
-        tables = self.tables(bench)
-        (self.out / f"{name}.csv").write_text(lb.render(tables, self.directions, "csv"))
-        (self.out / f"{name}.json").write_text(lb.render(tables, self.directions, "json"))
-        means = self.means[self.means.benchmark == bench]
-        plots = lb.rd_plot(means, self.out / "plots", fmt="svg", published=self.published)
-        cells = self.cells[self.cells.benchmark == bench]
-        wide = self.wide[self.wide.benchmark == bench]
+        r, name = self.results, slug(bench)
+        given = (self.threat_models or {}).get(bench)
+        tables = r.tables(bench, threat_models=given)
+        (self.out / f"{name}.csv").write_text(render(tables, r.directions, "csv"))
+        (self.out / f"{name}.json").write_text(render(tables, r.directions, "json"))
+        means = r.means[r.means.benchmark == bench]
+        wide = r.wide[r.wide.benchmark == bench]
+        plots = rd_plot(means, wide, self.out / "plots", fmt="svg", published=self.published)
+        ranks = {t: x for t, x in tables.items() if x.kind != "details"}
+        details = {t: x for t, x in tables.items() if x.kind == "details"}
         parts = [
             f"<p><a href='index.html'>all benchmarks</a></p><h1>{html.escape(bench)}</h1>",
-            self.imported(bench, cells),
+            f"<p class='source'>{html.escape(r.origin[bench])} results</p>",
+            self.imported(bench),
             f"<p>Downloads: <a href='{name}.csv' download>CSV</a> · "
             f"<a href='{name}.json' download>JSON</a></p>",
-            *(table_html(t, df, self.directions) for t, df in tables.items()),
+            *(table_html(t, x, r.directions, wide=False) for t, x in ranks.items()),
             "<h2>Rate–distortion</h2>",
             *(
                 f"<p><img src='plots/{p.name}' alt='RD plot {html.escape(p.stem)}'></p>"
                 for p in plots
             ),
-            "<h2>Per-image spread</h2>",
-            table_html("PSNR and bpp over images", spread(wide), {}),
-            provenance(bench, cells, self.store, self.manifests.get(bench, {})),
+            "<details><summary><h2>Per-cell details</h2></summary>",
+            *(table_html(t, x, r.directions) for t, x in details.items()),
+            "<h3>Per-image spread</h3>",
+            table_html("PSNR and bpp over images", Table(spread(wide), "", "details"), {}),
+            "</details>",
+            provenance(bench, r),
         ]
         path = self.out / f"{name}.html"
         path.write_text(page(f"licbench: {bench}", "\n".join(parts)))

@@ -73,6 +73,7 @@ class BackdoorParams(TrainingFields):
 
 class BackdoorAttack(Attack, Trained):
     name = "backdoor"
+    kind = "backdoor"
     Params = BackdoorParams
     params: BackdoorParams
 
@@ -85,6 +86,13 @@ class BackdoorAttack(Attack, Trained):
         super().__init__(**params)
         self.config = self.params.config() if self.params.triggers else None
         self.backdoor: Backdoor | None = None
+
+    def variant(self) -> str:
+        """The trigger applied (the first one by default), ``clean`` for none."""
+        if self.params.apply == "none":
+            return "clean"
+        first = self.params.triggers[0].label if self.params.triggers else "default"
+        return self.params.apply or first
 
     def _victim(self, codec: Codec) -> LearnedCodec:
         if not isinstance(codec, LearnedCodec):

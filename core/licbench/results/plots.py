@@ -1,0 +1,90 @@
+"""Rate-distortion plots of a benchmark: measured curves with their spread over images,
+and, on Kodak, the published curves of the same architectures (dashed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from licbench.published import for_codec
+from licbench.results.spread import mean_interval
+from licbench.results.tables import slug
+
+MARKERS = "os^vD<>pP*Xhd"
+LEGEND_PT = 9
+
+
+def _errors(wide: pd.DataFrame, cur: pd.DataFrame, metric: str) -> np.ndarray:
+    """Per point of ``cur`` (sorted means), the 95 % interval of ``metric`` over images as
+    (below, above) distances for matplotlib."""
+    keys = ["quality", "label", "attack", "defense"]
+    out = []
+    for row in cur.itertuples():
+        at = wide
+        for k in keys:
+            at = at[at[k] == getattr(row, k)]
+        lo, hi = mean_interval(list(at[metric].dropna())) if metric in at else (np.nan, np.nan)
+        mean = getattr(row, metric)
+        out.append((max(mean - lo, 0.0), max(hi - mean, 0.0)) if np.isfinite(lo) else (0.0, 0.0))
+    return np.array(out, float).T.reshape(2, -1)
+
+
+def rd_plot(
+    means: pd.DataFrame,
+    wide: pd.DataFrame,
+    out_dir: Path,
+    fmt: str = "png",
+    published: Path | None = None,
+) -> list[Path]:
+    """One plot per benchmark and dataset: PSNR against real bpp, one curve per codec,
+    attack and defense (clean codecs solid, attacked or defended ones dotted), each point
+    with its 95 % interval over images, every series in its own colour and marker; on
+    Kodak, each architecture's published curve from ``published``, dashed, clipped to the
+    measured range."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths: list[Path] = []
+    if "bpp" not in means or "psnr" not in means:
+        return paths
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for (bench, ds), part in means.groupby(["benchmark", "dataset"]):
+        series = list(part.groupby(["label", "attack", "defense"]))
+        colours = plt.get_cmap("tab20" if len(series) <= 20 else "turbo")
+        fig, ax = plt.subplots(figsize=(8.5, 6))
+        for i, ((label, attack, defense), cur) in enumerate(series):
+            cur = cur.dropna(subset=["bpp", "psnr"]).sort_values("bpp")
+            clean = attack == "none" and defense == "none"
+            name = " · ".join([label] + [p for p in (attack, defense) if p != "none"])
+            colour = colours(i / max(len(series) - 1, 1) if len(series) > 20 else i)
+            ax.errorbar(cur.bpp, cur.psnr, yerr=_errors(wide, cur, "psnr"),
+                        xerr=_errors(wide, cur, "bpp"), fmt="-" if clean else ":",
+                        marker=MARKERS[i % len(MARKERS)], color=colour, label=name,
+                        markersize=4, capsize=2, elinewidth=0.8)  # fmt: skip
+        (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+        if ds == "kodak":
+            for label in sorted({str(x) for x in part.label}):
+                ref = for_codec(published, label)
+                if ref is None:
+                    continue
+                ref = ref[(ref.bpp >= x0) & (ref.bpp <= x1) & (ref.psnr >= y0) & (ref.psnr <= y1)]
+                if len(ref):
+                    ax.plot(ref.bpp, ref.psnr, "--", color="0.35", linewidth=1,
+                            label=f"{ref.name.iloc[0]} (published, Kodak full size)")  # fmt: skip
+        ax.set_xlim(x0, x1)
+        ax.set_ylim(y0, y1)
+        ax.set(xlabel="bits per pixel (real bitstream)", ylabel="PSNR (dB, RGB)",
+               title=f"{bench}: {ds} (bars: 95 % interval over images)")  # fmt: skip
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=LEGEND_PT, loc="center left", bbox_to_anchor=(1.01, 0.5),
+                  ncol=2 if len(series) > 16 else 1)  # fmt: skip
+        fig.tight_layout()
+        path = out_dir / f"rd-{slug(f'{bench}-{ds}')}.{fmt}"
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        paths.append(path)
+    return paths

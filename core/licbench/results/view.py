@@ -1,0 +1,290 @@
+"""The results view: one read of the stored results, from which every table is derived.
+
+``Results`` reads cells, per-image scores, runs, metric directions and verifications once,
+from one database or from several *sources* in order of precedence (the user's own results
+before the shipped reference results). A benchmark's tables come from the first source
+that holds it, and say which. The leaderboard, the site, ``licbench audit`` and the
+benchmark scripts all take their tables from here; nothing else assembles them.
+
+What an entry is:
+
+- a finished cell of the newest run that scored its row (dataset, codec, quality, attack,
+  defense), on the newest weights of its codec and quality (older cells stay stored);
+- never a *partial* cell (a run narrowed from the command line, e.g. ``--limit-images``),
+  unless asked for with ``partial=True``: then partial rows are shown beside the complete
+  ones, labelled ``(partial)``, and never replace them;
+- imported cells (``licbench import``) are marked with their bundle.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from licbench.bench.store import ResultStore, sqlite_path
+from licbench.errors import LicbenchError
+
+GROUP = ["benchmark", "dataset", "family", "label", "quality", "attack", "defense"]
+PARTIAL = " (partial)"
+
+
+@dataclass
+class Table:
+    """One table to show: its rows, the sentence that says what it ranks or shows, and
+    its kind (``ranking``, ``verdicts`` or ``details``)."""
+
+    frame: pd.DataFrame
+    caption: str
+    kind: str = "ranking"
+
+
+def current(cells: pd.DataFrame) -> pd.DataFrame:
+    """Of finished cells, those the leaderboard shows: the newest run of each row, on the
+    newest weights of each (benchmark, codec, quality), so that a re-run replaces rows
+    instead of averaging old and new results."""
+    cells = cells.sort_values("run_id")
+    newest = cells.groupby(GROUP, dropna=False)["run_id"].transform("max")
+    cells = cells[cells.run_id == newest]
+    weights = pd.Series([_weights(f) for f in cells.fingerprints], index=cells.index, dtype=object)
+    codec = ["benchmark", "family", "label", "quality"]
+    latest = weights.groupby([cells[c] for c in codec], dropna=False).transform("last")
+    return cells[weights == latest]
+
+
+def _weights(text: Any) -> str:
+    try:
+        found = json.loads(text or "{}")
+    except (TypeError, ValueError):
+        return ""
+    return str(found.get("weights") or "") if isinstance(found, dict) else ""
+
+
+def _json(text: Any, default: Any) -> Any:
+    try:
+        return json.loads(text) if isinstance(text, str) and text else default
+    except ValueError:
+        return default
+
+
+def _source(name: str, store: ResultStore, partial: bool) -> dict[str, pd.DataFrame]:
+    """One database's current cells (tagged with ``from_db``), per-image scores, runs,
+    metrics and verifications."""
+    runs = store.frame("runs")
+    cells = store.frame("cells")
+    cells = cells[cells.status == "done"].copy()
+    cells["partial"] = cells.partial.fillna(False).astype(bool)
+    if not partial:
+        cells = cells[~cells.partial]
+    cells.loc[cells.partial, "label"] = cells.label[cells.partial] + PARTIAL
+    imported = set(runs.id[runs.kind == "import"])
+    cells["imported"] = cells.run_id.isin(imported)
+    cells = current(cells).assign(from_db=name)
+    scores = store.frame("scores")
+    scores = scores[scores.cell_key.isin(set(cells.key))]
+    frame = scores.merge(cells[["key", *GROUP, "learned"]], left_on="cell_key", right_on="key")
+    wide = frame.pivot_table(
+        index=[*GROUP, "learned", "image"], columns="metric", values="value", aggfunc="first"
+    ).reset_index()
+    wide.columns.name = None
+    return {
+        "cells": cells,
+        "wide": wide.assign(from_db=name),
+        "runs": runs.assign(from_db=name),
+        "metrics": store.frame("metrics"),
+        "verifications": store.frame("verifications").assign(from_db=name),
+    }
+
+
+class Results:
+    """Stored results as tables: ``Results([("yours", store), ("reference", ref)])``."""
+
+    def __init__(
+        self, sources: ResultStore | list[tuple[str, ResultStore]], partial: bool = False
+    ) -> None:
+        if isinstance(sources, ResultStore):
+            sources = [(sources.url, sources)]
+        self.sources = [name for name, _ in sources]
+        self._stores = dict(sources)
+        self.partial = partial
+        parts = [_source(name, store, partial) for name, store in sources]
+        self.origin: dict[str, str] = {}  # benchmark -> the source its tables come from
+        for part in parts:
+            for bench in sorted(set(part["cells"].benchmark)):
+                self.origin.setdefault(str(bench), str(part["cells"].from_db.iloc[0]))
+
+        def mine(f: pd.DataFrame) -> pd.DataFrame:
+            pairs = zip(f.benchmark, f.from_db, strict=True)
+            return f[[self.origin.get(str(b)) == s for b, s in pairs]]
+
+        self.cells = pd.concat([mine(p["cells"]) for p in parts], ignore_index=True)
+        if self.cells.empty:
+            raise LicbenchError(
+                f"{', '.join(s.url for _, s in sources)}: holds no finished cells; "
+                "run `licbench run MANIFEST` first"
+            )
+        self.wide = pd.concat([mine(p["wide"]) for p in parts], ignore_index=True)
+        self.runs = pd.concat([mine(p["runs"]) for p in parts], ignore_index=True)
+        self.verifications = pd.concat([p["verifications"] for p in parts], ignore_index=True)
+        self.directions: dict[str, bool] = {}
+        for p in reversed(parts):  # the first source's definitions win
+            m = p["metrics"]
+            self.directions.update(zip(m.name, m.higher_is_better.astype(bool), strict=True))
+        self.means = self._means()
+
+    def _means(self) -> pd.DataFrame:
+        metrics = [c for c in self.wide.columns if c in self.directions]
+        keys = [*GROUP, "learned"]
+        means = self.wide.groupby(keys, dropna=False)[metrics].mean().reset_index()
+        n = self.wide.groupby(keys, dropna=False)["image"].nunique().rename("images")
+        return means.merge(n.reset_index(), on=keys)
+
+    def store(self, bench: str) -> ResultStore:
+        """The database ``bench``'s tables come from."""
+        return self._stores[self.origin[self.check(bench)]]
+
+    # --- what each benchmark is ------------------------------------------------------------
+
+    def benchmarks(self) -> list[str]:
+        return sorted(self.origin)
+
+    def check(self, bench: str) -> str:
+        """``bench``, or a one-line error with the nearest stored name."""
+        if bench in self.origin:
+            return bench
+        from licbench.plugin.params import nearest
+
+        near = nearest(bench, self.benchmarks())
+        fix = f"did you mean '{near[0]}'?" if near else f"stored: {', '.join(self.benchmarks())}"
+        raise LicbenchError(f"{', '.join(self.sources)}: no benchmark '{bench}'; {fix}")
+
+    def _runs_of(self, bench: str) -> pd.DataFrame:
+        """The runs whose cells ``bench`` shows, oldest first."""
+        used = set(self.cells.run_id[self.cells.benchmark == bench])
+        runs = self.runs[(self.runs.benchmark == bench) & self.runs.id.isin(used)]
+        return runs.sort_values("id")
+
+    def manifest(self, bench: str) -> dict[str, Any]:
+        """The manifest of the newest run ``bench`` shows."""
+        runs = self._runs_of(bench)
+        found = _json(runs.manifest.iloc[-1], {}) if len(runs) else {}
+        return found if isinstance(found, dict) else {}
+
+    def threat_models(self, bench: str) -> list[dict[str, Any]]:
+        """The threat models the runs of ``bench`` recorded (the newest of each name)."""
+        out: dict[str, dict[str, Any]] = {}
+        for text in self._runs_of(bench).threat_models:
+            for tm in _json(text, []) if isinstance(_json(text, []), list) else []:
+                if isinstance(tm, dict) and isinstance(tm.get("name"), str):
+                    out[tm["name"]] = tm
+        return list(out.values())
+
+    def settings(self, bench: str) -> dict[str, Any]:
+        """The leaderboard settings (``rank_by``, ``anchor``) of the newest run shown."""
+        runs = self._runs_of(bench)
+        found = _json(runs.leaderboard.iloc[-1], {}) if len(runs) else {}
+        return found if isinstance(found, dict) else {}
+
+    def kind(self, bench: str) -> str:
+        runs = self._runs_of(bench)
+        return (
+            str(runs.kind.iloc[-1]) if len(runs) and isinstance(runs.kind.iloc[-1], str) else "run"
+        )
+
+    def audits(self, bench: str) -> list[str]:
+        """The stored audit benchmarks of ``bench``."""
+        runs = self.runs[(self.runs.kind == "audit") & (self.runs.audit_of == bench)]
+        return sorted({str(b) for b in runs.benchmark if b in self.origin})
+
+    def imports(self, bench: str) -> list[dict[str, Any]]:
+        """Per import run shown in ``bench``: its bundle, cell count and newest check."""
+        out = []
+        for r in self._runs_of(bench).itertuples():
+            if r.kind != "import":
+                continue
+            n = int((self.cells.run_id == r.id).sum())
+            checks = self.verifications[self.verifications.bundle_sha256 == r.bundle_sha256]
+            last = checks.sort_values("id").iloc[-1].to_dict() if len(checks) else None
+            out.append({"run": r.id, "source": r.source, "cells": n, "verification": last})
+        return out
+
+    # --- tables ----------------------------------------------------------------------------
+
+    def tables(
+        self,
+        bench: str,
+        rank_by: str | None = None,
+        threat_models: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Table]:
+        """Every table of ``bench``, its rankings first: threat models, audit verdicts,
+        backdoors, BD-rate against the anchor, then the per-codec details."""
+        from licbench.results import tables as t
+
+        self.check(bench)
+        wide = self.wide[self.wide.benchmark == bench]
+        means = self.means[self.means.benchmark == bench]
+        models = threat_models if threat_models is not None else self.threat_models(bench)
+        out: dict[str, Table] = {}
+        out.update(t.threat_tables(bench, wide, models, self.directions))
+        for audit in ([bench] if self.kind(bench) == "audit" else []) + self.audits(bench):
+            out.update(t.audit_verdicts(audit, self.wide[self.wide.benchmark == audit],
+                                        self.threat_models(audit)))  # fmt: skip
+        out.update(t.backdoor_tables(bench, wide, self.cells[self.cells.benchmark == bench]))
+        out.update(t.bd_summary(bench, means, self.settings(bench)))
+        out.update(t.family_tables(bench, means, self.directions, rank_by or
+                                   self.settings(bench).get("rank_by")))  # fmt: skip
+        return out
+
+    def index(self) -> pd.DataFrame:
+        """One line per benchmark: where it comes from, what it holds, what it ranks."""
+        rows = []
+        for bench in self.benchmarks():
+            part = self.means[self.means.benchmark == bench]
+            cells = self.cells[self.cells.benchmark == bench]
+            tms = [str(tm["name"]) for tm in self.threat_models(bench)]
+            rows.append(
+                {
+                    "benchmark": bench,
+                    "source": self.origin[bench],
+                    "datasets": ", ".join(sorted({str(d) for d in part.dataset})),
+                    "codecs": part.label.nunique(),
+                    "rows": len(part),
+                    "images": int(part.images.max()) if len(part) else 0,
+                    "threat models": ", ".join(tms) or "—",
+                    "imported": int(cells.imported.sum()),
+                }
+            )
+        return pd.DataFrame(rows)
+
+
+def open_results(
+    db: str | None = None,
+    *,
+    user: str | None = None,
+    reference: str | None = None,
+    partial: bool = False,
+) -> Results:
+    """The results of ``db`` alone (which must exist); without it, the user's database
+    before the shipped reference database, each where it exists."""
+    if db is not None:
+        store = ResultStore(db, create=False)
+        path = sqlite_path(db)
+        return Results([(path.name if path else store.url, store)], partial=partial)
+    sources = [
+        (name, ResultStore(url, create=False))
+        for name, url in (("yours", user), ("reference", reference))
+        if url is not None and _exists(url)
+    ]
+    if not sources:
+        raise LicbenchError(
+            f"{user}: no results database there (and no reference results); run "
+            "`licbench run MANIFEST` first, or pass the --db that holds the results"
+        )
+    return Results(sources, partial=partial)
+
+
+def _exists(url: str) -> bool:
+    path = sqlite_path(url)
+    return path is None or path.is_file()
