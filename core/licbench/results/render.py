@@ -91,7 +91,7 @@ def _headers(frame: pd.DataFrame, directions: dict[str, bool]) -> list[str]:
 def markdown(tables: dict[str, Table], directions: dict[str, bool], wide: bool = False) -> str:
     out = []
     for title, t in tables.items():
-        frame, left = shown(t, wide), []
+        frame, left = shown(t, wide), list[str]()
         while True:
             body = tabulate(frame, headers=_headers(frame, directions), tablefmt="github",
                             showindex=False, disable_numparse=True)  # fmt: skip
