@@ -14,9 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from licbench.bench.store import ResultStore  # noqa: E402
-from licbench.paths import default_db_url  # noqa: E402
-from licbench.results.tables import current_cells  # noqa: E402
+import licbench  # noqa: E402
 
 
 def main() -> None:
@@ -24,19 +22,17 @@ def main() -> None:
     p.add_argument("--benchmark", default="adv-fig6")
     p.add_argument("--quality", type=float, default=6)
     p.add_argument("--metric", default="bpp")
-    p.add_argument("--db", default=default_db_url())
+    p.add_argument("--db", help="default: your results, else the shipped reference results")
     p.add_argument("--out", default=None)
     a = p.parse_args()
-    store = ResultStore(a.db)
-    cells = current_cells(store)
-    cells = cells[(cells.benchmark == a.benchmark) & (cells.quality == a.quality)]
-    if cells.empty:
-        raise SystemExit(f"no finished cells of {a.benchmark} at quality {a.quality:g} in {a.db}")
-    scores = store.frame("scores")
-    scores = scores[scores.metric == a.metric].merge(cells, left_on="cell_key", right_on="key")
+    results = licbench.results(a.db)
+    wide = results.wide
+    wide = wide[(wide.benchmark == results.check(a.benchmark)) & (wide.quality == a.quality)]
+    if wide.empty or a.metric not in wide:
+        raise SystemExit(f"no {a.metric} of {a.benchmark} at quality {a.quality:g}")
     fig, ax = plt.subplots(figsize=(6, 4))
-    for (attack, defense), part in scores.groupby(["attack", "defense"]):
-        values = part["value"]
+    for (attack, defense), part in wide.groupby(["attack", "defense"]):
+        values = part[a.metric].dropna()
         ax.hist(values, bins=12, alpha=0.5, label=f"{attack} / {defense}")
         print(
             f"{attack:>8} / {defense:<10} n={len(values):3d} mean={values.mean():.4f} "

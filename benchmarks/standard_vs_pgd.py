@@ -4,6 +4,8 @@ images. Reads the cells of `benchmarks/adversarial/standard.yaml` from the resul
 
     licbench run benchmarks/adversarial/standard.yaml
     python benchmarks/standard_vs_pgd.py [--db results.db] [--benchmark adv-standard]
+
+(without --db: your results, else the shipped reference results)
 """
 
 from __future__ import annotations
@@ -13,20 +15,16 @@ from collections import Counter
 
 from tabulate import tabulate
 
-from licbench.bench.store import ResultStore
-from licbench.paths import default_db_url
-from licbench.results import robust
-from licbench.results import tables as lb
+import licbench
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--db", default=default_db_url())
+    p.add_argument("--db")
     p.add_argument("--benchmark", default="adv-standard")
     args = p.parse_args()
-    store = ResultStore(args.db, create=False)
-    cells = lb.current_cells(store)
-    wide = robust.per_image(store, cells[cells.benchmark == args.benchmark])
+    results = licbench.results(args.db)
+    wide = results.wide[results.wide.benchmark == results.check(args.benchmark)]
     rows = []
     for (label, q), part in wide[wide.defense == "none"].groupby(["label", "quality"]):
         bpp = part.pivot_table(index="image", columns="attack", values="bpp")

@@ -13,7 +13,7 @@ from licbench.bench.store import ResultStore
 from licbench.cli import main
 from licbench.images import load_image
 from licbench.plugin.manager import get_registry
-from licbench.results.tables import load_means
+from licbench.results.view import Results
 
 
 def test_preprocess_defenses_filter_and_pass_gradients() -> None:
@@ -65,7 +65,7 @@ def test_defenses_in_a_manifest_matrix(tmp_path: Path) -> None:
     )
     db = tmp_path / "r.db"
     assert main(["run", str(m), "--db", str(db), "--no-progress"]) == 0
-    means, _, _ = load_means(ResultStore(str(db)))
+    means = Results(ResultStore(str(db))).means
     assert set(means.defense) == {"none", "gaussian-blur", "bit-squeeze", "jpeg-purify"}
     blurred = means[means.defense == "gaussian-blur"]
     clean = means[means.defense == "none"]

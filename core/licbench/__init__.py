@@ -1,15 +1,71 @@
 """licbench: a benchmark platform for attacks on and defenses of learned image compression.
 
+Two calls, after RobustBench's ``load_model`` / ``benchmark`` pair::
+
+    import licbench
+    licbench.run("benchmarks/quickstart.yaml", db="my.db")        # run a manifest
+    tables = licbench.results("my.db").tables("quickstart")      # every table of it
+
 Plugin authors need ``from licbench import hookimpl`` and the contracts in ``licbench.api``.
 """
 
+from __future__ import annotations
+
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from licbench.plugin.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from licbench.results.view import Results
 
 try:
     __version__ = version("licbench")
 except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
     __version__ = "0.0.0+unknown"
 
-__all__ = ["__version__", "hookimpl"]
+
+def run(
+    manifest: str | Path,
+    db: str | None = None,
+    *,
+    device: str | None = None,
+    limit_images: int | None = None,
+    progress: bool = False,
+) -> Any:
+    """Run every cell of ``manifest`` that ``db`` lacks (default: the user's own results
+    database) and return the run's summary (cells run, stored, failed)."""
+    from licbench.bench.manifest import load_manifest
+    from licbench.bench.runner import Runner
+    from licbench.bench.store import ResultStore, sqlite_path
+    from licbench.paths import default_db_url
+
+    url = db or default_db_url()
+    path = sqlite_path(url)
+    m = load_manifest(Path(manifest))
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    runner = Runner(
+        m,
+        ResultStore(url),
+        device=device,
+        limit_images=limit_images,
+        manifest_path=str(manifest),
+        progress=progress,
+    )
+    return runner.run()
+
+
+def results(db: str | None = None, *, partial: bool = False) -> Results:
+    """The stored results as tables (:class:`licbench.results.view.Results`): of ``db``,
+    or, without one, the user's results before the shipped reference results."""
+    from licbench.paths import default_db_url, reference_db_url
+    from licbench.results.view import open_results
+
+    if db is not None:
+        return open_results(db, partial=partial)
+    return open_results(user=default_db_url(), reference=reference_db_url(), partial=partial)
+
+
+__all__ = ["__version__", "hookimpl", "results", "run"]

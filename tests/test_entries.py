@@ -1,0 +1,132 @@
+"""What a leaderboard entry is: complete runs only, the user's results beside the shipped
+reference results, failures that explain themselves."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import licbench
+from licbench.bench.store import ResultStore
+from licbench.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+MANIFEST = """\
+name: entries
+datasets: [{name: samples, limit: 3}]
+codecs: [{name: jpeg, qualities: [30, 70]}, {name: webp, qualities: [30, 70]}]
+metrics: [bpp, psnr]
+"""
+
+
+def _tables(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
+    assert main(["leaderboard", "--benchmark", "entries", "--format", "json", *args]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_a_narrowed_run_is_partial_and_never_replaces_the_complete_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "m.yaml").write_text(MANIFEST)
+    db = str(tmp_path / "r.db")
+    run = ["run", str(tmp_path / "m.yaml"), "--db", db, "--no-progress"]
+    assert main(run) == 0
+    full = _tables(capsys, "--db", db)["entries / samples / jpeg"]["rows"]
+    assert main([*run, "--limit-images", "1"]) == 0  # a smoke test, stored as partial
+    store = ResultStore(db, create=False)
+    runs, cells = store.frame("runs"), store.frame("cells")
+    assert list(runs.partial) == [False, True] and cells.partial.sum() == 4
+    assert _tables(capsys, "--db", db)["entries / samples / jpeg"]["rows"] == full
+    assert {r["images"] for r in full} == {3}
+    both = _tables(capsys, "--db", db, "--partial")["entries / samples / jpeg"]["rows"]
+    labels = {(r["label"], r["images"]) for r in both}
+    assert labels == {("jpeg", 3), ("jpeg (partial)", 1)}
+    assert main(["export", "--benchmark", "entries", "-o", str(tmp_path / "b.zip"), "--db", db]) == 0
+    assert "4 cells of entries" in capsys.readouterr().out  # the complete ones only
+
+
+def test_runs_go_to_the_users_database_and_the_leaderboard_shows_both_sources(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine = tmp_path / "home" / "results.db"
+    monkeypatch.setenv("LICBENCH_RESULTS", str(mine))
+    reference = ROOT / "results.db"
+    before = reference.read_bytes()
+    (tmp_path / "m.yaml").write_text(MANIFEST)
+    summary = licbench.run(tmp_path / "m.yaml")  # the public API, default database
+    assert (summary.done, summary.failed) == (4, 0) and mine.is_file()
+    assert reference.read_bytes() == before  # the shipped results are never written
+    assert main(["leaderboard"]) == 0
+    index = capsys.readouterr().out
+    assert "| entries " in index and "| yours " in index and "| reference " in index
+    assert "| adv-fig6 " in index  # the reference results, marked as such
+    tables = licbench.results().tables("entries")
+    assert "entries / samples / BD vs jpeg" in tables
+    assert "not a ranking" in tables["entries / samples / jpeg"].caption
+    assert main(["leaderboard", "--benchmark", "entries"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("entries: from yours results")
+    assert max(len(line) for line in out.splitlines()) <= 120
+
+
+def test_the_readme_quickstart_leaves_git_status_clean(tmp_path: Path) -> None:
+    """The README's commands write nothing into the checkout (run on a 1-image copy of
+    the quickstart, so that the test stays fast)."""
+    text = (ROOT / "benchmarks" / "quickstart.yaml").read_text()
+    assert "licbench run benchmarks/quickstart.yaml && licbench leaderboard" in (
+        ROOT / "README.md"
+    ).read_text()
+    quick = tmp_path / "quick.yaml"
+    quick.write_text(MANIFEST)
+    status = ["git", "-C", str(ROOT), "status", "--porcelain"]
+    before = subprocess.run(status, capture_output=True, text=True, check=True).stdout
+    for cmd in (["run", str(quick), "--no-progress"], ["leaderboard"]):
+        subprocess.run([sys.executable, "-m", "licbench.cli", *cmd], cwd=ROOT, check=True,
+                       capture_output=True)  # fmt: skip
+    after = subprocess.run(status, capture_output=True, text=True, check=True).stdout
+    assert after == before and "name: quickstart" in text
+
+
+def test_a_failed_cell_shows_in_the_dry_run_and_licbench_show_prints_its_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "m.yaml").write_text(MANIFEST.replace("limit: 3", "limit: 1"))
+    db = str(tmp_path / "r.db")
+    assert main(["run", str(tmp_path / "m.yaml"), "--db", db, "--no-progress"]) == 0
+    capsys.readouterr()
+    store = ResultStore(db)
+    key = str(store.frame("cells").key.iloc[0])
+    with store.engine.begin() as conn:  # as a crashed plugin leaves it
+        conn.exec_driver_sql(
+            "UPDATE cells SET status = 'failed', error = 'RuntimeError: boom',"
+            " traceback = 'Traceback ...\n  File \"plugin.py\", line 7, in perturb' WHERE key = ?",
+            (key,),
+        )
+    assert main(["run", str(tmp_path / "m.yaml"), "--db", db, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "failed" in out and "RuntimeError: boom" in out and "licbench show" in out
+    assert main(["show", key[:12], "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert "status: failed" in out and 'File "plugin.py", line 7, in perturb' in out
+    assert main(["show", "zzzzzzzz", "--db", db]) == 2
+    assert "no single stored cell" in capsys.readouterr().err
+
+
+def test_site_for_one_benchmark_writes_its_page_and_the_index(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "m.yaml").write_text(MANIFEST.replace("limit: 3", "limit: 1"))
+    db = str(tmp_path / "r.db")
+    assert main(["run", str(tmp_path / "m.yaml"), "--db", db, "--no-progress"]) == 0
+    (tmp_path / "m2.yaml").write_text(MANIFEST.replace("name: entries", "name: other"))
+    assert main(["run", str(tmp_path / "m2.yaml"), "--db", db, "--no-progress", "--limit-images", "1"]) == 0
+    site = tmp_path / "site"
+    assert main(["leaderboard", "--db", db, "--site", str(site), "--benchmark", "entries"]) == 0
+    assert sorted(p.name for p in site.glob("*.html")) == ["entries.html", "index.html"]
+    page = (site / "entries.html").read_text()
+    assert page.index("BD vs jpeg") < page.index("Per-cell details")  # ranking first
+    assert "<details>" in page and "not a ranking" in page
