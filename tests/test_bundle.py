@@ -54,7 +54,7 @@ def test_export_import_verify_round_trip_and_tampering(
 
     # a score changed, its digest recomputed to hide it: re-running catches it
     def lie(doc):
-        from licbench.results.bundle import digest as _digest
+        from licbench.leaderboard.bundle import digest as _digest
 
         for row in doc["cells"]:
             row["scores"] = [[i, m, v * 1.01 if m == "psnr" else v] for i, m, v in row["scores"]]
@@ -72,7 +72,7 @@ def test_export_import_verify_round_trip_and_tampering(
 
     # the same key with other content: refused, nothing written
     def other_config(doc):
-        from licbench.results.bundle import digest as _digest
+        from licbench.leaderboard.bundle import digest as _digest
 
         row = doc["cells"][0]
         row["cell"]["config"] = row["cell"]["config"].replace('"sub"', '"sub2"')

@@ -12,8 +12,8 @@ from licbench.api.defense import DefendedCodec
 from licbench.bench.store import ResultStore
 from licbench.cli import main
 from licbench.images import load_image
+from licbench.leaderboard.view import Results
 from licbench.plugin.manager import get_registry
-from licbench.results.view import Results
 
 
 def test_preprocess_defenses_filter_and_pass_gradients() -> None:

@@ -24,6 +24,7 @@ metrics: [bpp, psnr]
 
 
 def _tables(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
+    capsys.readouterr()
     assert main(["leaderboard", "--benchmark", "entries", "--format", "json", *args]) == 0
     return json.loads(capsys.readouterr().out)
 
@@ -45,7 +46,9 @@ def test_a_narrowed_run_is_partial_and_never_replaces_the_complete_one(
     both = _tables(capsys, "--db", db, "--partial")["entries / samples / jpeg"]["rows"]
     labels = {(r["label"], r["images"]) for r in both}
     assert labels == {("jpeg", 3), ("jpeg (partial)", 1)}
-    assert main(["export", "--benchmark", "entries", "-o", str(tmp_path / "b.zip"), "--db", db]) == 0
+    assert (
+        main(["export", "--benchmark", "entries", "-o", str(tmp_path / "b.zip"), "--db", db]) == 0
+    )
     assert "4 cells of entries" in capsys.readouterr().out  # the complete ones only
 
 
@@ -77,9 +80,10 @@ def test_the_readme_quickstart_leaves_git_status_clean(tmp_path: Path) -> None:
     """The README's commands write nothing into the checkout (run on a 1-image copy of
     the quickstart, so that the test stays fast)."""
     text = (ROOT / "benchmarks" / "quickstart.yaml").read_text()
-    assert "licbench run benchmarks/quickstart.yaml && licbench leaderboard" in (
-        ROOT / "README.md"
-    ).read_text()
+    assert (
+        "licbench run benchmarks/quickstart.yaml && licbench leaderboard"
+        in (ROOT / "README.md").read_text()
+    )
     quick = tmp_path / "quick.yaml"
     quick.write_text(MANIFEST)
     status = ["git", "-C", str(ROOT), "status", "--porcelain"]
@@ -123,7 +127,10 @@ def test_site_for_one_benchmark_writes_its_page_and_the_index(
     db = str(tmp_path / "r.db")
     assert main(["run", str(tmp_path / "m.yaml"), "--db", db, "--no-progress"]) == 0
     (tmp_path / "m2.yaml").write_text(MANIFEST.replace("name: entries", "name: other"))
-    assert main(["run", str(tmp_path / "m2.yaml"), "--db", db, "--no-progress", "--limit-images", "1"]) == 0
+    assert (
+        main(["run", str(tmp_path / "m2.yaml"), "--db", db, "--no-progress", "--limit-images", "1"])
+        == 0
+    )
     site = tmp_path / "site"
     assert main(["leaderboard", "--db", db, "--site", str(site), "--benchmark", "entries"]) == 0
     assert sorted(p.name for p in site.glob("*.html")) == ["entries.html", "index.html"]

@@ -79,7 +79,7 @@ def test_rows_on_superseded_codec_weights_leave_the_leaderboard(
     """New webp weights, re-scored without a defense: webp's defended row, left on the old
     weights, leaves the leaderboard; jpeg's rows (weights unchanged) stay; nothing is deleted."""
     from licbench.bench.store import ResultStore
-    from licbench.results.view import Results
+    from licbench.leaderboard.view import Results
     from licbench_builtin.codecs.pillow import PillowCodec
 
     m = "name: w\ndatasets: [{name: samples, limit: 1}]\nmetrics: [bpp, psnr]\n"
@@ -109,7 +109,7 @@ def test_empty_or_missing_database_is_a_clear_error(tmp_path: Path, capsys) -> N
 def test_a_rerun_supersedes_the_older_cell_instead_of_averaging(db: str, tmp_path: Path) -> None:
     """Re-running with other inputs (here a third image) replaces the leaderboard row."""
     from licbench.bench.store import ResultStore
-    from licbench.results.view import Results
+    from licbench.leaderboard.view import Results
 
     (tmp_path / "m3.yaml").write_text(MANIFEST.replace("limit: 2", "limit: 3"))
     assert main(["run", str(tmp_path / "m3.yaml"), "--db", db, "--no-progress"]) == 0
@@ -130,8 +130,8 @@ def test_published_curves_are_drawn_dashed_beside_the_results(tmp_path: Path) ->
     from conftest import DATA
 
     from licbench.errors import LicbenchError
+    from licbench.leaderboard.plots import rd_plot
     from licbench.published import for_codec, load_published
-    from licbench.results.plots import rd_plot
 
     ref = for_codec(DATA / "reference", "bmshj2018-hyperprior-lite")
     assert ref is not None and len(ref) == 8 and ref.bpp.is_monotonic_increasing

@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 
 from licbench.bench.store import ResultStore
-from licbench.results import robust
-from licbench.results.render import render, shown
-from licbench.results.spread import boot_weights, interval, mean_interval
-from licbench.results.tables import threat_tables
-from licbench.results.view import Results, Table
+from licbench.leaderboard import robust
+from licbench.leaderboard.render import render, shown
+from licbench.leaderboard.spread import boot_weights, interval, mean_interval
+from licbench.leaderboard.tables import threat_tables
+from licbench.leaderboard.view import Results, Table
 
 DIRECTIONS = {"bpp": False, "psnr": True}
 

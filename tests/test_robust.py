@@ -13,8 +13,8 @@ from licbench.bench.runner import Runner
 from licbench.bench.store import ResultStore
 from licbench.cli import main
 from licbench.errors import LicbenchError
-from licbench.results import robust
-from licbench.results.view import Results
+from licbench.leaderboard import robust
+from licbench.leaderboard.view import Results
 
 MANIFEST = """\
 name: tm
@@ -92,7 +92,7 @@ def test_backdoor_table_is_poisoned_against_the_backdoored_codec_on_clean_input(
 ) -> None:
     """On the committed results.db: × clean of a backdoor is its poisoned rate over its own
     `/clean` cell's, and the clean drift is against the vanilla (attack: none) codec."""
-    from licbench.results.backdoor import backdoor_tables
+    from licbench.leaderboard.backdoor import backdoor_tables
 
     db = tmp_path / "r.db"  # the committed database, schema 2 (a copy: opening never writes)
     db.write_bytes((Path(__file__).parents[1] / "results.db").read_bytes())

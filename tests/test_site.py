@@ -14,7 +14,7 @@ from services import missing
 
 from licbench.bench.store import ResultStore
 from licbench.cli import main
-from licbench.results.site import Site
+from licbench.leaderboard.site import Site
 
 ROOT = Path(__file__).parents[1]
 

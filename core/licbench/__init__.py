@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from licbench.plugin.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from licbench.results.view import Results
+    from licbench.leaderboard.view import Results
 
 try:
     __version__ = version("licbench")
@@ -58,10 +58,10 @@ def run(
 
 
 def results(db: str | None = None, *, partial: bool = False) -> Results:
-    """The stored results as tables (:class:`licbench.results.view.Results`): of ``db``,
+    """The stored results as tables (:class:`licbench.leaderboard.view.Results`): of ``db``,
     or, without one, the user's results before the shipped reference results."""
+    from licbench.leaderboard.view import open_results
     from licbench.paths import default_db_url, reference_db_url
-    from licbench.results.view import open_results
 
     if db is not None:
         return open_results(db, partial=partial)

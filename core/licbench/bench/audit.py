@@ -26,7 +26,7 @@ from pathlib import Path
 
 from licbench.bench.manifest import Manifest, PluginRef, ThreatModel, validated
 from licbench.errors import LicbenchError
-from licbench.results.audit import BLOW_UP, eps_label, sweep_steps
+from licbench.leaderboard.audit import BLOW_UP, eps_label, sweep_steps
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Submissions that can be checked, the receiving end: import a bundle, verify it.
 
-A bundle (:mod:`licbench.results.bundle`, which writes them) is a zip holding
+A bundle (:mod:`licbench.leaderboard.bundle`, which writes them) is a zip holding
 ``bundle.json``. ``import`` merges a bundle into a results database under a run of kind
 ``import`` that records its file and digest, refusing a key stored there with other
 content. ``verify`` re-runs a sample of the bundle's cells here, drawn with a fresh seed it
@@ -24,7 +24,7 @@ import pandas as pd
 from licbench.bench.store import ResultStore
 from licbench.errors import LicbenchError
 from licbench.hashing import package_versions
-from licbench.results.bundle import FORMAT, digest
+from licbench.leaderboard.bundle import FORMAT, digest
 
 TOLERANCE = {"default": (1e-6, 1e-9)}  # (relative, absolute); timing metrics are not compared
 TIMING = ("encode-seconds", "decode-seconds")

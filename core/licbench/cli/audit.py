@@ -11,9 +11,9 @@ from licbench.cli.run import _runner, add_run_options, at_least, report
 def cmd_audit(args: argparse.Namespace) -> int:
     from licbench.bench.audit import AuditConfig, audit_manifest
     from licbench.bench.manifest import load_manifest
-    from licbench.results.audit import flagged
-    from licbench.results.render import render
-    from licbench.results.view import Results
+    from licbench.leaderboard.audit import flagged
+    from licbench.leaderboard.render import render
+    from licbench.leaderboard.view import Results
 
     cfg = AuditConfig(iters=args.iters, draws=args.draws, queries=args.queries, images=args.images)
     m = load_manifest(args.manifest)

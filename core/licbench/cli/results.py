@@ -14,8 +14,8 @@ from licbench.errors import LicbenchError
 
 def open_view(args: argparse.Namespace) -> Any:
     """The results view of ``--db``, else of the user's results before the reference ones."""
+    from licbench.leaderboard.view import open_results
     from licbench.paths import default_db_url, reference_db_url
-    from licbench.results.view import open_results
 
     partial = getattr(args, "partial", False)
     if args.db:
@@ -26,7 +26,7 @@ def open_view(args: argparse.Namespace) -> Any:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from licbench.results.render import render
+    from licbench.leaderboard.render import render
 
     results = open_view(args)
     given = {}
@@ -60,7 +60,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         else:
             print(text)
         if args.plot_dir:
-            from licbench.results.plots import rd_plot
+            from licbench.leaderboard.plots import rd_plot
 
             Path(args.plot_dir).mkdir(parents=True, exist_ok=True)
             means = results.means[results.means.benchmark.isin(benches)]
@@ -78,7 +78,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 def _site(
     results: Any, out: Path, published: Path | None, models: dict[str, Any], only: str | None
 ) -> int:
-    from licbench.results.site import Site
+    from licbench.leaderboard.site import Site
 
     try:
         pages = Site(results, out, published, models).write(only)
@@ -101,7 +101,7 @@ def _published(args: argparse.Namespace) -> Path | None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from licbench.results.bundle import export
+    from licbench.leaderboard.bundle import export
 
     n = export(open_view(args), args.benchmark, args.o)
     print(f"{args.o}: {n} cells of {args.benchmark}")

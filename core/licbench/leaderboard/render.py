@@ -19,7 +19,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from licbench.errors import LicbenchError
-from licbench.results.view import Table
+from licbench.leaderboard.view import Table
 
 EMPTY = "—"
 WIDTH = 120  # the terminal view's widest line

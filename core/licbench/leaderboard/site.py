@@ -20,10 +20,10 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from licbench.results.plots import rd_plot
-from licbench.results.render import render, table_html
-from licbench.results.tables import slug
-from licbench.results.view import Results, Table, _weights
+from licbench.leaderboard.plots import rd_plot
+from licbench.leaderboard.render import render, table_html
+from licbench.leaderboard.tables import slug
+from licbench.leaderboard.view import Results, Table, _weights
 
 SORT_JS = """
 document.querySelectorAll("table.sortable th").forEach(function (th) {

@@ -16,7 +16,7 @@ defense (``none`` is the bare codec):
   bare codec's clean curve.
 
 Rate × clean, Δ PSNR and robust BD-rate carry 95 % bootstrap intervals over images
-(``lo``/``hi`` columns; :mod:`licbench.results.spread`), and every row says over how many
+(``lo``/``hi`` columns; :mod:`licbench.leaderboard.spread`), and every row says over how many
 images it was measured. Defenses are ranked by robust BD-rate where the curves allow it,
 else by the goal's own measure; the caption of the table says which.
 
@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from licbench.bjontegaard import bd_rate
-from licbench.results.spread import boot_weights, interval
+from licbench.leaderboard.spread import boot_weights, interval
 
 GOALS = {"rate": "bpp", "distortion": "psnr"}
 LOWER_IS_WORSE = {"psnr": True, "ms-ssim": True, "bpp": False}

@@ -26,7 +26,7 @@ from typing import Any
 import pandas as pd
 
 from licbench.budget import parse_eps
-from licbench.results.robust import attack_measures
+from licbench.leaderboard.robust import attack_measures
 
 SWEEP = (1, 2, 4, 8, 16)  # ε in 255ths
 TOL = 0.01  # damage units (rate ratio, or dB) within which two attacks tie

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from licbench.leaderboard.spread import mean_interval
+from licbench.leaderboard.tables import slug
 from licbench.published import for_codec
-from licbench.results.spread import mean_interval
-from licbench.results.tables import slug
 
 MARKERS = "os^vD<>pP*Xhd"
 LEGEND_PT = 9

@@ -220,7 +220,7 @@ class Results:
     ) -> dict[str, Table]:
         """Every table of ``bench``, its rankings first: threat models, audit verdicts,
         backdoors, BD-rate against the anchor, then the per-codec details."""
-        from licbench.results import tables as t
+        from licbench.leaderboard import tables as t
 
         self.check(bench)
         wide = self.wide[self.wide.benchmark == bench]

@@ -1,9 +1,9 @@
 """The tables of one benchmark, each with the caption that says what it ranks or shows.
 
 - **threat models**: per codec, defenses ranked under the threat model
-  (:mod:`licbench.results.robust`);
+  (:mod:`licbench.leaderboard.robust`);
 - **audit verdicts**: per codec and defense, each check of ``licbench audit``;
-- **backdoors**: what each backdoor does to its own codec (:mod:`licbench.results.backdoor`);
+- **backdoors**: what each backdoor does to its own codec (:mod:`licbench.leaderboard.backdoor`);
 - **BD-rate** of every clean codec against the benchmark's anchor;
 - **per-codec details**: the mean of each metric over images, grouped by quality, the
   clean row first; attacked and clean rows are never ranked against each other.
@@ -17,9 +17,9 @@ from typing import Any
 import pandas as pd
 
 from licbench.bjontegaard import bd_psnr, bd_rate
-from licbench.results import backdoor, robust
-from licbench.results.audit import audit_table
-from licbench.results.view import Table
+from licbench.leaderboard import backdoor, robust
+from licbench.leaderboard.audit import audit_table
+from licbench.leaderboard.view import Table
 
 CORE_METRICS = ("bpp", "psnr", "ms-ssim")  # shown without --wide, beside the rank metric
 

@@ -18,7 +18,7 @@ import pandas as pd
 
 from licbench.errors import LicbenchError
 from licbench.hashing import hash_json, package_versions
-from licbench.results.view import Results
+from licbench.leaderboard.view import Results
 
 FORMAT = "licbench-bundle/2"
 CELL_COLUMNS = [

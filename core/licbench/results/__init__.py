@@ -1,4 +1,0 @@
-"""The read side: stored results as tables, renderings, plots, a site and bundles.
-
-Nothing here imports the run side (plan, prepare, run, work).
-"""
