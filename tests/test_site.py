@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import os
 import shutil
 import threading
 from pathlib import Path
@@ -86,6 +87,7 @@ def test_pages_load_without_errors_sort_on_click_and_are_screenshotted(site: Pat
             assert not errors, (url, errors)
             assert browser.find_elements(By.CSS_SELECTOR, "table.sortable")
         browser.get(f"{base}/adv-fig6.html")
+        browser.execute_script("document.querySelectorAll('details').forEach(d => d.open = true)")
         table = next(  # the per-codec table: one row per quality, attack and defense
             t
             for t in browser.find_elements(By.CSS_SELECTOR, "table.sortable")
@@ -107,9 +109,23 @@ def test_pages_load_without_errors_sort_on_click_and_are_screenshotted(site: Pat
         images = browser.find_elements(By.TAG_NAME, "img")
         assert images and all(browser.execute_script("return arguments[0].naturalWidth", im)
                               for im in images)  # fmt: skip
-        shot = site / "adv-fig6.png"
-        browser.get(f"{base}/adv-fig6.html")
-        assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+        shots = Path(os.environ.get("LICBENCH_SCREENSHOTS") or site)
+        shots.mkdir(parents=True, exist_ok=True)
+        for name in ("index", "adv-fig6", "backdoor-headline", "adv-defenses-audit"):
+            browser.get(f"{base}/{name}.html")  # at 1400 px: nothing scrolls sideways
+            width = browser.execute_script(
+                "return [document.documentElement.scrollWidth, window.innerWidth]"
+            )
+            assert width[0] <= width[1], (name, width)
+            ranking = browser.find_elements(By.CSS_SELECTOR, "body > table.sortable, p.caption")
+            assert name == "index" or ranking  # the ranking is on the page, not collapsed
+            assert browser.save_screenshot(str(shots / f"{name}.png"))
+            assert (shots / f"{name}.png").stat().st_size > 10_000
+        browser.get(f"{base}/adv-defenses-audit.html")
+        fails = browser.find_elements(By.CSS_SELECTOR, "td.fail")
+        assert fails and all(f.text == "FAIL" for f in fails)  # highlighted
+        colour = fails[0].value_of_css_property("background-color")
+        assert colour not in ("rgba(0, 0, 0, 0)", "transparent")
     finally:
         browser.quit()
         server.shutdown()
