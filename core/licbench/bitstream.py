@@ -4,21 +4,23 @@ the codec's payload, so that ``licbench decompress`` needs nothing else.
 Layout (version 2): ``b"LICB"``, a version byte, a uint32 header length, the header as
 UTF-8 JSON, a uint32 payload length, the CRC-32 of header and payload, then the payload.
 The header is validated against :class:`Header` before anything is built from it: it may
-name only a registered codec (and defense) with plain parameters, never a file path or a
-download (``checkpoint`` and ``pretrained`` come from the command line alone), and its
-image size is bounded by :func:`max_pixels`.
+name only a registered codec (and defense) with the parameters their ``Params`` mark
+``header_safe``, never a file path or a download (``checkpoint`` and ``pretrained`` come
+from the command line alone), an artifact only by its content key inside the cache, and
+its image size is bounded by :func:`max_pixels`; its JSON is at most ``MAX_DEPTH`` deep.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 import zlib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from licbench.api.codec import Codec, Encoded
 from licbench.errors import LicbenchError
@@ -26,19 +28,26 @@ from licbench.errors import LicbenchError
 MAGIC = b"LICB"
 VERSION = 2
 DEFAULT_MAX_PIXELS = 50_000_000  # a 8000x6000 photo fits; LICBENCH_MAX_PIXELS changes it
+LIMIT_MAX_PIXELS = 1_000_000_000  # what LICBENCH_MAX_PIXELS may raise it to
+MAX_DEPTH = 8  # of the header's JSON
 TRUSTED_ONLY = ("checkpoint", "pretrained")  # what only the user may ask for
 Plain = str | int | float | bool | None
+ARTIFACT = {"family": r"[a-z0-9][a-z0-9_-]{0,63}", "key": r"[0-9a-f]{16,64}",
+            "suffix": r"(\.[a-z0-9]{1,12}){0,2}"}  # fmt: skip
 
 
 def max_pixels() -> int:
-    """The largest image (in pixels) licbench decodes or encodes: LICBENCH_MAX_PIXELS."""
-    value = os.environ.get("LICBENCH_MAX_PIXELS", "")
-    try:
-        return int(value) if value else DEFAULT_MAX_PIXELS
-    except ValueError:
+    """The largest image (in pixels) licbench decodes or encodes: LICBENCH_MAX_PIXELS, a
+    whole number from 1 to 10^9."""
+    value = os.environ.get("LICBENCH_MAX_PIXELS", "").strip()
+    if not value:
+        return DEFAULT_MAX_PIXELS
+    if not value.isdigit() or len(value) > 10 or not 1 <= int(value) <= LIMIT_MAX_PIXELS:
         raise LicbenchError(
-            f"LICBENCH_MAX_PIXELS={value!r} is not a number; set a pixel count or unset it"
-        ) from None
+            f"LICBENCH_MAX_PIXELS={value[:24]!r}: give a pixel count from 1 to "
+            f"{LIMIT_MAX_PIXELS}, or unset it (default {DEFAULT_MAX_PIXELS})"
+        )
+    return int(value)
 
 
 class DefenseHeader(BaseModel):
@@ -46,6 +55,19 @@ class DefenseHeader(BaseModel):
     name: str = Field(max_length=100)
     params: dict[str, Plain] = Field(default_factory=dict)
     artifact: dict[str, str] | None = None
+
+    @field_validator("artifact")
+    @classmethod
+    def _by_key(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        """An artifact is named by family and content key, never by a path."""
+        if value is None:
+            return value
+        if set(value) - set(ARTIFACT) or not {"family", "key"} <= set(value):
+            raise ValueError("an artifact is {family, key, suffix}")
+        for k, v in value.items():
+            if not re.fullmatch(ARTIFACT[k], v):
+                raise ValueError(f"artifact {k} {v[:40]!r} is not a plain name")
+        return value
 
 
 class Header(BaseModel):
@@ -58,19 +80,34 @@ class Header(BaseModel):
     weights: str | None = Field(default=None, max_length=300)
     fingerprint: str = Field(default="", max_length=64)
     decoder_fingerprint: str = Field(default="", max_length=64)
-    height: int = Field(ge=1, le=1_000_000)
-    width: int = Field(ge=1, le=1_000_000)
+    height: int = Field(ge=1, le=65_535)  # JPEG's limit: decoders allocate rows of a side
+    width: int = Field(ge=1, le=65_535)
     meta: dict[str, Any] = Field(default_factory=dict)
     defense: DefenseHeader | None = None
 
 
 def _plain(params: dict[str, Any]) -> dict[str, Plain]:
-    """Parameters a header may carry: scalars, minus what only the user may ask for."""
+    """Parameters a header may carry: scalars, minus what only the user may ask for (a
+    decoder takes only its ``Params.header_safe`` ones: :func:`unsafe_params`)."""
     return {
         k: v
         for k, v in params.items()
         if k not in TRUSTED_ONLY and (v is None or isinstance(v, (str, int, float, bool)))
     }
+
+
+def unsafe_params(given: dict[str, Any], params_model: Any) -> list[str]:
+    """The keys of ``given`` that ``params_model`` does not mark header-safe."""
+    safe = set(getattr(params_model, "header_safe", ()))
+    return sorted(k for k in given if k not in safe or k in TRUSTED_ONLY)
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level + 1)
+    return level
 
 
 def header_of(codec: Codec, enc: Encoded) -> Header:
@@ -129,8 +166,11 @@ def read_bitstream(path: Path) -> tuple[Header, Encoded]:
     if zlib.crc32(head + payload) != crc:
         raise _fail(path, "checksum mismatch (the file is corrupt)")
     try:
-        header = Header.model_validate(json.loads(head))
-    except (ValueError, ValidationError) as exc:  # JSONDecodeError is a ValueError
+        doc = json.loads(head)
+        if _depth(doc) > MAX_DEPTH:
+            raise _fail(path, f"header nested deeper than {MAX_DEPTH} levels")
+        header = Header.model_validate(doc)
+    except (ValueError, ValidationError, RecursionError) as exc:  # JSONDecodeError: ValueError
         raise _fail(path, f"malformed header ({type(exc).__name__})") from None
     limit = max_pixels()
     if header.height * header.width > limit:

@@ -5,18 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from licbench.cli.run import _runner, add_run_options, at_least, report
+from licbench.cli.run import _runner, add_run_options, at_least, load, report
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
     from licbench.bench.audit import AuditConfig, audit_manifest
-    from licbench.bench.manifest import load_manifest
     from licbench.leaderboard.audit import flagged
     from licbench.leaderboard.render import render
     from licbench.leaderboard.view import Results
 
     cfg = AuditConfig(iters=args.iters, draws=args.draws, queries=args.queries, images=args.images)
-    m = load_manifest(args.manifest)
+    m = load(args.manifest)
     derived = audit_manifest(m, cfg, args.manifest, args.threat_model)
     runner = _runner(args, progress=not args.no_progress, manifest=derived, audit_of=m.name)
     if report(runner, runner.run()):

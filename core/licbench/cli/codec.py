@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from licbench.api.codec import Codec
-from licbench.bitstream import Header
 from licbench.cli.run import DEVICES
 from licbench.errors import LicbenchError
+
+if TYPE_CHECKING:  # the command line imports torch only when a command needs it
+    from licbench.api.codec import Codec
+    from licbench.bitstream import Header
 
 
 def _quality(text: str) -> float:
@@ -113,6 +115,7 @@ def _decoder(header: Header, args: argparse.Namespace) -> Codec:
     from licbench.train.cache import require
 
     reg = get_registry()
+    _header_safe(args.input, "codec", header.codec, header.params, reg)
     params: dict[str, Any] = dict(header.params)
     if args.checkpoint:
         params["checkpoint"] = args.checkpoint
@@ -126,15 +129,37 @@ def _decoder(header: Header, args: argparse.Namespace) -> Codec:
     codec: Codec = reg.create("codec", header.codec, quality=header.quality, **params)
     d = header.defense
     if d:  # the defense's transform is in the payload metadata
+        _header_safe(args.input, "defense", d.name, d.params, reg)
         defense = reg.create("defense", d.name, **d.params)
         if isinstance(defense, Trained):
             art = d.artifact or {}
-            recipe = Recipe(art.get("family", "?"), art.get("key", "?"), art.get("suffix", ""))
+            if not art:
+                raise LicbenchError(f"{args.input}: names no {d.name} artifact; re-encode it")
+            recipe = Recipe(art["family"], art["key"], art.get("suffix", ""))
+            cache = cache_dir().resolve()
+            where = recipe.location(cache).resolve()
+            if not where.is_relative_to(cache):  # by content key, inside the cache only
+                raise LicbenchError(f"{args.input}: artifact outside the cache; re-encode it")
             fix = f"train it with `licbench prepare MANIFEST` (the manifest with {d.name})"
-            path = require(recipe.location(cache_dir()), f"{d.name} artifact", fix)
+            path = require(where, f"{d.name} artifact", fix)
             codec = defense.load(codec, path)
         codec = defense.wrap(codec, None)
     return codec
+
+
+def _header_safe(source: Any, kind: str, name: str, given: dict[str, Any], reg: Any) -> None:
+    """Refuse header parameters the plugin's ``Params`` does not mark header-safe."""
+    from licbench.bitstream import unsafe_params
+
+    if (kind, name) not in reg:
+        raise LicbenchError(f"{source}: names {kind} '{name}', not installed here")
+    bad = unsafe_params(given, reg.get(kind, name).load().Params)
+    if bad:
+        raise LicbenchError(
+            f"{source}: header parameter {bad[0]!r} of {kind} '{name}' is not header-safe "
+            "(a header names no file and starts no download); weights come from the command "
+            "line (--checkpoint PATH or --pretrained)"
+        )
 
 
 def cmd_decompress(args: argparse.Namespace) -> int:
@@ -142,27 +167,74 @@ def cmd_decompress(args: argparse.Namespace) -> int:
     from licbench.bitstream import read_bitstream
     from licbench.images import save_image
 
+    out = _output(args.output)
     header, enc = read_bitstream(Path(args.input))
     codec = _decoder(header, args)
     expected = header.decoder_fingerprint or header.fingerprint
-    if expected and codec.decoder_fingerprint() != expected:
+    if codec.decoder_fingerprint() and codec.decoder_fingerprint() != expected:
+        what = "names no weights fingerprint" if not expected else "has other weights"
         raise LicbenchError(
-            f"{args.input}: written with other weights than {codec.name} q={codec.quality} has; "
-            "pass the encoder's checkpoint with --checkpoint"
+            f"{args.input}: {what} than {codec.name} q={codec.quality}'s; pass the "
+            "encoder's checkpoint with --checkpoint, or re-encode the image"
         )
     codec.to(resolve_device(args.device))
-    try:
-        x_hat = codec.decompress(enc)
-    except LicbenchError:
-        raise
-    except Exception as exc:  # a payload the codec cannot parse is the file's fault
-        raise LicbenchError(
-            f"{args.input}: corrupt {header.codec} payload ({type(exc).__name__}); "
-            "re-encode the image with `licbench compress`"
-        ) from exc
-    save_image(x_hat, args.output)
+    x_hat = isolated(lambda: codec.decompress(enc), f"{args.input}: {header.codec} payload")
+    save_image(x_hat, out)
     print(f"{args.output}: {enc.width}x{enc.height} ({header.codec} q={header.quality:g})")
     return 0
+
+
+def _output(path: str) -> Path:
+    """An image path that can be written: its folder exists, its extension is known."""
+    from PIL import Image
+
+    out = Path(path)
+    if not out.parent.is_dir():
+        raise LicbenchError(f"{out}: folder {out.parent} does not exist; create it first")
+    if out.suffix.lower() not in Image.registered_extensions():
+        raise LicbenchError(f"{out}: unknown image extension {out.suffix!r}; use .png")
+    return out
+
+
+def isolated(decode: Any, what: str) -> Any:
+    """Run ``decode()`` in a forked child, so that a crafted payload which crashes a native
+    entropy decoder (CompressAI's rANS does not bound its reads) is a one-line error, not
+    a crash of licbench. The decoded image comes back as raw float32 bytes with a JSON
+    header (nothing is unpickled)."""
+    import multiprocessing as mp
+
+    import numpy as np
+    import torch
+
+    ctx = mp.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+
+    def child() -> None:
+        torch.set_num_threads(1)  # the parent's OpenMP pool does not survive the fork
+        try:
+            x = decode().detach().cpu().to(torch.float32).contiguous()
+            send.send_bytes(json.dumps({"shape": list(x.shape)}).encode())
+            send.send_bytes(x.numpy().tobytes())
+        except LicbenchError as exc:
+            send.send_bytes(json.dumps({"error": str(exc)}).encode())
+        except Exception as exc:  # a payload the codec cannot parse is the file's fault
+            send.send_bytes(json.dumps({"corrupt": type(exc).__name__}).encode())
+
+    proc = ctx.Process(target=child, daemon=True)
+    proc.start()
+    send.close()
+    try:
+        head = json.loads(recv.recv_bytes())
+        data = recv.recv_bytes() if "shape" in head else b""
+    except (EOFError, ValueError):
+        head, data = {}, b""
+    proc.join()
+    if "error" in head:
+        raise LicbenchError(head["error"])
+    if "shape" in head and len(data) == 4 * int(np.prod(head["shape"])):
+        return torch.from_numpy(np.frombuffer(data, np.float32).reshape(head["shape"]).copy())
+    why = head.get("corrupt") or f"the decoder crashed, exit {proc.exitcode}"
+    raise LicbenchError(f"{what} is corrupt or crafted ({why}); re-encode the image")
 
 
 def _codec_args(s: argparse.ArgumentParser) -> None:

@@ -13,8 +13,9 @@ import warnings
 from licbench.errors import LicbenchError
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Every core command, then every plugin's (a plugin failing to load is an error)."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Every core command, then every plugin's (a plugin failing to load is an error);
+    for a core ``command``, the plugins are not loaded to parse it."""
     from licbench.cli import audit, codec, results, run, train
     from licbench.plugin.manager import get_plugin_manager
 
@@ -22,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (run, results, codec, train, audit):
         module.add_commands(sub)
+    if command in sub.choices:
+        return p
     pm, provenance = get_plugin_manager()
     for impl in pm.hook.register_commands.get_hookimpls():
         try:
@@ -38,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     try:
-        args = build_parser().parse_args(argv)
+        argv = sys.argv[1:] if argv is None else argv
+        args = build_parser(argv[0] if argv else None).parse_args(argv)
         return int(args.func(args))
     except LicbenchError as exc:
         print(f"licbench: error: {exc}", file=sys.stderr)

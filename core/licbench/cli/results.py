@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from licbench.cli.run import at_least
+from licbench.cli.run import at_least, load
 from licbench.errors import LicbenchError
 
 
@@ -31,9 +31,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     results = open_view(args)
     given = {}
     for path in args.manifest or []:  # threat models from a file, newer than the stored runs
-        from licbench.bench.manifest import load_manifest
-
-        m = load_manifest(path)
+        m = load(path)
         given[m.name] = [t.model_dump() for t in m.threat_models]
     if args.benchmark:
         results.check(args.benchmark)

@@ -64,12 +64,23 @@ def _first_line(text: str) -> str:
     return (text or "").strip().split("\n")[0]
 
 
+def load(path: Path) -> Any:
+    """A manifest from the command line: its YAML read within bounds (an untrusted file is
+    refused before anything heavy is imported), then validated with every plugin."""
+    from licbench.bench.yaml_loader import read_yaml
+
+    lines: dict[Any, Any] = {}
+    data = read_yaml(Path(path), lines)
+    from licbench.bench.manifest import validated
+
+    return validated(data, Path(path), lines)
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
-    from licbench.bench.manifest import load_manifest
+    m = load(args.manifest)
     from licbench.bench.prepare import matrix
     from licbench.plugin.manager import get_registry
 
-    m = load_manifest(args.manifest)
     cells, left_out = matrix(m, get_registry())
     print(f"{args.manifest}: valid manifest '{m.name}', {len(cells)} cells{_left_out(left_out)}")
     return 0
@@ -90,12 +101,11 @@ def _runner(
     audit_of: str | None = None,
 ) -> Any:
     """The runner of ``args.manifest`` (or of ``manifest``, one derived from it)."""
-    from licbench.bench.manifest import load_manifest
+    manifest = manifest or load(args.manifest)  # a bad manifest: refused, nothing created
     from licbench.bench.runner import Runner
     from licbench.bench.store import ResultStore, sqlite_path
     from licbench.paths import default_db_url
 
-    manifest = manifest or load_manifest(args.manifest)
     if getattr(args, "threads", None):
         import torch
 

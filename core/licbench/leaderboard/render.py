@@ -47,8 +47,9 @@ def number(value: Any, column: str = "") -> str:
     return f"{value:.4f}" if abs(value) < 10 else f"{value:.2f}"
 
 
-def shown(table: Table, wide: bool = False) -> pd.DataFrame:
-    """The table as strings: intervals merged as ±, empties as "—", narrowed unless wide."""
+def shown(table: Table, wide: bool = False, clip: bool = True) -> pd.DataFrame:
+    """The table as strings: intervals merged as ±, empties as "—", narrowed unless wide
+    (long text clipped too, with ``clip``)."""
     frame = table.frame
     intervals = [c for c in frame if f"{c} lo" in frame and f"{c} hi" in frame]
     out = {}
@@ -65,7 +66,7 @@ def shown(table: Table, wide: bool = False) -> pd.DataFrame:
                 t if p == EMPTY or t == EMPTY else f"{t} ± {p}"
                 for t, p in zip(text, plus, strict=True)
             ]
-        if not wide:
+        if not wide and clip:
             text = [t if len(t) <= CLIP else t[: CLIP - 1] + "…" for t in text]
         out[col] = text
     return pd.DataFrame(out, columns=list(out))
@@ -133,7 +134,7 @@ def as_json(tables: dict[str, Table]) -> str:
 def table_html(title: str, table: Table, directions: dict[str, bool], wide: bool = True) -> str:
     """One table as escaped HTML: sortable (numbers sort by ``data-value``), FAIL verdicts
     highlighted, its caption under the title."""
-    frame = shown(table, wide)
+    frame = shown(table, wide, clip=False)  # a page wraps long text
     raw = table.frame
     head = "".join(f"<th>{html.escape(h)}</th>" for h in _headers(frame, directions))
     rows = []

@@ -21,9 +21,12 @@ Loc = tuple[str | int, ...]
 
 
 class Params(BaseModel):
-    """Base of every plugin's parameter model: unknown keys are errors."""
+    """Base of every plugin's parameter model: unknown keys are errors. ``header_safe``
+    names the fields a bitstream header may set (plain values that name no file and start
+    no download); a decoder takes no other parameter from a header."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    header_safe: ClassVar[tuple[str, ...]] = ()
 
 
 class NestedPlugin(Params):

@@ -72,6 +72,7 @@ class CompressAIParams(CodecParams):
     init (tests only)."""
 
     zoo_qualities: ClassVar[list[int]] = []
+    header_safe = ("metric", "seed")  # never checkpoint or pretrained: the user's alone
     quality: int = Field(ge=1, description="zoo quality (any, with a checkpoint)")
     pretrained: bool = Field(False, description="download CompressAI's weights (needs internet)")
     checkpoint: Path | None = Field(None, description="a CompressAI state dict file")

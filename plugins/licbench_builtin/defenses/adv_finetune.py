@@ -70,6 +70,7 @@ class AdversarialRD(RateDistortion):
 
 
 class FinetuneConfig(Params):
+    header_safe = ("eps", "steps", "batch_size", "patch_size", "lr")
     """Everything that determines the tuned weights (besides the victim and the data)."""
 
     eps: float = Field(4 / 255, gt=0, le=1, description="L∞ budget of the FGSM-RS inputs")

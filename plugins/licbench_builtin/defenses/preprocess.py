@@ -60,10 +60,12 @@ class Jpeg(Transform):
 
 
 class BlurParams(Params):
+    header_safe = ("sigma",)
     sigma: float = Field(1.0, gt=0, le=32, description="standard deviation in pixels")
 
 
 class SqueezeParams(Params):
+    header_safe = ("bits", "straight_through")
     bits: int = Field(5, ge=1, le=8, description="bits kept per channel")
     straight_through: bool = Field(
         True,
@@ -73,6 +75,7 @@ class SqueezeParams(Params):
 
 
 class JpegParams(Params):
+    header_safe = ("quality",)
     quality: int = Field(75, ge=1, le=95, description="JPEG quality of the purification")
 
 

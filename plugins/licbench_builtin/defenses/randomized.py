@@ -103,12 +103,14 @@ def path_loss(codec: Codec, x: Tensor, t: RandomTransform, lmbda: float) -> floa
 
 
 class RandomizedParams(Params):
+    header_safe = ("seed", "max_stretch", "max_shift")
     seed: int = Field(0, description="salt of the per-image draws")
     max_stretch: int = Field(64, ge=0, le=1024, description="largest stretch per axis, px")
     max_shift: int = Field(64, ge=0, le=1024, description="largest shift per axis, px")
 
 
 class KWayParams(RandomizedParams):
+    header_safe = (*RandomizedParams.header_safe, "k")
     k: int = Field(2, ge=1, le=64, description="candidates: the identity and k-1 draws")
 
 
