@@ -78,11 +78,19 @@ def test_export_import_verify_round_trip_and_tampering(
         row["cell"]["config"] = row["cell"]["config"].replace('"sub"', '"sub2"')
         row["digest"] = _digest(row["cell"], row["scores"])
 
+    # the same key with other content is another submission: stored apart, the first kept
     rewrite(bundle, tmp_path / "conflict.zip", other_config)
-    before = other.read_bytes()
-    assert main(["import", str(tmp_path / "conflict.zip"), "--db", str(other)]) == 2
-    assert "with other content; nothing was imported" in capsys.readouterr().err
-    assert other.read_bytes() == before
+    first = ResultStore(str(other)).frame("scores")
+    assert main(["import", str(tmp_path / "conflict.zip"), "--db", str(other)]) == 0
+    assert "4 cells imported" in capsys.readouterr().out
+    cells = ResultStore(str(other)).frame("cells")
+    assert cells.key.str.split(":").str[1].nunique() == 4 and len(cells) == 8
+    after = ResultStore(str(other)).frame("scores")
+    kept = after[after.cell_key.isin(set(first.cell_key))]
+    order = ["cell_key", "image", "metric"]
+    assert kept.sort_values(order).reset_index(drop=True).equals(
+        first.sort_values(order).reset_index(drop=True)
+    )
     # a plugin this installation lacks is named
     alien = {"name": "alien", "qualities": [1]}
     rewrite(bundle, tmp_path / "alien.zip", lambda doc: doc["manifest"]["codecs"].append(alien))
@@ -99,11 +107,11 @@ def test_the_site_marks_imported_cells(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["export", "--benchmark", "sub", "-o", str(bundle), "--db", str(db)]) == 0
     assert main(["import", str(bundle), "--db", str(other)]) == 0
     assert main(["leaderboard", "--db", str(other), "--site", str(tmp_path / "site")]) == 0
-    page = (tmp_path / "site" / "sub.html").read_text()
+    page = (tmp_path / "site" / "sub_imported_sub.zip_.html").read_text()  # its own entry
     assert "3 cells imported from sub.zip" in page and "licbench verify sub.zip" in page
     assert "not verified here" in page
     # a verify result stored beside the import is shown on the page
     assert main(["verify", str(bundle), "--sample", "2", "--db", str(other)]) == 0
     assert main(["leaderboard", "--db", str(other), "--site", str(tmp_path / "site")]) == 0
-    page = (tmp_path / "site" / "sub.html").read_text()
+    page = (tmp_path / "site" / "sub_imported_sub.zip_.html").read_text()  # its own entry
     assert "class='verified'>verified" in page and "re-run here: 2 of 2 cells agree" in page

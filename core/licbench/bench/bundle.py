@@ -20,74 +20,108 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pydantic import ValidationError
 
 from licbench.bench.store import ResultStore
 from licbench.errors import LicbenchError
 from licbench.hashing import package_versions
-from licbench.leaderboard.bundle import FORMAT, digest
+from licbench.leaderboard.bundle import (
+    FORMAT,
+    MAX_JSON,
+    MAX_RATIO,
+    MAX_SCORES,
+    MAX_ZIP,
+    Bundle,
+    digest,
+)
 
 TOLERANCE = {"default": (1e-6, 1e-9)}  # (relative, absolute); timing metrics are not compared
 TIMING = ("encode-seconds", "decode-seconds")
 
 
-def read(path: Path) -> dict[str, Any]:
-    """A bundle's document, checked for its format and the digest of every cell."""
+def _member(path: Path) -> bytes:
+    """``bundle.json``'s bytes, its sizes checked before anything is decompressed."""
     try:
+        if not path.is_file() or path.stat().st_size > MAX_ZIP:
+            raise LicbenchError(f"{path}: not a bundle file under {MAX_ZIP >> 20} MiB")
         with zipfile.ZipFile(path) as z:
-            doc = json.loads(z.read("bundle.json"))
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+            infos = z.infolist()
+            if [i.filename for i in infos] != ["bundle.json"]:
+                raise LicbenchError(f"{path}: a bundle holds bundle.json alone; re-export it")
+            info = infos[0]
+            ratio = info.file_size / max(info.compress_size, 1)
+            if info.file_size > MAX_JSON or ratio > MAX_RATIO:
+                raise LicbenchError(
+                    f"{path}: bundle.json unpacks to {info.file_size} bytes (ratio {ratio:.0f}), "
+                    f"over the limits ({MAX_JSON >> 20} MiB, ×{MAX_RATIO}); refused unread"
+                )
+            with z.open(info) as f:
+                data = f.read(MAX_JSON + 1)
+    except (OSError, zipfile.BadZipFile, NotImplementedError, RuntimeError, ValueError) as exc:
         raise LicbenchError(
-            f"{path}: not a licbench bundle ({exc}); export one with licbench export"
+            f"{path}: not a licbench bundle ({type(exc).__name__}); export one with licbench export"
         ) from None
-    if doc.get("format") != FORMAT:
+    if len(data) > MAX_JSON:
+        raise LicbenchError(f"{path}: bundle.json is larger than its entry says; refused")
+    return data
+
+
+def read(path: Path) -> dict[str, Any]:
+    """A bundle's document, validated strictly (types and bounds on every field), every
+    cell's digest checked; nothing is stored before this passes."""
+    data = _member(Path(path))
+    try:
+        doc = Bundle.model_validate_json(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])[:80]
         raise LicbenchError(
-            f"{path}: bundle format {doc.get('format')!r}, not {FORMAT}; re-export it"
-        )
-    for row in doc["cells"]:
+            f"{path}: not a valid {FORMAT} bundle ({where}: {err['msg'][:80]}); re-export it "
+            "with licbench export"
+        ) from None
+    if sum(len(c.scores) for c in doc.cells) > MAX_SCORES:
+        raise LicbenchError(f"{path}: more than {MAX_SCORES} scores; split the bundle")
+    out = doc.model_dump()
+    for row in out["cells"]:
+        row["scores"] = [list(s) for s in row["scores"]]
         if digest(row["cell"], row["scores"]) != row["digest"]:
             raise LicbenchError(
                 f"{path}: cell {row['cell']['key'][:16]} does not match its digest (edited?); "
                 "ask for a fresh export"
             )
-    return doc
+    out["sha256"] = hashlib.sha256(data).hexdigest()
+    return out
 
 
 def bundle_sha256(path: Path) -> str:
     """What names a bundle's content: the SHA-256 of its ``bundle.json``."""
-    with zipfile.ZipFile(path) as z:
-        return hashlib.sha256(z.read("bundle.json")).hexdigest()
+    return hashlib.sha256(_member(Path(path))).hexdigest()
 
 
 def import_bundle(path: Path, store: ResultStore) -> tuple[int, int]:
-    """Merge a bundle: (cells added, cells already there with the same content)."""
+    """Merge a bundle as its own submission, in one transaction: (cells added, cells
+    already there). Its cells are stored under keys of their own (``SHA16:KEY``), so they
+    never satisfy a local run's cell; metric definitions it brings are added only where
+    the database has none of that name."""
     doc = read(path)
-    have = store.frame("cells").set_index("key")
-    for row in doc["cells"]:  # refuse before writing anything
-        key = row["cell"]["key"]
-        if key in have.index and have.loc[key, "status"] == "done":
-            stored = {k: have.loc[key, k] for k in ("config", "versions", "fingerprints")}
-            if any(stored[k] != row["cell"][k] for k in stored):
-                raise LicbenchError(
-                    f"{path}: cell {key[:16]} is stored in {store.url} with other content; "
-                    "nothing was imported (import into another --db)"
-                )
-    run_id = store.start_run(
-        doc["benchmark"],
-        f"import:{Path(path).name}",
-        doc["manifest"],
-        doc["exported_with"],
-        kind="import",
-        source=str(Path(path).name),
-        bundle_sha256=bundle_sha256(path),
-    )
-    metrics = doc.get("metrics", [])
-    store.record_metrics((m["name"], bool(m["higher_is_better"]), m["unit"]) for m in metrics)
-    added = 0
-    for row in doc["cells"]:
-        scores = [tuple(s) for s in row["scores"]]
-        added += store.record_cell({**row["cell"], "run_id": run_id}, scores)  # type: ignore[arg-type]
-    store.finish_run(run_id, "imported")
-    return added, len(doc["cells"]) - added
+    ns = doc["sha256"][:16]
+    cells = [{**row["cell"], "key": f"{ns}:{row['cell']['key']}"} for row in doc["cells"]]
+    scores = {
+        c["key"]: [tuple(s) for s in row["scores"]]
+        for c, row in zip(cells, doc["cells"], strict=True)
+    }
+    run = {
+        "benchmark": doc["benchmark"],
+        "manifest_path": f"import:{Path(path).name}",
+        "manifest": doc["manifest"],
+        "versions": doc["exported_with"],
+        "kind": "import",
+        "source": str(Path(path).name)[:200],
+        "bundle_sha256": doc["sha256"],
+    }
+    metrics = [(m["name"], m["higher_is_better"], m["unit"]) for m in doc["metrics"]]
+    added = store.import_cells(run, cells, scores, metrics)
+    return added, len(cells) - added
 
 
 def _where(cell: dict[str, Any]) -> tuple[str, str, float, str, str]:
@@ -120,18 +154,75 @@ def fresh_seed() -> int:
     return secrets.randbelow(2**63)
 
 
-def verify(path: Path, sample: int, seed: int) -> tuple[pd.DataFrame, list[str]]:
-    """Re-run ``sample`` random cells of a bundle here: per metric, how many of the compared
-    scores agree within tolerance, and the worst relative difference; and the plugins
-    missing here (then nothing runs)."""
-    from licbench.bench.manifest import Manifest
+UNSAFE_KEYS = ("checkpoint", "pretrained", "path", "weights", "artifact", "url")
+PATHLIKE = ("/", "~", "..", "file:", "http:", "https:", "ftp:")
+
+
+def unsafe_settings(value: Any, loc: str = "manifest") -> list[str]:
+    """Where a bundle's manifest asks for a local file or a download (the keys of
+    ``UNSAFE_KEYS`` set, or a string that looks like a path or a URL)."""
+    out = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k in UNSAFE_KEYS and v not in (None, False, "", {}, []):
+                out.append(f"{loc}.{k}")
+            else:
+                out += unsafe_settings(v, f"{loc}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += unsafe_settings(v, f"{loc}[{i}]")
+    elif isinstance(value, str) and (value.startswith(PATHLIKE) or "/.." in value):
+        out.append(loc)
+    return out
+
+
+def _offline(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest with every dataset told not to download (``download: false``)."""
+    from licbench.plugin.manager import get_registry
+
+    reg = get_registry()
+
+    def fix(ref: Any) -> Any:
+        if isinstance(ref, str):
+            ref = {"name": ref}
+        if isinstance(ref, dict) and ref.get("name") in reg.names("dataset"):
+            model: Any = getattr(reg.get("dataset", ref["name"]).load(), "Params", None)
+            if model is not None and "download" in model.model_fields:
+                ref = {**ref, "params": {**ref.get("params", {}), "download": False}}
+        return ref
+
+    out = dict(manifest)
+    out["datasets"] = [fix(d) for d in manifest.get("datasets", [])]
+    for key in ("train_data", "val_data"):
+        if manifest.get(key) is not None:
+            out[key] = fix(manifest[key])
+    return out
+
+
+def verify(
+    path: Path, sample: int, seed: int, trust: bool = False
+) -> tuple[pd.DataFrame, list[str]]:
+    """Re-run ``sample`` cells of a bundle, drawn with ``seed``, here on CPU: per metric, how
+    many of the compared scores agree within tolerance, and the worst relative difference;
+    and the plugins missing here (then nothing runs). The bundle's manifest runs with no
+    download and no local path unless ``trust``."""
+    from licbench.bench.manifest import Manifest, validated
     from licbench.bench.runner import Runner
 
     doc = read(path)
-    manifest = Manifest.model_validate(doc["manifest"])
-    missing = _missing(manifest, doc["plugins"])
+    found = unsafe_settings(doc["manifest"])
+    if found and not trust:
+        raise LicbenchError(
+            f"{path}: its manifest names a local file or a download ({found[0]}); nothing was "
+            "run. Read the manifest, then pass --trust-bundle to verify it anyway"
+        )
+    try:
+        missing = _missing(Manifest.model_validate(doc["manifest"]), doc["plugins"])
+    except ValidationError:
+        missing = []  # named by validated() below, with where
     if missing:
         return pd.DataFrame(), missing
+    manifest = validated(doc["manifest"] if trust else _offline(doc["manifest"]), Path(path))
     rows = random.Random(seed).sample(doc["cells"], min(sample, len(doc["cells"])))
     wanted = {_where(r["cell"]): r for r in rows}
     store = ResultStore("sqlite://")

@@ -394,6 +394,44 @@ class ResultStore:
             conn.execute(scores_t.insert(), rows)
         return True
 
+    def import_cells(
+        self,
+        run: dict[str, Any],
+        cells: list[dict[str, Any]],
+        scores: dict[str, list[tuple[str, str, float]]],
+        metrics: list[tuple[str, bool, str | None]],
+    ) -> int:
+        """Store an imported submission in one transaction (all of it, or nothing): its
+        run, its cells not stored already, their scores, and the metrics this database
+        does not define yet (an import never changes a local definition). Cells added."""
+        now = _now()
+        run = {**run, "manifest": json.dumps(run["manifest"], sort_keys=True),
+               "versions": json.dumps(run["versions"], sort_keys=True), "status": "imported",
+               "started_at": now, "finished_at": now, "partial": False,
+               "threat_models": "[]", "leaderboard": "{}"}  # fmt: skip
+        with self._guard("import into"), self.engine.begin() as conn:
+            have = {r[0] for r in conn.execute(sa.select(metrics_t.c.name))}
+            new = [m for m in dict((m[0], m) for m in metrics).values() if m[0] not in have]
+            if new:
+                conn.execute(metrics_t.insert(), [
+                    {"name": n, "higher_is_better": h, "unit": u} for n, h, u in new
+                ])  # fmt: skip
+            inserted = conn.execute(runs_t.insert().values(**run)).inserted_primary_key
+            assert inserted is not None
+            run_id = inserted[0]
+            keys = [c["key"] for c in cells]
+            found = sa.select(cells_t.c.key).where(cells_t.c.key.in_(keys))
+            stored = {r[0] for r in conn.execute(found)} if keys else set()
+            fresh = [c for c in cells if c["key"] not in stored]
+            if fresh:
+                conn.execute(cells_t.insert(), [{**c, "run_id": run_id, "finished_at": now}
+                                                for c in fresh])  # fmt: skip
+                rows = [{"cell_key": c["key"], "image": i, "metric": m, "value": v}
+                        for c in fresh for i, m, v in scores[c["key"]]]  # fmt: skip
+                if rows:
+                    conn.execute(scores_t.insert(), rows)
+            return len(fresh)
+
     def record_verification(self, row: dict[str, Any]) -> int:
         """Store one ``licbench verify`` result (a row of ``verifications``)."""
         row = {**row, "verified_at": _now()}

@@ -135,7 +135,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     seed = fresh_seed() if args.seed is None else args.seed
     print(f"{args.bundle}: sampling {args.sample} cells with --seed {seed}")
-    table, missing = verify(args.bundle, args.sample, seed)
+    table, missing = verify(args.bundle, args.sample, seed, trust=args.trust_bundle)
     if missing:
         raise LicbenchError(f"{args.bundle}: missing plugins here: {'; '.join(missing)}")
     print(tabulate(table, headers="keys", tablefmt="github", showindex=False))
@@ -230,6 +230,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     s.add_argument("--sample", type=at_least(1), default=3, help="cells to re-run (default 3)")
     s.add_argument("--seed", type=_seed, help="the sample's seed (default: a fresh one, printed)")
     s.add_argument("--db", help="where the bundle was imported: the result is recorded there")
+    s.add_argument(
+        "--trust-bundle",
+        action="store_true",
+        help="let the bundle's manifest read local files and download (default: refused)",
+    )
     s.set_defaults(func=cmd_verify)
 
     s = sub.add_parser("leaderboard", help="ranked tables and an RD plot from the database")

@@ -10,17 +10,99 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from licbench.errors import LicbenchError
 from licbench.hashing import hash_json, package_versions
 from licbench.leaderboard.view import Results
 
 FORMAT = "licbench-bundle/2"
+MAX_ZIP = 64 << 20  # bytes of the zip file
+MAX_JSON = 64 << 20  # bytes of bundle.json, decompressed (checked before reading)
+MAX_RATIO = 200  # decompressed / compressed: a higher ratio is a zip bomb
+MAX_CELLS = 5_000
+MAX_SCORES = 2_000_000
+
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")]
+Text = Annotated[str, Field(max_length=1 << 20)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class CellRow(_Strict):
+    """A cell as a bundle carries it: every field typed and bounded."""
+
+    key: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    benchmark: Name
+    dataset: Name
+    codec: Name
+    label: Name
+    family: Name | None
+    learned: bool | None
+    quality: float
+    attack: Name
+    defense: Name
+    status: Literal["done"]
+    n_images: Annotated[int, Field(ge=0, le=1_000_000)] | None
+    config: Text
+    versions: Text
+    fingerprints: Text
+    kind: Literal["clean", "adversarial", "backdoor"] | None
+    partial: bool
+    backdoor: Name | None
+    variant: Name | None
+
+    @field_validator("quality")
+    @classmethod
+    def _finite(cls, v: float) -> float:
+        if not math.isfinite(v):
+            raise ValueError("a quality is a finite number")
+        return v
+
+    @field_validator("config", "versions", "fingerprints")
+    @classmethod
+    def _json_object(cls, v: str) -> str:
+        if not isinstance(json.loads(v), dict):
+            raise ValueError("a JSON object")
+        return v
+
+
+Score = tuple[Name, Name, float | None]
+
+
+class BundleCell(_Strict):
+    cell: CellRow
+    scores: list[Score]
+    digest: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class MetricRow(_Strict):
+    name: Name
+    higher_is_better: bool
+    unit: Annotated[str, Field(max_length=50)] | None
+
+
+class Bundle(_Strict):
+    """``bundle.json``, validated strictly before anything is stored."""
+
+    format: Literal["licbench-bundle/2"]
+    benchmark: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,100}$")]
+    exported_at: Annotated[str, Field(max_length=64)]
+    exported_with: dict[Name, Annotated[str, Field(max_length=100)]]
+    manifest: dict[str, Any]
+    plugins: list[Name]
+    metrics: list[MetricRow]
+    cells: Annotated[list[BundleCell], Field(max_length=MAX_CELLS)]
+
+
 CELL_COLUMNS = [
     "key",
     "benchmark",

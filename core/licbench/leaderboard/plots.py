@@ -60,6 +60,7 @@ def rd_plot(
             cur = cur.dropna(subset=["bpp", "psnr"]).sort_values("bpp")
             clean = attack == "none" and defense == "none"
             name = " · ".join([label] + [p for p in (attack, defense) if p != "none"])
+            name = name.replace("$", r"\$")  # a label is text, never matplotlib mathtext
             colour = colours(i / max(len(series) - 1, 1) if len(series) > 20 else i)
             ax.errorbar(cur.bpp, cur.psnr, yerr=_errors(wide, cur, "psnr"),
                         xerr=_errors(wide, cur, "bpp"), fmt="-" if clean else ":",
@@ -77,8 +78,8 @@ def rd_plot(
                             label=f"{ref.name.iloc[0]} (published, Kodak full size)")  # fmt: skip
         ax.set_xlim(x0, x1)
         ax.set_ylim(y0, y1)
-        ax.set(xlabel="bits per pixel (real bitstream)", ylabel="PSNR (dB, RGB)",
-               title=f"{bench}: {ds} (bars: 95 % interval over images)")  # fmt: skip
+        title = f"{bench}: {ds} (bars: 95 % interval over images)".replace("$", r"\$")
+        ax.set(xlabel="bits per pixel (real bitstream)", ylabel="PSNR (dB, RGB)", title=title)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=LEGEND_PT, loc="center left", bbox_to_anchor=(1.01, 0.5),
                   ncol=2 if len(series) > 16 else 1)  # fmt: skip

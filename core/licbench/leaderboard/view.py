@@ -13,7 +13,8 @@ What an entry is:
 - never a *partial* cell (a run narrowed from the command line, e.g. ``--limit-images``),
   unless asked for with ``partial=True``: then partial rows are shown beside the complete
   ones, labelled ``(partial)``, and never replace them;
-- imported cells (``licbench import``) are marked with their bundle.
+- imported cells (``licbench import``) belong to their submission: they are shown as the
+  benchmark ``B [imported: FILE]``, never beside or in place of a local run of ``B``.
 """
 
 from __future__ import annotations
@@ -79,8 +80,12 @@ def _source(name: str, store: ResultStore, partial: bool) -> dict[str, pd.DataFr
     if not partial:
         cells = cells[~cells.partial]
     cells.loc[cells.partial, "label"] = cells.label[cells.partial] + PARTIAL
-    imported = set(runs.id[runs.kind == "import"])
-    cells["imported"] = cells.run_id.isin(imported)
+    imports = runs[runs.kind == "import"]  # a submission's cells are shown under its name
+    own = {int(r.id): f"{r.benchmark} [imported: {r.source}]" for r in imports.itertuples()}
+    cells["imported"] = cells.run_id.isin(own)
+    cells.loc[cells.imported, "benchmark"] = cells.run_id[cells.imported].map(own)
+    runs = runs.copy()
+    runs.loc[runs.id.isin(own), "benchmark"] = runs.id[runs.id.isin(own)].map(own)
     cells = current(cells).assign(from_db=name)
     scores = store.frame("scores")
     scores = scores[scores.cell_key.isin(set(cells.key))]
