@@ -88,8 +88,10 @@ def test_export_import_verify_round_trip_and_tampering(
     after = ResultStore(str(other)).frame("scores")
     kept = after[after.cell_key.isin(set(first.cell_key))]
     order = ["cell_key", "image", "metric"]
-    assert kept.sort_values(order).reset_index(drop=True).equals(
-        first.sort_values(order).reset_index(drop=True)
+    assert (
+        kept.sort_values(order)
+        .reset_index(drop=True)
+        .equals(first.sort_values(order).reset_index(drop=True))
     )
     # a plugin this installation lacks is named
     alien = {"name": "alien", "qualities": [1]}

@@ -103,6 +103,22 @@ def test_renderers_escape_labels_and_neutralise_formulas() -> None:
     assert "'@x" in csv
     doc = json.loads(render(tables, DIRECTIONS, "json"))
     assert doc[f"t {evil}"]["rows"][0]["label"] == evil  # JSON keeps the data as it is
+    md = render({"t": Table(frame.assign(label="a | b\nc <b>"), "c")}, DIRECTIONS, "md")
+    assert "a \\| b c &lt;b&gt;" in md and all(
+        line.count("|") - line.count("\\|") == 3 for line in md.splitlines() if "a \\|" in line
+    )
+
+
+def test_plots_draw_any_label_as_text(tmp_path: Path) -> None:
+    from licbench.leaderboard.plots import rd_plot
+
+    rows = [{"benchmark": "b", "dataset": "d", "label": "<script>$\\frac{1}{0}$", "attack": "none",
+             "defense": "none", "quality": q, "bpp": q / 10, "psnr": 30 + q, "image": "x",
+             "learned": True} for q in (1.0, 2.0)]  # fmt: skip
+    frame = pd.DataFrame(rows)
+    (svg,) = rd_plot(frame, frame, tmp_path, fmt="svg")
+    text = svg.read_text()
+    assert "<script>" not in text and "frac" in text
 
 
 def _v1_database(path: Path) -> None:

@@ -332,6 +332,16 @@ def load_manifest(path: str | Path, registry: Registry | None = None) -> Manifes
     return validated(read_yaml(path, lines), path, lines, registry)
 
 
+MAX_CELLS = 20_000  # one manifest's matrix, before exclusions
+
+
+def matrix_size(m: Manifest) -> int:
+    """How many cells the matrix has before exclusions (``clean`` adds the none rows)."""
+    attacks = len(m.attacks) + (m.clean or not m.attacks)
+    defenses = len(m.defenses) + (m.clean or not m.defenses)
+    return len(m.datasets) * sum(len(c.qualities) for c in m.codecs) * attacks * defenses
+
+
 def validated(
     data: dict[str, Any],
     path: Path,
@@ -349,5 +359,11 @@ def validated(
         from licbench.plugin.manager import get_registry
 
         registry = get_registry()
+    size = matrix_size(manifest)
+    if size > MAX_CELLS:  # refused before anything is expanded or planned
+        raise LicbenchError(
+            f"{path}: a matrix of {size} cells, over the {MAX_CELLS}-cell limit of one "
+            "manifest; split it into several"
+        )
     _check_plugins(manifest, registry, path, lines)
     return manifest

@@ -31,7 +31,6 @@ from licbench.plugin.registry import Registry
 
 log = logging.getLogger("licbench")
 ROLES = ("attack", "defense")
-MAX_CELLS = 20_000  # one manifest's matrix, before exclusions
 
 
 @dataclass
@@ -79,13 +78,6 @@ def matrix(manifest: Manifest, registry: Registry | None = None) -> tuple[list[C
     defenses: list[PluginRef | None] = [None] if manifest.clean or not manifest.defenses else []
     attacks += manifest.attacks
     defenses += manifest.defenses
-    size = len(manifest.datasets) * sum(len(c.qualities) for c in manifest.codecs)
-    size *= len(attacks) * len(defenses)
-    if size > MAX_CELLS:  # refused before anything is expanded
-        raise LicbenchError(
-            f"{manifest.name}: a matrix of {size} cells, over the {MAX_CELLS}-cell limit of "
-            "one manifest; split it into several"
-        )
     kept, left_out = [], Counter[str]()
     for cell in (
         Cell(d, c, q, a, f)

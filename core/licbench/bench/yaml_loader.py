@@ -175,6 +175,8 @@ def read_yaml(
     for inc in [includes] if isinstance(includes, str) else includes:
         if not isinstance(inc, str) or Path(inc).is_absolute() or not inc:
             raise LicbenchError(f"{path}: include {inc!r}: name a file relative to this manifest")
+        if not (path.parent / inc).exists():
+            raise LicbenchError(f"{path}: include {inc!r} not found beside it; fix the name")
         found = read_yaml(path.parent / inc, lines, (*_seen, path.resolve()), budget)
         if not isinstance(found, dict):
             raise LicbenchError(f"{path.parent / inc}:1: an included manifest is a mapping")

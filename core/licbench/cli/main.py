@@ -9,8 +9,17 @@ import logging
 import os
 import sys
 import warnings
+from typing import NoReturn
 
 from licbench.errors import LicbenchError
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with a usage error as one ``licbench: error:`` line naming the fix."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"licbench: error: {message}; see `{self.prog} --help`", file=sys.stderr)
+        raise SystemExit(2)
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -19,7 +28,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     from licbench.cli import audit, codec, results, run, train
     from licbench.plugin.manager import get_plugin_manager
 
-    p = argparse.ArgumentParser(prog="licbench", description=__doc__)
+    p = Parser(prog="licbench", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (run, results, codec, train, audit):
         module.add_commands(sub)

@@ -89,10 +89,16 @@ def _headers(frame: pd.DataFrame, directions: dict[str, bool]) -> list[str]:
     return [c + ARROW[directions[c]] if c in directions else c for c in frame.columns]
 
 
+def _md_cell(text: str) -> str:
+    """A value inside a Markdown table: no column breaks, no line breaks, no raw HTML."""
+    text = text.replace("|", "\\|").replace("\n", " ").replace("\r", " ")
+    return html.escape(text, quote=False)
+
+
 def markdown(tables: dict[str, Table], directions: dict[str, bool], wide: bool = False) -> str:
     out = []
     for title, t in tables.items():
-        frame, left = shown(t, wide), list[str]()
+        frame, left = shown(t, wide).map(_md_cell), list[str]()
         while True:
             body = tabulate(frame, headers=_headers(frame, directions), tablefmt="github",
                             showindex=False, disable_numparse=True)  # fmt: skip
