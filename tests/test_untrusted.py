@@ -252,6 +252,9 @@ def test_crafted_headers_are_refused_without_crash_read_or_download(tmp_path: Pa
     good = tmp_path / "a.bin"
     refused(cli("decompress", str(good), str(tmp_path / "no" / "o.png")), "no", "missing folder")
     refused(cli("decompress", str(good), str(tmp_path / "o.xyz")), "o.xyz", "extension")
+    nowhere = str(tmp_path / "no" / "o.bin")
+    refused(cli("compress", str(tmp_path / "a.png"), nowhere, "--codec", "jpeg", "--quality",
+                "50"), nowhere, "compress to a missing folder")  # fmt: skip
     env = {"LICBENCH_MAX_PIXELS": "99999999999999999999999"}
     refused(cli("decompress", str(good), str(tmp_path / "o.png"), env=env), "LICBENCH_MAX_PIXELS",
             "pixel limit")  # fmt: skip

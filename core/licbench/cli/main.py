@@ -59,6 +59,15 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `licbench leaderboard | head`: the reader left, not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:  # a path the user gave that cannot be read or written
+        if not exc.filename:
+            raise
+        print(
+            f"licbench: error: {exc.filename}: {exc.strerror or exc}; check the path "
+            "(its folder must exist and be writable)",
+            file=sys.stderr,
+        )
+        return 2
     except KeyboardInterrupt:
         print(
             "licbench: interrupted; finished cells are stored, run again to resume", file=sys.stderr
