@@ -178,7 +178,15 @@ def cmd_decompress(args: argparse.Namespace) -> int:
             "encoder's checkpoint with --checkpoint, or re-encode the image"
         )
     codec.to(resolve_device(args.device))
-    x_hat = isolated(lambda: codec.decompress(enc), f"{args.input}: {header.codec} payload")
+    try:
+        x_hat = codec.decompress(enc)
+    except LicbenchError:
+        raise
+    except Exception as exc:  # a payload the codec cannot parse is the file's fault
+        raise LicbenchError(
+            f"{args.input}: corrupt {header.codec} payload ({type(exc).__name__}); "
+            "re-encode the image with `licbench compress`"
+        ) from exc
     save_image(x_hat, out)
     print(f"{args.output}: {enc.width}x{enc.height} ({header.codec} q={header.quality:g})")
     return 0
@@ -194,47 +202,6 @@ def _output(path: str) -> Path:
     if out.suffix.lower() not in Image.registered_extensions():
         raise LicbenchError(f"{out}: unknown image extension {out.suffix!r}; use .png")
     return out
-
-
-def isolated(decode: Any, what: str) -> Any:
-    """Run ``decode()`` in a forked child, so that a crafted payload which crashes a native
-    entropy decoder (CompressAI's rANS does not bound its reads) is a one-line error, not
-    a crash of licbench. The decoded image comes back as raw float32 bytes with a JSON
-    header (nothing is unpickled)."""
-    import multiprocessing as mp
-
-    import numpy as np
-    import torch
-
-    ctx = mp.get_context("fork")
-    recv, send = ctx.Pipe(duplex=False)
-
-    def child() -> None:
-        torch.set_num_threads(1)  # the parent's OpenMP pool does not survive the fork
-        try:
-            x = decode().detach().cpu().to(torch.float32).contiguous()
-            send.send_bytes(json.dumps({"shape": list(x.shape)}).encode())
-            send.send_bytes(x.numpy().tobytes())
-        except LicbenchError as exc:
-            send.send_bytes(json.dumps({"error": str(exc)}).encode())
-        except Exception as exc:  # a payload the codec cannot parse is the file's fault
-            send.send_bytes(json.dumps({"corrupt": type(exc).__name__}).encode())
-
-    proc = ctx.Process(target=child, daemon=True)
-    proc.start()
-    send.close()
-    try:
-        head = json.loads(recv.recv_bytes())
-        data = recv.recv_bytes() if "shape" in head else b""
-    except (EOFError, ValueError):
-        head, data = {}, b""
-    proc.join()
-    if "error" in head:
-        raise LicbenchError(head["error"])
-    if "shape" in head and len(data) == 4 * int(np.prod(head["shape"])):
-        return torch.from_numpy(np.frombuffer(data, np.float32).reshape(head["shape"]).copy())
-    why = head.get("corrupt") or f"the decoder crashed, exit {proc.exitcode}"
-    raise LicbenchError(f"{what} is corrupt or crafted ({why}); re-encode the image")
 
 
 def _codec_args(s: argparse.ArgumentParser) -> None:

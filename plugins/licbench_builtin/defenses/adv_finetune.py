@@ -70,8 +70,9 @@ class AdversarialRD(RateDistortion):
 
 
 class FinetuneConfig(Params):
-    header_safe = ("eps", "steps", "batch_size", "patch_size", "lr")
     """Everything that determines the tuned weights (besides the victim and the data)."""
+
+    header_safe = ("eps", "steps", "batch_size", "patch_size", "lr", "seed")
 
     eps: float = Field(4 / 255, gt=0, le=1, description="L∞ budget of the FGSM-RS inputs")
     steps: int = Field(1000, ge=1, description="training steps")
