@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 
+import torch
 from torch import Tensor
 
 from licbench.api.codec import CellPlugin, Codec
@@ -18,6 +20,11 @@ class Attack(CellPlugin, ABC):
     adaptive: bool = False  # True: generated against the defended codec (e.g. EoT)
     kind: str = "adversarial"  # "backdoor": a trained change of the codec, with triggers
 
+    def budget(self) -> float | None:
+        """The L∞ budget its outputs must keep after delivery (``params.eps``), if any."""
+        eps = getattr(self.params, "eps", None)
+        return float(eps) if isinstance(eps, (int, float)) else None
+
     def variant(self) -> str | None:
         """A backdoor: the trigger it applies at test time, or ``"clean"`` for none."""
         return None
@@ -25,3 +32,19 @@ class Attack(CellPlugin, ABC):
     @abstractmethod
     def perturb(self, codec: Codec, x: Tensor, ctx: RunContext) -> Tensor:
         """The attacked input for clean image ``x`` (``ctx.generator()`` for randomness)."""
+
+
+DELIVERY = "uint8"  # attacked inputs are delivered as 8-bit images (part of cell keys)
+
+
+def deliver(x_adv: Tensor, x: Tensor, eps: float | None = None, bits: int = 8) -> Tensor:
+    """An attacked image as a file carries it: on the ``2**bits`` grid, inside [0, 1], and
+    within ``eps`` (L∞) of the clean image ``x``, itself on the grid, after rounding (the
+    budget is taken down to whole grid steps)."""
+    levels = 2**bits - 1
+    out = torch.round(x_adv.detach().clamp(0, 1) * levels) / levels
+    if eps is not None and eps < 1:
+        step = math.floor(eps * levels + 1e-6) / levels
+        base = torch.round(x.detach().to(out) * levels) / levels
+        out = torch.minimum(torch.maximum(out, base - step), base + step).clamp(0, 1)
+    return out

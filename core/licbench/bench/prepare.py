@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from licbench.api.artifact import Recipe, Trained
+from licbench.api.attack import DELIVERY
 from licbench.api.codec import Codec
 from licbench.api.context import RunContext
 from licbench.bench.manifest import CodecRef, DatasetRef, Exclude, Manifest, PluginRef
@@ -58,6 +59,8 @@ class Cell:
         }
         if self.defense is not None and manifest.draws > 1:
             out["draws"] = manifest.draws
+        if self.attack is not None:  # how attacked inputs reach the codec
+            out["delivery"] = DELIVERY
         if artifacts:  # only cells that use a trained artifact depend on the training data
             out["artifacts"] = artifacts
             out["train_data"] = dump(manifest.train_data)

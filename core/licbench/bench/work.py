@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from licbench.api.artifact import Recipe, Trained
-from licbench.api.attack import Attack
+from licbench.api.attack import Attack, deliver
 from licbench.api.codec import Codec, LearnedCodec
 from licbench.api.context import RunContext, resolve_device
 from licbench.api.defense import Defense
@@ -188,15 +188,17 @@ def gray_box_group(m: Manifest, cell: Cell) -> str | None:
 def perturb(
     w: Worker, p: Planned, attack: Attack, target: Codec, name: str, x: torch.Tensor
 ) -> torch.Tensor:
-    """One attacked image; a gray-box one seeded by its group and the image alone."""
+    """One attacked image, delivered as an 8-bit image within the attack's budget
+    (:func:`licbench.api.attack.deliver`); a gray-box one seeded by its group and the image
+    alone."""
     ctx = w.ctx.for_image(name)
     x = x.to(w.device)
     if attack.adaptive:
-        return attack.perturb(target, x, ctx)
+        return deliver(attack.perturb(target, x, ctx), x, attack.budget())
     gpus = [torch.cuda.current_device()] if w.device.type == "cuda" else []
     with torch.random.fork_rng(devices=gpus):
         torch.manual_seed(int(hash_json([gray_box_group(w.m, p.cell), name])[:8], 16))
-        return attack.perturb(target, x, ctx).detach()
+        return deliver(attack.perturb(target, x, ctx), x, attack.budget())
 
 
 # --- the tasks --------------------------------------------------------------------------

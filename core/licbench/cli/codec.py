@@ -61,8 +61,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _with_plugins(codec: Codec, args: argparse.Namespace) -> Codec:
-    """The codec behind ``--attack`` (a trained one, e.g. a backdoor) and ``--defense``; a
+def _with_plugins(codec: Codec, args: argparse.Namespace) -> tuple[Codec, Any]:
+    """The codec behind ``--attack`` (a trained one, e.g. a backdoor) and ``--defense``,
+    and the test-time attack that changes the input (with its context); a
     trained artifact must exist already (``licbench prepare`` trains it)."""
     from licbench.api.artifact import Trained
     from licbench.api.context import RunContext
@@ -70,7 +71,8 @@ def _with_plugins(codec: Codec, args: argparse.Namespace) -> Codec:
     from licbench.plugin.manager import get_registry
     from licbench.train.cache import require
 
-    ctx = RunContext(codec.device, 0, cache_dir())
+    ctx = RunContext(codec.device, args.seed, cache_dir())
+    attack = None
     for role in ("attack", "defense"):
         name = getattr(args, role)
         if not name:
@@ -80,23 +82,32 @@ def _with_plugins(codec: Codec, args: argparse.Namespace) -> Codec:
             recipe = plugin.recipe(codec, ctx)
             fix = "train it with `licbench prepare MANIFEST`"
             path = require(recipe.location(ctx.cache_dir), f"{role} {name} artifact", fix)
-            codec = plugin.load(codec, path)
+            codec = plugin.load(codec, path)  # a backdoored codec, fed the clean input
         elif role == "attack":
-            raise LicbenchError(f"attack '{name}' changes inputs, not the codec; drop --attack")
+            attack = plugin  # a test-time attack: white box against the bare codec
         if role == "defense":
             codec = plugin.wrap(codec, ctx)
-    return codec
+    return codec, (attack, ctx)
 
 
 def cmd_compress(args: argparse.Namespace) -> int:
     import torch
 
+    from licbench.api.attack import deliver
     from licbench.api.context import resolve_device
     from licbench.bitstream import write_bitstream
-    from licbench.images import load_image
+    from licbench.images import load_image, save_image
 
-    codec = _with_plugins(_codec(args).to(resolve_device(args.device)), args)
-    x = load_image(args.input)
+    bare = _codec(args).to(resolve_device(args.device))
+    codec, (attack, ctx) = _with_plugins(bare, args)
+    x = load_image(args.input).to(codec.device)
+    if attack is not None:  # delivered as the 8-bit image a file carries
+        torch.manual_seed(args.seed)
+        victim = getattr(codec, "inner", codec)
+        x = deliver(attack.perturb(victim, x, ctx.for_image(Path(args.input).stem)), x,
+                    attack.budget())  # fmt: skip
+    if args.save_input:
+        save_image(x, _output(args.save_input))
     with torch.no_grad():
         enc = codec.compress(x)
     size = write_bitstream(Path(args.output), codec, enc)
@@ -226,7 +237,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     s.add_argument("input")
     s.add_argument("output")
     _codec_args(s)
-    s.add_argument("--attack", help="a trained attack's codec, e.g. backdoor")
+    s.add_argument("--attack", help="attack the input (or a trained attack's codec: backdoor)")
+    s.add_argument("--seed", type=int, default=0, help="the attack's seed (default 0)")
+    s.add_argument(
+        "--save-input", metavar="FILE.png", help="write the encoded (attacked, 8-bit) input"
+    )
     s.add_argument("--attack-params", type=_json, default={}, help="its params as JSON")
     s.add_argument("--defense", help="encode behind this defense")
     s.add_argument("--defense-params", type=_json, default={}, help="its params as JSON")

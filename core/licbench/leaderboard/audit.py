@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from licbench.budget import parse_eps
@@ -48,38 +49,45 @@ def _damage(clean: pd.DataFrame, hit: pd.DataFrame, goal: str) -> dict[str, floa
     return {a: (v - 1 if goal == "rate" else -v) for a, v in found.items()}
 
 
-def checks(d: dict[str, float], goal: str, eps: float) -> dict[str, tuple[bool, str]]:
-    """The six checks on one (codec, defense)'s damages by attack label: (passed, numbers)."""
+NEEDS = {  # the attack labels (beyond the budget's apgd) each check compares
+    "ε sweep": (),
+    "unbounded": ("apgd-unbounded",),
+    "noise": ("random-noise",),
+    "white > gray": ("pgd-transfer",),
+    "gradient-free": ("square",),
+    "converged": ("apgd-long",),
+}
+
+
+def checks(d: dict[str, float], goal: str, eps: float) -> dict[str, tuple[bool | None, str]]:
+    """The six checks on one (codec, defense)'s damages by attack label: (passed, numbers);
+    passed is None where a check does not apply (an attack it needs was not scored on the
+    pair, e.g. gradient attacks on JPEG): such a check never flags."""
     fmt = (lambda v: f"×{1 + v:.3f}") if goal == "rate" else (lambda v: f"−{v:.2f} dB")
     steps, label = sweep_steps(eps)
     at = d.get(label, float("nan"))
     sweep = [(k, d[eps_label(k)]) for k in steps if eps_label(k) in d]
     grows = all(b >= a - TOL for (_, a), (_, b) in zip(sweep, sweep[1:], strict=False))
-    out = {
-        "ε sweep": (grows, ", ".join(f"{k:g}/255 {fmt(v)}" for k, v in sweep)),
-        "unbounded": (
-            d.get("apgd-unbounded", 0.0) >= BLOW_UP[goal],
-            f"ε=1 {fmt(d.get('apgd-unbounded', float('nan')))}",
-        ),
-        "noise": (
-            d.get("random-noise", 0.0) <= 0.5 * at,
-            f"noise {fmt(d.get('random-noise', float('nan')))} vs attack {fmt(at)}",
-        ),
-        "white > gray": (
-            at >= d.get("pgd-transfer", 0.0) - TOL,
-            f"white {fmt(at)} vs transferred {fmt(d.get('pgd-transfer', float('nan')))}",
-        ),
-    }
     best_grad = max(at, d.get("pgd-transfer", float("-inf")))
-    out["gradient-free"] = (
-        d.get("square", 0.0) <= best_grad + TOL,
-        f"square {fmt(d.get('square', float('nan')))} vs gradient {fmt(best_grad)}",
-    )
     long = d.get("apgd-long", float("nan"))
-    out["converged"] = (
-        abs(long - at) <= 0.1 * abs(at) + TOL,
-        f"2× iters, 3 restarts {fmt(long)} vs {fmt(at)}",
-    )
+    out: dict[str, tuple[bool | None, str]] = {
+        "ε sweep": (grows, ", ".join(f"{k:g}/255 {fmt(v)}" for k, v in sweep)),
+        "unbounded": (d.get("apgd-unbounded", 0.0) >= BLOW_UP[goal],
+                      f"ε=1 {fmt(d.get('apgd-unbounded', float('nan')))}"),
+        "noise": (d.get("random-noise", 0.0) <= 0.5 * at,
+                  f"noise {fmt(d.get('random-noise', float('nan')))} vs attack {fmt(at)}"),
+        "white > gray": (at >= d.get("pgd-transfer", 0.0) - TOL,
+                         f"white {fmt(at)} vs transferred {fmt(d.get('pgd-transfer', np.nan))}"),
+        "gradient-free": (d.get("square", 0.0) <= best_grad + TOL,
+                          f"square {fmt(d.get('square', float('nan')))} vs gradient "
+                          f"{fmt(best_grad)}"),
+        "converged": (abs(long - at) <= 0.1 * abs(at) + TOL,
+                      f"2× iters, 3 restarts {fmt(long)} vs {fmt(at)}"),
+    }  # fmt: skip
+    for check, needs in NEEDS.items():
+        missing = [a for a in (label, *needs) if not np.isfinite(d.get(a, np.nan))]
+        if missing:
+            out[check] = (None, f"n/a: {', '.join(missing)} not scored (does not apply here)")
     return out
 
 
@@ -92,7 +100,7 @@ def audit_table(group: pd.DataFrame, tm: dict[str, Any]) -> pd.DataFrame:
     for defense, cur in group.groupby("defense"):
         damage = _damage(cur[cur.attack == "none"], cur[cur.attack != "none"], goal)
         for check, (ok, text) in checks(damage, goal, eps).items():
-            verdict = "pass" if ok else "FAIL"
+            verdict = "n/a" if ok is None else "pass" if ok else "FAIL"
             rows.append({"defense": defense, "check": check, "verdict": verdict, "numbers": text})
     return pd.DataFrame(rows, columns=["defense", "check", "verdict", "numbers"])
 

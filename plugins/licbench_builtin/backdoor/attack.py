@@ -87,6 +87,10 @@ class BackdoorAttack(Attack, Trained):
         self.config = self.params.config() if self.params.triggers else None
         self.backdoor: Backdoor | None = None
 
+    def budget(self) -> None:
+        """No L∞ budget: a trigger keeps its own bound (``bound``); delivery only rounds."""
+        return None
+
     def variant(self) -> str:
         """The trigger applied (the first one by default), ``clean`` for none."""
         if self.params.apply == "none":
