@@ -150,3 +150,21 @@ def test_square_is_gradient_free_and_attacks_jpeg_too(crop) -> None:
     assert bpp(codec, x_adv) > bpp(codec, crop)
     noise = reg.create("attack", "random-noise").perturb(codec, crop, CTX.for_image("kodim15"))
     assert (noise - crop).abs().max() == pytest.approx(4 / 255, abs=1e-6)
+
+
+def test_the_decision_attack_targets_the_path_two_way_encodes(crop) -> None:
+    """kway-adaptive: the softmin of the defense's RD losses weights each path's rate, so
+    its gradient follows the chosen path; through two-way it raises the real rate of what
+    two-way encodes, within the budget; each defense names its adaptive attack."""
+    reg = get_registry()
+    codec = reg.create("codec", "bmshj2018-hyperprior-lite", quality=4)
+    two_way = reg.create("defense", "two-way")
+    assert two_way.adaptive_attack == "kway-adaptive"
+    assert reg.create("defense", "k-way").adaptive_attack == "kway-adaptive"
+    assert reg.create("defense", "input-randomization").adaptive_attack == "eot"
+    defended = two_way.wrap(codec, None)
+    attack = reg.create("attack", "kway-adaptive", draws=2, iters=4)
+    assert attack.adaptive and attack.budget() == pytest.approx(4 / 255)
+    x_adv = attack.perturb(defended, crop, CTX)
+    assert (x_adv - crop).abs().max() <= 4 / 255 + 1e-6
+    assert bpp(defended, x_adv) > 1.05 * bpp(defended, crop)

@@ -57,6 +57,9 @@ class Defense(CellPlugin, ABC):
 
     name: str = ""
     randomized: bool = False  # True: scored over the manifest's `draws` (mean and worst)
+    # the attack that targets what this defense does (Tramèr et al. 2020), by plugin name;
+    # None: the white-box standard set (BPDA through straight-through transforms) suffices
+    adaptive_attack: str | None = None
 
     def redraw(self, draw: int) -> None:
         """Switch a randomized defense to its ``draw``-th independent draw (0 = the default)."""

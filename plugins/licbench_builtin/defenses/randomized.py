@@ -164,6 +164,7 @@ class KWay(RandomizedDefense):
     """K-way compression (Song, Choi, Han, Algorithm 2): the best of identity + K−1 draws."""
 
     name = "k-way"
+    adaptive_attack = "kway-adaptive"
     Params = KWayParams
     params: KWayParams
 
@@ -176,12 +177,14 @@ class TwoWay(RandomizedDefense):
     """Two-way compression (Algorithm 1): identity or one random draw, whichever is better."""
 
     name = "two-way"
+    adaptive_attack = "kway-adaptive"
 
 
 class InputRandomization(RandomizedDefense):
     """Naive randomization: always encode one random draw, then invert it."""
 
     name = "input-randomization"
+    adaptive_attack = "eot"  # one random path: EoT over its distribution
 
     def transform_for(self, codec: Codec, x: Tensor) -> RandomTransform:
         return self.candidates(x)[1]

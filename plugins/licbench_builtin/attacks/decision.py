@@ -1,0 +1,98 @@
+"""An adaptive attack on a defense that chooses among candidate paths (Tramèr et al. 2020):
+two-way and K-way compression encode the candidate (the identity and K−1 random
+transforms) whose rate-distortion loss is lowest, so the attack raises the objective of
+the path the defense will choose.
+
+Per step, for each of ``draws`` samples of the candidate set (the identity plus K−1
+transforms drawn from the defense's own distribution: the real draws are seeded from the
+attacked pixels, so the attacker cannot know them), it scores every path through the
+quantization proxy: the defense's RD loss (estimated bpp + λ·255²·MSE, as the defense
+computes it) and the attack's objective. The softmin of the RD losses (temperature
+``temperature``, relative to their spread) weights the objectives, so the gradient follows
+the path the defense picks and pushes it up; the average over samples is the EoT
+expectation. Against any other codec it is plain PGD.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+from torch import Tensor
+
+from licbench.api.codec import Codec, LearnedCodec
+from licbench.api.defense import DefendedCodec, Identity
+from licbench.images import crop, pad
+from licbench.plugin.hookspecs import hookimpl
+from licbench.rd import likelihood_bits, lmbda_for, rd_loss
+from licbench_builtin.attacks.gradient import GradientAttack, GradientParams
+from licbench_builtin.attacks.objective import weighted_bits
+
+
+class DecisionParams(GradientParams):
+    draws: int = Field(4, ge=1, description="samples of the candidate set per step (EoT)")
+    temperature: float = Field(
+        0.1, gt=0, le=10, description="softmin temperature, relative to the losses' spread"
+    )
+
+
+class DecisionAttack(GradientAttack):
+    """Adaptive attack on two-way / K-way compression: the objective of the path the
+    defense chooses (softmin of its RD losses over the identity and K−1 draws), with EoT."""
+
+    name = "kway-adaptive"
+    Params = DecisionParams
+    params: DecisionParams
+    adaptive = True
+
+    def key_extras(self) -> dict[str, Any]:
+        return {**super().key_extras(), "rng": "per-image", "decision": "softmin-rd"}
+
+    def _path(
+        self, core: LearnedCodec, x_adv: Tensor, x: Tensor, t: Any, lmbda: float
+    ) -> tuple[Tensor, Tensor]:
+        """(the defense's RD loss, the attack's objective) of one path."""
+        y = t.forward(x_adv)
+        yp, unpad = pad(y, core.pad_multiple)
+        out = core.model(yp)
+        pixels = x.shape[-2] * x.shape[-1]
+        x_hat = t.inverse(crop(out["x_hat"], unpad), tuple(x.shape[-2:]))
+        bits = likelihood_bits(out["likelihoods"]) / pixels
+        rd = rd_loss(bits, F.mse_loss(x_hat, x_adv), lmbda)  # what the defense minimises
+        p = self.params
+        if p.objective == "rate":
+            goal = weighted_bits(out["likelihoods"], p) / pixels
+        elif p.objective == "distortion":
+            goal = F.mse_loss(x_hat, x)
+        else:
+            goal = rd_loss(weighted_bits(out["likelihoods"], p) / pixels,
+                           F.mse_loss(x_hat, x), lmbda)  # fmt: skip
+        return rd, goal
+
+    def value_and_grad(
+        self, codec: Codec, core: LearnedCodec, x_adv: Tensor, x: Tensor, gen: torch.Generator
+    ) -> tuple[float, Tensor]:
+        defense = codec.defense if isinstance(codec, DefendedCodec) else None
+        if defense is None or not hasattr(defense, "sample_transform"):
+            return super().value_and_grad(codec, core, x_adv, x, gen)
+        k = int(getattr(defense, "k", 2))
+        lmbda = lmbda_for(core.quality)
+        x_adv = x_adv.detach().requires_grad_(True)
+        values = []
+        for _ in range(self.params.draws):
+            paths = [Identity()] + [defense.sample_transform(gen) for _ in range(k - 1)]
+            rd, goal = zip(*(self._path(core, x_adv, x, t, lmbda) for t in paths), strict=True)
+            losses = torch.stack(rd)
+            spread = (losses.max() - losses.min()).detach().clamp_min(1e-6)
+            weights = torch.softmax(-losses / (self.params.temperature * spread), dim=0)
+            values.append((weights * torch.stack(goal)).sum())
+        total = torch.stack(values).mean()
+        (grad,) = torch.autograd.grad(total, x_adv)
+        return float(total.detach()), grad
+
+
+@hookimpl
+def register_attacks(register: Any) -> None:
+    register(DecisionAttack.name, f"{__name__}:DecisionAttack", description=DecisionAttack.__doc__)
