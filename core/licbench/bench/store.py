@@ -74,6 +74,12 @@ def sqlite_path(url: str) -> Path | None:
     return Path(url.removeprefix("sqlite:///"))
 
 
+def exists(url: str) -> bool:
+    """Whether a database is there to read (any non-file URL is assumed to be)."""
+    path = sqlite_path(url)
+    return path is None or path.is_file()
+
+
 def _transactional_ddl(engine: sa.Engine, write: bool) -> None:
     """pysqlite runs CREATE TABLE outside any transaction; emit BEGIN ourselves, so that
     creating the schema is all or nothing (SQLAlchemy's documented recipe). A writer takes

@@ -177,11 +177,11 @@ def cmd_show(args: argparse.Namespace) -> int:
     """Everything stored about one cell: where it comes from, its error and traceback."""
     store = _user_store(args, create=False) if args.db else None
     if store is None:
-        from licbench.bench.store import ResultStore
+        from licbench.bench.store import ResultStore, exists
         from licbench.paths import default_db_url, reference_db_url
 
         urls = [u for u in (default_db_url(), reference_db_url()) if u]
-        stores = [ResultStore(u, create=False) for u in urls if _exists(u)]
+        stores = [ResultStore(u, create=False) for u in urls if exists(u)]
     else:
         stores = [store]
     if len(args.key) < 6:
@@ -202,13 +202,6 @@ def cmd_show(args: argparse.Namespace) -> int:
         f"{args.key}: no single stored cell has a key starting so; copy it from "
         "`licbench run M --dry-run` (pass --db where it is stored)"
     )
-
-
-def _exists(url: str) -> bool:
-    from licbench.bench.store import sqlite_path
-
-    path = sqlite_path(url)
-    return path is None or path.is_file()
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

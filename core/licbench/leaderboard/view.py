@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from licbench.bench.store import ResultStore, sqlite_path
+from licbench.bench.store import ResultStore, exists, sqlite_path
 from licbench.errors import LicbenchError
 
 GROUP = ["benchmark", "dataset", "family", "label", "quality", "attack", "defense"]
@@ -280,7 +280,7 @@ def open_results(
     sources = [
         (name, ResultStore(url, create=False))
         for name, url in (("yours", user), ("reference", reference))
-        if url is not None and _exists(url)
+        if url is not None and exists(url)
     ]
     if not sources:
         raise LicbenchError(
@@ -288,8 +288,3 @@ def open_results(
             "`licbench run MANIFEST` first, or pass the --db that holds the results"
         )
     return Results(sources, partial=partial)
-
-
-def _exists(url: str) -> bool:
-    path = sqlite_path(url)
-    return path is None or path.is_file()
