@@ -77,6 +77,7 @@ def real(attack, codec, x_adv, x) -> float:
         ("square", {"queries": 40, "objective": "distortion"}),
     ],
 )
+@pytest.mark.slow
 def test_every_attack_raises_its_objective_within_its_budget(name, kw, crop) -> None:
     """On the shipped lite codec and the real bitstream: each attack's objective (rate,
     distortion or rd; FDA's is the rate) is higher than the clean input's, within ε."""

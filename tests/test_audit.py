@@ -20,6 +20,7 @@ attacks: [pgd]
 """
 
 
+@pytest.mark.slow
 def test_the_audit_flags_a_gradient_masking_defense(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -94,6 +94,7 @@ HOSTILE = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(HOSTILE))
 def test_hostile_headers_are_one_line_errors(
     case: str,
@@ -109,6 +110,7 @@ def test_hostile_headers_are_one_line_errors(
         assert rc == 2 and err.startswith("licbench: error:") and "\n" not in err, (name, err)
 
 
+@pytest.mark.slow
 def test_fuzzed_streams_never_traceback(
     streams: dict[str, bytes],
     tmp_path: Path,

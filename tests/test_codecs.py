@@ -147,6 +147,7 @@ def test_eval_json_reports_per_image_and_mean(image_dir: Path, capsys) -> None:
     ["bmshj2018-hyperprior-lite", "mbt2018-mean-lite", "cheng2020-anchor",
      "bmshj2018-factorized", "cheng2020-attn"],
 )  # fmt: skip
+@pytest.mark.slow
 def test_large_images_are_coded_in_bands_with_the_same_result(
     name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from licbench.cli import main
 
 
+@pytest.mark.slow
 def test_eval_matches_compressai_eval_model(
     kodak_dir: Path, random_checkpoint: Path, tmp_path: Path, capsys
 ) -> None:

@@ -130,6 +130,7 @@ def test_randomized_defense_is_scored_over_draws_with_mean_and_worst(tmp_path: P
     assert json.loads(one.config.iloc[0])["draws"] == 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("params", [{}, {"max_stretch": 4, "max_shift": 4}])
 def test_two_way_is_never_worse_than_the_bare_codec_on_clean_images(
     params: dict[str, int], kodak_dir: Path

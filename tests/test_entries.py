@@ -52,6 +52,7 @@ def test_a_narrowed_run_is_partial_and_never_replaces_the_complete_one(
     assert "4 cells of entries" in capsys.readouterr().out  # the complete ones only
 
 
+@pytest.mark.slow
 def test_runs_go_to_the_users_database_and_the_leaderboard_shows_both_sources(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -76,6 +77,7 @@ def test_runs_go_to_the_users_database_and_the_leaderboard_shows_both_sources(
     assert max(len(line) for line in out.splitlines()) <= 120
 
 
+@pytest.mark.slow
 def test_the_readme_quickstart_leaves_git_status_clean(tmp_path: Path) -> None:
     """The README's commands write nothing into the checkout (run on a 1-image copy of
     the quickstart, so that the test stays fast)."""

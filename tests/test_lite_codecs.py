@@ -49,6 +49,7 @@ def test_lite_codec_loads_offline_and_rejects_unshipped_quality(monkeypatch) -> 
         get_registry().create("codec", "bmshj2018-hyperprior-lite", quality=3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch,quality", SHIPPED)
 def test_decode_is_exact_and_deterministic_on_every_kodak_image(
     arch: str, quality: int, kodak_dir: Path

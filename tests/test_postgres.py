@@ -34,6 +34,7 @@ def run_cli(manifest: Path, db: str, *extra: str) -> subprocess.Popen[str]:
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
 
 
+@pytest.mark.slow
 def test_plain_postgresql_url_runs_and_equals_sqlite(pg, tmp_path: Path) -> None:
     path = tmp_path / "m.yaml"
     path.write_text(MANIFEST)
@@ -74,6 +75,7 @@ def test_missing_driver_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -> 
         assert "secret" not in str(exc) and "\n" not in str(exc)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
 def test_two_drivers_on_one_new_database_both_finish(backend: str, pg, tmp_path: Path) -> None:
     path = tmp_path / "m.yaml"

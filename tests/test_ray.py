@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from licbench.bench.manifest import load_manifest
@@ -57,6 +58,7 @@ def assert_complete(db: Path, cells: int = CELLS, images: int = 2, metrics: int 
     assert len(scores) == cells * images * metrics
 
 
+@pytest.mark.slow
 def test_ray_and_local_runs_store_identical_scores(ray_nodes, tmp_path: Path) -> None:
     """Bit-identical with the same torch threads per task (a one-CPU Ray task runs one)."""
     address, _ = ray_nodes
@@ -113,6 +115,7 @@ def _kill_a_running_cell(deadline: float) -> int:
     raise AssertionError("no cell task was seen running")
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_cell_is_retried_and_stored_once(ray_nodes, tmp_path: Path) -> None:
     address, _ = ray_nodes
     db = tmp_path / "r.db"
@@ -124,6 +127,7 @@ def test_a_worker_killed_mid_cell_is_retried_and_stored_once(ray_nodes, tmp_path
     assert_complete(db)
 
 
+@pytest.mark.slow
 def test_a_killed_driver_resumes_without_duplicates(ray_nodes, tmp_path: Path) -> None:
     address, _ = ray_nodes
     db, path = tmp_path / "r.db", manifest(tmp_path, iters=10)

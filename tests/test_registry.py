@@ -138,6 +138,7 @@ def test_a_real_type_error_inside_a_plugin_is_not_hidden() -> None:
         reg.create("codec", "buggy", quality=1)
 
 
+@pytest.mark.slow
 def test_cli_lists_every_kind_with_its_distribution() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "licbench.cli", "plugins"],
@@ -150,6 +151,7 @@ def test_cli_lists_every_kind_with_its_distribution() -> None:
         assert "licbench 0.1.0" in line
 
 
+@pytest.mark.slow
 def test_cli_prints_a_plugins_parameters() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "licbench.cli", "plugins", "--params", "pgd"],

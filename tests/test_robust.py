@@ -39,6 +39,7 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(tmp / "r.db")
 
 
+@pytest.mark.slow
 def test_robust_rate_is_the_per_image_worst_over_attacks(db: str) -> None:
     wide = Results(ResultStore(db, create=False)).wide
     tm = {"name": "rate", "goal": "rate", "attacks": ["fgsm", "pgd"]}

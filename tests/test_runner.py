@@ -92,6 +92,7 @@ def test_failing_cell_is_recorded_and_the_run_goes_on(tmp_path: Path) -> None:
     assert (summary.skipped, summary.failed) == (2, 1)
 
 
+@pytest.mark.slow
 def test_learned_codec_numbers_repeat_exactly_on_cpu(tmp_path: Path) -> None:
     text = MANIFEST.replace(
         "{name: jpeg, qualities: [30, 70]}", "{name: bmshj2018-factorized, qualities: [1]}"
@@ -146,6 +147,7 @@ metrics: [bpp, psnr]
 """
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_stores_every_cell_exactly_once(tmp_path: Path) -> None:
     manifest = tmp_path / "k.yaml"
     manifest.write_text(KILL_MANIFEST)
@@ -242,6 +244,7 @@ metrics: [bpp, psnr, encode-seconds]
 """
 
 
+@pytest.mark.slow
 def test_kill_9_drill_from_database_creation_on(tmp_path: Path) -> None:
     """kill -9 at random moments from the very start (imports, creating the database,
     writing cells), then a last run: every cell once, the scores of an uninterrupted run,

@@ -32,6 +32,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_the_site_has_an_index_a_page_per_benchmark_and_downloads(site: Path) -> None:
     store = ResultStore(str(ROOT / "results.db"), create=False)
     benches = sorted(set(store.frame("cells").benchmark))
@@ -75,6 +76,7 @@ def _serve(folder: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
     return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
+@pytest.mark.slow
 def test_pages_load_without_errors_sort_on_click_and_are_screenshotted(site: Path) -> None:
     from selenium.webdriver.common.by import By
 

@@ -110,6 +110,7 @@ def test_sqlite_scores_are_stored_once_without_a_rowid_index(tmp_path: Path) -> 
     ).fetchall()
 
 
+@pytest.mark.slow
 def test_two_processes_create_one_new_database(tmp_path: Path) -> None:
     """Schema creation is race-free: both openers of one new file succeed, every time."""
     import subprocess

@@ -110,6 +110,7 @@ def test_example_attack_defense_goal_and_command_run(
     assert float(capsys.readouterr().out) > 0
 
 
+@pytest.mark.slow
 def test_cli_sees_the_example_plugin(installed_example: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(installed_example)}
     out = subprocess.run(

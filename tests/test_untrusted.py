@@ -175,6 +175,7 @@ def _bundles(src: Path, tmp: Path) -> dict[str, tuple[Path, str]]:
     return out
 
 
+@pytest.mark.slow
 def test_malformed_and_oversized_bundles_are_refused_and_store_nothing(
     exported: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -188,6 +189,7 @@ def test_malformed_and_oversized_bundles_are_refused_and_store_nothing(
         assert db.read_bytes() == image, name
 
 
+@pytest.mark.slow
 def test_verify_draws_a_fresh_sample_a_seed_repeats_and_nothing_local_is_read(
     exported: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -230,6 +232,7 @@ def _write(path: Path, head: bytes, payload: bytes) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_crafted_headers_are_refused_without_crash_read_or_download(tmp_path: Path) -> None:
     head, payload = _stream(tmp_path)
     secret = tmp_path / "secret.pth.tar"
@@ -262,6 +265,7 @@ def test_crafted_headers_are_refused_without_crash_read_or_download(tmp_path: Pa
     assert rc == 0 and (tmp_path / "o.png").is_file(), err  # the real stream still decodes
 
 
+@pytest.mark.slow
 def test_hostile_manifests_are_refused_fast_and_small(tmp_path: Path) -> None:
     t = tmp_path
     lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
