@@ -139,3 +139,21 @@ def test_site_for_one_benchmark_writes_its_page_and_the_index(
     page = (site / "entries.html").read_text()
     assert page.index("BD vs jpeg") < page.index("Per-cell details")  # ranking first
     assert "<details>" in page and "not a ranking" in page
+
+
+def test_a_partial_run_of_yours_sits_beside_the_complete_reference_never_in_its_place(
+    tmp_path: Path,
+) -> None:
+    from licbench.leaderboard.view import open_results
+
+    (tmp_path / "m.yaml").write_text(MANIFEST)
+    ref, mine = str(tmp_path / "ref.db"), str(tmp_path / "mine.db")
+    assert main(["run", str(tmp_path / "m.yaml"), "--db", ref, "--no-progress"]) == 0
+    run = ["run", str(tmp_path / "m.yaml"), "--db", mine, "--no-progress", "--limit-images", "1"]
+    assert main(run) == 0
+    shown = open_results(user=mine, reference=ref)
+    assert shown.origin["entries"] == "reference" and set(shown.means.images) == {3}
+    both = open_results(user=mine, reference=ref, partial=True)
+    assert both.origin["entries"] == "reference"
+    rows = both.tables("entries")["entries / samples / jpeg"].frame
+    assert {(r.label, r.images) for r in rows.itertuples()} == {("jpeg", 3), ("jpeg (partial)", 1)}

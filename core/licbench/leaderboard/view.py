@@ -115,14 +115,22 @@ class Results:
         self._stores = dict(sources)
         self.partial = partial
         parts = [_source(name, store, partial) for name, store in sources]
-        self.origin: dict[str, str] = {}  # benchmark -> the source its tables come from
-        for part in parts:
-            for bench in sorted(set(part["cells"].benchmark)):
-                self.origin.setdefault(str(bench), str(part["cells"].from_db.iloc[0]))
+        self.origin: dict[str, str] = {}  # benchmark -> the source its tables come from:
+        for complete in (True, False):  # the first with complete cells of it, else any
+            for name, part in zip(self.sources, parts, strict=True):
+                cells = part["cells"]
+                cells = cells[~cells.partial] if complete else cells
+                for bench in sorted(set(cells.benchmark)):
+                    self.origin.setdefault(str(bench), name)
 
         def mine(f: pd.DataFrame) -> pd.DataFrame:
-            pairs = zip(f.benchmark, f.from_db, strict=True)
-            return f[[self.origin.get(str(b)) == s for b, s in pairs]]
+            """Rows of each benchmark's own source, and partial rows beside them."""
+            if "label" in f:
+                beside = [str(lb).endswith(PARTIAL) for lb in f.label]
+            else:  # runs
+                beside = list(f.partial.fillna(False).astype(bool))
+            rows = zip(f.benchmark, f.from_db, beside, strict=True)
+            return f[[self.origin.get(str(b)) == s or part for b, s, part in rows]]
 
         self.cells = pd.concat([mine(p["cells"]) for p in parts], ignore_index=True)
         if self.cells.empty:
@@ -167,9 +175,13 @@ class Results:
 
     def _runs_of(self, bench: str) -> pd.DataFrame:
         """The runs whose cells ``bench`` shows, oldest first."""
-        used = set(self.cells.run_id[self.cells.benchmark == bench])
-        runs = self.runs[(self.runs.benchmark == bench) & self.runs.id.isin(used)]
-        return runs.sort_values("id")
+        cells = self.cells[self.cells.benchmark == bench]
+        used = set(zip(cells.from_db, cells.run_id, strict=True))
+        pairs = zip(self.runs.from_db, self.runs.id, strict=True)
+        mine = pd.Series([(s, i) in used for s, i in pairs], index=self.runs.index, dtype=bool)
+        runs = self.runs[(self.runs.benchmark == bench) & mine]
+        own = runs.from_db == self.origin.get(bench)  # its own source's runs last: newest
+        return runs.assign(_own=own).sort_values(["_own", "id"]).drop(columns="_own")
 
     def manifest(self, bench: str) -> dict[str, Any]:
         """The manifest of the newest run ``bench`` shows."""
@@ -209,7 +221,7 @@ class Results:
         for r in self._runs_of(bench).itertuples():
             if r.kind != "import":
                 continue
-            n = int((self.cells.run_id == r.id).sum())
+            n = int(((self.cells.run_id == r.id) & (self.cells.from_db == r.from_db)).sum())
             checks = self.verifications[self.verifications.bundle_sha256 == r.bundle_sha256]
             last = checks.sort_values("id").iloc[-1].to_dict() if len(checks) else None
             out.append({"run": r.id, "source": r.source, "cells": n, "verification": last})
