@@ -83,7 +83,7 @@ def backdoor_tables(bench: str, wide: pd.DataFrame, cells: pd.DataFrame) -> dict
             "the same codec on clean input (× clean), and what the backdoor costs clean "
             f"input against the vanilla codec; not a ranking; {wide.image.nunique()} images."
         )
-        out[f"{bench} / {ds} / {label} / backdoors"] = Table(frame, caption, "details")
+        out[f"{bench} / {ds} / {label} / backdoors"] = Table(frame, caption, "summary")
     return out
 
 

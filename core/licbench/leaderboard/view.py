@@ -35,7 +35,8 @@ PARTIAL = " (partial)"
 @dataclass
 class Table:
     """One table to show: its rows, the sentence that says what it ranks or shows, and
-    its kind (``ranking``, ``verdicts`` or ``details``)."""
+    its kind (``ranking``, ``verdicts`` and ``summary`` lead a page; ``details`` are
+    collapsed)."""
 
     frame: pd.DataFrame
     caption: str
