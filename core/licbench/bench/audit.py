@@ -1,22 +1,8 @@
-"""`licbench audit`: the checklist of Carlini et al. 2019 ("On Evaluating Adversarial
-Robustness"), run per (codec, defense) of a manifest.
-
-The audit is a benchmark of its own, ``NAME-audit``: the manifest's datasets, codecs and
-defenses crossed with the attacks the checks need, run and stored like any other cells
-(keyed, resumable, on any executor). Its threat model ``budget`` records the goal and ε.
-Per codec and defense, averaged over qualities and images, the damage of an attack is its
-rate × clean − 1 (goal rate) or its PSNR drop in dB (goal distortion). The checks:
-
-1. **ε sweep**: damage grows with ε (1, 2, 4, 8, 16/255; the budget's ε added);
-2. **unbounded**: apgd with ε = 1 reaches a large blow-up (rate × 1.5, or a 10 dB drop);
-3. **noise**: random ±ε noise does at most half the attack's damage;
-4. **white > gray**: the white-box attack (apgd through the defense) does at least the
-   transferred one's damage (pgd generated on the bare codec);
-5. **gradient-free**: square does not beat the gradient attacks;
-6. **converged**: twice the iterations and two more restarts change the damage by at most
-   10 % (plus a small floor).
-
-A defense failing one is flagged: its robustness claim rests on a weak or masked attack.
+"""`licbench audit`, the run side: the audit benchmark ``NAME-audit`` of a manifest (its
+datasets, codecs and defenses crossed with the attacks the checks need), run and stored
+like any other cells (keyed, resumable, on any executor), a run of kind ``audit``. Its
+threat model ``budget`` records the goal and ε. The checks themselves (Carlini et al.
+2019) and their verdicts are read-side: :mod:`licbench.leaderboard.audit`.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """`licbench audit`: the checklist of Carlini et al. 2019 ("On Evaluating Adversarial
 Robustness"), run per (codec, defense) of a manifest.
 
-The audit is a benchmark of its own, ``NAME-audit``: the manifest's datasets, codecs and
-defenses crossed with the attacks the checks need, run and stored like any other cells
-(keyed, resumable, on any executor). Its threat model ``budget`` records the goal and ε.
+The audit is a benchmark of its own (:mod:`licbench.bench.audit` builds and runs it).
 Per codec and defense, averaged over qualities and images, the damage of an attack is its
 rate × clean − 1 (goal rate) or its PSNR drop in dB (goal distortion). The checks:
 
@@ -17,6 +15,7 @@ rate × clean − 1 (goal rate) or its PSNR drop in dB (goal distortion). The ch
    10 % (plus a small floor).
 
 A defense failing one is flagged: its robustness claim rests on a weak or masked attack.
+A check whose attacks were not scored on a pair (they do not apply) is ``n/a``, never a flag.
 """
 
 from __future__ import annotations
