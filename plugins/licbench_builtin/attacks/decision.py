@@ -28,7 +28,7 @@ from licbench.images import crop, pad
 from licbench.plugin.hookspecs import hookimpl
 from licbench.rd import likelihood_bits, lmbda_for, rd_loss
 from licbench_builtin.attacks.gradient import GradientAttack, GradientParams
-from licbench_builtin.attacks.objective import weighted_bits
+from licbench_builtin.attacks.objective import objective
 
 
 class DecisionParams(GradientParams):
@@ -61,15 +61,7 @@ class DecisionAttack(GradientAttack):
         x_hat = t.inverse(crop(out["x_hat"], unpad), tuple(x.shape[-2:]))
         bits = likelihood_bits(out["likelihoods"]) / pixels
         rd = rd_loss(bits, F.mse_loss(x_hat, x_adv), lmbda)  # what the defense minimises
-        p = self.params
-        if p.objective == "rate":
-            goal = weighted_bits(out["likelihoods"], p) / pixels
-        elif p.objective == "distortion":
-            goal = F.mse_loss(x_hat, x)
-        else:
-            goal = rd_loss(weighted_bits(out["likelihoods"], p) / pixels,
-                           F.mse_loss(x_hat, x), lmbda)  # fmt: skip
-        return rd, goal
+        return rd, objective(self.params, core, out["likelihoods"], x_hat, x)
 
     def value_and_grad(
         self, codec: Codec, core: LearnedCodec, x_adv: Tensor, x: Tensor, gen: torch.Generator

@@ -112,22 +112,34 @@ def weighted_bits(likelihoods: dict[str, Tensor], p: ObjectiveParams) -> Tensor:
     return likelihood_bits(likelihoods, weights={"y": p.y_weight, "z": p.z_weight})
 
 
+def objective(
+    p: ObjectiveParams,
+    core: LearnedCodec,
+    likelihoods: dict[str, Tensor],
+    x_hat: Tensor | None,
+    x: Tensor,
+) -> Tensor:
+    """The objective of one pass: weighted bits per pixel, the MSE of the reconstruction
+    ``x_hat`` to the clean ``x`` (not needed for ``rate``), or their RD combination."""
+    rate = weighted_bits(likelihoods, p) / (x.shape[-2] * x.shape[-1])
+    if p.objective == "rate":
+        return rate
+    assert x_hat is not None
+    mse = F.mse_loss(x_hat, x)
+    return mse if p.objective == "distortion" else rd_loss(rate, mse, lmbda_for(core.quality))
+
+
 def proxy_loss(
     p: ObjectiveParams, core: LearnedCodec, x_adv: Tensor, x: Tensor, t: Transform
 ) -> Tensor:
     """The objective through the quantization proxy in force, for one transform draw."""
-    y = t.forward(x_adv)
-    yp, unpad = pad(y, core.pad_multiple)
-    pixels = x.shape[-2] * x.shape[-1]
+    yp, unpad = pad(t.forward(x_adv), core.pad_multiple)
     if p.objective == "rate":
         with without_decoder(core.model):
-            return weighted_bits(core.model(yp)["likelihoods"], p) / pixels
+            return objective(p, core, core.model(yp)["likelihoods"], None, x)
     out = core.model(yp)
     x_hat = t.inverse(crop(out["x_hat"], unpad), tuple(x.shape[-2:]))
-    mse = F.mse_loss(x_hat, x)
-    if p.objective == "distortion":
-        return mse
-    return rd_loss(weighted_bits(out["likelihoods"], p) / pixels, mse, lmbda_for(core.quality))
+    return objective(p, core, out["likelihoods"], x_hat, x)
 
 
 def _real_bits(codec: Codec, payload: bytes, total: int, p: ObjectiveParams) -> float:
