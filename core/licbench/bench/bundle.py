@@ -93,11 +93,6 @@ def read(path: Path) -> dict[str, Any]:
     return out
 
 
-def bundle_sha256(path: Path) -> str:
-    """What names a bundle's content: the SHA-256 of its ``bundle.json``."""
-    return hashlib.sha256(_member(Path(path))).hexdigest()
-
-
 def import_bundle(path: Path, store: ResultStore) -> tuple[int, int]:
     """Merge a bundle as its own submission, in one transaction: (cells added, cells
     already there). Its cells are stored under keys of their own (``SHA16:KEY``), so they
@@ -250,6 +245,7 @@ def verify(
     )
     table.attrs["cells"] = frame.groupby("cell")["agree"].all().to_dict()
     table.attrs["bundle_cells"] = len(doc["cells"])
+    table.attrs["sha256"] = doc["sha256"]  # what names the bundle, read once
     return table, []
 
 
@@ -263,7 +259,7 @@ def record_verification(
 ) -> int | None:
     """Store a verify result beside the runs that imported this bundle (None: not imported
     into ``store``, nothing written): the seed, which cells were re-run and agreed."""
-    digest = bundle_sha256(path)
+    digest = table.attrs["sha256"]
     runs = store.frame("runs")
     mine = runs[(runs.kind == "import") & (runs.bundle_sha256 == digest)]
     if mine.empty:
