@@ -38,17 +38,12 @@ def run(
     database) and return the run's summary (cells run, stored, failed)."""
     from licbench.bench.manifest import load_manifest
     from licbench.bench.runner import Runner
-    from licbench.bench.store import ResultStore, sqlite_path
-    from licbench.paths import default_db_url
+    from licbench.bench.store import open_store
 
-    url = db or default_db_url()
-    path = sqlite_path(url)
     m = load_manifest(Path(manifest))
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
     runner = Runner(
         m,
-        ResultStore(url),
+        open_store(db),
         device=device,
         limit_images=limit_images,
         manifest_path=str(manifest),
@@ -61,11 +56,8 @@ def results(db: str | None = None, *, partial: bool = False) -> Results:
     """The stored results as tables (:class:`licbench.leaderboard.view.Results`): of ``db``,
     or, without one, the user's results before the shipped reference results."""
     from licbench.leaderboard.view import open_results
-    from licbench.paths import default_db_url, reference_db_url
 
-    if db is not None:
-        return open_results(db, partial=partial)
-    return open_results(user=default_db_url(), reference=reference_db_url(), partial=partial)
+    return open_results(db, partial=partial)
 
 
 __all__ = ["__version__", "hookimpl", "results", "run"]

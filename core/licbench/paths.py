@@ -29,8 +29,8 @@ def default_db_url() -> str:
     (under XDG_DATA_HOME where set). Never the shipped reference database: a run writes
     there only when it is named with ``--db``."""
     value = os.environ.get("LICBENCH_RESULTS")
-    if value:
-        return value if "://" in value else f"sqlite:///{Path(value).expanduser()}"
+    if value:  # a path or a URL: the store normalises either
+        return value
     data = os.environ.get("XDG_DATA_HOME")
     root = Path(data).expanduser() if data else Path.home() / ".local" / "share"
     return f"sqlite:///{root / 'licbench' / DEFAULT_DB}"

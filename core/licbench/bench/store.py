@@ -80,6 +80,18 @@ def exists(url: str) -> bool:
     return path is None or path.is_file()
 
 
+def open_store(db: str | None, create: bool = True) -> ResultStore:
+    """The store of ``db``, else the user's own results database (its folder is made when
+    writing to it; a ``db`` the user names must be in a folder that exists)."""
+    from licbench.paths import default_db_url
+
+    url = db or default_db_url()
+    path = sqlite_path(url)
+    if create and db is None and path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return ResultStore(url, create=create)
+
+
 def _transactional_ddl(engine: sa.Engine, write: bool) -> None:
     """pysqlite runs CREATE TABLE outside any transaction; emit BEGIN ourselves, so that
     creating the schema is all or nothing (SQLAlchemy's documented recipe). A writer takes
@@ -108,6 +120,32 @@ def _alive(pid: int) -> bool:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def _run_row(
+    benchmark: str, manifest_path: str, manifest: Any, versions: dict[str, Any], **typed: Any
+) -> dict[str, Any]:
+    """A ``runs`` row: the manifest and versions as JSON, the process that writes it, the
+    manifest's threat models and leaderboard settings; ``typed`` sets other run columns."""
+    unknown = set(typed) - set(runs_t.c.keys())
+    if unknown:
+        raise TypeError(f"not a run column: {sorted(unknown)}")
+    given = manifest if isinstance(manifest, dict) else {}
+    return {
+        "benchmark": benchmark,
+        "manifest_path": manifest_path,
+        "status": "running",
+        "manifest": json.dumps(manifest, sort_keys=True),
+        "started_at": _now(),
+        "versions": json.dumps(versions, sort_keys=True),
+        "kind": "run",
+        "partial": False,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "threat_models": json.dumps(given.get("threat_models", []), sort_keys=True),
+        "leaderboard": json.dumps(given.get("leaderboard", {}), sort_keys=True),
+        **typed,
+    }
 
 
 class ResultStore:
@@ -213,25 +251,7 @@ class ResultStore:
         """A new run row, with the process that runs it; ``typed``: schema 2's run columns
         (kind, audit_of, partial, source, bundle_sha256, code_commit). Runs that a dead
         process on this host left ``running`` become ``interrupted``."""
-        unknown = set(typed) - set(runs_t.c.keys())
-        if unknown:
-            raise TypeError(f"not a run column: {sorted(unknown)}")
-        given = manifest if isinstance(manifest, dict) else {}
-        row = {
-            "benchmark": benchmark,
-            "manifest_path": manifest_path,
-            "status": "running",
-            "manifest": json.dumps(manifest, sort_keys=True),
-            "started_at": _now(),
-            "versions": json.dumps(versions, sort_keys=True),
-            "kind": "run",
-            "partial": False,
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "threat_models": json.dumps(given.get("threat_models", []), sort_keys=True),
-            "leaderboard": json.dumps(given.get("leaderboard", {}), sort_keys=True),
-            **typed,
-        }
+        row = _run_row(benchmark, manifest_path, manifest, versions, **typed)
         with self._guard("write to"), self.engine.begin() as conn:
             self._mark_interrupted(conn)
             key = conn.execute(runs_t.insert().values(**row)).inserted_primary_key
@@ -313,7 +333,7 @@ class ResultStore:
 
     def import_cells(
         self,
-        run: dict[str, Any],
+        run: dict[str, Any],  # _run_row's arguments
         cells: list[dict[str, Any]],
         scores: dict[str, list[tuple[str, str, float]]],
         metrics: list[tuple[str, bool, str | None]],
@@ -321,11 +341,9 @@ class ResultStore:
         """Store an imported submission in one transaction (all of it, or nothing): its
         run, its cells not stored already, their scores, and the metrics this database
         does not define yet (an import never changes a local definition). Cells added."""
-        now = _now()
-        run = {**run, "manifest": json.dumps(run["manifest"], sort_keys=True),
-               "versions": json.dumps(run["versions"], sort_keys=True), "status": "imported",
-               "started_at": now, "finished_at": now, "partial": False,
-               "threat_models": "[]", "leaderboard": "{}"}  # fmt: skip
+        now = _now()  # a submission's threat models are not taken from its file
+        run = _run_row(**run, status="imported", finished_at=now, threat_models="[]",
+                       leaderboard="{}")  # fmt: skip
         with self._guard("import into"), self.engine.begin() as conn:
             have = {r[0] for r in conn.execute(sa.select(metrics_t.c.name))}
             new = [m for m in dict((m[0], m) for m in metrics).values() if m[0] not in have]

@@ -14,13 +14,9 @@ from licbench.errors import LicbenchError
 
 def open_view(args: argparse.Namespace) -> Any:
     """The results view of ``--db``, else of the user's results before the reference ones."""
-    from licbench.leaderboard.view import open_results
-    from licbench.paths import default_db_url, reference_db_url
+    import licbench
 
-    partial = getattr(args, "partial", False)
-    if args.db:
-        return open_results(args.db, partial=partial)
-    return open_results(user=default_db_url(), reference=reference_db_url(), partial=partial)
+    return licbench.results(args.db, partial=getattr(args, "partial", False))
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
@@ -106,22 +102,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _user_store(args: argparse.Namespace, create: bool = True) -> Any:
-    """The store of ``--db``, else the user's own (its folder made where writing)."""
-    from licbench.bench.store import ResultStore, sqlite_path
-    from licbench.paths import default_db_url
-
-    url = args.db or default_db_url()
-    path = sqlite_path(url)
-    if create and path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    return ResultStore(url, create=create)
-
-
 def cmd_import(args: argparse.Namespace) -> int:
     from licbench.bench.bundle import import_bundle
+    from licbench.bench.store import open_store
 
-    added, same = import_bundle(args.bundle, _user_store(args))
+    added, same = import_bundle(args.bundle, open_store(args.db))
     print(f"{args.bundle}: {added} cells imported, {same} already stored")
     return 0
 
@@ -130,7 +115,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
     from licbench.bench.bundle import agrees, fresh_seed, record_verification, verify
-    from licbench.bench.store import sqlite_path
+    from licbench.bench.store import exists, open_store
     from licbench.paths import default_db_url
 
     seed = fresh_seed() if args.seed is None else args.seed
@@ -146,9 +131,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         f"{sum(covered.values())} of {len(covered)} cells agree "
         f"(of {table.attrs.get('bundle_cells', '?')} in the bundle)"
     )
-    path = sqlite_path(args.db or default_db_url())
-    if path is None or path.exists():  # never create a database just to find nothing there
-        store = _user_store(args, create=False)
+    if exists(args.db or default_db_url()):  # never create a database to find nothing there
+        store = open_store(args.db, create=False)
         if record_verification(store, args.bundle, table, seed) is not None:
             print(f"{args.bundle}: result recorded in {store.url} beside its imported cells")
     return 0 if ok else 1
@@ -175,18 +159,11 @@ SHOWN += ("partial", "status", "n_images", "run_id", "finished_at")
 
 def cmd_show(args: argparse.Namespace) -> int:
     """Everything stored about one cell: where it comes from, its error and traceback."""
-    store = _user_store(args, create=False) if args.db else None
-    if store is None:
-        from licbench.bench.store import ResultStore, exists
-        from licbench.paths import default_db_url, reference_db_url
+    from licbench.leaderboard.view import sources
 
-        urls = [u for u in (default_db_url(), reference_db_url()) if u]
-        stores = [ResultStore(u, create=False) for u in urls if exists(u)]
-    else:
-        stores = [store]
     if len(args.key) < 6:
         raise LicbenchError(f"{args.key!r}: give at least 6 characters of a cell key")
-    for s in stores:
+    for _, s in sources(args.db):
         cell = s.cell(args.key)
         if cell is not None:
             for k in SHOWN:

@@ -103,20 +103,17 @@ def _runner(
     """The runner of ``args.manifest`` (or of ``manifest``, one derived from it)."""
     manifest = manifest or load(args.manifest)  # a bad manifest: refused, nothing created
     from licbench.bench.runner import Runner
-    from licbench.bench.store import ResultStore, sqlite_path
+    from licbench.bench.store import exists, open_store
     from licbench.paths import default_db_url
 
     if getattr(args, "threads", None):
         import torch
 
         torch.set_num_threads(args.threads)
-    url = args.db or default_db_url()
-    path = sqlite_path(url)
-    if getattr(args, "dry_run", False) and path is not None and not path.is_file():
-        url = "sqlite://"  # a dry run creates no database: every cell is to run
-    if path is not None and args.db is None and url != "sqlite://":
-        path.parent.mkdir(parents=True, exist_ok=True)  # the user's own results folder
-    store = ResultStore(url)
+    if getattr(args, "dry_run", False) and not exists(args.db or default_db_url()):
+        store = open_store("sqlite://")  # a dry run creates no database: every cell is to run
+    else:
+        store = open_store(args.db)
     return Runner(
         manifest,
         store,

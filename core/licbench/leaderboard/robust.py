@@ -108,12 +108,14 @@ def _arrays(frame: pd.DataFrame, pos: dict[str, int], cols: tuple[str, ...]) -> 
     return out
 
 
-def _prepare(
-    pairs: dict[float, Pair], bare: pd.DataFrame, names: list[str]
-) -> tuple[list[tuple[Arrays, Arrays]], dict[float, Arrays]]:
+Prepared = tuple[dict[float, tuple[Arrays, Arrays]], dict[float, Arrays]]
+
+
+def _prepare(pairs: dict[float, Pair], bare: pd.DataFrame, names: list[str]) -> Prepared:
+    """Per quality, the worst and clean rows as arrays, and the bare codec's clean curve."""
     pos = {n: i for i, n in enumerate(names)}
     cols = ("bpp", "psnr", "ms-ssim")
-    per_q = [(_arrays(w, pos, cols), _arrays(b, pos, cols)) for w, b in pairs.values()]
+    per_q = {q: (_arrays(w, pos, cols), _arrays(b, pos, cols)) for q, (w, b) in pairs.items()}
     curve = {}
     for q, part in bare.groupby("quality"):
         part = part.set_index("image")
@@ -129,16 +131,12 @@ def _mean(a: Arrays, col: str, w: np.ndarray | None) -> float:
     return float((x * k).sum() / k.sum()) if k.sum() else float("nan")
 
 
-def _measures(
-    pairs: dict[float, Pair],
-    prepared: tuple[list[tuple[Arrays, Arrays]], dict[float, Arrays]],
-    w: np.ndarray | None,
-) -> dict[str, float]:
+def _measures(prepared: Prepared, w: np.ndarray | None) -> dict[str, float]:
     """Rate × clean, Δ PSNR, Δ MS-SSIM (means over qualities) and the robust BD-rate, with
     each image weighted by ``w`` (None: all 1, every bare image counted)."""
     per_q, bare = prepared
     rows, robust_curve = [], {}
-    for q, (worst, base) in zip(pairs, per_q, strict=True):
+    for q, (worst, base) in per_q.items():
         rows.append(
             (
                 _mean(worst, "bpp", w) / _mean(base, "bpp", w),
@@ -179,8 +177,8 @@ def _row(
     out["images"] = len(names)
     if pairs:
         prepared = _prepare(pairs, bare, names)
-        out.update(_measures(pairs, prepared, None))
-        draws = [_measures(pairs, prepared, w) for w in boot_weights(len(names))]
+        out.update(_measures(prepared, None))
+        draws = [_measures(prepared, w) for w in boot_weights(len(names))]
         for k in MEASURES:
             out[f"{k} lo"], out[f"{k} hi"] = interval([d[k] for d in draws])
     out["worst attack"] = who.most_common(1)[0][0] if who else ""

@@ -57,10 +57,7 @@ def current(cells: pd.DataFrame) -> pd.DataFrame:
 
 
 def _weights(text: Any) -> str:
-    try:
-        found = json.loads(text or "{}")
-    except (TypeError, ValueError):
-        return ""
+    found = _json(text, {})
     return str(found.get("weights") or "") if isinstance(found, dict) else ""
 
 
@@ -114,7 +111,6 @@ class Results:
             sources = [(sources.url, sources)]
         self.sources = [name for name, _ in sources]
         self._stores = dict(sources)
-        self.partial = partial
         parts = [_source(name, store, partial) for name, store in sources]
         self.origin: dict[str, str] = {}  # benchmark -> the source its tables come from:
         for complete in (True, False):  # the first with complete cells of it, else any
@@ -184,26 +180,29 @@ class Results:
         own = runs.from_db == self.origin.get(bench)  # its own source's runs last: newest
         return runs.assign(_own=own).sort_values(["_own", "id"]).drop(columns="_own")
 
+    def _newest(self, bench: str, column: str) -> dict[str, Any]:
+        """A JSON mapping column of the newest run ``bench`` shows (empty where none)."""
+        runs = self._runs_of(bench)
+        found = _json(runs[column].iloc[-1], {}) if len(runs) else {}
+        return found if isinstance(found, dict) else {}
+
     def manifest(self, bench: str) -> dict[str, Any]:
         """The manifest of the newest run ``bench`` shows."""
-        runs = self._runs_of(bench)
-        found = _json(runs.manifest.iloc[-1], {}) if len(runs) else {}
-        return found if isinstance(found, dict) else {}
+        return self._newest(bench, "manifest")
 
     def threat_models(self, bench: str) -> list[dict[str, Any]]:
         """The threat models the runs of ``bench`` recorded (the newest of each name)."""
         out: dict[str, dict[str, Any]] = {}
         for text in self._runs_of(bench).threat_models:
-            for tm in _json(text, []) if isinstance(_json(text, []), list) else []:
+            found = _json(text, [])
+            for tm in found if isinstance(found, list) else []:
                 if isinstance(tm, dict) and isinstance(tm.get("name"), str):
                     out[tm["name"]] = tm
         return list(out.values())
 
     def settings(self, bench: str) -> dict[str, Any]:
         """The leaderboard settings (``rank_by``, ``anchor``) of the newest run shown."""
-        runs = self._runs_of(bench)
-        found = _json(runs.leaderboard.iloc[-1], {}) if len(runs) else {}
-        return found if isinstance(found, dict) else {}
+        return self._newest(bench, "leaderboard")
 
     def kind(self, bench: str) -> str:
         runs = self._runs_of(bench)
@@ -277,6 +276,31 @@ class Results:
         return pd.DataFrame(rows)
 
 
+def sources(
+    db: str | None = None, *, user: str | None = None, reference: str | None = None
+) -> list[tuple[str, ResultStore]]:
+    """The databases to read: ``db`` alone (which must exist); else the user's database
+    before the shipped reference (by default: their usual places), each where it exists."""
+    if db is not None:
+        store, path = ResultStore(db, create=False), sqlite_path(db)
+        return [(path.name if path else store.url, store)]
+    if user is None and reference is None:
+        from licbench.paths import default_db_url, reference_db_url
+
+        user, reference = default_db_url(), reference_db_url()
+    found = [
+        (name, ResultStore(url, create=False))
+        for name, url in (("yours", user), ("reference", reference))
+        if url is not None and exists(url)
+    ]
+    if not found:
+        raise LicbenchError(
+            f"{user}: no results database there (and no reference results); run "
+            "`licbench run MANIFEST` first, or pass the --db that holds the results"
+        )
+    return found
+
+
 def open_results(
     db: str | None = None,
     *,
@@ -284,20 +308,5 @@ def open_results(
     reference: str | None = None,
     partial: bool = False,
 ) -> Results:
-    """The results of ``db`` alone (which must exist); without it, the user's database
-    before the shipped reference database, each where it exists."""
-    if db is not None:
-        store = ResultStore(db, create=False)
-        path = sqlite_path(db)
-        return Results([(path.name if path else store.url, store)], partial=partial)
-    sources = [
-        (name, ResultStore(url, create=False))
-        for name, url in (("yours", user), ("reference", reference))
-        if url is not None and exists(url)
-    ]
-    if not sources:
-        raise LicbenchError(
-            f"{user}: no results database there (and no reference results); run "
-            "`licbench run MANIFEST` first, or pass the --db that holds the results"
-        )
-    return Results(sources, partial=partial)
+    """The results of :func:`sources` as one view."""
+    return Results(sources(db, user=user, reference=reference), partial=partial)
