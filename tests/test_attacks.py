@@ -90,23 +90,34 @@ def test_every_attack_raises_its_objective_within_its_budget(name, kw, crop) -> 
     assert real(attack, codec, x_adv, crop) > 1.01 * real(attack, codec, crop, crop)
 
 
-def test_best_iterate_is_chosen_on_the_real_bitstream(crop) -> None:
-    """PGD with a step as large as ε oscillates; the result is the best of the candidate
-    iterates by real bits (never worse than the last iterate)."""
-    from licbench_builtin.attacks.objective import quantization_proxy
+def test_kept_iterate_is_the_best_real_one_at_checkpoints(crop) -> None:
+    """PGD with a step as large as ε oscillates; at each checkpoint and at the end its
+    iterate and its best one by the proxy are delivered (8-bit, within ε) and measured on
+    the real bitstream once each; the kept one is the best of them by real bits."""
+    from licbench.api.attack import deliver
+    from licbench_builtin.attacks.objective import Best, checkpoints, quantization_proxy
 
     reg = get_registry()
     codec = reg.create("codec", "bmshj2018-hyperprior-lite", quality=4)
-    pgd = reg.create("attack", "pgd", iters=5, step=4 / 255)
-    torch.manual_seed(0)  # the noise proxy draws from torch's global generator
-    x_adv = pgd.perturb(codec, crop, CTX.for_image("kodim15"))
+    pgd = reg.create("attack", "pgd", iters=10, step=4 / 255)
+    offered: list[torch.Tensor] = []
+
+    class Logged(Best):
+        def offer(self, *candidates: torch.Tensor) -> float:
+            offered.extend(deliver(c, self.x, self.p.eps) for c in candidates)
+            return super().offer(*candidates)
+
     codec.model.requires_grad_(False)
+    chosen = Logged(pgd.params, codec, crop)
     with quantization_proxy(codec.model, "noise"):
-        gen = CTX.for_image("kodim15").generator(0)
         torch.manual_seed(0)
-        best, last = pgd.ascend(codec, codec, crop, crop.clone(), gen)
-    scores = [real(pgd, codec, c, crop) for c in (best, last)]
-    assert real(pgd, codec, x_adv, crop) == pytest.approx(max(scores))
+        gen = CTX.for_image("kodim15").generator(0)
+        pgd.ascend(codec, codec, crop, crop.clone(), gen, chosen)
+    assert len(offered) == 2 * (len(checkpoints(10)) + 1)
+    assert chosen.measured == len({c.numpy().tobytes() for c in offered}) < len(offered)
+    assert chosen.score == pytest.approx(max(real(pgd, codec, c, crop) for c in offered))
+    assert torch.equal(deliver(chosen.value, crop, pgd.params.eps), chosen.value)
+    assert real(pgd, codec, chosen.value, crop) > real(pgd, codec, offered[-1], crop) - 1e-9
 
 
 def test_rate_attacks_never_run_the_decoder_and_z_alone_raises_z(crop) -> None:
@@ -118,9 +129,9 @@ def test_rate_attacks_never_run_the_decoder_and_z_alone_raises_z(crop) -> None:
     hook = codec.model.g_s.register_forward_hook(lambda *_: calls.append(1))
     try:
         x_z = reg.create("attack", "pgd", iters=3, y_weight=0.0).perturb(codec, crop, CTX)
-        assert calls == []  # 3 steps and 2 candidates checked by their bits: no synthesis
+        assert calls == []  # 3 steps and their candidates checked by their bits: no synthesis
         reg.create("attack", "pgd", iters=2, objective="distortion").perturb(codec, crop, CTX)
-        assert len(calls) == 4  # 2 steps + decoding 2 candidate bitstreams
+        assert len(calls) == 5  # 2 steps + decoding 3 distinct candidates (x, steps 1 and 2)
     finally:
         hook.remove()
 
@@ -131,8 +142,7 @@ def test_rate_attacks_never_run_the_decoder_and_z_alone_raises_z(crop) -> None:
 
 
 def test_apgd_schedule_and_proxies(crop) -> None:
-    from licbench_builtin.attacks.apgd import checkpoints
-    from licbench_builtin.attacks.objective import PROXIES
+    from licbench_builtin.attacks.objective import PROXIES, checkpoints
 
     marks = checkpoints(100)
     assert marks[0] == 22 and marks == sorted(marks) and marks[-1] < 100

@@ -19,6 +19,15 @@ def hash_json(obj: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+SEEDING = "sha256-60"  # how seeds are derived (part of every cell key): results change with it
+
+
+def derive_seed(*parts: Any) -> int:
+    """The one seed derivation: 60 bits of the SHA-256 of ``parts`` (valid for torch,
+    Python's ``random`` and, modulo 2**32, numpy)."""
+    return int(hash_json(list(parts))[:15], 16)
+
+
 def hash_files(paths: Iterable[Path]) -> str:
     """SHA-256 over the names and bytes of files, in the given order."""
     h = hashlib.sha256()

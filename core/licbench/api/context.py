@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from licbench.errors import LicbenchError
-from licbench.hashing import hash_json
+from licbench.hashing import derive_seed
 
 DEFAULT_TRAIN_DATA = {"name": "bsds500", "params": {"split": "trainval"}}
 
@@ -36,8 +36,7 @@ class RunContext:
 
     def generator(self, salt: int = 0) -> torch.Generator:
         """A CPU generator seeded by the run's seed, ``salt`` and the current image."""
-        seed = int(hash_json([self.seed, salt, self.image])[:15], 16)
-        return torch.Generator().manual_seed(seed)
+        return torch.Generator().manual_seed(derive_seed(self.seed, salt, self.image))
 
 
 def resolve_device(name: str) -> torch.device:

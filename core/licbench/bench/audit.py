@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from licbench.bench.manifest import Manifest, PluginRef, ThreatModel, validated
+from licbench.bench.manifest import Manifest, PluginRef, ThreatModel, adaptive_attacks, validated
 from licbench.errors import LicbenchError
-from licbench.leaderboard.audit import BLOW_UP, eps_label, sweep_steps
+from licbench.leaderboard.audit import ADAPTIVE, BLOW_UP, eps_label, sweep_steps
+from licbench.plugin.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -39,11 +40,20 @@ def _goal(m: Manifest, name: str | None) -> ThreatModel:
 
 
 def audit_manifest(
-    m: Manifest, cfg: AuditConfig, path: Path, threat_model: str | None = None
+    m: Manifest,
+    cfg: AuditConfig,
+    path: Path,
+    threat_model: str | None = None,
+    registry: Registry | None = None,
 ) -> Manifest:
     """The audit benchmark of manifest ``m`` (read from ``path``): its datasets, codecs and
-    defenses, the attacks of every check, and the threat model ``budget`` naming the goal
-    and ε audited; validated like a manifest file."""
+    defenses, the attacks of every check (each defense's declared adaptive attack, labelled
+    ``adaptive-NAME``, among them), and the threat model ``budget`` naming the goal and ε
+    audited; validated like a manifest file."""
+    if registry is None:
+        from licbench.plugin.manager import get_registry
+
+        registry = get_registry()
     tm = _goal(m, threat_model)
     eps = tm.eps if tm.eps is not None else 4 / 255
     steps, at = sweep_steps(eps)
@@ -68,6 +78,7 @@ def audit_manifest(
         ),
         PluginRef(name="random-noise", label="random-noise", params={"eps": eps}),
     ]
+    adaptive, rules = adaptive_attacks(m, registry, ADAPTIVE, {**apgd, "eps": eps})
     budget = ThreatModel(
         name="budget",
         goal=tm.goal,
@@ -82,10 +93,11 @@ def audit_manifest(
             {**d.model_dump(), "limit": d.limit if cfg.images is None else cfg.images}
             for d in m.datasets
         ],
-        "attacks": [a.model_dump() for a in attacks],
+        "attacks": [a.model_dump() for a in [*attacks, *adaptive]],
+        "exclude": [r.model_dump() for r in [*m.exclude, *rules]],
         "metrics": ["bpp", "psnr"],
         "clean": True,
         "threat_models": [budget.model_dump()],
         "leaderboard": {"rank_by": "bpp", "anchor": None},
     }
-    return validated(data, path)
+    return validated(data, path, registry=registry)

@@ -18,6 +18,7 @@ from licbench.api.executor import Resources
 from licbench.bench.yaml_loader import read_yaml
 from licbench.budget import parse_eps
 from licbench.errors import LicbenchError, ParamsError
+from licbench.labels import seed_label
 from licbench.plugin.params import Loc, Params, model_at, nested_plugins
 from licbench.plugin.params import dotted as _dotted
 from licbench.plugin.registry import PluginEntry, Registry
@@ -79,7 +80,11 @@ class StandardSet(_Strict):
     iters: int = Field(50, ge=2, description="gradient steps of apgd (per restart) and pgd")
     restarts: int = Field(3, ge=1, description="apgd restarts")
     queries: int = Field(300, ge=1, description="square's queries (real bitstreams)")
-    draws: int = Field(8, ge=1, description="apgd's EoT draws against randomized defenses")
+    draws: int = Field(8, ge=1, description="EoT draws per step against randomized defenses")
+    seeds: int = Field(
+        1, ge=1, le=20, description="runs of each attack, with seeds 0..N-1; each is stored "
+        "and counts (worst per image), and the spread over seeds is shown"
+    )
     proxies: list[Proxy] = Field(
         default_factory=lambda: list(PROXIES),
         description="quantization proxies each gradient attack tries (best per image kept)",
@@ -143,7 +148,9 @@ def standard_attacks(tm: ThreatModel) -> list[PluginRef]:
     ``NAME@THREAT-MODEL``: apgd with restarts, white-box through the defense (EoT where it is
     randomized, straight-through where it is not differentiable); pgd generated on the bare
     codec and transferred (gray-box); square, gradient-free on the real bitstream. Each
-    gradient attack tries every quantization proxy and keeps the best per image."""
+    gradient attack tries every quantization proxy and keeps the best per image. Each runs
+    with ``seeds`` seeds (labelled ``#sN`` after the first). The attack each defense
+    declares as its adaptive one joins with :func:`adaptive_attacks`."""
     std = tm.standard
     assert std is not None
     if tm.goal not in STANDARD_GOALS:
@@ -157,17 +164,59 @@ def standard_attacks(tm: ThreatModel) -> list[PluginRef]:
         )
     base = {"objective": tm.goal, "eps": tm.eps}
     grad = {**base, "quantization": list(std.proxies), "iters": std.iters}
+    kinds = {
+        "apgd": {**grad, "restarts": std.restarts, "draws": std.draws},
+        "pgd": grad,
+        "square": {**base, "queries": std.queries},
+    }
     return [
-        PluginRef(
-            name="apgd",
-            label=f"apgd@{tm.name}",
-            params={**grad, "restarts": std.restarts, "draws": std.draws},
-        ),
-        PluginRef(name="pgd", label=f"pgd@{tm.name}", params=grad),
-        PluginRef(
-            name="square", label=f"square@{tm.name}", params={**base, "queries": std.queries}
-        ),
+        PluginRef(name=n, label=seed_label(f"{n}@{tm.name}", s), params={**params, "seed": s})
+        for n, params in kinds.items()
+        for s in range(std.seeds)
     ]
+
+
+def adaptive_attacks(
+    m: Manifest, registry: Registry, label: str, params: dict[str, Any], seeds: int = 1
+) -> tuple[list[PluginRef], list[Exclude]]:
+    """The adaptive attacks the manifest's defenses declare (``Defense.adaptive_attack``),
+    each labelled ``label`` with ``{name}`` filled in (and ``#sN`` by seed), with the
+    ``params`` its model takes, and the exclude rules that let each meet only the defenses
+    that declare it."""
+    declared: dict[str, list[str]] = {}
+    for ref in m.defenses:
+        name = getattr(registry.get("defense", ref.name).load(), "adaptive_attack", None)
+        if name:
+            declared.setdefault(name, []).append(ref.display)
+    refs, rules = [], []
+    for name, meets in declared.items():
+        takes = registry.get("attack", name).params_model.model_fields
+        kept = {k: v for k, v in params.items() if k in takes}
+        others = ["none"] + [d.display for d in m.defenses if d.display not in meets]
+        for s in range(seeds):
+            seeded = {**kept, "seed": s} if "seed" in takes else kept
+            tag = seed_label(label.format(name=name), s)
+            ref = PluginRef(name=name, label=tag, params=seeded)
+            refs.append(ref)
+            rules += [Exclude(attack=ref.display, defense=d) for d in others]
+    return refs, rules
+
+
+def _with_adaptive(m: Manifest, registry: Registry) -> None:
+    """Each standard set gains the adaptive attacks the manifest's defenses declare."""
+    for tm in m.threat_models:
+        std = tm.standard
+        if std is None or not m.defenses:
+            continue
+        grad = {
+            "objective": tm.goal, "eps": tm.eps, "quantization": list(std.proxies),
+            "iters": std.iters, "restarts": std.restarts, "draws": std.draws,
+        }  # fmt: skip
+        refs, rules = adaptive_attacks(m, registry, "{name}@" + tm.name, grad, std.seeds)
+        have = {a.display for a in m.attacks}
+        m.attacks += [r for r in refs if r.display not in have]
+        m.exclude += [r for r in rules if r not in m.exclude]
+        tm.attacks += [r.display for r in refs if r.display not in tm.attacks]
 
 
 DEFAULT_METRICS = ["bpp", "bpp-estimate", "psnr", "ms-ssim", "encode-seconds", "decode-seconds"]
@@ -366,4 +415,8 @@ def validated(
             "manifest; split it into several"
         )
     _check_plugins(manifest, registry, path, lines)
+    n = len(manifest.attacks)
+    _with_adaptive(manifest, registry)
+    if len(manifest.attacks) != n:  # the declared adaptive attacks, with their params
+        _check_plugins(manifest, registry, path, lines)
     return manifest

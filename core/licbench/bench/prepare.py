@@ -27,7 +27,7 @@ from licbench.api.context import RunContext
 from licbench.bench.manifest import CodecRef, DatasetRef, Exclude, Manifest, PluginRef
 from licbench.data import DataRef, fingerprint
 from licbench.errors import LicbenchError
-from licbench.hashing import hash_json, package_versions
+from licbench.hashing import SEEDING, hash_json, package_versions
 from licbench.plugin.registry import Registry
 
 log = logging.getLogger("licbench")
@@ -263,6 +263,7 @@ class Planner:
             "versions": self.versions(cell),
             "fingerprints": {"dataset": self.dataset_fingerprint(cell.dataset), "weights": weights},
             "seed": self.m.seed,
+            "seeding": SEEDING,
             "device": self.key_device,
             "limit_images": self.limit,
         }

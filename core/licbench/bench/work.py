@@ -34,7 +34,7 @@ from licbench.bench.manifest import DatasetRef, Manifest
 from licbench.bench.prepare import ROLES, Cell, Planned, Planner, as_error
 from licbench.data import DataRef, load
 from licbench.errors import LicbenchError
-from licbench.hashing import hash_json
+from licbench.hashing import derive_seed, hash_json
 from licbench.paths import cache_dir, write_atomic
 from licbench.plugin.manager import get_registry
 from licbench.plugin.registry import Registry
@@ -197,7 +197,7 @@ def perturb(
         return deliver(attack.perturb(target, x, ctx), x, attack.budget())
     gpus = [torch.cuda.current_device()] if w.device.type == "cuda" else []
     with torch.random.fork_rng(devices=gpus):
-        torch.manual_seed(int(hash_json([gray_box_group(w.m, p.cell), name])[:8], 16))
+        torch.manual_seed(derive_seed(gray_box_group(w.m, p.cell), name))
         return deliver(attack.perturb(target, x, ctx), x, attack.budget())
 
 
@@ -215,7 +215,7 @@ def attack_task(job: Job, p: Planned, artifacts: dict[str, Shipped]) -> Inputs |
     """The gray-box attack's input for every image of ``p``'s dataset (on the CPU)."""
     try:
         w = Worker.of(job)
-        seed_everything(int(hash_json([gray_box_group(w.m, p.cell), "build"])[:8], 16))
+        seed_everything(derive_seed(gray_box_group(w.m, p.cell), "build"))
         attack, _, victim, _ = w.build(p, artifacts, roles=("attack",))  # gray box
         assert attack is not None
         return {
@@ -242,7 +242,7 @@ def cell_task(
         codec = w.planner.codec(p.cell.codec, p.cell.quality)
         row: dict[str, Any] = {"family": codec.family, "learned": isinstance(codec, LearnedCodec)}
         row["config"] = {**p.payload["config"], "codec_spec": codec.spec()}
-        seed_everything(int(hash_json([w.m.seed, p.payload["config"]])[:8], 16))
+        seed_everything(derive_seed(w.m.seed, p.payload["config"]))
         scores, timing = score_cell(w, p, w.build(p, artifacts), images, inputs)
     except Exception as exc:
         log.error("cell %s failed: %s", describe(p.cell), exc)

@@ -12,6 +12,8 @@ defense (``none`` is the bare codec):
 - **worst attack**: the attack that most often achieved the worst case of the goal, and
   **wins**: how many images each attack was the worst on (summed over qualities);
 - **by attack**: each attack's own rate × clean (or Δ PSNR, for a distortion goal);
+- **over seeds**: for an attack run with several seeds (labels ``NAME#sN``), the minimum,
+  median and maximum of that measure over its seeds;
 - **robust BD-rate %**: the attacked curve (worst rate, worst PSNR per quality) against the
   bare codec's clean curve.
 
@@ -34,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from licbench.bjontegaard import bd_rate
+from licbench.labels import unseeded
 from licbench.leaderboard.spread import boot_weights, interval
 
 GOALS = {"rate": "bpp", "distortion": "psnr"}
@@ -184,6 +187,7 @@ def _row(
     out["worst attack"] = who.most_common(1)[0][0] if who else ""
     out["wins"] = ", ".join(f"{a} {n}" for a, n in who.most_common())
     out["by attack"] = _by_attack(clean, hit, goal)
+    out["over seeds"] = over_seeds(attack_measures(clean, hit, goal), goal)
     out["note"] = _note(clean, hit, list(pairs), len(pairs), out)
     return out
 
@@ -213,6 +217,19 @@ def _by_attack(clean: pd.DataFrame, hit: pd.DataFrame, goal: str) -> str:
     order = sorted(found, key=found.__getitem__, reverse=goal == "bpp")
     unit = "" if goal == "bpp" else " dB"
     return ", ".join(f"{a} {found[a]:{'.3f' if goal == 'bpp' else '+.2f'}}{unit}" for a in order)
+
+
+def over_seeds(found: dict[str, float], goal: str) -> str:
+    """``ATTACK min / median / max (N seeds)`` for each attack with several seeded runs."""
+    runs: dict[str, list[float]] = {}
+    for label, value in found.items():
+        runs.setdefault(unseeded(label), []).append(value)
+    spec = ".3f" if goal == "bpp" else "+.2f"
+    return ", ".join(
+        f"{a} {min(v):{spec}} / {float(np.median(v)):{spec}} / {max(v):{spec}} ({len(v)} seeds)"
+        for a, v in runs.items()
+        if len(v) > 1
+    )
 
 
 def _note(

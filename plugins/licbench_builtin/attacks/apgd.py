@@ -12,7 +12,6 @@ draws where the defense is randomized, straight-through where it is not differen
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -23,25 +22,15 @@ from licbench.api.codec import Codec, LearnedCodec
 from licbench.api.defense import Transform
 from licbench.plugin.hookspecs import hookimpl
 from licbench_builtin.attacks.gradient import GradientAttack, GradientParams, through_defense
-from licbench_builtin.attacks.objective import project
+from licbench_builtin.attacks.objective import Best, checkpoints, project
 
 
 class ApgdParams(GradientParams):
     step: float | None = Field(None, description="unused: the step size is scheduled from 2ε")
     iters: int = Field(50, ge=2, description="gradient steps per restart")
-    restarts: int = Field(1, ge=1, description="runs; the best on the real bitstream is kept")
     rho: float = Field(0.75, gt=0, le=1, description="share of raising steps below which η halves")
     alpha: float = Field(0.75, gt=0, le=1, description="weight of the new step against momentum")
     draws: int = Field(8, ge=1, description="EoT draws per step against a randomized defense")
-
-
-def checkpoints(iters: int) -> list[int]:
-    """The iterations where the step size may halve: p₀ = 0, p₁ = 0.22,
-    p_{j+1} = p_j + max(p_j − p_{j−1} − 0.03, 0.06), times ``iters``."""
-    p = [0.0, 0.22]
-    while p[-1] < 1:
-        p.append(p[-1] + max(p[-1] - p[-2] - 0.03, 0.06))
-    return sorted({math.ceil(v * iters) for v in p[1:] if v < 1} - {0})
 
 
 class APGD(GradientAttack):
@@ -52,10 +41,6 @@ class APGD(GradientAttack):
     params: ApgdParams
     adaptive = True
 
-    @property
-    def restarts(self) -> int:  # type: ignore[override]
-        return self.params.restarts
-
     def key_extras(self) -> dict[str, Any]:
         return {**super().key_extras(), "rng": "per-image"}  # restarts and draws
 
@@ -63,9 +48,16 @@ class APGD(GradientAttack):
         return through_defense(codec, gen, x, self.params.draws)
 
     def ascend(
-        self, codec: Codec, core: LearnedCodec, x: Tensor, x0: Tensor, gen: torch.Generator
-    ) -> list[Tensor]:
-        """Algorithm 1 from ``x0``: [the best iterate by the proxy, the last]."""
+        self,
+        codec: Codec,
+        core: LearnedCodec,
+        x: Tensor,
+        x0: Tensor,
+        gen: torch.Generator,
+        chosen: Best,
+    ) -> None:
+        """Algorithm 1 from ``x0``; at each checkpoint (and at the end) the iterate and the
+        best one by the proxy are offered to ``chosen``, the real bitstream's judge."""
         p, eps = self.params, self.params.eps
         marks = checkpoints(p.iters)
         eta = 2 * eps
@@ -87,10 +79,11 @@ class APGD(GradientAttack):
                     eta /= 2
                     x_k, grad = best, best_grad
                 raised, last_mark, mark_eta, mark_best = 0, k, eta, best_f
+                chosen.offer(best, x_k)
             z = project(x, x_k + eta * grad.sign(), eps)
             x_next = project(x, x_k + p.alpha * (z - x_k) + (1 - p.alpha) * (x_k - x_prev), eps)
             x_prev, x_k = x_k, x_next
-        return [best, x_k]
+        chosen.offer(best, x_k)
 
 
 @hookimpl

@@ -2,10 +2,12 @@
 
 All are L∞-bounded sign-gradient ascent on the input, differentiating through the codec in
 eval mode with an explicit quantization proxy (:mod:`.objective`); ``quantization`` may list
-several proxies, each run in turn. Every run keeps its best iterate by the proxy objective;
-that iterate and the last one are measured on the real bitstream and the attack returns the
-best of all runs by that measurement. The score the runner records is measured afterwards on
-the real bitstream too.
+several proxies, each run in turn, and ``restarts`` runs each from a fresh random point.
+Every run keeps its best iterate by the proxy objective; at the checkpoints of
+:func:`checkpoints` along the run (and at its end) the current iterate and that best one are
+delivered as 8-bit images and measured on the real bitstream, and the attack returns the best
+of all runs by that measurement. The score the runner records is measured afterwards on the
+real bitstream too.
 """
 
 from __future__ import annotations
@@ -26,13 +28,16 @@ from licbench_builtin.attacks.objective import (
     Best,
     ObjectiveParams,
     Proxy,
+    checkpoints,
     learned_core,
     project,
     proxy_loss,
     quantization_proxy,
 )
 
-ITERATE = "best"  # enters every gradient attack's key: cells of last-iterate versions rerun
+# enters every gradient attack's key: how the returned iterate is chosen (the real bitstream
+# at checkpoints), so cells of older versions rerun
+ITERATE = "real-at-checkpoints"
 
 
 class GradientParams(ObjectiveParams):
@@ -47,6 +52,10 @@ class GradientParams(ObjectiveParams):
         "each and keeps the best on the real bitstream",
     )
     draws: int = Field(1, ge=1, description="transform draws averaged per step (EoT)")
+    restarts: int = Field(
+        1, ge=1, le=100, description="runs, each after the first from a random point of the "
+        "ε-ball; the best on the real bitstream is kept"
+    )
 
     @field_validator("quantization")
     @classmethod
@@ -74,7 +83,6 @@ class GradientAttack(Attack):
 
     Params = GradientParams
     params: GradientParams
-    restarts = 1
 
     @classmethod
     def applies_to(cls, codec: type[Codec]) -> bool:
@@ -119,16 +127,26 @@ class GradientAttack(Attack):
         return (x + self.params.eps * noise).clamp(0, 1)
 
     def ascend(
-        self, codec: Codec, core: LearnedCodec, x: Tensor, x0: Tensor, gen: torch.Generator
-    ) -> list[Tensor]:
-        """Signed-gradient steps from ``x0``: [the best iterate by the proxy, the last]."""
+        self,
+        codec: Codec,
+        core: LearnedCodec,
+        x: Tensor,
+        x0: Tensor,
+        gen: torch.Generator,
+        chosen: Best,
+    ) -> None:
+        """Signed-gradient steps from ``x0``; the iterate and the best one by the proxy are
+        offered to ``chosen`` (measured on the real bitstream) at checkpoints and at the end."""
         x_adv, best, best_f = x0, x0, float("-inf")
-        for _ in range(self.params.iters):
+        marks = set(checkpoints(self.params.iters))
+        for k in range(self.params.iters):
             f, grad = self.value_and_grad(codec, core, x_adv, x, gen)
             if f > best_f:
                 best, best_f = x_adv, f
             x_adv = project(x, x_adv + self.step * grad.sign(), self.params.eps)
-        return [best, x_adv]
+            if k + 1 in marks:
+                chosen.offer(best, x_adv)
+        chosen.offer(best, x_adv)
 
     def perturb(self, codec: Codec, x: Tensor, ctx: RunContext) -> Tensor:
         core = learned_core(codec)
@@ -141,9 +159,8 @@ class GradientAttack(Attack):
         try:
             for proxy in self.params.proxies:
                 with quantization_proxy(core.model, proxy):
-                    for r in range(self.restarts):
-                        for cand in self.ascend(codec, core, x, self.start(x, gen, r), gen):
-                            chosen.offer(cand)
+                    for r in range(self.params.restarts):
+                        self.ascend(codec, core, x, self.start(x, gen, r), gen, chosen)
         finally:
             for p, flag in zip(core.model.parameters(), flags, strict=True):
                 p.requires_grad_(flag)

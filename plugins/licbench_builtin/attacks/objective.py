@@ -17,6 +17,7 @@ measures the same objective on the real bitstream: attacks choose their final it
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -25,6 +26,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor, nn
 
+from licbench.api.attack import deliver
 from licbench.api.codec import Codec, LearnedCodec
 from licbench.api.defense import DefendedCodec, Transform, straight_through
 from licbench.errors import LicbenchError
@@ -172,19 +174,40 @@ def project(x: Tensor, x_adv: Tensor, eps: float) -> Tensor:
     return (x + (x_adv - x).clamp(-eps, eps)).clamp(0, 1)
 
 
+def checkpoints(iters: int) -> list[int]:
+    """Croce & Hein's checkpoints, where APGD may halve its step and where every gradient
+    attack measures its iterates on the real bitstream: p₀ = 0, p₁ = 0.22,
+    p_{j+1} = p_j + max(p_j − p_{j−1} − 0.03, 0.06), times ``iters``."""
+    p = [0.0, 0.22]
+    while p[-1] < 1:
+        p.append(p[-1] + max(p[-1] - p[-2] - 0.03, 0.06))
+    return sorted({math.ceil(v * iters) for v in p[1:] if v < 1} - {0})
+
+
 class Best:
-    """The best of several candidate inputs by the real objective (ties: the earlier)."""
+    """The best of several candidate inputs by the real objective, each measured as it will
+    be delivered (8-bit, within ε: :func:`~licbench.api.attack.deliver`) and once only
+    (ties: the earlier)."""
 
     def __init__(self, p: ObjectiveParams, codec: Codec, x: Tensor) -> None:
         self.p, self.codec, self.x = p, codec, x
         self.x_best: Tensor | None = None
         self.score = float("-inf")
+        self.measured = 0  # real encodes made
+        self._seen: list[Tensor] = []
 
-    def offer(self, x_adv: Tensor) -> float:
-        score = real_score(self.p, self.codec, x_adv, self.x)
-        if score > self.score:
-            self.x_best, self.score = x_adv.detach().clone(), score
-        return score
+    def offer(self, *candidates: Tensor) -> float:
+        """Measure each candidate not measured before; the best score so far."""
+        for x_adv in candidates:
+            x_in = deliver(x_adv, self.x, self.p.eps)
+            if any(torch.equal(x_in, s) for s in self._seen):
+                continue  # the same delivered image: same bitstream, same score
+            self._seen.append(x_in)
+            self.measured += 1
+            score = real_score(self.p, self.codec, x_in, self.x)
+            if score > self.score:
+                self.x_best, self.score = x_in, score
+        return self.score
 
     @property
     def value(self) -> Tensor:

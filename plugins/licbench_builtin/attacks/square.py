@@ -18,7 +18,7 @@ import torch
 from pydantic import Field
 from torch import Tensor
 
-from licbench.api.attack import Attack
+from licbench.api.attack import DELIVERY, Attack, deliver
 from licbench.api.codec import Codec
 from licbench.api.context import RunContext
 from licbench.plugin.hookspecs import hookimpl
@@ -52,7 +52,7 @@ class Square(Attack):
     adaptive = True  # queries the defended codec
 
     def key_extras(self) -> dict[str, Any]:
-        return {"rng": "per-image"}
+        return {"rng": "per-image", "judged": DELIVERY}  # candidates scored as delivered
 
     def perturb(self, codec: Codec, x: Tensor, ctx: RunContext) -> Tensor:
         p, eps = self.params, self.params.eps
@@ -60,7 +60,7 @@ class Square(Attack):
         x = x.detach()
         _, c, h, w = x.shape
         delta = eps * _signs((1, c, 1, w), gen).to(x).expand_as(x).clone()
-        x_best = (x + delta).clamp(0, 1)
+        x_best = deliver(x + delta, x, eps)
         best = real_score(p, codec, x_best, x)
         for q in range(1, p.queries):
             area = square_share(p.p_init, q, p.queries) * h * w
@@ -73,7 +73,7 @@ class Square(Attack):
                 new = eps * _signs((1, c, 1, 1), gen).to(x)
             cand = delta.clone()
             cand[..., r : r + side, s : s + side] = new
-            x_cand = (x + cand).clamp(0, 1)
+            x_cand = deliver(x + cand, x, eps)
             score = real_score(p, codec, x_cand, x)
             if score > best:
                 best, delta, x_best = score, cand, x_cand

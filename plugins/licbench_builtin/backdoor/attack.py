@@ -112,7 +112,8 @@ class BackdoorAttack(Attack, Trained):
             return Recipe("backdoors", Backdoor(path).key, path=path)
         assert self.config is not None
         fps = training_fingerprints(self._data(ctx), ctx.val_data, get_registry())
-        return Recipe("backdoors", artifact_key(self.config, self._victim(codec), fps))
+        key = artifact_key(self.config, self._victim(codec), fps, ctx.device.type)
+        return Recipe("backdoors", key)
 
     def train(self, codec: Codec, ctx: RunContext, recipe: Recipe) -> Path:
         if recipe.path is not None:

@@ -253,11 +253,14 @@ def build_pairs(cfg: BackdoorConfig) -> dict[str, tuple[Trigger, BackdoorGoal]]:
     }
 
 
-def artifact_key(cfg: BackdoorConfig, codec: LearnedCodec, data: str | dict[str, str]) -> str:
-    """The content key: the config, the victim's weights and the training (and validation)
-    data's fingerprints."""
+def artifact_key(
+    cfg: BackdoorConfig, codec: LearnedCodec, data: str | dict[str, str], device: str = "cpu"
+) -> str:
+    """The content key: the config, the victim's weights, the training (and validation)
+    data's fingerprints and the type of the device it trains on (CUDA's kernels and random
+    streams give other weights than the CPU's)."""
     payload = {"format": FORMAT, "config": cfg.key_dict(), "victim": codec.fingerprint()}
-    return hash_json({**payload, "data": data})[:16]
+    return hash_json({**payload, "data": data, "device": torch.device(device).type})[:16]
 
 
 def artifact_path(cache: Path, key: str) -> Path:
@@ -276,7 +279,7 @@ def train_backdoor(
     progress: bool = True,
 ) -> Path:
     """Train (or resume, or reuse) the backdoor; return its artifact path."""
-    key = artifact_key(cfg, codec, data)
+    key = artifact_key(cfg, codec, data, device)
     path = artifact_path(cache, key)
     if path.is_file():
         return path

@@ -117,7 +117,10 @@ class AdversarialFinetune(FilterDefense, Trained):
         data = ctx.training_data(self.params.train_data)
         fps = training_fingerprints(data, ctx.val_data, get_registry())
         victim = self._victim(codec).fingerprint()
-        key = hash_json({"config": self.config.model_dump(), "victim": victim, "data": fps})
+        key = hash_json(
+            {"config": self.config.model_dump(), "victim": victim, "data": fps,
+             "device": ctx.device.type}
+        )  # fmt: skip
         return Recipe(FAMILY, key[:16], SUFFIX)
 
     def train(self, codec: Codec, ctx: RunContext, recipe: Recipe) -> Path:

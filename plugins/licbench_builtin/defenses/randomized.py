@@ -27,6 +27,7 @@ from torch import Tensor
 from licbench.api.codec import Codec, LearnedCodec
 from licbench.api.defense import Transform, TransformDefense
 from licbench.errors import LicbenchError
+from licbench.hashing import derive_seed
 from licbench.images import crop, pad
 from licbench.plugin.hookspecs import hookimpl
 from licbench.plugin.params import Params
@@ -82,8 +83,7 @@ def sample(gen: torch.Generator, max_stretch: int = 64, max_shift: int = 64) -> 
 def image_seed(x: Tensor, seed: int, draw: int = 0) -> int:
     """A seed from the image's 8-bit pixels, the defense's seed and the draw's index."""
     data = (x.detach().clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy().tobytes()
-    salt = seed.to_bytes(8, "little") + (draw.to_bytes(8, "little") if draw else b"")
-    return int.from_bytes(hashlib.sha256(data + salt).digest()[:8], "little")
+    return derive_seed(seed, draw, hashlib.sha256(data).hexdigest())
 
 
 def path_loss(codec: Codec, x: Tensor, t: RandomTransform, lmbda: float) -> float:
@@ -137,7 +137,7 @@ class RandomizedDefense(TransformDefense):
         return sample(gen, self.params.max_stretch, self.params.max_shift)
 
     def candidates(self, x: Tensor) -> list[RandomTransform]:
-        seed = image_seed(x, self.params.seed, self.draw) % 2**63
+        seed = image_seed(x, self.params.seed, self.draw)
         gen = torch.Generator().manual_seed(seed)
         return [RandomTransform()] + [self.sample_transform(gen) for _ in range(self.k - 1)]
 
