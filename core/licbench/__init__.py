@@ -3,6 +3,7 @@
 Two calls, after RobustBench's ``load_model`` / ``benchmark`` pair::
 
     import licbench
+    licbench.plan("benchmarks/quickstart.yaml", db="my.db")       # cells, states, estimates
     licbench.run("benchmarks/quickstart.yaml", db="my.db")        # run a manifest
     tables = licbench.results("my.db").tables("quickstart")      # every table of it
 
@@ -52,6 +53,28 @@ def run(
     return runner.run()
 
 
+def plan(
+    manifest: str | Path, db: str | None = None, *, audit: bool = False
+) -> list[dict[str, Any]]:
+    """What ``licbench run --dry-run --json`` lists (of ``licbench audit`` with ``audit``):
+    each cell's state against ``db`` (default: the user's own results database; a missing
+    one is read as empty and not created), key, description and estimated seconds."""
+    from licbench.bench.estimate import describe_plan
+    from licbench.bench.manifest import load_manifest
+    from licbench.bench.runner import Runner
+    from licbench.bench.store import exists, open_store
+    from licbench.paths import default_db_url
+
+    m = load_manifest(Path(manifest))
+    if audit:
+        from licbench.bench.audit import AuditConfig, audit_manifest
+
+        m = audit_manifest(m, AuditConfig(), Path(manifest))
+    store = open_store(db) if exists(db or default_db_url()) else open_store("sqlite://")
+    runner = Runner(m, store, manifest_path=str(manifest), progress=False)
+    return describe_plan(runner.plan(), runner.estimate)
+
+
 def results(db: str | None = None, *, partial: bool = False) -> Results:
     """The stored results as tables (:class:`licbench.leaderboard.view.Results`): of ``db``,
     or, without one, the user's results before the shipped reference results."""
@@ -60,4 +83,4 @@ def results(db: str | None = None, *, partial: bool = False) -> Results:
     return open_results(db, partial=partial)
 
 
-__all__ = ["__version__", "hookimpl", "results", "run"]
+__all__ = ["__version__", "hookimpl", "plan", "results", "run"]

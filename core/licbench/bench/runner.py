@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
 import torch
 from tqdm import tqdm
 
@@ -23,6 +25,7 @@ from licbench.api.artifact import Recipe
 from licbench.api.attack import Attack
 from licbench.api.context import RunContext, resolve_device
 from licbench.api.executor import Executor, Resources
+from licbench.bench.estimate import Estimate, duration, estimate
 from licbench.bench.manifest import DatasetRef, Manifest
 from licbench.bench.prepare import Cell, Planned, Planner, as_error, expand
 from licbench.bench.store import ResultStore
@@ -39,7 +42,7 @@ from licbench.bench.work import (
     train_task,
 )
 from licbench.hashing import code_commit, package_versions
-from licbench.paths import cache_dir, write_atomic
+from licbench.paths import cache_dir, reference_db_url, write_atomic
 from licbench.plugin.manager import get_registry
 from licbench.plugin.registry import Registry
 
@@ -96,6 +99,7 @@ class Runner:
             manifest.val_data,
         )
         self._local: Worker | None = None
+        self.expected = Estimate({})
 
     def images(self, ref: DatasetRef) -> Images:
         """The dataset's (name, image) list as the cells see it (checked, limited, cropped)."""
@@ -109,6 +113,20 @@ class Runner:
     def plan(self) -> list[Planned]:
         """Every cell with its key and state; nothing is trained or scored."""
         return self.planner().plan_all(self.store.done_keys(), self.store.failed_cells())
+
+    def estimate(self, planned: list[Planned]) -> Estimate:
+        """Seconds for each cell to run, from the timings this database (and the shipped
+        reference results) hold of comparable cells (:mod:`licbench.bench.estimate`)."""
+        frames = [self.store.frame("cells")]
+        ref = reference_db_url()
+        if ref and ref != self.store.url:
+            try:
+                frames.append(ResultStore(ref, create=False).frame("cells"))
+            except Exception:  # an unreadable reference only costs the estimate
+                log.debug("reference results unreadable for estimates", exc_info=True)
+        frames = [f for f in frames if len(f)]
+        cells = pd.concat(frames, ignore_index=True) if frames else self.store.frame("cells")
+        return estimate(planned, cells, self.registry)
 
     # --- the run -------------------------------------------------------------------------
 
@@ -124,6 +142,10 @@ class Runner:
             self.images(p.cell.dataset)
         self._local = None  # the driver keeps no images
         summary = RunSummary(0, len(planned), skipped=len(planned) - len(todo))
+        self.expected = self.estimate(todo)
+        if todo:
+            print(f"{self.m.name}: {len(todo)} cells to run, {self.expected.line()}",
+                  file=sys.stderr, flush=True)  # fmt: skip
         self.executor.start()
         try:
             artifacts = self.prepare(todo)
@@ -209,6 +231,7 @@ class Runner:
                 )
             ] = p
         groups.clear()  # the inputs of a group are freed once its cells are done
+        clock = {"start": time.perf_counter(), "expected_done": 0.0}
         bar = tqdm(
             total=summary.total,
             initial=summary.skipped,
@@ -231,9 +254,22 @@ class Runner:
                 if on_cell:
                     on_cell(outcome, p.cell.codec.display)
                 bar.update(1)
-                bar.set_postfix_str(f"running {self.executor.running()}, failed {summary.failed}")
+                left = self._time_left(tasks.values(), p, clock)
+                bar.set_postfix_str(
+                    f"running {self.executor.running()}, failed {summary.failed}{left}"
+                )
         finally:
             bar.close()
+
+    def _time_left(self, pending: Any, p: Planned, clock: dict[str, float]) -> str:
+        """``, ≈ T left``: the estimates of the cells still pending, scaled by how the
+        estimates of the finished ones compared with the time they took."""
+        clock["expected_done"] += self.expected.seconds.get(p.key) or 0.0
+        left = sum(self.expected.seconds.get(q.key) or 0.0 for q in pending)
+        if not left or not clock["expected_done"]:
+            return ""
+        pace = (time.perf_counter() - clock["start"]) / clock["expected_done"]
+        return f", ≈ {duration(left * pace)} left"
 
     def _adaptive(self, p: Planned) -> bool:
         assert p.cell.attack is not None

@@ -171,31 +171,28 @@ def at_least(low: int) -> Any:
     return parse
 
 
+def _est(seconds: float | None, state: str) -> str:
+    from licbench.bench.estimate import duration
+
+    return "" if state == "stored" else "?" if seconds is None else duration(seconds)
+
+
 def _dry_run(runner: Any, as_json: bool) -> int:
     from tabulate import tabulate
 
-    from licbench.bench.runner import describe
+    from licbench.bench.estimate import Estimate, describe_plan
 
-    planned = runner.plan()
-    rows = [
-        {
-            "state": p.state,
-            "key": p.key,
-            "cell": describe(p.cell),
-            "artifacts": {role: r.key for role, r in p.recipes.items()},
-            "error": str(p.error) if p.error else p.stored_error,
-        }
-        for p in planned
-    ]
+    rows = describe_plan(runner.plan(), runner.estimate)
     if as_json:
         print(json.dumps(rows, indent=2))
         return 0
     table = [
-        (r["state"], r["key"][:16], r["cell"], " ".join(r["artifacts"].values()))
+        (r["state"], r["key"][:16], r["cell"], _est(r["estimated_seconds"], r["state"]))
+        + (" ".join(r["artifacts"].values()),)
         + ((r["error"][:60],) if r["error"] else ())
         for r in rows
     ]
-    print(tabulate(table, headers=["state", "key", "cell", "artifacts", "error"]))
+    print(tabulate(table, headers=["state", "key", "cell", "estimate", "artifacts", "error"]))
     counts = {s: sum(r["state"] == s for r in rows) for s in ("stored", "to run", "fails")}
     if any(r["state"] == "failed" for r in rows):  # stored as failed: rerun; `licbench show`
         counts["failed before (licbench show KEY)"] = sum(r["state"] == "failed" for r in rows)
@@ -207,6 +204,8 @@ def _dry_run(runner: Any, as_json: bool) -> int:
         + ", ".join(f"{n} {s}" for s, n in counts.items())
         + _left_out(left_out)
     )
+    todo = {r["key"]: r["estimated_seconds"] for r in rows if r["state"] != "stored"}
+    print(f"{runner.m.name}: {Estimate(todo).line()}")
     return 0
 
 

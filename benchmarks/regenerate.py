@@ -1,0 +1,82 @@
+"""Regenerate the shipped reference results: every CPU-scale manifest under benchmarks/
+(those under */paper/ are for a GPU and stay out), and the audit of
+benchmarks/adversarial/defenses.yaml.
+
+    python benchmarks/regenerate.py                 # the estimate against results.db
+    python benchmarks/regenerate.py --from-nothing  # the estimate of a run from nothing
+    python benchmarks/regenerate.py --run           # run what is missing, then the totals
+
+The estimate sums each cell's time from stored timings of comparable cells
+(licbench.plan); it leaves out training, which `--run` measures with the rest. Stored
+cells are skipped, so an interrupted `--run` resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import licbench
+
+ROOT = Path(__file__).resolve().parent
+AUDITED = ROOT / "adversarial" / "defenses.yaml"
+
+
+def manifests() -> list[Path]:
+    """Every shipped CPU-scale manifest (included files and paper-scale ones left out)."""
+    found = sorted(p for p in ROOT.rglob("*.yaml") if "paper" not in p.parts)
+    return [p for p in found if p.name != "common.yaml"]
+
+
+def fmt(seconds: float) -> str:
+    return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
+
+
+def estimate(db: str, from_nothing: bool) -> float:
+    """Print each manifest's cells to run and their estimated time; the total."""
+    total = 0.0
+    jobs = [(m, False) for m in manifests()] + [(AUDITED, True)]
+    for path, audit in jobs:
+        rows = licbench.plan(path, db=db, audit=audit)
+        todo = [r for r in rows if from_nothing or r["state"] != "stored"]
+        known = [r["estimated_seconds"] for r in todo if r["estimated_seconds"] is not None]
+        total += sum(known)
+        name = f"{path.relative_to(ROOT)}{' (audit)' if audit else ''}"
+        unknown = len(todo) - len(known)
+        note = f", {unknown} without an estimate" if unknown else ""
+        print(f"{name:32} {len(todo):4d} of {len(rows):4d} cells  {fmt(sum(known)):>9}{note}")
+    print(f"estimated total (cells only, no training): {fmt(total)}")
+    return total
+
+
+def run(db: str) -> None:
+    """Run every manifest (and the audit) into ``db``, timing each; the measured total."""
+    total = 0.0
+    for path, audit in [(m, False) for m in manifests()] + [(AUDITED, True)]:
+        t0 = time.perf_counter()
+        cmd = ["licbench", "audit" if audit else "run", str(path), "--db", db, "--no-progress"]
+        status = subprocess.run(cmd, check=False).returncode
+        took = time.perf_counter() - t0
+        total += took
+        print(f"{path.relative_to(ROOT)}{' (audit)' if audit else ''}: {fmt(took)} (rc {status})")
+    print(f"measured total: {fmt(total)}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--db", default=str(ROOT.parent / "results.db"))
+    ap.add_argument("--from-nothing", action="store_true", help="estimate every cell")
+    ap.add_argument("--run", action="store_true", help="run what is missing, then time it")
+    args = ap.parse_args()
+    if args.run:
+        run(args.db)
+    else:
+        estimate(args.db, args.from_nothing)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
