@@ -155,10 +155,12 @@ def test_artifact_refuses_other_victim_and_bad_files(trained_backdoor, tmp_path:
     other = get_registry().create("codec", "bmshj2018-hyperprior", quality=1, seed=5)
     with pytest.raises(LicbenchError, match="trained on other weights"):
         Backdoor(path).apply(other)
-    bad = tmp_path / "bad.pt"
-    bad.write_bytes(b"not torch")
-    with pytest.raises(LicbenchError, match="not a readable licbench-backdoor/1 artifact"):
-        Backdoor(bad)
+    assert path.suffix == ".safetensors"
+    for name, data in (("bad.pt", b"not torch"), ("bad.safetensors", b"\x08" + b"\0" * 7 + b"{}")):
+        bad = tmp_path / name
+        bad.write_bytes(data)
+        with pytest.raises(LicbenchError, match="not a readable licbench-backdoor/2 artifact"):
+            Backdoor(bad)
     with pytest.raises(LicbenchError, match="no trigger 'nope'"):
         Backdoor(path).trigger("nope")
 

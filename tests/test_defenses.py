@@ -190,7 +190,7 @@ def test_adversarial_finetune_trains_once_and_decodes_from_the_file(
     ctx = RunContext(torch.device("cpu"), 0, cache_dir(), None)  # the test's own cache
     recipe = defense.recipe(codec, ctx)
     path = defense.train(codec, ctx, recipe)  # the prepare stage's work
-    files = list((cache_dir() / "adv-finetune").glob("*.pth.tar"))
+    files = list((cache_dir() / "adv-finetune").glob("*.safetensors"))
     assert files == [path] == [recipe.location(cache_dir())]
     record = json.loads(path.with_name(path.name + ".json").read_text())
     assert record["steps"] == 4 and record["validation"]  # validated, on held-out images

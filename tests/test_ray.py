@@ -96,8 +96,8 @@ def test_an_artifact_for_ten_cells_on_two_nodes_is_trained_once(
     summary = runner.run()
     assert (summary.done, summary.failed) == (10, 0)
     caches = [*nodes, cache_dir()]
-    records = [r for c in caches for r in (c / "backdoors").glob("*.pt.json")]
-    artifacts = [a for c in caches for a in (c / "backdoors").glob("*.pt")]
+    records = [r for c in caches for r in (c / "backdoors").glob("*.safetensors.json")]
+    artifacts = [a for c in caches for a in (c / "backdoors").glob("*.safetensors")]
     assert len(records) == 1  # one training, on one node
     assert len(artifacts) == 3  # there, shipped to the other node, and kept by the driver
 

@@ -101,7 +101,7 @@ def test_example_attack_defense_goal_and_command_run(
     assert filtered < noisy
     learned = "bmshj2018-hyperprior-lite"
     assert mean[(learned, "backdoor", "none", "input-psnr")] > 40  # a stealthy trigger
-    (artifact,) = (cache_dir() / "backdoors").glob("*.pt")  # trained once, for both cells
+    (artifact,) = (cache_dir() / "backdoors").glob("*.safetensors")  # trained once, for both cells
     record = json.loads(artifact.with_name(artifact.name + ".json").read_text())
     assert record["config"]["triggers"][0]["goal"]["name"] == "darken" and record["steps"] == 3
     a, b = sorted(image_dir.glob("*.png"))[:2]

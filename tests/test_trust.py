@@ -90,4 +90,4 @@ def test_crafted_artifact_in_a_manifest_never_runs(tmp_path: Path) -> None:
     assert (summary.done, summary.failed) == (1, 1) and not marker.exists()
     cells = store.frame("cells")
     error = cells[cells.attack == "backdoor"].error.iloc[0]
-    assert "not a readable licbench-backdoor/1 artifact (UnpicklingError)" in error
+    assert "not a readable licbench-backdoor/2 artifact (UnpicklingError)" in error

@@ -24,6 +24,14 @@ def cache_dir() -> Path:
     return path
 
 
+def shipped_artifact(family: str, name: str) -> Path | None:
+    """A trained artifact shipped with a source checkout (``benchmarks/artifacts/FAMILY/NAME``,
+    beside the reference results), if there is one."""
+    here = Path(__file__).resolve().parents[2]
+    path = here / "benchmarks" / "artifacts" / family / name
+    return path if (here / "pyproject.toml").is_file() and path.is_file() else None
+
+
 def default_db_url() -> str:
     """The user's own results: LICBENCH_RESULTS, else ``~/.local/share/licbench/results.db``
     (under XDG_DATA_HOME where set). Never the shipped reference database: a run writes

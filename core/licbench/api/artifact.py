@@ -22,7 +22,7 @@ class Recipe:
 
     family: str
     key: str
-    suffix: str = ".pt"
+    suffix: str = ".safetensors"  # tensors and a JSON tree: nothing executable
     path: Path | None = None  # a file given by the user instead of the cache
 
     def location(self, cache: Path) -> Path:

@@ -39,10 +39,27 @@ class RunContext:
         return torch.Generator().manual_seed(derive_seed(self.seed, salt, self.image))
 
 
+CUDA_NUMERICS = {"cudnn_deterministic": True, "cudnn_benchmark": False, "tf32": False}
+
+
+def numerics(device_type: str) -> dict[str, bool]:
+    """The numeric settings cells on ``device_type`` run under (part of their keys on CUDA):
+    deterministic cuDNN, so that decoding recomputes the encoder's CDF indices exactly, and no
+    TF32, so that scores match the CPU's to float32 precision. None on the CPU."""
+    return dict(CUDA_NUMERICS) if device_type == "cuda" else {}
+
+
 def resolve_device(name: str) -> torch.device:
-    """``auto``, ``cpu`` or ``cuda`` as a device of this process."""
+    """``auto``, ``cpu`` or ``cuda`` as a device of this process; on CUDA, the settings of
+    :func:`numerics` are applied."""
     if name == "cuda" and not torch.cuda.is_available():
         raise LicbenchError("--device cuda asked for, but torch sees no CUDA GPU; use cpu")
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "cuda":
+        torch.backends.cudnn.deterministic = CUDA_NUMERICS["cudnn_deterministic"]
+        torch.backends.cudnn.benchmark = CUDA_NUMERICS["cudnn_benchmark"]
+        torch.backends.cuda.matmul.allow_tf32 = CUDA_NUMERICS["tf32"]
+        torch.backends.cudnn.allow_tf32 = CUDA_NUMERICS["tf32"]
+    return device

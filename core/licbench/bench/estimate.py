@@ -11,6 +11,7 @@ Training artifacts is not included: the cells' own times only.
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -110,6 +111,8 @@ def estimate(planned: list[Planned], cells: pd.DataFrame, registry: Registry) ->
         try:
             cfg = json.loads(row.config)
         except (TypeError, ValueError):
+            continue
+        if not math.isfinite(float(row.seconds or "nan")):  # an import may carry no timing
             continue
         data = json.dumps(cfg.get("dataset"), sort_keys=True)
         counts[data] = max(counts.get(data, 0), int(row.n_images))

@@ -82,8 +82,11 @@ class StandardSet(_Strict):
     queries: int = Field(300, ge=1, description="square's queries (real bitstreams)")
     draws: int = Field(8, ge=1, description="EoT draws per step against randomized defenses")
     seeds: int = Field(
-        1, ge=1, le=20, description="runs of each attack, with seeds 0..N-1; each is stored "
-        "and counts (worst per image), and the spread over seeds is shown"
+        1,
+        ge=1,
+        le=20,
+        description="runs of each attack, with seeds 0..N-1; each is stored "
+        "and counts (worst per image), and the spread over seeds is shown",
     )
     proxies: list[Proxy] = Field(
         default_factory=lambda: list(PROXIES),

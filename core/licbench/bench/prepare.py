@@ -23,7 +23,7 @@ import torch
 from licbench.api.artifact import Recipe, Trained
 from licbench.api.attack import DELIVERY
 from licbench.api.codec import Codec
-from licbench.api.context import RunContext
+from licbench.api.context import RunContext, numerics
 from licbench.bench.manifest import CodecRef, DatasetRef, Exclude, Manifest, PluginRef
 from licbench.data import DataRef, fingerprint
 from licbench.errors import LicbenchError
@@ -265,6 +265,7 @@ class Planner:
             "seed": self.m.seed,
             "seeding": SEEDING,
             "device": self.key_device,
+            **({"numerics": numerics(self.key_device)} if numerics(self.key_device) else {}),
             "limit_images": self.limit,
         }
         return Planned(

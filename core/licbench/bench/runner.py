@@ -45,6 +45,7 @@ from licbench.hashing import code_commit, package_versions
 from licbench.paths import cache_dir, reference_db_url, write_atomic
 from licbench.plugin.manager import get_registry
 from licbench.plugin.registry import Registry
+from licbench.train.cache import adopt_shipped
 
 log = logging.getLogger("licbench")
 __all__ = ["Cell", "Runner", "describe", "expand", "resolve_device"]
@@ -180,7 +181,7 @@ class Runner:
                 if recipe.key in out or recipe.key in {r.key for r in pending.values()}:
                     continue
                 path = recipe.location(self.ctx.cache_dir)
-                if path.is_file():
+                if recipe.path is None and adopt_shipped(recipe.family, path):
                     out[recipe.key] = Shipped(recipe, self.executor.share(path))
                 else:
                     task = self.executor.submit(

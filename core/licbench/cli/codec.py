@@ -69,7 +69,7 @@ def _with_plugins(codec: Codec, args: argparse.Namespace) -> tuple[Codec, Any]:
     from licbench.api.context import RunContext
     from licbench.paths import cache_dir
     from licbench.plugin.manager import get_registry
-    from licbench.train.cache import require
+    from licbench.train.cache import adopt_shipped, require
 
     ctx = RunContext(codec.device, args.seed, cache_dir())
     attack = None
@@ -81,6 +81,8 @@ def _with_plugins(codec: Codec, args: argparse.Namespace) -> tuple[Codec, Any]:
         if isinstance(plugin, Trained):
             recipe = plugin.recipe(codec, ctx)
             fix = "train it with `licbench prepare MANIFEST`"
+            if recipe.path is None:
+                adopt_shipped(recipe.family, recipe.location(ctx.cache_dir))
             path = require(recipe.location(ctx.cache_dir), f"{role} {name} artifact", fix)
             codec = plugin.load(codec, path)  # a backdoored codec, fed the clean input
         elif role == "attack":
@@ -123,7 +125,7 @@ def _decoder(header: Header, args: argparse.Namespace) -> Codec:
     from licbench.api.artifact import Recipe, Trained
     from licbench.paths import cache_dir
     from licbench.plugin.manager import get_registry
-    from licbench.train.cache import require
+    from licbench.train.cache import adopt_shipped, require
 
     reg = get_registry()
     _header_safe(args.input, "codec", header.codec, header.params, reg)
@@ -152,6 +154,7 @@ def _decoder(header: Header, args: argparse.Namespace) -> Codec:
             if not where.is_relative_to(cache):  # by content key, inside the cache only
                 raise LicbenchError(f"{args.input}: artifact outside the cache; re-encode it")
             fix = f"train it with `licbench prepare MANIFEST` (the manifest with {d.name})"
+            adopt_shipped(recipe.family, where)
             path = require(where, f"{d.name} artifact", fix)
             codec = defense.load(codec, path)
         codec = defense.wrap(codec, None)

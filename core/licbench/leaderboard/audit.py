@@ -71,8 +71,9 @@ def checks(d: dict[str, float], goal: str, eps: float) -> dict[str, tuple[bool |
     at = d.get(label, float("nan"))
     adaptive = {a: v for a, v in d.items() if a.startswith(ADAPTIVE.format(name=""))}
     white = max([at, *adaptive.values()])
-    white_text = f"white {fmt(white)}" + (f" ({max(adaptive, key=adaptive.__getitem__)})"
-                                           if adaptive and white > at else "")
+    white_text = f"white {fmt(white)}" + (
+        f" ({max(adaptive, key=adaptive.__getitem__)})" if adaptive and white > at else ""
+    )
     sweep = [(k, d[eps_label(k)]) for k in steps if eps_label(k) in d]
     grows = all(b >= a - TOL for (_, a), (_, b) in zip(sweep, sweep[1:], strict=False))
     best_grad = max(white, d.get("pgd-transfer", float("-inf")))

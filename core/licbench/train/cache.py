@@ -12,6 +12,7 @@ from typing import Any
 
 from licbench.errors import LicbenchError
 from licbench.hashing import package_versions
+from licbench.paths import shipped_artifact, write_atomic
 from licbench.train.trainer import Trainer, save_atomic
 
 log = logging.getLogger("licbench")
@@ -20,6 +21,22 @@ log = logging.getLogger("licbench")
 def record_path(path: Path) -> Path:
     """The JSON training record written beside an artifact."""
     return path.with_name(path.name + ".json")
+
+
+def adopt_shipped(family: str, path: Path) -> bool:
+    """Copy the artifact ``path`` of ``family`` (and its record) from the ones shipped with
+    the checkout into the cache, where it is missing; whether it now is there."""
+    if path.is_file():
+        return True
+    shipped = shipped_artifact(family, path.name)
+    if shipped is None:
+        return False
+    record = record_path(shipped)
+    if record.is_file():
+        write_atomic(record_path(path), record.read_bytes())
+    write_atomic(path, shipped.read_bytes())
+    log.info("using the shipped artifact %s", shipped)
+    return True
 
 
 def require(path: Path, what: str, fix: str) -> Path:

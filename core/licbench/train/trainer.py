@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import random
 import sys
 from abc import ABC, abstractmethod
@@ -23,7 +24,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from licbench.checkpoint import load_tensors
+from licbench.checkpoint import SAFETENSORS, load_tensors, save_tree
 from licbench.errors import LicbenchError
 from licbench.rd import DOWNSAMPLING
 
@@ -188,6 +189,7 @@ class Trainer:
             "scheds": {k: s.state_dict() for k, s in self.scheds.items()},
             "sampler": self.sampler.gen.get_state(),
             "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
             "numpy_rng": _numpy_state(),
             "py_rng": random.getstate(),
             "history": self.history,
@@ -220,6 +222,8 @@ class Trainer:
             s.load_state_dict(st["scheds"][k])
         self.sampler.gen.set_state(st["sampler"])
         torch.set_rng_state(st["torch_rng"])
+        if st.get("cuda_rng") and torch.cuda.is_available():  # CUDA's streams, as saved
+            torch.cuda.set_rng_state_all(st["cuda_rng"])
         _set_numpy_state(st["numpy_rng"])
         random.setstate(st["py_rng"])
         self.step_no, self.history, self.best = st["step"], st["history"], st["best"]
@@ -321,7 +325,12 @@ def _set_numpy_state(st: dict[str, Any]) -> None:
 
 
 def save_atomic(obj: Any, path: Path) -> None:
-    """``torch.save`` through a temporary file, so a kill never leaves a half-written file."""
-    tmp = path.with_name(path.name + ".tmp")
+    """Write through a temporary file of this process, so a kill never leaves a half-written
+    file: a ``.safetensors`` artifact (:func:`licbench.checkpoint.save_tree`), else
+    ``torch.save`` (training states, read back with ``weights_only=True``)."""
+    if path.suffix == SAFETENSORS:
+        save_tree(obj, path)
+        return
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
     torch.save(obj, tmp)
     tmp.replace(path)

@@ -53,8 +53,11 @@ class GradientParams(ObjectiveParams):
     )
     draws: int = Field(1, ge=1, description="transform draws averaged per step (EoT)")
     restarts: int = Field(
-        1, ge=1, le=100, description="runs, each after the first from a random point of the "
-        "ε-ball; the best on the real bitstream is kept"
+        1,
+        ge=1,
+        le=100,
+        description="runs, each after the first from a random point of the "
+        "ε-ball; the best on the real bitstream is kept",
     )
 
     @field_validator("quantization")

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from licbench.api.backdoor import BackdoorGoal, Pass, Trigger
 from licbench.api.codec import LearnedCodec
-from licbench.checkpoint import load_tensors
+from licbench.checkpoint import SAFETENSORS, load_tensors
 from licbench.errors import LicbenchError
 from licbench.hashing import hash_json, package_versions
 from licbench.plugin.manager import get_registry
@@ -36,7 +36,7 @@ from licbench.train import cache as artifact_cache
 from licbench.train.trainer import Objective, StepOutput, TrainConfig, Trainer
 
 log = logging.getLogger("licbench")
-FORMAT = "licbench-backdoor/1"
+FORMAT = "licbench-backdoor/2"  # 2: a safetensors file
 
 
 class TriggerRef(NestedPlugin):
@@ -264,7 +264,7 @@ def artifact_key(
 
 
 def artifact_path(cache: Path, key: str) -> Path:
-    return Path(cache) / "backdoors" / f"{key}.pt"
+    return Path(cache) / "backdoors" / f"{key}{SAFETENSORS}"
 
 
 def train_backdoor(

@@ -23,6 +23,7 @@ from licbench.api.artifact import Recipe, Trained
 from licbench.api.codec import Codec, LearnedCodec
 from licbench.api.context import RunContext
 from licbench.api.defense import FilterDefense, Identity, Transform
+from licbench.checkpoint import SAFETENSORS
 from licbench.data import training_fingerprints, training_set
 from licbench.errors import LicbenchError
 from licbench.hashing import hash_json
@@ -35,7 +36,7 @@ from licbench.train.objectives import RateDistortion
 from licbench.train.trainer import StepOutput, TrainConfig, Trainer
 from licbench_builtin.codecs.compressai import CompressAICodec
 
-FAMILY, SUFFIX = "adv-finetune", ".pth.tar"
+FAMILY, SUFFIX = "adv-finetune", SAFETENSORS
 
 
 def fgsm_rs(model: nn.Module, x: Tensor, eps: float, step: float) -> Tensor:
