@@ -15,8 +15,10 @@ from licbench.rd import psnr_8bit
 
 
 @pytest.mark.parametrize(
-    "name,lo,hi", [("jpeg", 10, 90), ("webp", 10, 90), ("jpeg2000", 25, 40), ("avif", 20, 80)]
-)
+    "name,lo,hi",
+    [("jpeg", 10, 90), ("webp", 10, 90), ("jpeg2000", 25, 40), ("avif", 20, 80),
+     ("hevc", 10, 50), ("jpeg-xl", 1, 80)],
+)  # fmt: skip
 def test_classical_codecs_trade_rate_for_quality(
     name: str, lo: int, hi: int, image_dir: Path
 ) -> None:
@@ -77,12 +79,15 @@ def test_zoo_quality_range_is_checked() -> None:
 
 @pytest.mark.parametrize(
     "codec_args",
-    [["--codec", "jpeg", "--quality", "60"], ["--codec", "bmshj2018-hyperprior", "--quality", "1"]],
+    [["--codec", "jpeg", "--quality", "60"], ["--codec", "hevc", "--quality", "30"],
+     ["--codec", "jpeg-xl", "--quality", "40"],
+     ["--codec", "bmshj2018-hyperprior", "--quality", "1"]],
 )
 def test_compress_decompress_files(
     tmp_path: Path, image_dir: Path, random_checkpoint: Path, codec_args: list[str]
 ) -> None:
-    weights = [] if "jpeg" in codec_args else ["--checkpoint", str(random_checkpoint)]
+    learned = "bmshj2018-hyperprior" in codec_args
+    weights = ["--checkpoint", str(random_checkpoint)] if learned else []
     codec_args = [*codec_args, *weights]
     src, bin_, rec = image_dir / "img1.png", tmp_path / "x.bin", tmp_path / "rec.png"
     assert main(["compress", str(src), str(bin_), *codec_args, "--device", "cpu"]) == 0

@@ -164,7 +164,7 @@ def test_quickstart_keys_are_those_of_the_committed_results() -> None:
         cfg = json.loads(config)
         stored.setdefault((cfg["codec"]["name"], cfg["quality"]), []).append((key, versions, fps))
     cells = expand(m)
-    assert len(cells) == 16
+    assert len(cells) == 26
     for cell in cells:  # the newest scoring of each cell (older ones stay as history)
         found = []
         for key, versions, fps in stored[(cell.codec.name, cell.quality)]:

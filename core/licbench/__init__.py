@@ -75,12 +75,17 @@ def plan(
     return describe_plan(runner.plan(), runner.estimate)
 
 
-def results(db: str | None = None, *, partial: bool = False) -> Results:
+def results(
+    db: str | None = None, *, partial: bool = False, published: str | Path | None = None
+) -> Results:
     """The stored results as tables (:class:`licbench.leaderboard.view.Results`): of ``db``,
-    or, without one, the user's results before the shipped reference results."""
+    or, without one, the user's results before the shipped reference results; with
+    ``published`` (a folder of published Kodak curves), the state-of-the-art anchors join
+    the BD-rate tables of full-size Kodak."""
     from licbench.leaderboard.view import open_results
 
-    return open_results(db, partial=partial)
+    folder = Path(published) if published is not None else None
+    return open_results(db, partial=partial, published=folder)
 
 
 __all__ = ["__version__", "hookimpl", "plan", "results", "run"]

@@ -32,6 +32,24 @@ def load_published(path: Path) -> pd.DataFrame:
     return frame.sort_values("bpp").reset_index(drop=True)
 
 
+# The state of the art a paper reports against, as published on full-size Kodak
+ANCHORS = {
+    "VTM": "vtm.json",
+    "HM": "hm.json",
+    "BPG": "bpg_444_x265_ycbcr.json",
+    "AV1": "av1.json",
+    "ELIC": "paper-elic2022_mse.json",
+}
+
+
+def anchors(folder: Path | None) -> dict[str, pd.DataFrame]:
+    """The published Kodak curves of :data:`ANCHORS` found in ``folder``, by short name."""
+    if folder is None:
+        return {}
+    return {k: load_published(Path(folder) / f) for k, f in ANCHORS.items()
+            if (Path(folder) / f).is_file()}  # fmt: skip
+
+
 def for_codec(folder: Path | None, codec: str) -> pd.DataFrame | None:
     """The published Kodak curve of ``codec``'s architecture (``-lite`` models: their full
     CompressAI twin), from ``folder`` (e.g. ``$LICBENCH_DATA/reference``), if there is one."""

@@ -16,7 +16,8 @@ def open_view(args: argparse.Namespace) -> Any:
     """The results view of ``--db``, else of the user's results before the reference ones."""
     import licbench
 
-    return licbench.results(args.db, partial=getattr(args, "partial", False))
+    published = _published(args) if hasattr(args, "published") else None
+    return licbench.results(args.db, partial=getattr(args, "partial", False), published=published)
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:

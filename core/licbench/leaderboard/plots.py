@@ -10,7 +10,7 @@ import pandas as pd
 
 from licbench.leaderboard.spread import mean_interval
 from licbench.leaderboard.tables import slug
-from licbench.published import for_codec
+from licbench.published import anchors, for_codec
 
 MARKERS = "os^vD<>pP*Xhd"
 LEGEND_PT = 9
@@ -68,13 +68,13 @@ def rd_plot(
                         markersize=4, capsize=2, elinewidth=0.8)  # fmt: skip
         (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
         if ds == "kodak":
-            for label in sorted({str(x) for x in part.label}):
-                ref = for_codec(published, label)
-                if ref is None:
-                    continue
+            refs = [for_codec(published, label) for label in sorted({str(x) for x in part.label})]
+            refs += list(anchors(published).values())
+            for j, ref in enumerate(r for r in refs if r is not None):
                 ref = ref[(ref.bpp >= x0) & (ref.bpp <= x1) & (ref.psnr >= y0) & (ref.psnr <= y1)]
                 if len(ref):
-                    ax.plot(ref.bpp, ref.psnr, "--", color="0.35", linewidth=1,
+                    ax.plot(ref.bpp, ref.psnr, "--", color=str(0.15 + 0.1 * (j % 5)),
+                            linewidth=1, marker=".", markersize=3,
                             label=f"{ref.name.iloc[0]} (published, Kodak full size)")  # fmt: skip
         ax.set_xlim(x0, x1)
         ax.set_ylim(y0, y1)

@@ -87,8 +87,15 @@ def backdoor_tables(bench: str, wide: pd.DataFrame, cells: pd.DataFrame) -> dict
     return out
 
 
-def bd_summary(bench: str, means: pd.DataFrame, settings: dict[str, Any]) -> dict[str, Table]:
-    """Per dataset: BD-rate and BD-PSNR of every clean codec against the anchor."""
+def bd_summary(
+    bench: str,
+    means: pd.DataFrame,
+    settings: dict[str, Any],
+    published: dict[str, dict[str, pd.DataFrame]] | None = None,
+) -> dict[str, Table]:
+    """Per dataset: BD-rate and BD-PSNR of every clean codec against the anchor, and of the
+    ``published`` curves given for that dataset (``{dataset: {name: curve}}``), marked as
+    such."""
     out: dict[str, Table] = {}
     clean = means[(means.attack == "none") & (means.defense == "none")]
     anchor = settings.get("anchor", "jpeg")
@@ -108,12 +115,18 @@ def bd_summary(bench: str, means: pd.DataFrame, settings: dict[str, Any]) -> dic
             }
             for label, cur in part.groupby("label")
         ]
+        for name, cur in (published or {}).get(str(ds), {}).items():
+            rows.append({"label": f"{name} (published)", "points": len(cur), "images": 24,
+                         "bd-rate %": bd_rate(ref.bpp, ref.psnr, cur.bpp, cur.psnr),
+                         "bd-psnr dB": bd_psnr(ref.bpp, ref.psnr, cur.bpp, cur.psnr)})  # fmt: skip
         table = pd.DataFrame(rows).sort_values("bd-rate %", na_position="last")
         table.insert(0, "rank", range(1, len(table) + 1))
         caption = (
             f"Clean codecs ranked by BD-rate against {anchor} (lowest first: the rate saved "
             f"at equal PSNR), on {_images(table)}."
         )
+        if (published or {}).get(str(ds)):
+            caption += " Rows marked (published) are the curves their papers report on Kodak."
         out[f"{bench} / {ds} / BD vs {anchor}"] = Table(table.reset_index(drop=True), caption)
     return out
 

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from licbench.bench.store import ResultStore, exists, sqlite_path
 from licbench.errors import LicbenchError
+from licbench.published import anchors
 
 GROUP = ["benchmark", "dataset", "family", "label", "quality", "attack", "defense"]
 PARTIAL = " (partial)"
@@ -105,8 +107,14 @@ class Results:
     """Stored results as tables: ``Results([("yours", store), ("reference", ref)])``."""
 
     def __init__(
-        self, sources: ResultStore | list[tuple[str, ResultStore]], partial: bool = False
+        self,
+        sources: ResultStore | list[tuple[str, ResultStore]],
+        partial: bool = False,
+        published: Path | None = None,
     ) -> None:
+        """``published``: the folder of published Kodak curves (CompressAI's format), whose
+        state-of-the-art anchors join the BD-rate tables of full-size Kodak."""
+        self.published = published
         if isinstance(sources, ResultStore):
             sources = [(sources.url, sources)]
         self.sources = [name for name, _ in sources]
@@ -249,9 +257,23 @@ class Results:
             out.update(t.audit_verdicts(audit, self.wide[self.wide.benchmark == audit],
                                         self.threat_models(audit)))  # fmt: skip
         out.update(t.backdoor_tables(bench, wide, self.cells[self.cells.benchmark == bench]))
-        out.update(t.bd_summary(bench, means, self.settings(bench)))
+        out.update(t.bd_summary(bench, means, self.settings(bench), self._anchors(bench)))
         out.update(t.family_tables(bench, means, self.directions, rank_by or
                                    self.settings(bench).get("rank_by")))  # fmt: skip
+        return out
+
+    def _anchors(self, bench: str) -> dict[str, dict[str, pd.DataFrame]]:
+        """The published anchors, for each dataset of ``bench`` that is full-size Kodak."""
+        found = anchors(self.published)
+        if not found:
+            return {}
+        out = {}
+        cells = self.cells[self.cells.benchmark == bench]
+        for ds, part in cells.groupby("dataset"):
+            refs = [_json(c, {}).get("dataset") or {} for c in part.config]
+            if all(r.get("name") == "kodak" and not r.get("crop") and not r.get("limit")
+                   for r in refs):  # fmt: skip
+                out[str(ds)] = found
         return out
 
     def index(self) -> pd.DataFrame:
@@ -307,6 +329,7 @@ def open_results(
     user: str | None = None,
     reference: str | None = None,
     partial: bool = False,
+    published: Path | None = None,
 ) -> Results:
     """The results of :func:`sources` as one view."""
-    return Results(sources(db, user=user, reference=reference), partial=partial)
+    return Results(sources(db, user=user, reference=reference), partial, published)

@@ -1,4 +1,5 @@
-"""JPEG, WebP, JPEG 2000 and AVIF through Pillow: classical anchors swept over quality."""
+"""JPEG, WebP, JPEG 2000, AVIF, HEVC intra (HEIF) and JPEG XL through Pillow: classical
+anchors swept over quality."""
 
 from __future__ import annotations
 
@@ -31,6 +32,14 @@ class AvifParams(CodecParams):
     quality: int = Field(ge=0, le=100, description="libavif quality 0..100")
 
 
+class HevcParams(CodecParams):
+    quality: int = Field(ge=0, le=100, description="libheif quality 0..100 (x265's CRF)")
+
+
+class JxlParams(CodecParams):
+    quality: int = Field(ge=0, le=100, description="libjxl quality 0..100")
+
+
 class PillowCodec(Codec):
     """Encode with a Pillow image format at an integer quality."""
 
@@ -38,7 +47,11 @@ class PillowCodec(Codec):
     max_size = 65535
     save_options: dict[str, Any] = {}
 
+    def register(self) -> None:
+        """Load the Pillow plugin of the format, where Pillow lacks it."""
+
     def compress(self, x: Tensor) -> Encoded:
+        self.register()
         h, w = x.shape[-2:]
         if max(h, w) > self.max_size:
             raise LicbenchError(f"{self.name} cannot encode {w}x{h} images (max {self.max_size})")
@@ -50,6 +63,7 @@ class PillowCodec(Codec):
         return {"quality": self.quality, **self.save_options}
 
     def decompress(self, enc: Encoded) -> Tensor:
+        self.register()
         try:
             with Image.open(io.BytesIO(enc.payload)) as img:
                 if img.size != (enc.width, enc.height) or img.format != self.format:
@@ -102,6 +116,34 @@ class AvifCodec(PillowCodec):
     save_options = {"subsampling": "4:2:0", "speed": 6}
 
 
+class HevcCodec(PillowCodec):
+    """HEVC intra in HEIF (libheif with x265 via pillow-heif): 4:2:0 chroma, 8 bits, x265's
+    medium preset, quality mapped by libheif to x265's CRF; decoded with libde265."""
+
+    name = "hevc"
+    Params = HevcParams
+    format = "HEIF"
+    max_size = 16384
+    save_options = {"chroma": 420, "enc_params": {"preset": "medium"}}
+
+    def register(self) -> None:
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+
+
+class JpegXlCodec(PillowCodec):
+    """JPEG XL (libjxl via pillow-jxl-plugin), lossy VarDCT at the default effort 7."""
+
+    name = "jpeg-xl"
+    Params = JxlParams
+    format = "JXL"
+    save_options = {"effort": 7}
+
+    def register(self) -> None:
+        import pillow_jxl  # noqa: F401  (registers the JXL format with Pillow)
+
+
 @hookimpl
 def register_codecs(register: Any) -> None:
     register("jpeg", f"{__name__}:JpegCodec", description="JPEG via Pillow (quality 1-95)")
@@ -112,3 +154,9 @@ def register_codecs(register: Any) -> None:
         description="JPEG 2000 via Pillow/OpenJPEG (quality: target PSNR in dB, 15-70)",
     )
     register("avif", f"{__name__}:AvifCodec", description="AVIF via Pillow (quality 0-100)")
+    register(
+        "hevc", f"{__name__}:HevcCodec", description="HEVC intra (x265, HEIF) via pillow-heif"
+    )
+    register(
+        "jpeg-xl", f"{__name__}:JpegXlCodec", description="JPEG XL via pillow-jxl-plugin"
+    )
