@@ -84,6 +84,9 @@ class Header(BaseModel):
     width: int = Field(ge=1, le=65_535)
     meta: dict[str, Any] = Field(default_factory=dict)
     defense: DefenseHeader | None = None
+    # the device type it was encoded on: a learned codec's decoder must recompute the
+    # encoder's entropy parameters exactly, which is only certain on the same device type
+    device: str | None = Field(default=None, pattern=r"^(cpu|cuda)$")
 
 
 def _plain(params: dict[str, Any]) -> dict[str, Plain]:
@@ -127,6 +130,7 @@ def header_of(codec: Codec, enc: Encoded) -> Header:
             "width": enc.width,
             "meta": enc.meta,
             "defense": defense,
+            "device": codec.device.type if codec.device.type in ("cpu", "cuda") else None,
         }
     )
 

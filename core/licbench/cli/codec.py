@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -192,6 +193,13 @@ def cmd_decompress(args: argparse.Namespace) -> int:
             "encoder's checkpoint with --checkpoint, or re-encode the image"
         )
     codec.to(resolve_device(args.device))
+    if header.device and header.device != codec.device.type:
+        print(
+            f"licbench: warning: {args.input} was encoded on {header.device} and is decoded on "
+            f"{codec.device.type}; a learned codec may decode it wrongly across device types: "
+            f"decode with --device {header.device}",
+            file=sys.stderr,
+        )
     try:
         x_hat = codec.decompress(enc)
     except LicbenchError:
@@ -248,7 +256,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     s.add_argument("--attack-params", type=_json, default={}, help="its params as JSON")
     s.add_argument("--defense", help="encode behind this defense")
     s.add_argument("--defense-params", type=_json, default={}, help="its params as JSON")
-    s.set_defaults(func=cmd_compress)
+    s.set_defaults(func=cmd_compress, device="cpu")  # files are coded on the CPU by default
 
     s = sub.add_parser("decompress", help="decode a bitstream file to an image")
     s.add_argument("input")
@@ -257,5 +265,5 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     s.add_argument(
         "--pretrained", action="store_true", help="trust a download of CompressAI's weights"
     )
-    s.add_argument("--device", default="auto", choices=DEVICES)
+    s.add_argument("--device", default="cpu", choices=DEVICES, help="default: cpu")
     s.set_defaults(func=cmd_decompress)
