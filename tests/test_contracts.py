@@ -213,7 +213,7 @@ def test_decompress_never_trains(
     assert main(["decompress", str(bits), str(tmp_path / "r2.png")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "licbench prepare" in err, err
-    assert re.search(r"adversarial-finetune artifact .*adv-finetune/\w+\.pth\.tar", err), err
+    assert re.search(r"adversarial-finetune artifact .*adv-finetune/\w+\.safetensors", err), err
     assert not (tmp_path / "r2.png").exists()
 
 
