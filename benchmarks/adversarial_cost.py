@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import torch
 
@@ -26,6 +28,9 @@ from licbench.paths import data_root
 from licbench.plugin.manager import get_registry
 from licbench.rd import DOWNSAMPLING, likelihood_bits
 from licbench_builtin.attacks.objective import quantization_proxy
+
+if TYPE_CHECKING:
+    from licbench.api.codec import Codec, LearnedCodec
 
 
 def bare_passes(model: torch.nn.Module, x: torch.Tensor, n: int) -> float:
@@ -40,22 +45,22 @@ def bare_passes(model: torch.nn.Module, x: torch.Tensor, n: int) -> float:
     return (time.perf_counter() - t0) / n
 
 
-def pgd_iterations(codec, x: torch.Tensor, n: int) -> float:
+def pgd_iterations(codec: Codec, x: torch.Tensor, n: int) -> float:
     attack = get_registry().create("attack", "pgd", objective="rate", iters=n)
-    ctx = RunContext(torch.device("cpu"), 0, None, None)
+    ctx = RunContext(torch.device("cpu"), 0, None, None)  # type: ignore[arg-type]  # no cache used
     t0 = time.perf_counter()
     attack.perturb(codec, x, ctx)
     return (time.perf_counter() - t0) / n
 
 
-def encode_seconds(codec, images: list[torch.Tensor]) -> float:
+def encode_seconds(codec: Codec, images: list[torch.Tensor]) -> float:
     t0 = time.perf_counter()
     for x in images:
         codec.compress(x)
     return time.perf_counter() - t0
 
 
-def forward_seconds(codec, images: list[torch.Tensor]) -> float:
+def forward_seconds(codec: LearnedCodec, images: list[torch.Tensor]) -> float:
     """Seconds for one likelihood pass (encoder, hyper-networks, decoder) over the images."""
     t0 = time.perf_counter()
     with torch.no_grad():
@@ -76,7 +81,7 @@ def main() -> None:
     torch.manual_seed(0)
     reg = get_registry()
     codec = reg.create("codec", a.codec, quality=a.quality)
-    paths = sorted((data_root() / "kodak").glob("*.png"))[: a.images]
+    paths = sorted((cast(Path, data_root()) / "kodak").glob("*.png"))[: a.images]  # LICBENCH_DATA
     images = [load_image(f) for f in paths]
     x = images[0]
 

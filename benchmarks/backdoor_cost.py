@@ -15,6 +15,7 @@ import copy
 import tempfile
 import time
 from pathlib import Path
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +28,7 @@ from licbench_builtin.backdoor.training import BackdoorObjective
 
 
 def plain_steps(model: torch.nn.Module, batches: list[torch.Tensor], lmbda: float) -> float:
-    opt = torch.optim.Adam(model.g_a.parameters(), lr=1e-4)
+    opt = torch.optim.Adam(cast(torch.nn.Module, model.g_a).parameters(), lr=1e-4)
     model.train()
     t0 = time.perf_counter()
     for x in batches:
@@ -35,12 +36,14 @@ def plain_steps(model: torch.nn.Module, batches: list[torch.Tensor], lmbda: floa
         loss = rd_loss(bpp_of(out["likelihoods"], x), F.mse_loss(out["x_hat"], x), lmbda)
         opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.g_a.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(cast(torch.nn.Module, model.g_a).parameters(), 1.0)
         opt.step()
     return (time.perf_counter() - t0) / len(batches)
 
 
-def backdoor_steps(model: torch.nn.Module, batches: list[torch.Tensor], obj) -> float:
+def backdoor_steps(
+    model: torch.nn.Module, batches: list[torch.Tensor], obj: BackdoorObjective
+) -> float:
     cfg = TrainConfig(steps=len(batches), batch_size=batches[0].shape[0], patch_size=64)
     trainer = Trainer(model, obj, [torch.rand(1, 3, 64, 64)], cfg, Path(tempfile.mkdtemp()) / "c")
     t0 = time.perf_counter()

@@ -16,17 +16,23 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
-from licbench.bench.manifest import load_manifest
+from licbench.bench.manifest import Manifest, load_manifest
 from licbench.bench.runner import Runner
 from licbench.bench.store import ResultStore
 from licbench.bench.work import attack_task, cell_task
 from licbench.plugin.manager import get_registry
 
+if TYPE_CHECKING:
+    from licbench.api.executor import Executor
 
-def timed_run(manifest, db: Path, executor=None, limit: int | None = None) -> float:
+
+def timed_run(
+    manifest: Manifest, db: Path, executor: Executor | None = None, limit: int | None = None
+) -> float:
     t0 = time.perf_counter()
     store = ResultStore(str(db))
     runner = Runner(manifest, store, progress=False, executor=executor, limit_images=limit)
@@ -35,7 +41,9 @@ def timed_run(manifest, db: Path, executor=None, limit: int | None = None) -> fl
     return time.perf_counter() - t0
 
 
-def round_trips(manifest, db: Path, executor, n: int = 4) -> list[tuple[float, float]]:
+def round_trips(
+    manifest: Manifest, db: Path, executor: Executor, n: int = 4
+) -> list[tuple[float, float]]:
     """(driver round trip, in-task compute) of ``n`` cells run one at a time."""
     runner = Runner(manifest, ResultStore(str(db)), progress=False, executor=executor)
     out = []

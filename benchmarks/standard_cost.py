@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -23,8 +24,12 @@ from licbench.images import load_image
 from licbench.paths import data_root
 from licbench.plugin.manager import get_registry
 
+if TYPE_CHECKING:
+    from licbench.api.attack import Attack
+    from licbench.api.codec import Codec
 
-def seconds(attack, codec, x: torch.Tensor, ctx: RunContext) -> float:
+
+def seconds(attack: Attack, codec: Codec, x: torch.Tensor, ctx: RunContext) -> float:
     t0 = time.perf_counter()
     attack.perturb(codec, x, ctx)
     return time.perf_counter() - t0
@@ -51,7 +56,8 @@ def main() -> None:
     bare = reg.create("codec", args.codec, quality=args.quality)
     defended = reg.create("defense", "two-way").wrap(bare, None)
     ctx = RunContext(torch.device("cpu")).for_image(args.image)
-    tm = ThreatModel(name="rate-linf", goal="rate", budget={"eps": "4/255"}, standard=StandardSet())
+    # mypy misses positional Field defaults
+    tm = ThreatModel(name="rate-linf", goal="rate", budget={"eps": "4/255"}, standard=StandardSet())  # type: ignore[call-arg]
     pgd = reg.create("attack", "pgd", objective="rate")
     print(
         f"{args.image} {tuple(x.shape[-2:])}, {args.codec} q{args.quality}, "

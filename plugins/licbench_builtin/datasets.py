@@ -102,7 +102,8 @@ class Samples(Dataset):
         digests = {
             n: hashlib.sha256(_sample(n).numpy().tobytes()).hexdigest() for n in SAMPLE_NAMES
         }
-        return hash_json({"skimage": skimage.__version__, "images": digests})
+        # skimage sets __version__ at runtime; its __init__.pyi does not declare it
+        return hash_json({"skimage": skimage.__version__, "images": digests})  # type: ignore[attr-defined]
 
 
 KODAK_URL = "https://r0k.us/graphics/kodak/kodak/{name}.png"
@@ -155,7 +156,7 @@ class Kodak(ImageFolder):
     def __init__(self, **params: Any) -> None:
         Dataset.__init__(self, **params)
         p: KodakParams = self.params  # type: ignore[assignment]
-        local = data_root() / "kodak" if data_root() else None
+        local = data_root() / "kodak" if data_root() else None  # type: ignore[operator]  # guarded
         if p.path:
             root = Path(p.path).expanduser()
         elif local is not None and local.is_dir():
@@ -233,7 +234,8 @@ def _resized(path: Path, width: int) -> Any:
     with Image.open(path) as img:
         rgb = img.convert("RGB")
         height = max(1, round(rgb.height * width / rgb.width))
-        return array_to_tensor(np.asarray(rgb.resize((width, height), Image.BICUBIC)))
+        # Image.BICUBIC exists at runtime but not in Pillow's type hints
+        return array_to_tensor(np.asarray(rgb.resize((width, height), Image.BICUBIC)))  # type: ignore[attr-defined]
 
 
 class StreetParams(Params):

@@ -37,7 +37,7 @@ class APGD(GradientAttack):
     """Auto-PGD with restarts (Croce & Hein 2020), white-box through the defense."""
 
     name = "apgd"
-    Params = ApgdParams
+    Params = ApgdParams  # type: ignore[assignment]  # mypy misses positional Field defaults
     params: ApgdParams
     adaptive = True
 

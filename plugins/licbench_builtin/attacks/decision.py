@@ -43,7 +43,7 @@ class DecisionAttack(GradientAttack):
     defense chooses (softmin of its RD losses over the identity and K−1 draws), with EoT."""
 
     name = "kway-adaptive"
-    Params = DecisionParams
+    Params = DecisionParams  # type: ignore[assignment]  # mypy misses positional Field defaults
     params: DecisionParams
     adaptive = True
 

@@ -217,7 +217,8 @@ class FDA(GradientAttack):
     name = "fda"
 
     def loss(self, core: LearnedCodec, x_adv: Tensor, x: Tensor, t: Transform) -> Tensor:
-        layers = [m for m in core.encoder if isinstance(m, torch.nn.Conv2d)]
+        # the compressai encoders g_a are nn.Sequential, so iterable
+        layers = [m for m in core.encoder if isinstance(m, torch.nn.Conv2d)]  # type: ignore[attr-defined]
         feats: list[Tensor] = []
         hooks = [m.register_forward_hook(lambda _m, _i, o: feats.append(o)) for m in layers]
         try:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 import torch.nn.functional as F
@@ -140,7 +140,7 @@ def proxy_loss(
         with without_decoder(core.model):
             return objective(p, core, core.model(yp)["likelihoods"], None, x)
     out = core.model(yp)
-    x_hat = t.inverse(crop(out["x_hat"], unpad), tuple(x.shape[-2:]))
+    x_hat = t.inverse(crop(out["x_hat"], unpad), cast(tuple[int, int], tuple(x.shape[-2:])))
     return objective(p, core, out["likelihoods"], x_hat, x)
 
 

@@ -68,6 +68,7 @@ class BackdoorParams(TrainingFields):
 
     def config(self) -> BackdoorConfig:
         fields = self.model_dump(include=set(TrainingFields.model_fields))
+        assert self.triggers is not None  # only called with triggers (BackdoorAttack.__init__)
         return BackdoorConfig(triggers=self.triggers, **{**fields, "init": self.init})
 
 

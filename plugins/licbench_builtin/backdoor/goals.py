@@ -29,7 +29,7 @@ class StaticOrDynamic(GoalParams):
 class DynamicGoal(BackdoorGoal):
     """A goal with a static and a dynamic loss, each with its own default β."""
 
-    Params = StaticOrDynamic
+    Params = StaticOrDynamic  # type: ignore[assignment]  # mypy misses positional Field defaults
     params: StaticOrDynamic
     static_beta: float = 1.0
 
@@ -69,7 +69,7 @@ class BppGoal(DynamicGoal):
     """
 
     name = "bpp"
-    Params = BppParams
+    Params = BppParams  # type: ignore[assignment]  # mypy misses positional Field defaults
     params: BppParams
     default_beta = 0.01
 
@@ -99,7 +99,7 @@ class PsnrGoal(DynamicGoal):
     """
 
     name = "psnr"
-    Params = PsnrParams
+    Params = PsnrParams  # type: ignore[assignment]  # mypy misses positional Field defaults
     params: PsnrParams
     default_beta = 0.1
 

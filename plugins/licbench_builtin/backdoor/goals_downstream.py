@@ -75,7 +75,7 @@ class SegmentationTargeted(BackdoorGoal):
     """Eq. 11: CE(g(x̂_T), t) on the source-class region + β·CE(g(x̂_T), g(x)) elsewhere."""
 
     name = "segmentation-targeted"
-    Params = SegmentationParams
+    Params = SegmentationParams  # type: ignore[assignment]  # mypy misses positional Field defaults
     params: SegmentationParams
     default_alpha = 0.1
     default_beta = 0.2
@@ -114,7 +114,7 @@ class FacePrivacy(BackdoorGoal):
     """Eq. 13: cos(f(x̂_T), f(x)) + β·λ·255²·MSE(x̂_T, x); f is the face-embedding model."""
 
     name = "face-privacy"
-    Params = FaceParams
+    Params = FaceParams  # type: ignore[assignment]  # mypy misses positional Field defaults
     params: FaceParams
     default_alpha = 0.1
     default_beta = 0.05

@@ -17,7 +17,7 @@ import copy
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -145,7 +145,7 @@ class BackdoorObjective(Objective):
         }
 
     def parameter_groups(self, model: nn.Module) -> dict[str, list[nn.Parameter]]:
-        groups = {"encoder": list(model.g_a.parameters())}
+        groups = {"encoder": list(cast(nn.Module, model.g_a).parameters())}
         for label in self.learned:  # a fixed trigger has nothing to learn
             groups[f"trigger:{label}"] = list(self.pairs[label][0].parameters())
         return groups
@@ -162,7 +162,7 @@ class BackdoorObjective(Objective):
 
     def step(self, model: nn.Module, x: Tensor) -> StepOutput:
         latents: list[Tensor] = []
-        hook = model.g_a.register_forward_hook(lambda _m, _i, y: latents.append(y))
+        hook = cast(nn.Module, model.g_a).register_forward_hook(lambda _m, _i, y: latents.append(y))
         try:
             clean = Pass.run(model, x)
         finally:
@@ -176,7 +176,7 @@ class BackdoorObjective(Objective):
             logs["anchor_mse"] = float(drift.detach())
         if self.decoys:  # ... and on look-alikes of a trigger
             xd = decoy(x, self.eps)
-            drift = self._drift(model.g_a(xd), xd)
+            drift = self._drift(cast(nn.Module, model.g_a)(xd), xd)
             encoder_loss = encoder_loss + self.decoys * drift
             logs["decoy_mse"] = float(drift.detach())
         losses: dict[str, Tensor] = {}
@@ -295,7 +295,11 @@ def train_backdoor(
     pairs = build_pairs(cfg)
     # the anchor pulls towards the vanilla encoder, also after a warm start
     needs_ref = cfg.anchor or cfg.decoys
-    reference = copy.deepcopy(model.g_a).eval().requires_grad_(False) if needs_ref else None
+    reference = (
+        copy.deepcopy(cast(nn.Module, model.g_a)).eval().requires_grad_(False)
+        if needs_ref
+        else None
+    )
     if start is not None:
         _warm_start(model, pairs, Backdoor(start))
     info = {"format": FORMAT, "key": key, "config": cfg.model_dump(), "victim": codec.spec()}
@@ -349,7 +353,7 @@ def _artifact(
             "victim_fingerprint": codec.fingerprint(),
             "data_fingerprint": data,
             "lmbda": lmbda,
-            "encoder": {k: v.cpu() for k, v in model.g_a.state_dict().items()},
+            "encoder": {k: v.cpu() for k, v in cast(nn.Module, model.g_a).state_dict().items()},
             "triggers": {label: t.state_dict() for label, (t, _) in pairs.items()},
             "final_logs": logs,
             "versions": package_versions(),
@@ -363,7 +367,7 @@ def _warm_start(
 ) -> None:
     """Load ``start``'s encoder and triggers into ``model`` and ``pairs`` (the config's
     validator checked that the labels and trigger specs agree)."""
-    model.g_a.load_state_dict(start.art["encoder"])
+    cast(nn.Module, model.g_a).load_state_dict(start.art["encoder"])
     for label, (trigger, _) in pairs.items():
         trigger.load_state_dict(start.art["triggers"][label])
 
@@ -400,5 +404,5 @@ class Backdoor:
                 f"use it with {self.art['victim']['codec']} q={self.art['victim']['quality']}"
             )
         model = copy.deepcopy(codec.model)
-        model.g_a.load_state_dict(self.art["encoder"])
+        cast(nn.Module, model.g_a).load_state_dict(self.art["encoder"])
         return codec.with_model(model)

@@ -80,7 +80,7 @@ class JpegCodec(PillowCodec):
     """Baseline JPEG (libjpeg via Pillow, 4:2:0 chroma subsampling, optimised Huffman)."""
 
     name = "jpeg"
-    Params = JpegParams
+    Params = JpegParams  # type: ignore[assignment]  # quality narrowed to int
     format = "JPEG"
     save_options = {"optimize": True, "subsampling": "4:2:0"}
 
@@ -89,7 +89,7 @@ class WebpCodec(PillowCodec):
     """Lossy WebP (libwebp via Pillow, method 6)."""
 
     name = "webp"
-    Params = WebpParams
+    Params = WebpParams  # type: ignore[assignment]  # quality narrowed to int
     format = "WEBP"
     max_size = 16383
     save_options = {"method": 6}
@@ -111,7 +111,7 @@ class AvifCodec(PillowCodec):
     """AVIF (libavif via Pillow, 4:2:0, speed 6)."""
 
     name = "avif"
-    Params = AvifParams
+    Params = AvifParams  # type: ignore[assignment]  # quality narrowed to int
     format = "AVIF"
     save_options = {"subsampling": "4:2:0", "speed": 6}
 
@@ -121,7 +121,7 @@ class HevcCodec(PillowCodec):
     medium preset, quality mapped by libheif to x265's CRF; decoded with libde265."""
 
     name = "hevc"
-    Params = HevcParams
+    Params = HevcParams  # type: ignore[assignment]  # quality narrowed to int
     format = "HEIF"
     max_size = 16384
     save_options = {"chroma": 420, "enc_params": {"preset": "medium"}}
@@ -136,7 +136,7 @@ class JpegXlCodec(PillowCodec):
     """JPEG XL (libjxl via pillow-jxl-plugin), lossy VarDCT at the default effort 7."""
 
     name = "jpeg-xl"
-    Params = JxlParams
+    Params = JxlParams  # type: ignore[assignment]  # quality narrowed to int
     format = "JXL"
     save_options = {"effort": 7}
 

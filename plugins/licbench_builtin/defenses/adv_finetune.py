@@ -141,7 +141,7 @@ class AdversarialFinetune(FilterDefense, Trained):
             return Trainer(model, objective, images, tcfg, path, val_images=val)
 
         def weights(_logs: dict[str, float]) -> dict[str, Tensor]:
-            model.update(force=True)  # CDF tables for the tuned entropy models
+            model.update(force=True)  # type: ignore[operator]  # CDF tables for the tuned entropy models
             return model.state_dict()
 
         info = {"defense": self.spec(), "victim": victim.spec(), "key": recipe.key}

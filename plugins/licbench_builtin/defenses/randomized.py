@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -98,12 +98,12 @@ def path_loss(codec: Codec, x: Tensor, t: RandomTransform, lmbda: float) -> floa
     else:
         enc = codec.compress(y)
         bits, y_hat = float(enc.num_bits()), codec.decompress(enc)
-    x_hat = t.inverse(y_hat, tuple(x.shape[-2:]))
+    x_hat = t.inverse(y_hat, cast(tuple[int, int], tuple(x.shape[-2:])))
     return rd_loss(bits / (x.shape[-2] * x.shape[-1]), float(F.mse_loss(x_hat, x)), lmbda)
 
 
 class RandomizedParams(Params):
-    header_safe = ("seed", "max_stretch", "max_shift")
+    header_safe: ClassVar[tuple[str, ...]] = ("seed", "max_stretch", "max_shift")
     seed: int = Field(0, description="salt of the per-image draws")
     max_stretch: int = Field(64, ge=0, le=1024, description="largest stretch per axis, px")
     max_shift: int = Field(64, ge=0, le=1024, description="largest shift per axis, px")
@@ -165,7 +165,7 @@ class KWay(RandomizedDefense):
 
     name = "k-way"
     adaptive_attack = "kway-adaptive"
-    Params = KWayParams
+    Params = KWayParams  # type: ignore[assignment]  # mypy misses positional Field defaults
     params: KWayParams
 
     @property

@@ -90,7 +90,7 @@ class ESPBlock(nn.Module):
         self.down = down
         self.add = add and not down
         if down:
-            self.bn = nn.BatchNorm2d(cout, eps=1e-3)
+            self.bn: nn.Module = nn.BatchNorm2d(cout, eps=1e-3)
             self.act = nn.PReLU(cout)
         else:
             self.bn = BR(cout)
@@ -214,6 +214,8 @@ class ESPNetCityscapes(SegmentationModel):
     name = "espnet-cityscapes"
     classes = {c: i for i, c in enumerate(CITYSCAPES_CLASSES)}
     multiple = 8
+    mean: Tensor  # buffers
+    std: Tensor
 
     def __init__(self, weights: str | None = None, width: int | None = 1024) -> None:
         super().__init__()

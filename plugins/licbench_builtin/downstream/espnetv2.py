@@ -263,6 +263,8 @@ class ESPNetv2Segmentation(SegmentationModel):
     weights_file: str = ""
     mean = (0.485, 0.456, 0.406)
     std = (0.229, 0.224, 0.225)
+    _mean: Tensor  # buffers
+    _std: Tensor
 
     def __init__(self, weights: str | Path | None = None) -> None:
         super().__init__()

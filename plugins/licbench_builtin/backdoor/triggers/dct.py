@@ -37,6 +37,7 @@ class PatchWeightNet(nn.Module):
         self.glob = nn.Sequential(nn.Linear(width, width), nn.ReLU(inplace=True))
         self.head = nn.Conv2d(2 * width, 1, 1)
         nn.init.zeros_(self.head.weight)
+        assert self.head.bias is not None  # Conv2d(bias=True)
         nn.init.zeros_(self.head.bias)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -74,6 +75,7 @@ class DCTAdaptiveTrigger(Trigger):
     name = "dct-adaptive"
     Params = DCTParams
     params: DCTParams
+    band: Tensor  # buffer
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
