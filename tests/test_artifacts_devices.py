@@ -4,16 +4,21 @@ to keys (CUDA's numeric settings, the training device of an artifact)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
+from licbench.api.codec import Codec, Encoded
 from licbench.api.context import RunContext, numerics
 from licbench.bench.manifest import load_manifest
 from licbench.bench.prepare import Planner, expand
+from licbench.bench.runner import Runner
+from licbench.bench.store import ResultStore
 from licbench.checkpoint import load_tensors, load_tree, save_tree
 from licbench.errors import LicbenchError
-from licbench.plugin.manager import get_registry
+from licbench.plugin.hookspecs import hookimpl
+from licbench.plugin.manager import build_plugin_manager, build_registry, get_registry
 from licbench.train import cache as artifact_cache
 
 
@@ -98,3 +103,49 @@ def test_keys_carry_cuda_numerics_and_the_training_device(tmp_path: Path) -> Non
     defense = reg.create("defense", "adversarial-finetune", steps=2)
     codec = reg.create("codec", "bmshj2018-hyperprior-lite", quality=4)
     assert defense.recipe(codec, fake_cuda).key != cpu.recipes["defense"].key
+
+
+class _OutOfMemory(Codec):
+    """A codec whose quality 2 runs out of (GPU) memory."""
+
+    name = "oom"
+
+    def compress(self, x: torch.Tensor) -> Encoded:
+        if self.quality == 2:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
+        return Encoded(b"\0" * 10, x.shape[-2], x.shape[-1])
+
+    def decompress(self, enc: Encoded) -> torch.Tensor:
+        return torch.zeros(1, 3, enc.height, enc.width)
+
+
+class _OomPlugin:
+    @staticmethod
+    @hookimpl
+    def register_codecs(register: Any) -> None:
+        register("oom", _OutOfMemory)
+
+
+def test_out_of_memory_is_reported_as_such_and_the_run_goes_on(tmp_path: Path) -> None:
+    reg = build_registry(*build_plugin_manager({"oom-plugin": _OomPlugin()}))
+    (tmp_path / "m.yaml").write_text(
+        "name: oom\ndatasets: [{name: samples, limit: 1}]\n"
+        "codecs: [{name: oom, qualities: [1, 2, 3]}]\nmetrics: [bpp]\n"
+    )
+    store = ResultStore(str(tmp_path / "r.db"))
+    m = load_manifest(tmp_path / "m.yaml", reg)
+    summary = Runner(m, store, device="cpu", progress=False, registry=reg).run()
+    assert (summary.done, summary.failed) == (2, 1)
+    error = store.frame("cells").set_index("quality").error[2.0]
+    assert error.startswith("out of memory on cpu: OutOfMemoryError: CUDA out of memory")
+
+
+def test_ray_honours_device_cpu_when_gpus_are_reserved() -> None:
+    from licbench.api.executor import Resources
+
+    ray_executor = get_registry().create("executor", "ray")
+    assert ray_executor.device("cpu", Resources(gpus=1)).type == "cpu"
+    assert ray_executor.device("auto", Resources(gpus=1)).type == "cuda"
+    assert ray_executor.device("auto", Resources()).type == "cpu"
+    with pytest.raises(LicbenchError, match="needs `resources: {gpus: N}`"):
+        ray_executor.device("cuda", Resources())

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import traceback
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -216,7 +216,8 @@ class Planner:
                 continue
             key = hash_json([role, ref.model_dump(), codec.fingerprint()])
             if key not in self._recipes:  # every defense a backdoor meets shares it
-                self._recipes[key] = self.plugin(role, ref).recipe(codec, self.ctx)
+                where = replace(self.ctx, device=torch.device(self.key_device))  # trains there
+                self._recipes[key] = self.plugin(role, ref).recipe(codec, where)
             out[role] = self._recipes[key]
         if len(out) == 2:
             raise LicbenchError(

@@ -91,9 +91,8 @@ class Runner:
         self.manifest_path = manifest_path
         self.progress = progress
         self.job = Job(manifest, self.device.type, limit_images, registry)
-        here = self.device if self.device.type == "cpu" or torch.cuda.is_available() else None
-        self.ctx = RunContext(  # the driver plans (and trains, locally) on its own device
-            here or torch.device("cpu"),
+        self.ctx = RunContext(  # the driver plans on the CPU: it holds no GPU memory
+            torch.device("cpu"),
             manifest.seed,
             cache_dir(),
             manifest.train_data,

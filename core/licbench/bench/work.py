@@ -248,6 +248,11 @@ def cell_task(
         log.error("cell %s failed: %s", describe(p.cell), exc)
         failed = {"status": "failed", "seconds": time.perf_counter() - t0}
         err = as_error(exc)
+        if isinstance(exc, torch.cuda.OutOfMemoryError):  # free it: the next cell may fit
+            torch.cuda.empty_cache()
+            err = LicbenchError(f"out of memory on {w.device}: {err}; give each task more GPU "
+                                "memory (fewer tasks per GPU) or use smaller images")  # fmt: skip
+            err.detail = as_error(exc).detail
         failed["error"] = str(err)  # one line; the plugin's own traceback beside it
         failed["traceback"] = err.detail or "".join(traceback.format_exception(exc))
         return CellResult(p.key, failed, worker=where)

@@ -71,6 +71,8 @@ class RayExecutor(Executor):
             raise LicbenchError(
                 "device cuda on the ray executor needs `resources: {gpus: N}` (or --gpus N)"
             )
+        if requested == "cpu":  # honoured: GPUs asked for then only reserve, never compute
+            return torch.device("cpu")
         return torch.device("cuda" if requested == "cuda" or resources.gpus > 0 else "cpu")
 
     def start(self) -> None:
