@@ -70,6 +70,11 @@ class Codec(Configurable, ABC):
         """What rebuilds this codec from the registry: name, quality, params."""
         return {"codec": self.name, "quality": self.quality, "params": {}}
 
+    def key_extras(self) -> dict[str, Any]:
+        """What enters the key of this codec's cells besides its params: bump it when a
+        change of the codec's code changes its results (default: nothing)."""
+        return {}
+
     def fingerprint(self) -> str:
         """A hash of the weights (empty for codecs without weights)."""
         return ""

@@ -229,6 +229,9 @@ class Planner:
     def extras(self, cell: Cell) -> dict[str, dict[str, Any]]:
         """What plugins add to the key of their cells (e.g. how they draw noise)."""
         out = {}
+        codec = self.codec(cell.codec, cell.quality).key_extras()
+        if codec:
+            out["codec"] = codec
         for role in ROLES:
             ref = cell.ref(role)
             extra = self.plugin(role, ref).key_extras() if ref else {}

@@ -96,7 +96,8 @@ class WebpCodec(PillowCodec):
 
 
 class Jpeg2000Codec(PillowCodec):
-    """JPEG 2000 (OpenJPEG via Pillow, 9/7 wavelet), one layer at a target PSNR."""
+    """JPEG 2000 (OpenJPEG via Pillow, 9/7 wavelet, RGB to YCbCr colour transform), one
+    layer at a target PSNR."""
 
     name = "jpeg2000"
     Params = Jpeg2000Params
@@ -104,7 +105,12 @@ class Jpeg2000Codec(PillowCodec):
     max_size = 2**15
 
     def save_args(self) -> dict[str, Any]:
-        return {"quality_mode": "dB", "quality_layers": [float(self.quality)], "irreversible": True}
+        return {"quality_mode": "dB", "quality_layers": [float(self.quality)],
+                "irreversible": True, "mct": 1}  # fmt: skip
+
+    def key_extras(self) -> dict[str, Any]:
+        """The colour transform (RGB to YCbCr, ``mct``) is on: cells coded without it rerun."""
+        return {"mct": 1}
 
 
 class AvifCodec(PillowCodec):
