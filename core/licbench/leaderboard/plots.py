@@ -72,9 +72,9 @@ def rd_plot(
             refs += list(anchors(published).values())
             for j, ref in enumerate(r for r in refs if r is not None):
                 ref = ref[(ref.bpp >= x0) & (ref.bpp <= x1) & (ref.psnr >= y0) & (ref.psnr <= y1)]
-                if len(ref):
-                    ax.plot(ref.bpp, ref.psnr, "--", color=str(0.15 + 0.1 * (j % 5)),
-                            linewidth=1, marker=".", markersize=3,
+                if len(ref):  # grey, told apart by dash pattern and marker
+                    ax.plot(ref.bpp, ref.psnr, ("--", "-.", ":")[j % 3], color="0.3",
+                            linewidth=1, marker="x+1234v^"[j % 8], markersize=5,
                             label=f"{ref.name.iloc[0]} (published, Kodak full size)")  # fmt: skip
         ax.set_xlim(x0, x1)
         ax.set_ylim(y0, y1)
