@@ -13,7 +13,6 @@ its image size is bounded by :func:`max_pixels`; its JSON is at most ``MAX_DEPTH
 from __future__ import annotations
 
 import json
-import os
 import re
 import struct
 import zlib
@@ -24,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from licbench.api.codec import Codec, Encoded
 from licbench.errors import LicbenchError
+from licbench.paths import max_pixels_text
 
 MAGIC = b"LICB"
 VERSION = 2
@@ -39,7 +39,7 @@ ARTIFACT = {"family": r"[a-z0-9][a-z0-9_-]{0,63}", "key": r"[0-9a-f]{16,64}",
 def max_pixels() -> int:
     """The largest image (in pixels) licbench decodes or encodes: LICBENCH_MAX_PIXELS, a
     whole number from 1 to 10^9."""
-    value = os.environ.get("LICBENCH_MAX_PIXELS", "").strip()
+    value = max_pixels_text()
     if not value:
         return DEFAULT_MAX_PIXELS
     if not value.isdigit() or len(value) > 10 or not 1 <= int(value) <= LIMIT_MAX_PIXELS:

@@ -1,4 +1,6 @@
-"""Where licbench finds local datasets, caches downloads and stores results."""
+"""Where licbench finds local datasets, caches downloads and stores results: the one module
+that reads licbench's environment variables (LICBENCH_DATA, LICBENCH_CACHE, LICBENCH_RESULTS,
+LICBENCH_MAX_PIXELS, XDG_DATA_HOME)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,17 @@ def data_root() -> Path | None:
     """The folder named by LICBENCH_DATA (local copies of datasets), if set."""
     value = os.environ.get("LICBENCH_DATA")
     return Path(value).expanduser() if value else None
+
+
+def max_pixels_text() -> str:
+    """LICBENCH_MAX_PIXELS as given (empty: unset); :func:`licbench.bitstream.max_pixels`
+    parses and bounds it."""
+    return os.environ.get("LICBENCH_MAX_PIXELS", "").strip()
+
+
+def licbench_environment() -> dict[str, str]:
+    """Every LICBENCH_* variable, for worker processes on other nodes."""
+    return {k: v for k, v in os.environ.items() if k.startswith("LICBENCH_")}
 
 
 def cache_dir() -> Path:

@@ -8,7 +8,6 @@ nodes that share no cache through Ray's object store. Setups: docs/scaling.md.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from pydantic import Field
 
 from licbench.api.executor import Executor, Resources
 from licbench.errors import LicbenchError
+from licbench.paths import licbench_environment
 from licbench.plugin.params import Params
 
 
@@ -78,7 +78,7 @@ class RayExecutor(Executor):
     def start(self) -> None:
         ray = _ray()
         if not ray.is_initialized():
-            env = {k: v for k, v in os.environ.items() if k.startswith("LICBENCH_")}
+            env = licbench_environment()
             try:
                 ray.init(
                     address=self.params.address,
