@@ -93,6 +93,27 @@ def test_wrong_base_class_names_the_package() -> None:
         lazy.load()
 
 
+def test_params_that_would_accept_unknown_keys_are_refused_at_registration() -> None:
+    """A plain pydantic model ignores unknown keys silently; a licbench Params refuses them."""
+    from pydantic import BaseModel
+
+    class Loose(Codec):
+        name = "loose"
+
+        class Params(BaseModel):  # type: ignore[assignment]
+            quality: float = 1
+
+        def compress(self, x):  # type: ignore[no-untyped-def]
+            raise NotImplementedError
+
+        def decompress(self, enc):  # type: ignore[no-untyped-def]
+            raise NotImplementedError
+
+    reg = Registry({"codec": Codec})
+    with pytest.raises(LicbenchError, match=r"registered by pkg-l: its `Params` is not a licbench"):
+        reg.add("codec", "loose", Loose, "pkg-l")
+
+
 def test_misspelt_hook_is_a_one_line_error_naming_the_package() -> None:
     plugin = types.ModuleType("typo_plugin")
 

@@ -68,6 +68,11 @@ class PluginEntry:
                 f"{self.kind} '{self.name}' registered by {self.dist} has no pydantic `Params` "
                 f"model; declare one (see docs/plugins.md)"
             )
+        if not issubclass(params, Params):  # a plain BaseModel would ignore unknown keys
+            raise LicbenchError(
+                f"{self.kind} '{self.name}' registered by {self.dist}: its `Params` is not a "
+                "licbench.plugin.params.Params (which refuses unknown keys); subclass that"
+            )
 
     @property
     def params_model(self) -> type[Params]:
