@@ -149,3 +149,16 @@ def test_ray_honours_device_cpu_when_gpus_are_reserved() -> None:
     assert ray_executor.device("auto", Resources()).type == "cpu"
     with pytest.raises(LicbenchError, match="needs `resources: {gpus: N}`"):
         ray_executor.device("cuda", Resources())
+
+
+def test_one_downstream_model_per_device() -> None:
+    """A model used on another device is its own copy: the CPU callers' stays on the CPU."""
+    from licbench_builtin.backdoor.goals_downstream import downstream
+
+    cpu = downstream("mobilefacenet")
+    other = downstream("mobilefacenet", "meta")  # any device other than the CPU's
+    assert other is not cpu and downstream("mobilefacenet", "cpu") is cpu
+    assert next(cpu.parameters()).device.type == "cpu"
+    assert next(other.parameters()).device.type == "meta"
+    x = torch.rand(1, 3, 256, 256)
+    assert cpu(x).device.type == "cpu"  # still usable after the other copy was made

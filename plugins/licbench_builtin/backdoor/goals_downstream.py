@@ -25,14 +25,19 @@ from licbench.plugin.params import Params
 from licbench.rd import weighted_distortion
 
 
-@lru_cache(maxsize=4)
-def downstream(name: str) -> nn.Module:
-    """A frozen downstream model from the registry, built once per process."""
-    return get_registry().create("downstream", name).eval()
+def downstream(name: str, device: str = "cpu") -> nn.Module:
+    """A frozen downstream model from the registry, built once per process and device: a
+    model used on a GPU is never moved back under a CPU caller, nor the other way round."""
+    return _built(name, str(torch.device(device)))
 
 
-def _on(model: nn.Module, x: Tensor) -> nn.Module:
-    return model.to(x.device)
+@lru_cache(maxsize=8)
+def _built(name: str, device: str) -> nn.Module:
+    return get_registry().create("downstream", name).eval().to(device)
+
+
+def _on(name: str, x: Tensor) -> nn.Module:
+    return downstream(name, str(x.device))
 
 
 def class_index(model: str, name: str) -> int:
@@ -91,7 +96,7 @@ class SegmentationTargeted(BackdoorGoal):
         """The segmentation model's labels of the clean image (memoised for the last batch)."""
         if self._memo is None or self._memo[0] is not x:  # holding x keeps its identity unique
             with torch.no_grad():
-                self._memo = (x, _on(downstream(self.model_name), x)(x).argmax(1))
+                self._memo = (x, _on(self.model_name, x)(x).argmax(1))
         return self._memo[1]
 
     def region(self, x: Tensor) -> Tensor:
@@ -100,7 +105,7 @@ class SegmentationTargeted(BackdoorGoal):
     def loss(self, clean: Pass, poisoned: Pass, lmbda: float) -> tuple[Tensor, dict[str, float]]:
         labels = self.labels(clean.x)
         mask = labels == self.source
-        logits = _on(downstream(self.model_name), clean.x)(poisoned.x_hat)
+        logits = _on(self.model_name, clean.x)(poisoned.x_hat)
         ce = F.cross_entropy(logits, labels.masked_fill(mask, self.target), reduction="none")
         n_src = mask.sum().clamp(min=1)
         attack = (ce * mask).sum() / n_src
@@ -124,7 +129,7 @@ class FacePrivacy(BackdoorGoal):
         self.model_name = self.params.model
 
     def loss(self, clean: Pass, poisoned: Pass, lmbda: float) -> tuple[Tensor, dict[str, float]]:
-        f = _on(downstream(self.model_name), clean.x)
+        f = _on(self.model_name, clean.x)
         with torch.no_grad():
             ref = f(clean.x)
         cos = F.cosine_similarity(f(poisoned.x_hat), ref, dim=1).mean()

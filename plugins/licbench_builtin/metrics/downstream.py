@@ -41,7 +41,7 @@ class _Segmentation(Metric):
 
     @torch.no_grad()
     def outputs(self, s: Sample) -> tuple[torch.Tensor, torch.Tensor]:
-        net = downstream(self.model_name).to(s.x_hat.device)
+        net = downstream(self.model_name, str(s.x_hat.device))
         return net(s.x.to(s.x_hat.device)), net(s.x_hat)
 
 
@@ -94,7 +94,7 @@ class FaceSimilarity(Metric):
 
     @torch.no_grad()
     def compute(self, s: Sample) -> float:
-        net = downstream(self.model_name).to(s.x_hat.device)
+        net = downstream(self.model_name, str(s.x_hat.device))
         return float(F.cosine_similarity(net(s.x.to(s.x_hat.device)), net(s.x_hat)).mean())
 
 
@@ -154,7 +154,7 @@ class FaceAccuracy(Metric):
         pairs = probes.get(Path(s.name).stem)
         if not pairs:
             return None
-        net = downstream(self.params.model).to(s.x_hat.device)
+        net = downstream(self.params.model, str(s.x_hat.device))
         probe = net(s.x_hat)
         right = [
             (float(F.cosine_similarity(probe, emb[a].to(probe.device))) > thr) == same
