@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -82,3 +85,27 @@ def ray_nodes(tmp_path_factory: pytest.TempPathFactory):
     from services import ray_cluster
 
     yield from ray_cluster(tmp_path_factory.mktemp("ray"))
+
+
+EXAMPLE = REPO / "examples" / "licbench-example-plugin"
+
+
+@pytest.fixture
+def installed_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Install the example package the way pip lays it out: module + dist-info with
+    entry_points.txt on sys.path."""
+    site = tmp_path / "site"
+    shutil.copytree(EXAMPLE / "licbench_example_plugin", site / "licbench_example_plugin")
+    info = site / "licbench_example_plugin-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: licbench-example-plugin\nVersion: 0.1.0\n"
+    )
+    (info / "entry_points.txt").write_text("[licbench]\nexample = licbench_example_plugin\n")
+    monkeypatch.syspath_prepend(str(site))
+    from licbench.plugin.manager import reset_registry
+
+    reset_registry()
+    yield site
+    sys.modules.pop("licbench_example_plugin", None)
+    reset_registry()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,28 +17,6 @@ from licbench.bench.runner import Runner
 from licbench.bench.store import ResultStore
 from licbench.cli import main
 from licbench.paths import cache_dir
-from licbench.plugin.manager import reset_registry
-
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "licbench-example-plugin"
-
-
-@pytest.fixture
-def installed_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Install the example package the way pip lays it out: module + dist-info with
-    entry_points.txt on sys.path."""
-    site = tmp_path / "site"
-    shutil.copytree(EXAMPLE / "licbench_example_plugin", site / "licbench_example_plugin")
-    info = site / "licbench_example_plugin-0.1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: licbench-example-plugin\nVersion: 0.1.0\n"
-    )
-    (info / "entry_points.txt").write_text("[licbench]\nexample = licbench_example_plugin\n")
-    monkeypatch.syspath_prepend(str(site))
-    reset_registry()
-    yield site
-    sys.modules.pop("licbench_example_plugin", None)
-    reset_registry()
 
 
 def test_example_plugin_registers_codec_and_metric(installed_example: Path) -> None:
