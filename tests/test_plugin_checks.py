@@ -7,6 +7,8 @@ import pytest
 
 from licbench.testing import PluginCheckError, check_attack, check_defense
 
+pytestmark = pytest.mark.slow  # each runs a real codec (and an attack) on a real image
+
 
 def test_builtin_attack_passes_and_stays_in_budget() -> None:
     report = check_attack("pgd", {"iters": 5})
