@@ -1,6 +1,7 @@
 """Regenerate the shipped reference results: every CPU-scale manifest under benchmarks/
 (those under */paper/ are for a GPU and stay out), and the audit of
-benchmarks/adversarial/defenses.yaml.
+benchmarks/adversarial/defenses.yaml, all keyed and run on the CPU (the reference is the
+CPU's results, whatever machine regenerates it).
 
     python benchmarks/regenerate.py                 # the estimate against results.db
     python benchmarks/regenerate.py --from-nothing  # the estimate of a run from nothing
@@ -40,7 +41,7 @@ def estimate(db: str, from_nothing: bool) -> float:
     total = 0.0
     jobs = [(m, False) for m in manifests()] + [(AUDITED, True)]
     for path, audit in jobs:
-        rows = licbench.plan(path, db=db, audit=audit)
+        rows = licbench.plan(path, db=db, audit=audit, device="cpu")
         todo = [r for r in rows if from_nothing or r["state"] != "stored"]
         known = [r["estimated_seconds"] for r in todo if r["estimated_seconds"] is not None]
         total += sum(known)
@@ -57,7 +58,8 @@ def run(db: str) -> None:
     total = 0.0
     for path, audit in [(m, False) for m in manifests()] + [(AUDITED, True)]:
         t0 = time.perf_counter()
-        cmd = ["licbench", "audit" if audit else "run", str(path), "--db", db, "--no-progress"]
+        cmd = ["licbench", "audit" if audit else "run", str(path), "--db", db, "--device", "cpu"]
+        cmd += ["--no-progress"]
         status = subprocess.run(cmd, check=False).returncode
         took = time.perf_counter() - t0
         total += took

@@ -99,6 +99,7 @@ def test_keys_carry_cuda_numerics_and_the_training_device(tmp_path: Path) -> Non
     cpu, cuda = planned["cpu"], planned["cuda"]
     assert "numerics" not in cpu.payload and cuda.payload["numerics"] == numerics("cuda")
     assert cpu.key != cuda.key
+    assert cuda.recipes["defense"].key != cpu.recipes["defense"].key  # keyed where it trains
     fake_cuda = RunContext(torch.device("meta"))  # a device type other than the CPU's
     defense = reg.create("defense", "adversarial-finetune", steps=2)
     codec = reg.create("codec", "bmshj2018-hyperprior-lite", quality=4)

@@ -54,11 +54,16 @@ def run(
 
 
 def plan(
-    manifest: str | Path, db: str | None = None, *, audit: bool = False
+    manifest: str | Path,
+    db: str | None = None,
+    *,
+    audit: bool = False,
+    device: str | None = None,
 ) -> list[dict[str, Any]]:
     """What ``licbench run --dry-run --json`` lists (of ``licbench audit`` with ``audit``):
     each cell's state against ``db`` (default: the user's own results database; a missing
-    one is read as empty and not created), key, description and estimated seconds."""
+    one is read as empty and not created), key, description and estimated seconds, for
+    cells run on ``device`` (default: the manifest's)."""
     from licbench.bench.estimate import describe_plan
     from licbench.bench.manifest import load_manifest
     from licbench.bench.runner import Runner
@@ -71,7 +76,7 @@ def plan(
 
         m = audit_manifest(m, AuditConfig(), Path(manifest))
     store = open_store(db) if exists(db or default_db_url()) else open_store("sqlite://")
-    runner = Runner(m, store, manifest_path=str(manifest), progress=False)
+    runner = Runner(m, store, device=device, manifest_path=str(manifest), progress=False)
     return describe_plan(runner.plan(), runner.estimate)
 
 

@@ -1,8 +1,9 @@
 """The licbench bitstream file: a typed header naming codec, quality and image size, then
 the codec's payload, so that ``licbench decompress`` needs nothing else.
 
-Layout (version 2): ``b"LICB"``, a version byte, a uint32 header length, the header as
-UTF-8 JSON, a uint32 payload length, the CRC-32 of header and payload, then the payload.
+Layout (version 3; version 2, still read, lacks the header's device): ``b"LICB"``, a version
+byte, a uint32 header length, the header as UTF-8 JSON, a uint32 payload length, the CRC-32
+of header and payload, then the payload.
 The header is validated against :class:`Header` before anything is built from it: it may
 name only a registered codec (and defense) with the parameters their ``Params`` mark
 ``header_safe``, never a file path or a download (``checkpoint`` and ``pretrained`` come
@@ -26,7 +27,8 @@ from licbench.errors import LicbenchError
 from licbench.paths import max_pixels_text
 
 MAGIC = b"LICB"
-VERSION = 2
+VERSION = 3  # 3: the header may name the device type it was encoded on
+READS = (2, 3)
 DEFAULT_MAX_PIXELS = 50_000_000  # a 8000x6000 photo fits; LICBENCH_MAX_PIXELS changes it
 LIMIT_MAX_PIXELS = 1_000_000_000  # what LICBENCH_MAX_PIXELS may raise it to
 MAX_DEPTH = 8  # of the header's JSON
@@ -158,8 +160,8 @@ def read_bitstream(path: Path) -> tuple[Header, Encoded]:
     if data[:4] != MAGIC or len(data) < 9:
         raise LicbenchError(f"{path}: not a licbench bitstream; write one with `licbench compress`")
     version, n = struct.unpack_from("<BI", data, 4)
-    if version != VERSION:
-        raise _fail(path, f"bitstream version {version}, this licbench reads {VERSION}")
+    if version not in READS:
+        raise _fail(path, f"bitstream version {version}, this licbench reads {READS}")
     if len(data) < 17 + n:
         raise _fail(path, "truncated bitstream (the header is cut short)")
     head = data[9 : 9 + n]

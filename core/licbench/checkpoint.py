@@ -32,8 +32,9 @@ def load_tensors(path: Path, what: str, fix: str) -> Any:
 def _split(obj: Any, prefix: str, tensors: dict[str, Tensor]) -> Any:
     """``obj`` as JSON with each tensor replaced by ``{"tensor": NAME}`` (kept in ``tensors``)."""
     if isinstance(obj, Tensor):
-        tensors[prefix] = obj.detach().cpu().clone()  # safetensors refuses shared storage
-        return {"tensor": prefix}
+        name = f"t{len(tensors)}"  # never a user's label: names cannot collide
+        tensors[name] = obj.detach().cpu().clone()  # safetensors refuses shared storage
+        return {"tensor": name}
     if isinstance(obj, dict):
         if not all(isinstance(k, str) for k in obj):
             raise TypeError(f"{prefix}: artifact keys must be strings")

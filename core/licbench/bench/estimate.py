@@ -102,7 +102,7 @@ def duration(seconds: float) -> str:
 
 
 def estimate(planned: list[Planned], cells: pd.DataFrame, registry: Registry) -> Estimate:
-    """Seconds for each planned cell that is not stored, from the stored ``cells`` frame."""
+    """Seconds for each planned cell (stored or not), from the stored ``cells`` frame."""
     work = Work(registry)
     per_image: dict[tuple[str, ...], list[tuple[float, float, int]]] = {}
     counts: dict[str, int] = {}  # images of a full run of each dataset reference
@@ -121,8 +121,6 @@ def estimate(planned: list[Planned], cells: pd.DataFrame, registry: Registry) ->
         )
     out: dict[str, float | None] = {}
     for p in planned:
-        if p.stored:
-            continue
         cfg = p.payload["config"]
         found = per_image.get(comparable(cfg))
         if not found:
@@ -131,6 +129,7 @@ def estimate(planned: list[Planned], cells: pd.DataFrame, registry: Registry) ->
         units = work(cfg.get("attack"))
         data = json.dumps(cfg.get("dataset"), sort_keys=True)
         n = p.cell.dataset.limit or counts.get(data) or max(k for *_, k in found)
+        n = min(n, p.payload.get("limit_images") or n)  # a run narrowed by --limit-images
         out[p.key] = n * statistics.median(s * units / u for s, u, _ in found)
     return Estimate(out)
 

@@ -422,4 +422,9 @@ def validated(
     _with_adaptive(manifest, registry)
     if len(manifest.attacks) != n:  # the declared adaptive attacks, with their params
         _check_plugins(manifest, registry, path, lines)
+        if matrix_size(manifest) > MAX_CELLS:
+            raise LicbenchError(
+                f"{path}: with the standard set's adaptive attacks and seeds, a matrix of "
+                f"{matrix_size(manifest)} cells, over the {MAX_CELLS}-cell limit; split it"
+            )
     return manifest

@@ -180,7 +180,7 @@ class Runner:
                 if recipe.key in out or recipe.key in {r.key for r in pending.values()}:
                     continue
                 path = recipe.location(self.ctx.cache_dir)
-                if recipe.path is None and adopt_shipped(recipe.family, path):
+                if path.is_file() or (recipe.path is None and adopt_shipped(recipe.family, path)):
                     out[recipe.key] = Shipped(recipe, self.executor.share(path))
                 else:
                     task = self.executor.submit(

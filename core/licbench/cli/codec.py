@@ -193,7 +193,8 @@ def cmd_decompress(args: argparse.Namespace) -> int:
             "encoder's checkpoint with --checkpoint, or re-encode the image"
         )
     codec.to(resolve_device(args.device))
-    if header.device and header.device != codec.device.type:
+    learned = codec.decoder_fingerprint() != ""  # entropy parameters recomputed on decode
+    if learned and header.device and header.device != codec.device.type:
         print(
             f"licbench: warning: {args.input} was encoded on {header.device} and is decoded on "
             f"{codec.device.type}; a learned codec may decode it wrongly across device types: "

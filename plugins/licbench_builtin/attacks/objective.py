@@ -17,6 +17,7 @@ measures the same objective on the real bitstream: attacks choose their final it
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 from collections.abc import Iterator
 from typing import Any, Literal, cast
@@ -194,15 +195,17 @@ class Best:
         self.x_best: Tensor | None = None
         self.score = float("-inf")
         self.measured = 0  # real encodes made
-        self._seen: list[Tensor] = []
+        self._seen: set[str] = set()  # digests of the delivered 8-bit pixels measured
 
     def offer(self, *candidates: Tensor) -> float:
         """Measure each candidate not measured before; the best score so far."""
         for x_adv in candidates:
             x_in = deliver(x_adv, self.x, self.p.eps)
-            if any(torch.equal(x_in, s) for s in self._seen):
+            pixels = (x_in * 255).round().to(torch.uint8).cpu().numpy().tobytes()
+            digest = hashlib.sha256(pixels).hexdigest()
+            if digest in self._seen:
                 continue  # the same delivered image: same bitstream, same score
-            self._seen.append(x_in)
+            self._seen.add(digest)
             self.measured += 1
             score = real_score(self.p, self.codec, x_in, self.x)
             if score > self.score:

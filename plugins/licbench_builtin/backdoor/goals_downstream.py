@@ -28,7 +28,10 @@ from licbench.rd import weighted_distortion
 def downstream(name: str, device: str = "cpu") -> nn.Module:
     """A frozen downstream model from the registry, built once per process and device: a
     model used on a GPU is never moved back under a CPU caller, nor the other way round."""
-    return _built(name, str(torch.device(device)))
+    where = torch.device(device)
+    if where.type == "cuda" and where.index is None:  # "cuda" and "cuda:0": one model
+        where = torch.device("cuda", torch.cuda.current_device())
+    return _built(name, str(where))
 
 
 @lru_cache(maxsize=8)

@@ -4,6 +4,7 @@ anchors swept over quality."""
 from __future__ import annotations
 
 import io
+from importlib.metadata import version
 from typing import Any
 
 from PIL import Image
@@ -137,6 +138,10 @@ class HevcCodec(PillowCodec):
 
         pillow_heif.register_heif_opener()
 
+    def key_extras(self) -> dict[str, Any]:
+        """The bundled libheif/x265 decide the bits: their package's version is keyed."""
+        return {"pillow-heif": version("pillow-heif")}
+
 
 class JpegXlCodec(PillowCodec):
     """JPEG XL (libjxl via pillow-jxl-plugin), lossy VarDCT at the default effort 7."""
@@ -148,6 +153,10 @@ class JpegXlCodec(PillowCodec):
 
     def register(self) -> None:
         import pillow_jxl  # noqa: F401  (registers the JXL format with Pillow)
+
+    def key_extras(self) -> dict[str, Any]:
+        """The bundled libjxl decides the bits: its package's version is keyed."""
+        return {"pillow-jxl-plugin": version("pillow-jxl-plugin")}
 
 
 @hookimpl
