@@ -29,6 +29,8 @@ def main() -> None:
     rows = []
     for (label, q), part in wide.groupby(["label", "quality"]):
         bpp = part.pivot_table(index="image", columns="attack", values="bpp")
+        if "none" not in bpp:
+            continue  # no clean cells to compare with
         clean = bpp.pop("none")
         ratio = {a: float(bpp[a].mean() / clean.mean()) for a in bpp.columns}
         for base in sorted({unseeded(a) for a in ratio}):

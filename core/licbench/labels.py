@@ -1,4 +1,5 @@
-"""Labels that both sides read: the runs of one attack with several seeds."""
+"""Labels that both sides read: the runs of one attack with several seeds, and the audit's
+label of a defense's declared adaptive attack."""
 
 from __future__ import annotations
 
@@ -16,3 +17,6 @@ def unseeded(label: str) -> str:
     """The attack a seeded run belongs to: ``apgd@rate#s2`` -> ``apgd@rate``."""
     found = SEED.match(label)
     return found["base"] if found else label
+
+
+ADAPTIVE = "adaptive-{name}"  # the audit's label of a defense's declared adaptive attack

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from licbench.bench.manifest import Manifest, PluginRef, ThreatModel, adaptive_attacks, validated
 from licbench.errors import LicbenchError
-from licbench.leaderboard.audit import ADAPTIVE, BLOW_UP, eps_label, sweep_steps
+from licbench.labels import ADAPTIVE
+from licbench.leaderboard.audit import BLOW_UP, eps_label, sweep_steps
 from licbench.plugin.registry import Registry
 
 

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from licbench.budget import parse_eps
+from licbench.labels import ADAPTIVE
 from licbench.leaderboard.robust import attack_measures
 
 SWEEP = (1, 2, 4, 8, 16)  # ε in 255ths
@@ -42,9 +43,6 @@ def sweep_steps(eps: float) -> tuple[list[float], str]:
     """The ε sweep in 255ths (the budget's ε included) and the label of the budget's step."""
     at = round(eps * 255, 6)
     return sorted({*SWEEP, at}), eps_label(at)
-
-
-ADAPTIVE = "adaptive-{name}"  # the audit's label of a defense's declared adaptive attack
 
 
 def _damage(clean: pd.DataFrame, hit: pd.DataFrame, goal: str) -> dict[str, float]:
