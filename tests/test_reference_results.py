@@ -61,6 +61,7 @@ def test_regenerated_manifest_dry_runs_to_nothing(name: str) -> None:
     assert not left, f"{name}: regenerate with `licbench run` into results.db: {left[:5]}"
 
 
+@pytest.mark.slow
 def test_shipped_artifacts_are_used_instead_of_training(tmp_path: Path) -> None:
     """An empty cache: `licbench prepare` of a shipped manifest adopts the shipped artifact
     (same key, same bytes) and trains nothing."""
