@@ -5,7 +5,7 @@ CPU's results, whatever machine regenerates it).
 
     python benchmarks/regenerate.py                 # the estimate against results.db
     python benchmarks/regenerate.py --from-nothing  # the estimate of a run from nothing
-    python benchmarks/regenerate.py --run           # run what is missing, then the totals
+    python benchmarks/regenerate.py --run [--executor ray]  # run what is missing, then time it
 
 The estimate sums each cell's time from stored timings of comparable cells
 (licbench.plan); it leaves out training, which `--run` measures with the rest. Stored
@@ -53,13 +53,15 @@ def estimate(db: str, from_nothing: bool) -> float:
     return total
 
 
-def run(db: str) -> None:
-    """Run every manifest (and the audit) into ``db``, timing each; the measured total."""
+def run(db: str, executor: str) -> None:
+    """Run every manifest (and the audit) into ``db`` on ``executor`` (``ray``: a local Ray
+    of one-CPU workers, one per core), timing each; the measured total."""
     total = 0.0
     for path, audit in [(m, False) for m in manifests()] + [(AUDITED, True)]:
         t0 = time.perf_counter()
         cmd = ["licbench", "audit" if audit else "run", str(path), "--db", db, "--device", "cpu"]
-        cmd += ["--no-progress"]
+        cmd += ["--no-progress", "--executor", executor]
+        cmd += ["--cpus", "1"] if executor == "ray" else []
         status = subprocess.run(cmd, check=False).returncode
         took = time.perf_counter() - t0
         total += took
@@ -72,9 +74,10 @@ def main() -> int:
     ap.add_argument("--db", default=str(ROOT.parent / "results.db"))
     ap.add_argument("--from-nothing", action="store_true", help="estimate every cell")
     ap.add_argument("--run", action="store_true", help="run what is missing, then time it")
+    ap.add_argument("--executor", default="local", help="with --run: local or ray (2 workers)")
     args = ap.parse_args()
     if args.run:
-        run(args.db)
+        run(args.db, args.executor)
     else:
         estimate(args.db, args.from_nothing)
     return 0
