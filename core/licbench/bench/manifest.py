@@ -165,18 +165,22 @@ def standard_attacks(tm: ThreatModel) -> list[PluginRef]:
         raise ValueError(
             f"threat model '{tm.name}': the standard set needs budget {{norm: linf, eps: E}}"
         )
+    return [
+        PluginRef(name=n, label=seed_label(f"{n}@{tm.name}", s), params={**params, "seed": s})
+        for n, params in _members(tm, std).items()
+        for s in range(std.seeds)
+    ]
+
+
+def _members(tm: ThreatModel, std: StandardSet) -> dict[str, dict[str, Any]]:
+    """The params of each standard-set member (before its seed), by plugin name."""
     base = {"objective": tm.goal, "eps": tm.eps}
     grad = {**base, "quantization": list(std.proxies), "iters": std.iters}
-    kinds = {
+    return {
         "apgd": {**grad, "restarts": std.restarts, "draws": std.draws},
         "pgd": grad,
         "square": {**base, "queries": std.queries},
     }
-    return [
-        PluginRef(name=n, label=seed_label(f"{n}@{tm.name}", s), params={**params, "seed": s})
-        for n, params in kinds.items()
-        for s in range(std.seeds)
-    ]
 
 
 def adaptive_attacks(
@@ -211,11 +215,8 @@ def _with_adaptive(m: Manifest, registry: Registry) -> None:
         std = tm.standard
         if std is None or not m.defenses:
             continue
-        grad = {
-            "objective": tm.goal, "eps": tm.eps, "quantization": list(std.proxies),
-            "iters": std.iters, "restarts": std.restarts, "draws": std.draws,
-        }  # fmt: skip
-        refs, rules = adaptive_attacks(m, registry, "{name}@" + tm.name, grad, std.seeds)
+        white_box = _members(tm, std)["apgd"]  # the adaptive attacks take its cost knobs
+        refs, rules = adaptive_attacks(m, registry, "{name}@" + tm.name, white_box, std.seeds)
         have = {a.display for a in m.attacks}
         m.attacks += [r for r in refs if r.display not in have]
         m.exclude += [r for r in rules if r not in m.exclude]
