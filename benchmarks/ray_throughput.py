@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from licbench.bench.manifest import Manifest, load_manifest
-from licbench.bench.runner import Runner
+from licbench.bench.run import Runner
 from licbench.bench.store import ResultStore
 from licbench.bench.work import attack_task, cell_task
 from licbench.plugin.manager import get_registry

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from licbench.bench.manifest import load_manifest
-from licbench.bench.runner import Runner
+from licbench.bench.run import Runner
 from licbench.bench.store import ResultStore
 
 

@@ -12,8 +12,8 @@ import torch
 from licbench.api.codec import Codec, Encoded
 from licbench.api.context import RunContext, numerics
 from licbench.bench.manifest import load_manifest
-from licbench.bench.prepare import Planner, expand
-from licbench.bench.runner import Runner
+from licbench.bench.plan import Planner, expand
+from licbench.bench.run import Runner
 from licbench.bench.store import ResultStore
 from licbench.checkpoint import load_tensors, load_tree, save_tree
 from licbench.errors import LicbenchError

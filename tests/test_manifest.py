@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from licbench.bench.manifest import load_manifest
-from licbench.bench.runner import expand
+from licbench.bench.run import expand
 from licbench.cli import main
 from licbench.errors import LicbenchError
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from licbench.bench.manifest import load_manifest
-from licbench.bench.runner import Runner
+from licbench.bench.run import Runner
 from licbench.bench.store import ResultStore
 from licbench.paths import cache_dir
 from licbench.plugin.manager import get_registry

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from licbench.bench.manifest import load_manifest
-from licbench.bench.runner import Runner
+from licbench.bench.run import Runner
 from licbench.bench.store import ResultStore
 from licbench.cli import main
 from licbench.errors import LicbenchError

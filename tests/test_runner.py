@@ -13,7 +13,7 @@ import pytest
 from licbench.api.attack import Attack
 from licbench.api.codec import Codec, Encoded
 from licbench.bench.manifest import load_manifest
-from licbench.bench.runner import Runner
+from licbench.bench.run import Runner
 from licbench.bench.store import ResultStore
 from licbench.errors import LicbenchError
 from licbench.plugin.hookspecs import hookimpl

@@ -12,8 +12,8 @@ import pytest
 import licbench
 from licbench.bench.estimate import estimate
 from licbench.bench.manifest import load_manifest
-from licbench.bench.prepare import expand
-from licbench.bench.runner import Runner
+from licbench.bench.plan import expand
+from licbench.bench.run import Runner
 from licbench.bench.store import ResultStore
 from licbench.bench.work import describe
 from licbench.labels import seed_label, unseeded

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from licbench.bench.manifest import load_manifest
-from licbench.bench.runner import Runner
+from licbench.bench.run import Runner
 from licbench.bench.store import ResultStore
 from licbench.cli import main
 from licbench.paths import cache_dir

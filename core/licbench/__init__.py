@@ -38,7 +38,7 @@ def run(
     """Run every cell of ``manifest`` that ``db`` lacks (default: the user's own results
     database) and return the run's summary (cells run, stored, failed)."""
     from licbench.bench.manifest import load_manifest
-    from licbench.bench.runner import Runner
+    from licbench.bench.run import Runner
     from licbench.bench.store import open_store
 
     m = load_manifest(Path(manifest))
@@ -66,7 +66,7 @@ def plan(
     cells run on ``device`` (default: the manifest's)."""
     from licbench.bench.estimate import describe_plan
     from licbench.bench.manifest import load_manifest
-    from licbench.bench.runner import Runner
+    from licbench.bench.run import Runner
     from licbench.bench.store import exists, open_store
     from licbench.paths import default_db_url
 

@@ -202,7 +202,7 @@ def verify(
     and the plugins missing here (then nothing runs). The bundle's manifest runs with no
     download and no local path unless ``trust``."""
     from licbench.bench.manifest import Manifest, validated
-    from licbench.bench.runner import Runner
+    from licbench.bench.run import Runner
 
     doc = read(path)
     found = unsafe_settings(doc["manifest"])

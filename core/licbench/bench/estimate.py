@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from licbench.bench.prepare import Planned
+from licbench.bench.plan import Planned
 from licbench.plugin.registry import Registry
 
 WORK = ("iters", "draws", "restarts", "queries")

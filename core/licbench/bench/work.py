@@ -31,7 +31,7 @@ from licbench.api.executor import Blob
 from licbench.api.metric import Metric
 from licbench.bench.evaluate import score_image
 from licbench.bench.manifest import DatasetRef, Manifest
-from licbench.bench.prepare import ROLES, Cell, Planned, Planner, as_error
+from licbench.bench.plan import ROLES, Cell, Planned, Planner, as_error
 from licbench.data import DataRef, load
 from licbench.errors import LicbenchError
 from licbench.hashing import derive_seed, hash_json

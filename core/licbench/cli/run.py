@@ -78,7 +78,7 @@ def load(path: Path) -> Any:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     m = load(args.manifest)
-    from licbench.bench.prepare import matrix
+    from licbench.bench.plan import matrix
     from licbench.plugin.manager import get_registry
 
     cells, left_out = matrix(m, get_registry())
@@ -102,7 +102,7 @@ def _runner(
 ) -> Any:
     """The runner of ``args.manifest`` (or of ``manifest``, one derived from it)."""
     manifest = manifest or load(args.manifest)  # a bad manifest: refused, nothing created
-    from licbench.bench.runner import Runner
+    from licbench.bench.run import Runner
     from licbench.bench.store import exists, open_store
     from licbench.paths import default_db_url
 
@@ -196,7 +196,7 @@ def _dry_run(runner: Any, as_json: bool) -> int:
     counts = {s: sum(r["state"] == s for r in rows) for s in ("stored", "to run", "fails")}
     if any(r["state"] == "failed" for r in rows):  # stored as failed: rerun; `licbench show`
         counts["failed before (licbench show KEY)"] = sum(r["state"] == "failed" for r in rows)
-    from licbench.bench.prepare import matrix
+    from licbench.bench.plan import matrix
 
     left_out = matrix(runner.m, runner.registry)[1]
     print(
@@ -211,7 +211,7 @@ def _dry_run(runner: Any, as_json: bool) -> int:
 
 def cmd_prepare(args: argparse.Namespace) -> int:
     """Train every artifact of a manifest that the cache lacks (once each)."""
-    from licbench.bench.runner import describe
+    from licbench.bench.run import describe
 
     runner = _runner(args)
     planned = runner.planner().plan_all(set())

@@ -2,7 +2,7 @@
 
 A cell is one (dataset, codec, quality, attack, defense) combination scored with every
 metric of the manifest. The run plans every cell (its content key: see
-:mod:`licbench.bench.prepare`), has the executor train the artifacts the cells to run need,
+:mod:`licbench.bench.plan`), has the executor train the artifacts the cells to run need,
 then compute each gray-box attack's inputs once and score the cells
 (:mod:`licbench.bench.work`); the driver writes each result as it arrives, so a re-run of
 the same manifest resumes where an interrupted run stopped.
@@ -27,7 +27,7 @@ from licbench.api.context import RunContext, resolve_device
 from licbench.api.executor import Executor, Resources
 from licbench.bench.estimate import Estimate, duration, estimate
 from licbench.bench.manifest import DatasetRef, Manifest
-from licbench.bench.prepare import Cell, Planned, Planner, as_error, expand
+from licbench.bench.plan import Cell, Planned, Planner, as_error, expand
 from licbench.bench.store import ResultStore
 from licbench.bench.work import (
     CellResult,
