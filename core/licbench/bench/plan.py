@@ -1,21 +1,19 @@
-"""The prepare stage and the plan of a run: every cell with its content key, its state and
-the trained artifacts it needs.
+"""The plan of a run: every cell with its content key, its state and the trained artifacts
+it needs. Nothing is trained or scored here.
 
 A cell's key hashes its resolved config, the plugin and library versions, the dataset and
 weight fingerprints, the seed and the device. A cell whose attack or defense trains an
 artifact also holds that artifact's key and the manifest's ``train_data`` / ``val_data``;
-the keys of other cells are unchanged by them. The runner trains each missing artifact
-once (:meth:`Planner.train`, as a task), before any cell that needs it runs; scoring only
-loads artifacts.
+the keys of other cells are unchanged by them. The prepare stage
+(:mod:`licbench.bench.prepare`) trains each missing artifact once, before any cell that
+needs it runs; scoring only loads artifacts.
 """
 
 from __future__ import annotations
 
-import logging
 import traceback
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -30,7 +28,6 @@ from licbench.errors import LicbenchError
 from licbench.hashing import SEEDING, hash_json, package_versions
 from licbench.plugin.registry import Registry
 
-log = logging.getLogger("licbench")
 ROLES = ("attack", "defense")
 
 
@@ -161,8 +158,31 @@ def as_error(exc: BaseException) -> LicbenchError:
     return err
 
 
+class Codecs:
+    """The codec of the cell at hand, built once and held alone (codecs can be large); a
+    broken one raises its error for each cell that asks for it."""
+
+    def __init__(self, registry: Registry, device: torch.device) -> None:
+        self.registry, self.device = registry, device
+        self._held: tuple[str, Codec | LicbenchError] = ("", LicbenchError("no codec"))
+
+    def get(self, ref: CodecRef, quality: float) -> Codec:
+        key = hash_json([ref.model_dump(), quality])
+        if self._held[0] != key:
+            q: float = int(quality) if float(quality).is_integer() else quality
+            try:
+                built = self.registry.create("codec", ref.name, quality=q, **ref.params)
+                self._held = (key, built.to(self.device))
+            except Exception as exc:  # recorded per cell; the run goes on
+                self._held = (key, as_error(exc))
+        found = self._held[1]
+        if isinstance(found, LicbenchError):
+            raise found
+        return found
+
+
 class Planner:
-    """Builds codecs one at a time, the recipes of trained plugins and the cell keys."""
+    """The cell keys, with the recipes of the trained plugins they use."""
 
     def __init__(
         self,
@@ -175,25 +195,13 @@ class Planner:
         """``key_device``: the device type the cells run on, if not ``ctx.device``'s."""
         self.m, self.registry, self.ctx, self.limit = manifest, registry, ctx, limit
         self.key_device = key_device or ctx.device.type
-        self._codec: tuple[str, Codec | LicbenchError] = ("", LicbenchError("no codec"))
+        self.codecs = Codecs(registry, ctx.device)
         self._plugins: dict[str, Any] = {}
         self._fps: dict[str, str] = {}
         self._recipes: dict[str, Recipe] = {}
 
     def codec(self, ref: CodecRef, quality: float) -> Codec:
-        """The cell's codec (one held at a time); a broken one raises its error each time."""
-        key = hash_json([ref.model_dump(), quality])
-        if self._codec[0] != key:
-            q: float = int(quality) if float(quality).is_integer() else quality
-            try:
-                built = self.registry.create("codec", ref.name, quality=q, **ref.params)
-                self._codec = (key, built.to(self.ctx.device))
-            except Exception as exc:  # recorded per cell; the run goes on
-                self._codec = (key, as_error(exc))
-        found = self._codec[1]
-        if isinstance(found, LicbenchError):
-            raise found
-        return found
+        return self.codecs.get(ref, quality)
 
     def plugin(self, role: str, ref: PluginRef) -> Any:
         """One instance per attack or defense ref, for its recipe and key extras."""
@@ -299,17 +307,3 @@ class Planner:
             p.stored = p.key in done
             p.stored_error = (failed or {}).get(p.key)
         return planned
-
-    def train(self, p: Planned, role: str, recipe: Recipe) -> Path | LicbenchError:
-        """Train one artifact of cell ``p`` (resuming a killed training); its path or error."""
-        cell, ref = p.cell, p.cell.ref(role)
-        assert ref is not None
-        log.info("prepare: %s %s for %s q=%g", role, ref.display, cell.codec.display, cell.quality)
-        try:
-            codec = self.codec(cell.codec, cell.quality)
-            plugin = self.registry.create(role, ref.name, **ref.params)
-            with torch.random.fork_rng():
-                return plugin.train(codec, self.ctx, recipe)  # type: ignore[no-any-return]
-        except Exception as exc:  # a failed training fails the cells that need it
-            log.error("prepare: %s %s failed: %s", role, ref.display, exc)
-            return as_error(exc)

@@ -28,24 +28,23 @@ from licbench.api.executor import Executor, Resources
 from licbench.bench.estimate import Estimate, duration, estimate
 from licbench.bench.manifest import DatasetRef, Manifest
 from licbench.bench.plan import Cell, Planned, Planner, as_error, expand
+from licbench.bench.prepare import prepare
 from licbench.bench.store import ResultStore
 from licbench.bench.work import (
     CellResult,
     Images,
     Job,
     Shipped,
-    Worker,
     attack_task,
     cell_task,
+    dataset_images,
     describe,
     gray_box_group,
-    train_task,
 )
-from licbench.hashing import code_commit, package_versions
-from licbench.paths import cache_dir, reference_db_url, write_atomic
+from licbench.hashing import code_commit, hash_json, package_versions
+from licbench.paths import cache_dir, reference_db_url
 from licbench.plugin.manager import get_registry
 from licbench.plugin.registry import Registry
-from licbench.train.cache import adopt_shipped
 
 log = logging.getLogger("licbench")
 __all__ = ["Cell", "Runner", "describe", "expand", "resolve_device"]
@@ -98,14 +97,12 @@ class Runner:
             manifest.train_data,
             manifest.val_data,
         )
-        self._local: Worker | None = None
         self.expected = Estimate({})
 
     def images(self, ref: DatasetRef) -> Images:
         """The dataset's (name, image) list as the cells see it (checked, limited, cropped)."""
-        if self._local is None:
-            self._local = Worker(Job(self.m, "cpu", self.limit, self.registry))
-        return self._local.images(ref)
+        metrics = [self.registry.create("metric", r.name, **r.params) for r in self.m.metrics]
+        return dataset_images(ref, self.registry, self.limit, metrics)
 
     def planner(self) -> Planner:
         return Planner(self.m, self.registry, self.ctx, self.limit, key_device=self.device.type)
@@ -138,9 +135,8 @@ class Runner:
         """Run every cell the database lacks (``only``: those it selects)."""
         planned = [p for p in self.plan() if only is None or only(p)]
         todo = [p for p in planned if not p.stored]
-        for p in todo:  # a bad image stops the run before anything is written
-            self.images(p.cell.dataset)
-        self._local = None  # the driver keeps no images
+        for ref in {hash_json(p.cell.dataset.model_dump()): p.cell.dataset for p in todo}.values():
+            self.images(ref)  # a bad image stops the run before anything is written
         summary = RunSummary(0, len(planned), skipped=len(planned) - len(todo))
         self.expected = self.estimate(todo)
         if todo:
@@ -148,7 +144,7 @@ class Runner:
                   file=sys.stderr, flush=True)  # fmt: skip
         self.executor.start()
         try:
-            artifacts = self.prepare(todo)
+            artifacts = prepare(todo, self.executor, self.job, self.resources, self.ctx.cache_dir)
             summary.run_id = self.store.start_run(
                 self.m.name,
                 self.manifest_path,
@@ -169,37 +165,6 @@ class Runner:
         finally:
             self.executor.close()
         return summary
-
-    def prepare(self, planned: list[Planned]) -> dict[str, Shipped]:
-        """Every artifact the cells need, each trained once, as its own task, where the
-        driver's cache lacks it; what the cell tasks receive, by artifact key."""
-        out: dict[str, Shipped] = {}
-        pending: dict[Any, Recipe] = {}
-        for p in planned:
-            for role, recipe in p.recipes.items() if p.error is None else ():
-                if recipe.key in out or recipe.key in {r.key for r in pending.values()}:
-                    continue
-                path = recipe.location(self.ctx.cache_dir)
-                if path.is_file() or (recipe.path is None and adopt_shipped(recipe.family, path)):
-                    out[recipe.key] = Shipped(recipe, self.executor.share(path))
-                else:
-                    task = self.executor.submit(
-                        train_task, self.job, p, role, resources=self.resources
-                    )
-                    pending[task] = recipe
-        for task, value in self.executor.wait(list(pending)):
-            recipe = pending.pop(task)
-            out[recipe.key] = self._trained(recipe, value)
-        return out
-
-    def _trained(self, recipe: Recipe, value: Any) -> Shipped:
-        """A training's result as cells receive it; the driver's cache keeps a copy."""
-        if isinstance(value, BaseException):  # a training error, or the task was lost
-            return Shipped(recipe, error=as_error(value))
-        path = recipe.location(self.ctx.cache_dir)
-        if not path.is_file():  # trained on a worker that does not share this cache
-            write_atomic(path, value)
-        return Shipped(recipe, self.executor.share(path))
 
     def _cells(
         self,

@@ -31,7 +31,7 @@ from licbench.api.executor import Blob
 from licbench.api.metric import Metric
 from licbench.bench.evaluate import score_image
 from licbench.bench.manifest import DatasetRef, Manifest
-from licbench.bench.plan import ROLES, Cell, Planned, Planner, as_error
+from licbench.bench.plan import ROLES, Cell, Codecs, Planned, as_error
 from licbench.data import DataRef, load
 from licbench.errors import LicbenchError
 from licbench.hashing import derive_seed, hash_json
@@ -101,7 +101,7 @@ class CellResult:
 
 
 class Worker:
-    """One process's state for one job: registry, planner (the current codec), images."""
+    """One process's state for one job: registry, the current codec, images."""
 
     _current: ClassVar[Worker | None] = None
 
@@ -111,7 +111,7 @@ class Worker:
         self.device = resolve_device(job.device)
         m = job.manifest
         self.ctx = RunContext(self.device, m.seed, cache_dir(), m.train_data, m.val_data)
-        self.planner = Planner(m, self.registry, self.ctx, job.limit)
+        self.codecs = Codecs(self.registry, self.device)
         self.metrics: list[Metric] = [
             self.registry.create("metric", r.name, **r.params) for r in m.metrics
         ]
@@ -124,24 +124,26 @@ class Worker:
         return cls._current
 
     def images(self, ref: DatasetRef) -> Images:
-        """The dataset's (name, image) list, limited and cropped; loaded once."""
+        """The dataset's (name, image) list, limited, cropped and checked; loaded once."""
         key = hash_json(ref.model_dump())
         if key not in self._images:
-            images = load(DataRef.of(ref), self.registry, self.job.limit)
-            self._check_sizes(ref, images)
-            self._images[key] = images
+            self._images[key] = dataset_images(ref, self.registry, self.job.limit, self.metrics)
         return self._images[key]
 
-    def _check_sizes(self, ref: DatasetRef, images: Images) -> None:
-        need = max([m.min_size for m in self.metrics], default=1)
-        for name, x in images:
-            h, w = x.shape[-2:]
-            if min(h, w) < need:
-                who = [m.name for m in self.metrics if m.min_size > min(h, w)]
-                raise LicbenchError(
-                    f"dataset '{ref.name}' image {name} is {w}x{h}, smaller than the {need}px "
-                    f"minimum of metric {who}; drop that metric or use larger images"
-                )
+    def train(self, p: Planned, role: str) -> Path | LicbenchError:
+        """Train the ``role`` artifact of cell ``p`` into this worker's cache (resuming a
+        killed training); its path or error."""
+        cell, ref = p.cell, p.cell.ref(role)
+        assert ref is not None
+        log.info("prepare: %s %s for %s q=%g", role, ref.display, cell.codec.display, cell.quality)
+        try:
+            codec = self.codecs.get(cell.codec, cell.quality)
+            plugin = self.registry.create(role, ref.name, **ref.params)
+            with torch.random.fork_rng():
+                return plugin.train(codec, self.ctx, p.recipes[role])  # type: ignore[no-any-return]
+        except Exception as exc:  # a failed training fails the cells that need it
+            log.error("prepare: %s %s failed: %s", role, ref.display, exc)
+            return as_error(exc)
 
     def artifact(self, shipped: Shipped) -> Path:
         """The artifact's file in this worker's cache, written from its bytes if missing."""
@@ -161,7 +163,7 @@ class Worker:
     ) -> tuple[Attack | None, Defense | None, Codec, Codec]:
         """The attack, the defense, the victim codec and the defended codec of a cell
         (``roles``: whose artifacts change the victim)."""
-        codec = self.planner.codec(p.cell.codec, p.cell.quality)
+        codec = self.codecs.get(p.cell.codec, p.cell.quality)
         built: dict[str, Any] = {}
         for role in ("attack", "defense"):
             ref = p.cell.ref(role)
@@ -172,6 +174,24 @@ class Worker:
         attack, defense = built["attack"], built["defense"]
         defended = defense.wrap(codec, self.ctx) if defense else codec
         return attack, defense, codec, defended
+
+
+def dataset_images(
+    ref: DatasetRef, registry: Registry, limit: int | None, metrics: list[Metric]
+) -> Images:
+    """The dataset's (name, image) list as the cells see it: limited, cropped, and each
+    image at least as large as every metric needs."""
+    images = load(DataRef.of(ref), registry, limit)
+    need = max([m.min_size for m in metrics], default=1)
+    for name, x in images:
+        h, w = x.shape[-2:]
+        if min(h, w) < need:
+            who = [m.name for m in metrics if m.min_size > min(h, w)]
+            raise LicbenchError(
+                f"dataset '{ref.name}' image {name} is {w}x{h}, smaller than the {need}px "
+                f"minimum of metric {who}; drop that metric or use larger images"
+            )
+    return images
 
 
 def gray_box_group(m: Manifest, cell: Cell) -> str | None:
@@ -206,8 +226,7 @@ def perturb(
 
 def train_task(job: Job, p: Planned, role: str) -> bytes | LicbenchError:
     """Train the ``role`` artifact of cell ``p`` into this worker's cache; its bytes."""
-    w = Worker.of(job)
-    found = w.planner.train(p, role, p.recipes[role])
+    found = Worker.of(job).train(p, role)
     return found if isinstance(found, LicbenchError) else found.read_bytes()
 
 
@@ -239,7 +258,7 @@ def cell_task(
         if isinstance(inputs, LicbenchError):
             raise inputs
         images = w.images(p.cell.dataset)
-        codec = w.planner.codec(p.cell.codec, p.cell.quality)
+        codec = w.codecs.get(p.cell.codec, p.cell.quality)
         row: dict[str, Any] = {"family": codec.family, "learned": isinstance(codec, LearnedCodec)}
         row["config"] = {**p.payload["config"], "codec_spec": codec.spec()}
         seed_everything(derive_seed(w.m.seed, p.payload["config"]))

@@ -1,0 +1,52 @@
+"""The prepare stage: every trained artifact the cells to run need, each trained once.
+
+An artifact the driver's cache holds, or one shipped with the checkout under its key
+(:func:`licbench.train.cache.adopt_shipped`), is used as it is; every other one is trained
+as its own task on the executor (:func:`licbench.bench.work.train_task`) before any cell
+that needs it runs. What the cells receive is a :class:`~licbench.bench.work.Shipped` per
+artifact key: its bytes, or the error that failed its training.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from licbench.api.artifact import Recipe
+from licbench.api.executor import Executor, Resources
+from licbench.bench.plan import Planned, as_error
+from licbench.bench.work import Job, Shipped, train_task
+from licbench.paths import write_atomic
+from licbench.train.cache import adopt_shipped
+
+
+def prepare(
+    planned: list[Planned], executor: Executor, job: Job, resources: Resources, cache: Path
+) -> dict[str, Shipped]:
+    """The artifacts of ``planned`` by key, each found in ``cache`` (or shipped) or trained
+    once on ``executor``; a failed training is its artifact's error."""
+    out: dict[str, Shipped] = {}
+    pending: dict[Any, Recipe] = {}
+    for p in planned:
+        for role, recipe in p.recipes.items() if p.error is None else ():
+            if recipe.key in out or recipe.key in {r.key for r in pending.values()}:
+                continue
+            path = recipe.location(cache)
+            if path.is_file() or (recipe.path is None and adopt_shipped(recipe.family, path)):
+                out[recipe.key] = Shipped(recipe, executor.share(path))
+            else:
+                pending[executor.submit(train_task, job, p, role, resources=resources)] = recipe
+    for task, value in executor.wait(list(pending)):
+        recipe = pending.pop(task)
+        out[recipe.key] = _trained(recipe, value, executor, cache)
+    return out
+
+
+def _trained(recipe: Recipe, value: Any, executor: Executor, cache: Path) -> Shipped:
+    """A training's result as cells receive it; the driver's cache keeps a copy."""
+    if isinstance(value, BaseException):  # a training error, or the task was lost
+        return Shipped(recipe, error=as_error(value))
+    path = recipe.location(cache)
+    if not path.is_file():  # trained on a worker that does not share this cache
+        write_atomic(path, value)
+    return Shipped(recipe, executor.share(path))
