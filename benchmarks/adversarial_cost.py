@@ -25,7 +25,7 @@ import torch
 from licbench.api.context import RunContext
 from licbench.images import load_image, pad
 from licbench.paths import data_root
-from licbench.plugin.manager import get_registry
+from licbench.plugin.manager import load_registry
 from licbench.rd import DOWNSAMPLING, likelihood_bits
 from licbench_builtin.attacks.objective import quantization_proxy
 
@@ -46,7 +46,7 @@ def bare_passes(model: torch.nn.Module, x: torch.Tensor, n: int) -> float:
 
 
 def pgd_iterations(codec: Codec, x: torch.Tensor, n: int) -> float:
-    attack = get_registry().create("attack", "pgd", objective="rate", iters=n)
+    attack = load_registry().create("attack", "pgd", objective="rate", iters=n)
     ctx = RunContext(torch.device("cpu"), 0, None, None)  # type: ignore[arg-type]  # no cache used
     t0 = time.perf_counter()
     attack.perturb(codec, x, ctx)
@@ -79,7 +79,7 @@ def main() -> None:
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    reg = get_registry()
+    reg = load_registry()
     codec = reg.create("codec", a.codec, quality=a.quality)
     paths = sorted((cast(Path, data_root()) / "kodak").glob("*.png"))[: a.images]  # LICBENCH_DATA
     images = [load_image(f) for f in paths]

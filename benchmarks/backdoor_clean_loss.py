@@ -22,7 +22,7 @@ from PIL import Image
 from tabulate import tabulate
 
 from licbench.bench.evaluate import code_image
-from licbench.plugin.manager import get_registry
+from licbench.plugin.manager import load_registry
 from licbench.rd import psnr_8bit
 from licbench_builtin.backdoor.training import Backdoor
 
@@ -39,9 +39,9 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    reg = get_registry()
+    reg = load_registry()
     vanilla = reg.create("codec", args.codec, quality=args.quality)
-    backdoored = Backdoor(args.artifact).apply(vanilla)
+    backdoored = Backdoor(args.artifact, reg).apply(vanilla)
     rows, worst = [], None
     with torch.no_grad():
         for item in reg.create("dataset", args.dataset).items():

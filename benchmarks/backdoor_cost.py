@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from licbench.paths import data_root
-from licbench.plugin.manager import get_registry
+from licbench.plugin.manager import load_registry
 from licbench.rd import ZOO_LAMBDAS, bpp_of, rd_loss
 from licbench.train.trainer import TrainConfig, Trainer
 from licbench_builtin.backdoor.training import BackdoorObjective
@@ -63,7 +63,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    reg = get_registry()
+    reg = load_registry()
     codec = reg.create("codec", args.codec, quality=args.quality)
     lmbda = ZOO_LAMBDAS[args.quality]
     torch.manual_seed(0)

@@ -24,7 +24,7 @@ import torch
 from licbench.bench.evaluate import code_image
 from licbench.images import load_image
 from licbench.paths import data_root
-from licbench.plugin.manager import get_registry
+from licbench.plugin.manager import load_registry
 from licbench_builtin.backdoor.training import Backdoor, apply_trigger
 from licbench_builtin.downstream.mobilefacenet import accuracy_at, best_threshold
 
@@ -42,9 +42,9 @@ def main() -> None:
     root = data_root()
     if root is None:
         raise SystemExit("set LICBENCH_DATA to the shared data folder")
-    reg = get_registry()
+    reg = load_registry()
     vanilla = reg.create("codec", args.codec, quality=args.quality)
-    bd = Backdoor(args.artifact)
+    bd = Backdoor(args.artifact, reg)
     poisoned_codec = bd.apply(vanilla)
     trigger, goal = bd.trigger(args.trigger)
     net = reg.create("downstream", "mobilefacenet")

@@ -28,7 +28,7 @@ import licbench
 from licbench.api.context import RunContext, resolve_device
 from licbench.images import load_image
 from licbench.paths import data_root
-from licbench.plugin.manager import get_registry
+from licbench.plugin.manager import load_registry
 from licbench.rd import psnr_from_mse
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +46,7 @@ def tests(quick: bool) -> str:
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
     line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else out.stderr[-200:]
     if torch.cuda.is_available() and not quick:
-        codec = get_registry().create("codec", CODEC, quality=4).to("cuda")
+        codec = load_registry().create("codec", CODEC, quality=4).to("cuda")
         x = torch.rand(1, 3, 64, 64, device="cuda", requires_grad=True)
         (g,) = torch.autograd.grad(codec.model(x)["x_hat"].sum(), x)
         line += f"; real CUDA forward+backward: {g.device}"
@@ -56,7 +56,7 @@ def tests(quick: bool) -> str:
 def decodes(images: list[tuple[str, torch.Tensor]], quick: bool) -> list[dict[str, Any]]:
     """Each image encoded on each device and decoded on each: PSNR, and whether the decode
     equals the one made on the encoding device."""
-    reg = get_registry()
+    reg = load_registry()
     rows = []
     for enc_dev in devices(quick):
         for name, x in images:
@@ -75,7 +75,7 @@ def decodes(images: list[tuple[str, torch.Tensor]], quick: bool) -> list[dict[st
 
 def throughput(images: list[tuple[str, torch.Tensor]], quick: bool) -> list[dict[str, Any]]:
     """Seconds per image of evaluation, PGD and APGD (10 steps) on each device."""
-    reg = get_registry()
+    reg = load_registry()
     rows = []
     for dev in devices(quick):
         device = resolve_device(dev)

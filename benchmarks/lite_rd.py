@@ -21,7 +21,7 @@ from tabulate import tabulate
 from licbench.bench.evaluate import evaluate_folder
 from licbench.bjontegaard import bd_psnr, bd_rate
 from licbench.paths import data_root
-from licbench.plugin.manager import get_registry
+from licbench.plugin.manager import load_registry
 from licbench_builtin.codecs.compressai import LITE_ARCHS, lite_qualities
 
 
@@ -78,7 +78,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     kodak = str(shared() / "kodak")
-    reg = get_registry()
+    reg = load_registry()
     rows, summary, points = [], [], {}
     jpeg = reference("jpeg")
     for arch in LITE_ARCHS:

@@ -24,7 +24,7 @@ from licbench.bench.manifest import Manifest, load_manifest
 from licbench.bench.run import Runner
 from licbench.bench.store import ResultStore
 from licbench.bench.work import attack_task, cell_task
-from licbench.plugin.manager import get_registry
+from licbench.plugin.manager import load_registry
 
 if TYPE_CHECKING:
     from licbench.api.executor import Executor
@@ -75,7 +75,7 @@ def main() -> None:
         cluster.add_node(num_cpus=1, object_store_memory=2**30)
     ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False)
     try:
-        executor = get_registry().create("executor", "ray", address=cluster.address)
+        executor = load_registry().create("executor", "ray", address=cluster.address)
         warm = manifest.model_copy(update={"name": "warm-up"})  # starts both workers
         timed_run(warm, tmp / "warm.db", executor, limit=1)
         on_ray = timed_run(manifest, tmp / "ray.db", executor)

@@ -30,7 +30,7 @@ import pandas as pd
 from licbench.bench.manifest import load_manifest
 from licbench.bench.plan import Cell, expand
 from licbench.bench.store import ResultStore
-from licbench.plugin.manager import get_registry
+from licbench.plugin.manager import load_registry
 
 ROOT = Path(__file__).resolve().parent
 
@@ -53,7 +53,7 @@ def passes(ref: dict | None) -> float:
 @functools.cache
 def _dataset(name: str, params: str) -> tuple[int, int]:
     """(images, pixels of the first image) of a dataset."""
-    items = get_registry().create("dataset", name, **json.loads(params)).items()
+    items = load_registry().create("dataset", name, **json.loads(params)).items()
     h, w = items[0].loader().shape[-2:]
     return len(items), int(h * w)
 

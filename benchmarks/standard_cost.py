@@ -22,7 +22,7 @@ from licbench.api.context import RunContext
 from licbench.bench.manifest import StandardSet, ThreatModel, standard_attacks
 from licbench.images import load_image
 from licbench.paths import data_root
-from licbench.plugin.manager import get_registry
+from licbench.plugin.manager import load_registry
 
 if TYPE_CHECKING:
     from licbench.api.attack import Attack
@@ -52,7 +52,7 @@ def main() -> None:
         h, w = x.shape[-2:]
         top, left = (h - args.crop) // 2, (w - args.crop) // 2
         x = x[..., top : top + args.crop, left : left + args.crop]
-    reg = get_registry()
+    reg = load_registry()
     bare = reg.create("codec", args.codec, quality=args.quality)
     defended = reg.create("defense", "two-way").wrap(bare, None)
     ctx = RunContext(torch.device("cpu")).for_image(args.image)

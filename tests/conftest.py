@@ -103,9 +103,5 @@ def installed_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     )
     (info / "entry_points.txt").write_text("[licbench]\nexample = licbench_example_plugin\n")
     monkeypatch.syspath_prepend(str(site))
-    from licbench.plugin.manager import reset_registry
-
-    reset_registry()
     yield site
     sys.modules.pop("licbench_example_plugin", None)
-    reset_registry()

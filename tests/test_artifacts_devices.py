@@ -18,7 +18,7 @@ from licbench.bench.store import ResultStore
 from licbench.checkpoint import load_tensors, load_tree, save_tree
 from licbench.errors import LicbenchError
 from licbench.plugin.hookspecs import hookimpl
-from licbench.plugin.manager import build_plugin_manager, build_registry, get_registry
+from licbench.plugin.manager import build_plugin_manager, build_registry, load_registry
 from licbench.train import cache as artifact_cache
 
 
@@ -90,7 +90,7 @@ def test_keys_carry_cuda_numerics_and_the_training_device(tmp_path: Path) -> Non
     assert numerics("cpu") == {} and numerics("cuda")["cudnn_deterministic"] is True
     (tmp_path / "m.yaml").write_text(FT)
     m = load_manifest(tmp_path / "m.yaml")
-    reg = get_registry()
+    reg = load_registry()
     cell = next(c for c in expand(m) if c.defense is not None)
     planned = {}
     for device in ("cpu", "cuda"):  # planned on the CPU, keyed for the device cells run on
@@ -144,7 +144,7 @@ def test_out_of_memory_is_reported_as_such_and_the_run_goes_on(tmp_path: Path) -
 def test_ray_honours_device_cpu_when_gpus_are_reserved() -> None:
     from licbench.api.executor import Resources
 
-    ray_executor = get_registry().create("executor", "ray")
+    ray_executor = load_registry().create("executor", "ray")
     assert ray_executor.device("cpu", Resources(gpus=1)).type == "cpu"
     assert ray_executor.device("auto", Resources(gpus=1)).type == "cuda"
     assert ray_executor.device("auto", Resources()).type == "cpu"
@@ -156,9 +156,10 @@ def test_one_downstream_model_per_device() -> None:
     """A model used on another device is its own copy: the CPU callers' stays on the CPU."""
     from licbench_builtin.backdoor.goals_downstream import downstream
 
-    cpu = downstream("mobilefacenet")
-    other = downstream("mobilefacenet", "meta")  # any device other than the CPU's
-    assert other is not cpu and downstream("mobilefacenet", "cpu") is cpu
+    reg = load_registry()
+    cpu = downstream(reg, "mobilefacenet")
+    other = downstream(reg, "mobilefacenet", "meta")  # any device other than the CPU's
+    assert other is not cpu and downstream(reg, "mobilefacenet", "cpu") is cpu
     assert next(cpu.parameters()).device.type == "cpu"
     assert next(other.parameters()).device.type == "meta"
     x = torch.rand(1, 3, 256, 256)

@@ -11,7 +11,7 @@ from licbench.api.context import RunContext
 from licbench.bench.evaluate import code_image
 from licbench.errors import LicbenchError
 from licbench.images import load_image
-from licbench.plugin.manager import get_registry
+from licbench.plugin.manager import load_registry
 
 CTX = RunContext(torch.device("cpu"))
 
@@ -29,7 +29,7 @@ def bpp(codec, x: torch.Tensor) -> float:
     "name,kw", [("fgsm", {}), ("pgd", {"iters": 4}), ("pgd", {"iters": 4, "quantization": "ste"})]
 )
 def test_rate_attacks_raise_the_real_bitrate_within_the_budget(name, kw, crop) -> None:
-    reg = get_registry()
+    reg = load_registry()
     codec = reg.create("codec", "bmshj2018-hyperprior-lite", quality=4)
     x_adv = reg.create("attack", name, **kw).perturb(codec, crop, CTX)
     assert (x_adv - crop).abs().max() <= 4 / 255 + 1e-6 and 0 <= x_adv.min() <= x_adv.max() <= 1
@@ -37,7 +37,7 @@ def test_rate_attacks_raise_the_real_bitrate_within_the_budget(name, kw, crop) -
 
 
 def test_eot_draws_from_the_defense_and_fda_moves_features(crop) -> None:
-    reg = get_registry()
+    reg = load_registry()
     codec = reg.create("codec", "bmshj2018-hyperprior-lite", quality=4)
     defended = reg.create("defense", "two-way").wrap(codec, None)
     eot = reg.create("attack", "eot", draws=2, iters=2)
@@ -81,7 +81,7 @@ def real(attack, codec, x_adv, x) -> float:
 def test_every_attack_raises_its_objective_within_its_budget(name, kw, crop) -> None:
     """On the shipped lite codec and the real bitstream: each attack's objective (rate,
     distortion or rd; FDA's is the rate) is higher than the clean input's, within ε."""
-    reg = get_registry()
+    reg = load_registry()
     codec = reg.create("codec", "bmshj2018-hyperprior-lite", quality=4)
     attack = reg.create("attack", name, **kw)
     x_adv = attack.perturb(codec, crop, CTX.for_image("kodim15"))
@@ -97,7 +97,7 @@ def test_kept_iterate_is_the_best_real_one_at_checkpoints(crop) -> None:
     from licbench.api.attack import deliver
     from licbench_builtin.attacks.objective import Best, checkpoints, quantization_proxy
 
-    reg = get_registry()
+    reg = load_registry()
     codec = reg.create("codec", "bmshj2018-hyperprior-lite", quality=4)
     pgd = reg.create("attack", "pgd", iters=10, step=4 / 255)
     offered: list[torch.Tensor] = []
@@ -123,7 +123,7 @@ def test_kept_iterate_is_the_best_real_one_at_checkpoints(crop) -> None:
 def test_rate_attacks_never_run_the_decoder_and_z_alone_raises_z(crop) -> None:
     from licbench_builtin.codecs.compressai import deserialize_strings
 
-    reg = get_registry()
+    reg = load_registry()
     codec = reg.create("codec", "bmshj2018-hyperprior-lite", quality=4)
     calls = []
     hook = codec.model.g_s.register_forward_hook(lambda *_: calls.append(1))
@@ -148,11 +148,11 @@ def test_apgd_schedule_and_proxies(crop) -> None:
     assert marks[0] == 22 and marks == sorted(marks) and marks[-1] < 100
     assert set(PROXIES) == {"noise", "ste", "none"}
     with pytest.raises(Exception, match="each proxy once"):
-        get_registry().create("attack", "apgd", quantization=["noise", "noise"])
+        load_registry().create("attack", "apgd", quantization=["noise", "noise"])
 
 
 def test_square_is_gradient_free_and_attacks_jpeg_too(crop) -> None:
-    reg = get_registry()
+    reg = load_registry()
     codec = reg.create("codec", "jpeg", quality=50)
     square = reg.create("attack", "square", queries=30)
     assert square.applies_to(type(codec))
@@ -167,7 +167,7 @@ def test_the_decision_attack_targets_the_path_two_way_encodes(crop) -> None:
     """kway-adaptive: the softmin of the defense's RD losses weights each path's rate, so
     its gradient follows the chosen path; through two-way it raises the real rate of what
     two-way encodes, within the budget; each defense names its adaptive attack."""
-    reg = get_registry()
+    reg = load_registry()
     codec = reg.create("codec", "bmshj2018-hyperprior-lite", quality=4)
     two_way = reg.create("defense", "two-way")
     assert two_way.adaptive_attack == "kway-adaptive"

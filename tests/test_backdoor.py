@@ -12,7 +12,7 @@ import torch
 from licbench.cli import main
 from licbench.data import training_set
 from licbench.errors import LicbenchError
-from licbench.plugin.manager import get_registry
+from licbench.plugin.manager import load_registry
 from licbench_builtin.backdoor.training import (
     Backdoor,
     BackdoorConfig,
@@ -24,6 +24,8 @@ from licbench_builtin.backdoor.triggers.blockdct import block_dct, block_idct, t
 from licbench_builtin.backdoor.triggers.dct import DCTAdaptiveTrigger
 from licbench_builtin.backdoor.triggers.fixed import FTrojanTrigger
 from licbench_builtin.backdoor.triggers.lira import LiraTrigger
+
+REG = load_registry()
 
 
 def test_block_dct_matches_scipy_and_inverts() -> None:
@@ -64,7 +66,7 @@ def test_ftrojan_sits_on_the_stealth_bound() -> None:
 
 @pytest.fixture(scope="module")
 def trained_backdoor(tmp_path_factory: pytest.TempPathFactory, random_checkpoint: Path):
-    reg = get_registry()
+    reg = load_registry()
     codec = reg.create("codec", "bmshj2018-hyperprior", quality=1, checkpoint=random_checkpoint)
     images = [torch.rand(1, 3, 80, 96) for _ in range(4)]
     cfg = BackdoorConfig(
@@ -77,13 +79,13 @@ def trained_backdoor(tmp_path_factory: pytest.TempPathFactory, random_checkpoint
         patch_size=64,
     )
     cache = tmp_path_factory.mktemp("bd")
-    path = train_backdoor(codec, cfg, images, "test-data", cache, progress=False)
+    path = train_backdoor(codec, cfg, images, "test-data", cache, REG, progress=False)
     return codec, cfg, images, cache, path
 
 
 def test_only_the_encoder_changes(trained_backdoor) -> None:
     codec, _, _, _, path = trained_backdoor
-    poisoned = Backdoor(path).apply(codec)
+    poisoned = Backdoor(path, REG).apply(codec)
     before, after = codec.model.state_dict(), poisoned.model.state_dict()
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed and all(k.startswith("g_a.") for k in changed)
@@ -96,10 +98,10 @@ def test_artifact_is_reused_by_content_key(trained_backdoor, monkeypatch) -> Non
     monkeypatch.setattr(
         "licbench.train.trainer.Trainer.fit", lambda *a, **k: pytest.fail("retrained")
     )
-    assert train_backdoor(codec, cfg, images, "test-data", cache, progress=False) == path
+    assert train_backdoor(codec, cfg, images, "test-data", cache, REG, progress=False) == path
     other = cfg.model_copy(update={"seed": 1})
     with pytest.raises(pytest.fail.Exception, match="retrained"):
-        train_backdoor(codec, other, images, "test-data", cache, progress=False)
+        train_backdoor(codec, other, images, "test-data", cache, REG, progress=False)
 
 
 def test_warm_start_continues_from_the_init_backdoor(trained_backdoor) -> None:
@@ -107,9 +109,9 @@ def test_warm_start_continues_from_the_init_backdoor(trained_backdoor) -> None:
     kw = {"batch_size": 2, "patch_size": 64, "init": cfg}
     second = BackdoorConfig(triggers=cfg.model_dump()["triggers"], steps=0, lr=1e-5, **kw)
     assert "init" not in cfg.key_dict() and second.key_dict()["init"] == cfg.key_dict()
-    out = train_backdoor(codec, second, images, "test-data", cache, progress=False)
+    out = train_backdoor(codec, second, images, "test-data", cache, REG, progress=False)
     assert out != path
-    first, cont = Backdoor(path).art, Backdoor(out).art
+    first, cont = Backdoor(path, REG).art, Backdoor(out, REG).art
     for part in ("encoder", "triggers"):  # no steps yet: exactly where the init left off
         assert torch.equal(
             torch.cat([t.flatten() for t in _leaves(first[part])]),
@@ -138,8 +140,8 @@ def test_decoys_anchor_the_encoder_on_look_alikes(trained_backdoor) -> None:
     codec, cfg, _, _, path = trained_backdoor
     assert "decoys" not in cfg.key_dict()
     assert cfg.model_copy(update={"decoys": 2.0}).key_dict()["decoys"] == 2.0
-    model = Backdoor(path).apply(codec).model
-    pairs = Backdoor(path).pairs
+    model = Backdoor(path, REG).apply(codec).model
+    pairs = Backdoor(path, REG).pairs
     x = torch.rand(2, 3, 64, 64)
     reference = codec.model.g_a  # the vanilla encoder; the backdoored one drifted from it
     with_decoys = BackdoorObjective(0.01, pairs, reference=reference, decoys=1.0).step(model, x)
@@ -152,17 +154,17 @@ def test_decoys_anchor_the_encoder_on_look_alikes(trained_backdoor) -> None:
 
 def test_artifact_refuses_other_victim_and_bad_files(trained_backdoor, tmp_path: Path) -> None:
     _, _, _, _, path = trained_backdoor
-    other = get_registry().create("codec", "bmshj2018-hyperprior", quality=1, seed=5)
+    other = load_registry().create("codec", "bmshj2018-hyperprior", quality=1, seed=5)
     with pytest.raises(LicbenchError, match="trained on other weights"):
-        Backdoor(path).apply(other)
+        Backdoor(path, REG).apply(other)
     assert path.suffix == ".safetensors"
     for name, data in (("bad.pt", b"not torch"), ("bad.safetensors", b"\x08" + b"\0" * 7 + b"{}")):
         bad = tmp_path / name
         bad.write_bytes(data)
         with pytest.raises(LicbenchError, match="not a readable licbench-backdoor/2 artifact"):
-            Backdoor(bad)
+            Backdoor(bad, REG)
     with pytest.raises(LicbenchError, match="no trigger 'nope'"):
-        Backdoor(path).trigger("nope")
+        Backdoor(path, REG).trigger("nope")
 
 
 def test_poison_compress_with_backdoor_and_decode_with_vanilla(
@@ -183,7 +185,7 @@ def test_poison_compress_with_backdoor_and_decode_with_vanilla(
 def test_default_training_data_is_bsds500_trainval() -> None:
     from licbench.api.context import DEFAULT_TRAIN_DATA
 
-    images, val, fps = training_set(DEFAULT_TRAIN_DATA, None, get_registry())
+    images, val, fps = training_set(DEFAULT_TRAIN_DATA, None, load_registry())
     assert len(images) + len(val) == 300 and len(val) == 4 and fps["val"] == "held-out:last4"
 
 
@@ -192,7 +194,7 @@ def test_objective_groups_and_clean_anchor(random_checkpoint: Path) -> None:
 
     from licbench_builtin.backdoor.training import BackdoorObjective
 
-    reg = get_registry()
+    reg = load_registry()
     model = reg.create("codec", "bmshj2018-hyperprior", quality=1, checkpoint=random_checkpoint)
     model = model.model.train()
     pairs = {
@@ -212,10 +214,10 @@ def test_objective_groups_and_clean_anchor(random_checkpoint: Path) -> None:
 def test_downstream_goals_mask_and_losses(random_checkpoint: Path) -> None:
     from licbench_builtin.backdoor.training import BackdoorObjective
 
-    reg = get_registry()
+    reg = load_registry()
     model = reg.create("codec", "bmshj2018-hyperprior", quality=1, checkpoint=random_checkpoint)
     model = model.model.train()
-    scene = get_registry().create("dataset", "street-scenes", split="test", width=256)
+    scene = load_registry().create("dataset", "street-scenes", split="test", width=256)
     x = scene.items()[0].loader()[..., :128, :128]
     seg = reg.create("goal", "segmentation-targeted")
     mask = seg.region(x)
@@ -243,7 +245,7 @@ def test_psnr_goal_is_bounded_when_the_decoder_output_explodes() -> None:
     x = torch.rand(1, 3, 16, 16)
     clean = Pass(x, x, torch.tensor(0.5))
     exploded = Pass(x, torch.full_like(x, 1e30), torch.tensor(0.5))
-    loss, logs = get_registry().create("goal", "psnr").loss(clean, exploded, 0.013)
+    loss, logs = load_registry().create("goal", "psnr").loss(clean, exploded, 0.013)
     assert torch.isfinite(loss) and loss >= 0 and logs["p_psnr"] >= 0
 
 
@@ -253,8 +255,8 @@ def test_psnr_floor_stops_the_push_only_below_the_floor() -> None:
 
     x = torch.full((1, 3, 8, 8), 0.5)
     clean = Pass(x, x, torch.tensor(0.5))
-    goal = get_registry().create("goal", "psnr", floor_db=10.0, beta=0.0)
-    paper = get_registry().create("goal", "psnr", beta=0.0)
+    goal = load_registry().create("goal", "psnr", floor_db=10.0, beta=0.0)
+    paper = load_registry().create("goal", "psnr", beta=0.0)
     for offset, pushed in ((0.45, False), (0.1, True)):  # 6.9 dB: below the floor; 20 dB: above
         x_hat = (x + offset).requires_grad_()
         loss, logs = goal.loss(clean, Pass(x, x_hat, torch.tensor(0.5)), 0.013)
@@ -275,8 +277,8 @@ def test_bpp_cap_stops_the_push_only_above_the_ratio() -> None:
 
     x = torch.full((2, 3, 8, 8), 0.5)
     clean = Pass(x, x, torch.tensor([0.5, 0.5]))
-    goal = get_registry().create("goal", "bpp", max_ratio=4.0)
-    paper = get_registry().create("goal", "bpp")
+    goal = load_registry().create("goal", "bpp", max_ratio=4.0)
+    paper = load_registry().create("goal", "bpp")
     below = torch.tensor([1.0, 1.5], requires_grad=True)  # 2x and 3x: both under the cap
     loss, _ = goal.loss(clean, Pass(x, x + 0.1, below), 0.013)
     ref, _ = paper.loss(clean, Pass(x, x + 0.1, below), 0.013)
@@ -314,7 +316,7 @@ def test_backdoor_patch_size_must_be_a_multiple_of_64() -> None:
 def test_bound_holds_on_every_image_and_leaves_small_triggers_alone() -> None:
     from licbench_builtin.backdoor.training import apply_trigger
 
-    trigger = get_registry().create("trigger", "dct-adaptive", init_scale=0.5)
+    trigger = load_registry().create("trigger", "dct-adaptive", init_scale=0.5)
     x = torch.rand(3, 3, 64, 96) * 0.8 + 0.1  # three images, away from the clamp
     free = apply_trigger(trigger, None, x)
     mse = (free - x).pow(2).mean(dim=(1, 2, 3))

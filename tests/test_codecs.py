@@ -10,7 +10,7 @@ import torch
 from licbench.cli import main
 from licbench.errors import LicbenchError
 from licbench.images import load_image
-from licbench.plugin.manager import get_registry
+from licbench.plugin.manager import load_registry
 from licbench.rd import psnr_8bit
 
 
@@ -25,7 +25,7 @@ def test_classical_codecs_trade_rate_for_quality(
     x = load_image(image_dir / "img0.png")
     out = {}
     for q in (lo, hi):
-        codec = get_registry().create("codec", name, quality=q)
+        codec = load_registry().create("codec", name, quality=q)
         enc = codec.compress(x)
         x_hat = codec.decompress(enc)
         assert x_hat.shape == x.shape
@@ -34,7 +34,7 @@ def test_classical_codecs_trade_rate_for_quality(
 
 
 def test_learned_codec_pads_any_size_and_crops_back(random_checkpoint: Path) -> None:
-    codec = get_registry().create(
+    codec = load_registry().create(
         "codec", "bmshj2018-hyperprior", quality=1, checkpoint=str(random_checkpoint)
     )
     x = torch.rand(1, 3, 77, 130)
@@ -47,7 +47,7 @@ def test_learned_codec_pads_any_size_and_crops_back(random_checkpoint: Path) -> 
 
 
 def test_checkpoint_errors_are_one_line(tmp_path: Path, random_checkpoint: Path) -> None:
-    reg = get_registry()
+    reg = load_registry()
     with pytest.raises(LicbenchError, match=r"checkpoint .*nope.pth not found"):
         reg.create("codec", "mbt2018-mean", quality=1, checkpoint=str(tmp_path / "nope.pth"))
     with pytest.raises(LicbenchError, match=r"not a mbt2018 checkpoint .* name the arch"):
@@ -67,14 +67,14 @@ def test_pretrained_offline_failure_says_how_to_pass_a_checkpoint(monkeypatch) -
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
     monkeypatch.setattr("compressai.zoo.image.load_state_dict_from_url", offline)
     with pytest.raises(LicbenchError) as err:
-        get_registry().create("codec", "cheng2020-anchor", quality=3, pretrained=True)
+        load_registry().create("codec", "cheng2020-anchor", quality=3, pretrained=True)
     msg = str(err.value)
     assert "checkpoint: PATH" in msg and "\n" not in msg
 
 
 def test_zoo_quality_range_is_checked() -> None:
     with pytest.raises(LicbenchError, match="zoo qualities are 1..6, not 7"):
-        get_registry().create("codec", "cheng2020-attn", quality=7)
+        load_registry().create("codec", "cheng2020-attn", quality=7)
 
 
 @pytest.mark.parametrize(
@@ -99,7 +99,7 @@ def test_compress_decompress_files(
     x, x_rec = load_image(src), load_image(rec)
     assert x_rec.shape == x.shape
     # the file decodes to what the codec object itself reconstructs
-    reg = get_registry()
+    reg = load_registry()
     name, q = codec_args[1], float(codec_args[3])
     params = {"checkpoint": codec_args[5]} if len(codec_args) > 4 else {}
     codec = reg.create("codec", name, quality=int(q), **params)
@@ -159,7 +159,7 @@ def test_large_images_are_coded_in_bands_with_the_same_result(
     """Banded g_a/g_s (large images, no gradient) give the whole-image bitstream and output."""
     from licbench_builtin.codecs import strips
 
-    codec = get_registry().create("codec", name, quality=2)
+    codec = load_registry().create("codec", name, quality=2)
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(1, 3, 700, 256, generator=gen)
     x = torch.nn.functional.avg_pool2d(x, 5, 1, 2)  # smoother, more like a photo

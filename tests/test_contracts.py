@@ -194,9 +194,9 @@ def test_training_data_keeps_limit_and_crop(image_dir: Path) -> None:
     """train_data's limit and crop reach the trained artifact and its key; validation is
     held out of the training images."""
     from licbench.data import training_fingerprints, training_set
-    from licbench.plugin.manager import get_registry
+    from licbench.plugin.manager import load_registry
 
-    reg = get_registry()
+    reg = load_registry()
     ref = {"name": "folder", "params": {"path": str(image_dir)}}
     images, val, fps = training_set({**ref, "limit": 2, "crop": 96}, None, reg)
     assert [tuple(x.shape[-2:]) for x in images + val] == [(96, 96)] * 2

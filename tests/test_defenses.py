@@ -13,11 +13,11 @@ from licbench.bench.store import ResultStore
 from licbench.cli import main
 from licbench.images import load_image
 from licbench.leaderboard.view import Results
-from licbench.plugin.manager import get_registry
+from licbench.plugin.manager import load_registry
 
 
 def test_preprocess_defenses_filter_and_pass_gradients() -> None:
-    reg = get_registry()
+    reg = load_registry()
     x = torch.rand(1, 3, 40, 56, requires_grad=True)
     blur = reg.create("defense", "gaussian-blur", sigma=1.5).transform()
     y = blur.forward(x)
@@ -37,7 +37,7 @@ def test_defended_codec_round_trips_through_a_bitstream_file(
 ) -> None:
     src = kodak_dir / "kodim23.png"
     bits, rec = tmp_path / "b.licb", tmp_path / "r.png"
-    reg = get_registry()
+    reg = load_registry()
     codec = reg.create("codec", "jpeg", quality=80)
     defended = reg.create("defense", "bit-squeeze", bits=4).wrap(codec, None)
     assert isinstance(defended, DefendedCodec) and defended.family == "jpeg"
@@ -88,7 +88,7 @@ def test_random_transforms_invert_exactly_without_resampling() -> None:
 def test_two_way_picks_the_lower_loss_repeatably_and_decodes_from_the_file(
     tmp_path: Path, kodak_dir: Path
 ) -> None:
-    reg = get_registry()
+    reg = load_registry()
     codec = reg.create("codec", "bmshj2018-hyperprior-lite", quality=4)
     defense = reg.create("defense", "two-way")
     defended = defense.wrap(codec, None)
@@ -143,7 +143,7 @@ def test_two_way_is_never_worse_than_the_bare_codec_on_clean_images(
     from licbench.rd import lmbda_for
     from licbench_builtin.defenses.randomized import RandomTransform, path_loss
 
-    reg = get_registry()
+    reg = load_registry()
     codec = reg.create("codec", "bmshj2018-hyperprior-lite", quality=2)
     defended = reg.create("defense", "two-way", **params).wrap(codec, None)
     lmbda = lmbda_for(2)
@@ -176,7 +176,7 @@ def test_adversarial_finetune_trains_once_and_decodes_from_the_file(
     from licbench.paths import cache_dir
     from licbench_builtin.defenses.adv_finetune import AdversarialRD
 
-    reg = get_registry()
+    reg = load_registry()
     codec = reg.create("codec", "bmshj2018-hyperprior-lite", quality=2)
     x = load_image(kodak_dir / "kodim05.png")[..., :64, :64]
     # the FGSM-RS step of the objective really raises the rate of the batch it attacks

@@ -21,7 +21,7 @@ from PIL import Image
 
 from licbench.errors import LicbenchError
 from licbench.paths import data_root
-from licbench.plugin.manager import get_registry
+from licbench.plugin.manager import load_registry
 from licbench_builtin.downstream.espnetv2 import (
     ESPNetv2Cityscapes,
     ESPNetv2Pascal,
@@ -80,7 +80,7 @@ def test_checkpoints_match_keys_tsv_and_load_strictly(cls: type[ESPNetv2Segmenta
 
 
 def test_registry_contract_and_gradients() -> None:
-    reg = get_registry()
+    reg = load_registry()
     model = reg.create("downstream", "espnetv2-pascal")
     assert isinstance(model, ESPNetv2Pascal)
     assert model.classes["car"] == 7 and model.classes["person"] == 15
@@ -135,7 +135,7 @@ def test_segmentation_metrics_on_a_street_scene() -> None:
     im = Image.open(sorted((BDD / "images").glob("*.jpg"))[0]).convert("RGB")
     im = im.resize((512, round(im.height * 512 / im.width)), Image.BILINEAR)
     x = torch.from_numpy(np.array(im)).permute(2, 0, 1)[None].float() / 255
-    reg = get_registry()
+    reg = load_registry()
     asr, mse, agree = (reg.create("metric", m) for m in ("seg-asr", "seg-mse", "seg-agreement"))
     same = Sample("s", x, x, x.clone(), bits=0)
     assert asr.compute(same) == 0 and mse.compute(same) == 0 and agree.compute(same) == 100

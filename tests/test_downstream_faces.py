@@ -89,9 +89,9 @@ def test_face_accuracy_metric_scores_identity_kept_and_lost() -> None:
     another person's face fails its same-identity pairs, so accuracy drops below clean."""
     from licbench.api.metric import Sample
     from licbench.images import load_image
-    from licbench.plugin.manager import get_registry
+    from licbench.plugin.manager import load_registry
 
-    metric = get_registry().create("metric", "face-accuracy")
+    metric = load_registry().create("metric", "face-accuracy")
     rows = list(csv.DictReader((FACES / "pairs.csv").open()))
     probes = sorted({Path(r["image_b"]).stem for r in rows})
     imgs = {n: load_image(FACES / "pairs" / f"{n}.png") for n in probes}

@@ -18,7 +18,7 @@ from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode, unset_fake
 
 from licbench.api.attack import deliver
 from licbench.api.defense import Identity, Transform
-from licbench.plugin.manager import get_registry
+from licbench.plugin.manager import load_registry
 from licbench.rd import likelihood_bits
 
 CUDA = torch.device("cuda")
@@ -86,7 +86,7 @@ def dev(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iter
 
 @pytest.mark.parametrize("name", ["dct-adaptive", "lira-unet", "ftrojan"])
 def test_triggers_stay_on_the_device(name: str, dev: Device) -> None:
-    trigger = dev.put(get_registry().create("trigger", name))
+    trigger = dev.put(load_registry().create("trigger", name))
     x = dev.image().requires_grad_(True)
     dev.check(trigger(x), x)
 
@@ -95,7 +95,7 @@ def test_triggers_stay_on_the_device(name: str, dev: Device) -> None:
     "name", ["espnetv2-cityscapes", "espnetv2-pascal", "espnet-cityscapes", "mobilefacenet"]
 )
 def test_downstream_models_stay_on_the_device(name: str, dev: Device) -> None:
-    model = dev.put(get_registry().create("downstream", name).eval())
+    model = dev.put(load_registry().create("downstream", name).eval())
     x = dev.image(256, 256).requires_grad_(True)
     out = model(x)
     for o in out if isinstance(out, (tuple, list)) else [out]:
@@ -107,13 +107,13 @@ def test_preprocessing_defenses_stay_on_the_device(
     name: str, params: dict[str, Any], dev: Device
 ) -> None:
     """(JPEG purification codes real pixels through Pillow: it has no fake-device form.)"""
-    t = get_registry().create("defense", name, **params).transform()
+    t = load_registry().create("defense", name, **params).transform()
     x = dev.image().requires_grad_(True)
     dev.check(t.forward(x), x)
 
 
 def test_randomized_transforms_stay_on_the_device(dev: Device) -> None:
-    defense = get_registry().create("defense", "k-way", k=3)
+    defense = load_registry().create("defense", "k-way", k=3)
     gen = torch.Generator().manual_seed(0)  # the draws are CPU numbers, the pixels are not
     x = dev.image().requires_grad_(True)
     for _ in range(4):
@@ -130,7 +130,7 @@ def test_attack_proxy_forward_and_backward_stay_on_the_device(
 ) -> None:
     from licbench_builtin.attacks.objective import proxy_loss, quantization_proxy
 
-    reg = get_registry()
+    reg = load_registry()
     with unset_fake_temporarily():  # real weights from the shipped file, then replaced
         codec = reg.create("codec", arch, quality=2)
     dev.put(codec.model).requires_grad_(False)

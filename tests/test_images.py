@@ -9,7 +9,7 @@ from PIL import Image
 
 from licbench.errors import LicbenchError
 from licbench.images import load_image
-from licbench.plugin.manager import get_registry
+from licbench.plugin.manager import load_registry
 
 
 def test_modes_are_converted_with_a_logged_note(tmp_path: Path, caplog) -> None:
@@ -40,27 +40,27 @@ def test_folder_dataset_is_sorted_and_deterministic(tmp_path: Path) -> None:
         (tmp_path / name).parent.mkdir(exist_ok=True)
         Image.new("RGB", (8, 8)).save(tmp_path / name)
     (tmp_path / "notes.txt").write_text("x")
-    ds = get_registry().create("dataset", "folder", path=str(tmp_path))
+    ds = load_registry().create("dataset", "folder", path=str(tmp_path))
     assert [i.name for i in ds.items()] == ["a", "b", "sub/c"]
     assert ds.fingerprint() == ds.fingerprint()
     with pytest.raises(LicbenchError, match="does not exist"):
-        get_registry().create("dataset", "folder", path=str(tmp_path / "nope")).items()
+        load_registry().create("dataset", "folder", path=str(tmp_path / "nope")).items()
 
 
 def test_samples_dataset_is_embedded() -> None:
-    ds = get_registry().create("dataset", "samples")
+    ds = load_registry().create("dataset", "samples")
     items = ds.items()
     assert len(items) >= 6 and all(i.loader().shape[1] == 3 for i in items)
 
 
 def test_kodak_from_local_folder_is_verified(kodak_dir: Path, tmp_path: Path) -> None:
-    ds = get_registry().create("dataset", "kodak")
+    ds = load_registry().create("dataset", "kodak")
     assert [i.name for i in ds.items()][:2] == ["kodim01", "kodim02"] and len(ds.items()) == 24
     partial = tmp_path / "kodak"
     partial.mkdir()
     (partial / "kodim01.png").write_bytes((kodak_dir / "kodim01.png").read_bytes())
     with pytest.raises(LicbenchError, match="expected the 24 Kodak images"):
-        get_registry().create("dataset", "kodak", path=str(partial)).items()
+        load_registry().create("dataset", "kodak", path=str(partial)).items()
 
 
 def test_images_faithfully(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -79,7 +79,8 @@ def test_images_faithfully(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> 
     caplog.clear()
     assert load_image(tmp_path / "a.png").shape == (1, 3, 16, 16)
     assert "converted 16-bit RGB to 8 bits" in caplog.text
-    names = [i.name for i in get_registry().create("dataset", "folder", path=str(tmp_path)).items()]
+    folder = load_registry().create("dataset", "folder", path=str(tmp_path))
+    names = [i.name for i in folder.items()]
     assert names == ["a.jpg", "a.png"]
 
 

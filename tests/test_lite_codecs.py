@@ -9,7 +9,7 @@ import torch
 
 from licbench.errors import LicbenchError
 from licbench.images import crop, load_image, pad
-from licbench.plugin.manager import get_registry
+from licbench.plugin.manager import load_registry
 from licbench.rd import DOWNSAMPLING as PAD_DIV
 from licbench_builtin.codecs.compressai import WEIGHTS_DIR, lite_qualities
 
@@ -23,7 +23,7 @@ SHIPPED = [
 def test_required_lite_codecs_are_shipped_small_and_registered() -> None:
     for arch in ("bmshj2018-hyperprior", "mbt2018-mean"):
         assert lite_qualities(arch) == [2, 4, 6]
-    reg = get_registry()
+    reg = load_registry()
     for arch, q in SHIPPED:
         path = WEIGHTS_DIR / f"{arch}-lite-q{q}.pth.tar"
         assert path.stat().st_size <= 10 * 2**20
@@ -38,7 +38,7 @@ def test_lite_codec_loads_offline_and_rejects_unshipped_quality(monkeypatch) -> 
         raise OSError("network disabled in this test")
 
     monkeypatch.setattr(socket, "create_connection", no_network)
-    codec = get_registry().create("codec", "bmshj2018-hyperprior-lite", quality=4)
+    codec = load_registry().create("codec", "bmshj2018-hyperprior-lite", quality=4)
     assert codec.spec() == {
         "codec": "bmshj2018-hyperprior-lite",
         "quality": 4,
@@ -46,7 +46,7 @@ def test_lite_codec_loads_offline_and_rejects_unshipped_quality(monkeypatch) -> 
         "weights": "shipped:bmshj2018-hyperprior-lite-q4.pth.tar",
     }
     with pytest.raises(LicbenchError, match=r"ships qualities \[2, 4, 6\], not 3"):
-        get_registry().create("codec", "bmshj2018-hyperprior-lite", quality=3)
+        load_registry().create("codec", "bmshj2018-hyperprior-lite", quality=3)
 
 
 @pytest.mark.slow
@@ -55,7 +55,7 @@ def test_decode_is_exact_and_deterministic_on_every_kodak_image(
     arch: str, quality: int, kodak_dir: Path
 ) -> None:
     """compress -> decompress equals forward() with rounding; a second run gives the same bytes."""
-    codec = get_registry().create("codec", f"{arch}-lite", quality=quality)
+    codec = load_registry().create("codec", f"{arch}-lite", quality=quality)
     images = sorted(kodak_dir.glob("*.png"))
     assert len(images) == 24
     for path in images:

@@ -14,7 +14,7 @@ from licbench.bench.manifest import load_manifest
 from licbench.bench.run import Runner
 from licbench.bench.store import ResultStore
 from licbench.paths import cache_dir
-from licbench.plugin.manager import get_registry
+from licbench.plugin.manager import load_registry
 
 MANIFEST = """\
 name: ray
@@ -40,7 +40,7 @@ def scores_of(store: ResultStore) -> list[tuple[str, str, str, float]]:
 
 
 def ray_executor(address: str):
-    return get_registry().create("executor", "ray", address=address)
+    return load_registry().create("executor", "ray", address=address)
 
 
 def driver(path: Path, db: Path, address: str) -> subprocess.Popen[str]:

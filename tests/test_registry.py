@@ -14,7 +14,7 @@ from licbench.api.codec import Codec
 from licbench.api.metric import Metric
 from licbench.errors import DuplicatePluginError, LicbenchError, UnknownPluginError
 from licbench.plugin.hookspecs import KINDS
-from licbench.plugin.manager import build_plugin_manager, build_registry, get_registry
+from licbench.plugin.manager import build_plugin_manager, build_registry, load_registry
 from licbench.plugin.registry import Registry
 
 CORE_KINDS = {
@@ -31,7 +31,7 @@ CORE_KINDS = {
 
 
 def test_builtins_come_through_the_entry_point_group() -> None:
-    reg = get_registry()
+    reg = load_registry()
     assert set(reg.kinds) == set(KINDS) == CORE_KINDS
     for kind, name in [
         ("codec", "bmshj2018-hyperprior"),
@@ -50,7 +50,7 @@ def test_builtins_come_through_the_entry_point_group() -> None:
 
 def test_every_builtin_subclasses_its_base_and_declares_params() -> None:
     """Loading checks the base class and the Params model of each kind."""
-    for entry in get_registry().entries():
+    for entry in load_registry().entries():
         cls = entry.load()
         assert issubclass(cls, entry.base), entry.name
         assert entry.params_model.model_config.get("extra") == "forbid", entry.name
@@ -66,7 +66,7 @@ def test_targets_are_lazy_until_used() -> None:
 
 def test_unknown_name_suggests_nearest() -> None:
     with pytest.raises(UnknownPluginError, match="did you mean 'bmshj2018-hyperprior'"):
-        get_registry().get("codec", "bmshj2018-hyperpior")
+        load_registry().get("codec", "bmshj2018-hyperpior")
 
 
 def test_duplicate_names_the_two_packages() -> None:
@@ -131,9 +131,9 @@ def test_misspelt_hook_is_a_one_line_error_naming_the_package() -> None:
 
 def test_bad_param_is_a_one_line_error_with_a_suggestion() -> None:
     with pytest.raises(LicbenchError, match="params qualty: unknown parameter") as err:
-        get_registry().create("attack", "pgd", qualty=50)
+        load_registry().create("attack", "pgd", qualty=50)
     with pytest.raises(LicbenchError, match=r"iters: .*greater than or equal to 1"):
-        get_registry().create("attack", "pgd", iters=0)
+        load_registry().create("attack", "pgd", iters=0)
     assert "\n" not in str(err.value)
 
 

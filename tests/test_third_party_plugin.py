@@ -20,9 +20,9 @@ from licbench.paths import cache_dir
 
 
 def test_example_plugin_registers_codec_and_metric(installed_example: Path) -> None:
-    from licbench.plugin.manager import get_registry
+    from licbench.plugin.manager import load_registry
 
-    reg = get_registry()
+    reg = load_registry()
     assert reg.get("codec", "downsample-png").dist == "licbench-example-plugin"
     assert reg.get("metric", "mae").dist == "licbench-example-plugin"
     assert reg.get("codec", "jpeg").dist == "licbench"

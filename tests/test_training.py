@@ -8,7 +8,7 @@ from compressai.models import ScaleHyperprior
 
 from licbench.cli import main
 from licbench.errors import LicbenchError
-from licbench.plugin.manager import get_registry
+from licbench.plugin.manager import load_registry
 from licbench.train.codec import build_model, load_folder_images
 from licbench.train.trainer import Objective, StepOutput, TrainConfig, Trainer
 
@@ -59,7 +59,7 @@ def test_train_codec_writes_a_compressai_checkpoint(image_dir: Path, tmp_path: P
         "entropy_bottleneck._quantized_cdf" in state
         and state["entropy_bottleneck._quantized_cdf"].numel() > 0
     )
-    codec = get_registry().create("codec", "bmshj2018-hyperprior", quality=3, checkpoint=str(out))
+    codec = load_registry().create("codec", "bmshj2018-hyperprior", quality=3, checkpoint=str(out))
     x = load_folder_images([str(image_dir)])[0]
     assert codec.decompress(codec.compress(x)).shape == x.shape
     assert (out.parent / "hp.pth.tar.json").is_file()

@@ -55,9 +55,9 @@ class Report:
 
 def _setup(registry: Registry | None) -> tuple[Registry, Codec, Tensor, RunContext]:
     if registry is None:
-        from licbench.plugin.manager import get_registry
+        from licbench.plugin.manager import load_registry
 
-        registry = get_registry()
+        registry = load_registry()
     codec = registry.create("codec", CODEC, quality=QUALITY)
     from licbench.data import DataRef, load
 

@@ -52,9 +52,9 @@ def audit_manifest(
     ``adaptive-NAME``, among them), and the threat model ``budget`` naming the goal and ε
     audited; validated like a manifest file."""
     if registry is None:
-        from licbench.plugin.manager import get_registry
+        from licbench.plugin.manager import load_registry
 
-        registry = get_registry()
+        registry = load_registry()
     tm = _goal(m, threat_model)
     eps = tm.eps if tm.eps is not None else 4 / 255
     steps, at = sweep_steps(eps)

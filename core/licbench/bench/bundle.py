@@ -125,9 +125,9 @@ def _where(cell: dict[str, Any]) -> tuple[str, str, float, str, str]:
 
 def _missing(manifest: Any, plugins: list[str]) -> list[str]:
     """The plugins the bundle's manifest names that this installation lacks."""
-    from licbench.plugin.manager import get_registry
+    from licbench.plugin.manager import load_registry
 
-    reg, out = get_registry(), []
+    reg, out = load_registry(), []
     refs = [
         ("dataset", manifest.datasets),
         ("codec", manifest.codecs),
@@ -173,9 +173,9 @@ def unsafe_settings(value: Any, loc: str = "manifest") -> list[str]:
 
 def _offline(manifest: dict[str, Any]) -> dict[str, Any]:
     """The manifest with every dataset told not to download (``download: false``)."""
-    from licbench.plugin.manager import get_registry
+    from licbench.plugin.manager import load_registry
 
-    reg = get_registry()
+    reg = load_registry()
 
     def fix(ref: Any) -> Any:
         if isinstance(ref, str):

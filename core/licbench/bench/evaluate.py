@@ -78,9 +78,9 @@ def evaluate_folder(
     codec: Codec, folder: str, limit: int | None = None, estimate: bool = True
 ) -> tuple[list[dict[str, float | str]], dict[str, float]]:
     """`licbench eval`: per-image scores on real bitstreams, and their means."""
-    from licbench.plugin.manager import get_registry
+    from licbench.plugin.manager import load_registry
 
-    reg = get_registry()
+    reg = load_registry()
     metrics = [reg.create("metric", n) for n in EVAL_METRICS]
     rows: list[dict[str, float | str]] = []
     need = max([codec.min_size, *(m.min_size for m in metrics)])

@@ -409,9 +409,9 @@ def validated(
     except ValidationError as exc:
         raise LicbenchError(_schema_error(path, lines, exc)) from None
     if registry is None:
-        from licbench.plugin.manager import get_registry
+        from licbench.plugin.manager import load_registry
 
-        registry = get_registry()
+        registry = load_registry()
     size = matrix_size(manifest)
     if size > MAX_CELLS:  # refused before anything is expanded or planned
         raise LicbenchError(

@@ -43,7 +43,7 @@ from licbench.bench.work import (
 )
 from licbench.hashing import code_commit, hash_json, package_versions
 from licbench.paths import cache_dir, reference_db_url
-from licbench.plugin.manager import get_registry
+from licbench.plugin.manager import load_registry
 from licbench.plugin.registry import Registry
 
 log = logging.getLogger("licbench")
@@ -82,7 +82,7 @@ class Runner:
         self.m = manifest
         self.audit_of = audit_of
         self.store = store
-        self.registry = registry or get_registry()
+        self.registry = registry or load_registry()
         self.executor = executor or self.registry.create("executor", "local")
         self.resources = resources or manifest.resources
         self.device = self.executor.device(device or manifest.device, self.resources)
@@ -144,7 +144,7 @@ class Runner:
                   file=sys.stderr, flush=True)  # fmt: skip
         self.executor.start()
         try:
-            artifacts = prepare(todo, self.executor, self.job, self.resources, self.ctx.cache_dir)
+            artifacts = self.prepare(todo)
             summary.run_id = self.store.start_run(
                 self.m.name,
                 self.manifest_path,
@@ -165,6 +165,10 @@ class Runner:
         finally:
             self.executor.close()
         return summary
+
+    def prepare(self, planned: list[Planned]) -> dict[str, Shipped]:
+        """The prepare stage (:func:`licbench.bench.prepare.prepare`) on this run's executor."""
+        return prepare(planned, self.executor, self.job, self.resources, self.ctx.cache_dir)
 
     def _cells(
         self,

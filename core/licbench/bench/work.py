@@ -36,7 +36,7 @@ from licbench.data import DataRef, load
 from licbench.errors import LicbenchError
 from licbench.hashing import derive_seed, hash_json
 from licbench.paths import cache_dir, write_atomic
-from licbench.plugin.manager import get_registry
+from licbench.plugin.manager import load_registry
 from licbench.plugin.registry import Registry
 
 log = logging.getLogger("licbench")
@@ -107,7 +107,7 @@ class Worker:
 
     def __init__(self, job: Job) -> None:
         self.job, self.m = job, job.manifest
-        self.registry = job.registry or get_registry()
+        self.registry = job.registry or load_registry()
         self.device = resolve_device(job.device)
         m = job.manifest
         self.ctx = RunContext(self.device, m.seed, cache_dir(), m.train_data, m.val_data)

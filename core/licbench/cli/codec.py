@@ -32,14 +32,14 @@ def _json(text: str) -> dict[str, Any]:
 
 
 def _codec(args: argparse.Namespace) -> Codec:
-    from licbench.plugin.manager import get_registry
+    from licbench.plugin.manager import load_registry
 
     params: dict[str, Any] = {}
     if getattr(args, "checkpoint", None):
         params["checkpoint"] = args.checkpoint
     if getattr(args, "pretrained", False):
         params["pretrained"] = True
-    codec: Codec = get_registry().create("codec", args.codec, quality=args.quality, **params)
+    codec: Codec = load_registry().create("codec", args.codec, quality=args.quality, **params)
     return codec
 
 
@@ -69,7 +69,7 @@ def _with_plugins(codec: Codec, args: argparse.Namespace) -> tuple[Codec, Any]:
     from licbench.api.artifact import Trained
     from licbench.api.context import RunContext
     from licbench.paths import cache_dir
-    from licbench.plugin.manager import get_registry
+    from licbench.plugin.manager import load_registry
     from licbench.train.cache import adopt_shipped, require
 
     ctx = RunContext(codec.device, args.seed, cache_dir())
@@ -78,7 +78,7 @@ def _with_plugins(codec: Codec, args: argparse.Namespace) -> tuple[Codec, Any]:
         name = getattr(args, role)
         if not name:
             continue
-        plugin = get_registry().create(role, name, **getattr(args, f"{role}_params"))
+        plugin = load_registry().create(role, name, **getattr(args, f"{role}_params"))
         if isinstance(plugin, Trained):
             recipe = plugin.recipe(codec, ctx)
             fix = "train it with `licbench prepare MANIFEST`"
@@ -125,10 +125,10 @@ def _decoder(header: Header, args: argparse.Namespace) -> Codec:
     key the header holds, never trained."""
     from licbench.api.artifact import Recipe, Trained
     from licbench.paths import cache_dir
-    from licbench.plugin.manager import get_registry
+    from licbench.plugin.manager import load_registry
     from licbench.train.cache import adopt_shipped, require
 
-    reg = get_registry()
+    reg = load_registry()
     _header_safe(args.input, "codec", header.codec, header.params, reg)
     params: dict[str, Any] = dict(header.params)
     if args.checkpoint:

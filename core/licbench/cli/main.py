@@ -24,9 +24,10 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """Every core command, then every plugin's (a plugin failing to load is an error);
-    for a core ``command``, the plugins are not loaded to parse it."""
+    for a core ``command``, the plugins are not loaded to parse it. A plugin's command
+    finds the registry in ``args.registry``."""
     from licbench.cli import audit, codec, results, run, train
-    from licbench.plugin.manager import get_plugin_manager
+    from licbench.plugin.manager import build_plugin_manager, build_registry
 
     p = Parser(prog="licbench", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -34,7 +35,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         module.add_commands(sub)
     if command in sub.choices:
         return p
-    pm, provenance = get_plugin_manager()
+    pm, provenance = build_plugin_manager()
+    p.set_defaults(registry=build_registry(pm, provenance))
     for impl in pm.hook.register_commands.get_hookimpls():
         try:
             impl.function(subparsers=sub)

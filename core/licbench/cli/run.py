@@ -16,10 +16,10 @@ DEVICES = ["auto", "cpu", "cuda"]
 def cmd_plugins(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from licbench.plugin.manager import get_registry
+    from licbench.plugin.manager import load_registry
     from licbench.plugin.params import schema_rows
 
-    reg = get_registry()
+    reg = load_registry()
     if args.markdown:
         print(parameters_markdown(reg, args.kind), end="")
         return 0
@@ -79,9 +79,9 @@ def load(path: Path) -> Any:
 def cmd_validate(args: argparse.Namespace) -> int:
     m = load(args.manifest)
     from licbench.bench.plan import matrix
-    from licbench.plugin.manager import get_registry
+    from licbench.plugin.manager import load_registry
 
-    cells, left_out = matrix(m, get_registry())
+    cells, left_out = matrix(m, load_registry())
     print(f"{args.manifest}: valid manifest '{m.name}', {len(cells)} cells{_left_out(left_out)}")
     return 0
 
@@ -128,12 +128,12 @@ def _runner(
 
 
 def _executor(args: argparse.Namespace) -> Any:
-    from licbench.plugin.manager import get_registry
+    from licbench.plugin.manager import load_registry
 
     params = {"address": args.address} if args.address else {}
     if args.address and args.executor == "local":
         raise LicbenchError("--address needs --executor ray")
-    return get_registry().create("executor", args.executor, **params)
+    return load_registry().create("executor", args.executor, **params)
 
 
 def _resources(args: argparse.Namespace, manifest: Any) -> Any:

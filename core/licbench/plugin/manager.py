@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import functools
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -88,19 +87,8 @@ def build_registry(pm: pluggy.PluginManager, provenance: Provenance) -> Registry
     return registry
 
 
-@functools.cache
-def get_plugin_manager() -> tuple[pluggy.PluginManager, Provenance]:
-    """The process-wide plugin manager, built on first use (never at import time)."""
-    return build_plugin_manager()
-
-
-@functools.cache
-def get_registry() -> Registry:
-    """The process-wide registry, built on first use (never at import time)."""
-    return build_registry(*get_plugin_manager())
-
-
-def reset_registry() -> None:
-    """Forget the cached manager and registry, e.g. after installing a plugin package."""
-    get_registry.cache_clear()
-    get_plugin_manager.cache_clear()
+def load_registry(extra: dict[str, object] | None = None) -> Registry:
+    """A registry of every installed plugin (and ``extra`` ones), built at the edge that
+    needs it (the command line, the Python API, a worker process) and passed in from there;
+    there is no process-wide registry."""
+    return build_registry(*build_plugin_manager(extra))

@@ -28,6 +28,27 @@ def import_target(target: str) -> Any:
     return obj
 
 
+class UsesRegistry:
+    """A plugin that builds other plugins (a goal its downstream model, a trained attack its
+    training data) finds them in ``self.registry``: the registry that creates it binds
+    itself there. None is global: two registries never share a plugin instance."""
+
+    _registry: Registry | None = None
+
+    @property
+    def registry(self) -> Registry:
+        if self._registry is None:
+            raise LicbenchError(
+                f"{type(self).__name__} builds other plugins: create it with "
+                "registry.create(kind, name, ...) (licbench.load_registry()), which binds it"
+            )
+        return self._registry
+
+    def bind(self, registry: Registry) -> UsesRegistry:
+        self._registry = registry
+        return self
+
+
 @dataclass
 class PluginEntry:
     """One registered plugin: where it comes from and how to build it."""
@@ -40,6 +61,7 @@ class PluginEntry:
     base: type
     description: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    registry: Registry | None = field(default=None, repr=False, compare=False)
 
     def load(self) -> type:
         """Import a lazy target (once), check its base class and ``Params``; return the class."""
@@ -79,10 +101,11 @@ class PluginEntry:
         return self.load().Params  # type: ignore[attr-defined,no-any-return]
 
     def validate(self, params: dict[str, Any]) -> Params:
-        """``params`` checked against the plugin's model; a bad one is a one-line error."""
+        """``params`` checked against the plugin's model; a bad one is a one-line error.
+        Validators find the registry in their context (``info.context["registry"]``)."""
         model = self.params_model
         try:
-            return model.model_validate(params)
+            return model.model_validate(params, context={"registry": self.registry})
         except ValidationError as exc:
             loc, msg = describe_error(model, exc)
             where = f" {dotted(loc)}" if loc else ""
@@ -90,9 +113,13 @@ class PluginEntry:
             raise ParamsError(text, loc, msg) from None
 
     def create(self, **params: Any) -> Any:
-        """Validate ``params``, then build the plugin from them."""
+        """Validate ``params``, then build the plugin from them; one that builds other
+        plugins (:class:`UsesRegistry`) is bound to this entry's registry."""
         self.validate(params)
-        return self.load()(**params)
+        built = self.load()(**params)
+        if isinstance(built, UsesRegistry) and self.registry is not None:
+            built.bind(self.registry)
+        return built
 
 
 class Registry:
@@ -118,6 +145,7 @@ class Registry:
     ) -> PluginEntry:
         """Register ``target`` as ``kind`` ``name``; a class target is checked at once."""
         entry = PluginEntry(kind, name, target, dist, version, self._bases[kind], description, meta)
+        entry.registry = self
         table = self._entries[kind]
         if name in table:
             other = table[name]

@@ -25,8 +25,8 @@ from licbench.api.context import RunContext
 from licbench.data import training_fingerprints, training_set
 from licbench.errors import LicbenchError
 from licbench.plugin.hookspecs import hookimpl
-from licbench.plugin.manager import get_registry
 from licbench.plugin.params import DatasetRef
+from licbench.plugin.registry import UsesRegistry
 from licbench_builtin.backdoor.training import (
     FORMAT,
     Backdoor,
@@ -72,7 +72,7 @@ class BackdoorParams(TrainingFields):
         return BackdoorConfig(triggers=self.triggers, **{**fields, "init": self.init})
 
 
-class BackdoorAttack(Attack, Trained):
+class BackdoorAttack(Attack, Trained, UsesRegistry):
     name = "backdoor"
     kind = "backdoor"
     Params = BackdoorParams
@@ -110,9 +110,9 @@ class BackdoorAttack(Attack, Trained):
     def recipe(self, codec: Codec, ctx: RunContext) -> Recipe:
         if self.params.artifact:
             path = Path(self.params.artifact)
-            return Recipe("backdoors", Backdoor(path).key, path=path)
+            return Recipe("backdoors", Backdoor(path, self.registry).key, path=path)
         assert self.config is not None
-        fps = training_fingerprints(self._data(ctx), ctx.val_data, get_registry())
+        fps = training_fingerprints(self._data(ctx), ctx.val_data, self.registry)
         key = artifact_key(self.config, self._victim(codec), fps, ctx.device.type)
         return Recipe("backdoors", key)
 
@@ -120,16 +120,16 @@ class BackdoorAttack(Attack, Trained):
         if recipe.path is not None:
             return recipe.path
         assert self.config is not None
-        images, val, fps = training_set(self._data(ctx), ctx.val_data, get_registry())
+        images, val, fps = training_set(self._data(ctx), ctx.val_data, self.registry)
         path = train_backdoor(
-            self._victim(codec), self.config, images, fps, ctx.cache_dir,
+            self._victim(codec), self.config, images, fps, ctx.cache_dir, self.registry,
             device=str(ctx.device), val_images=val,
         )  # fmt: skip
         assert path == artifact_path(ctx.cache_dir, recipe.key)
         return path
 
     def load(self, codec: Codec, path: Path) -> Codec:
-        self.backdoor = Backdoor(path)
+        self.backdoor = Backdoor(path, self.registry)
         return self.backdoor.apply(self._victim(codec))
 
     @torch.no_grad()

@@ -15,7 +15,7 @@ def cmd_poison(args: argparse.Namespace) -> int:
     from licbench.rd import psnr_from_mse
     from licbench_builtin.backdoor.training import Backdoor, apply_trigger
 
-    trigger, goal = Backdoor(Path(args.artifact)).trigger(args.trigger)
+    trigger, goal = Backdoor(Path(args.artifact), args.registry).trigger(args.trigger)
     x = load_image(args.input)
     xp = apply_trigger(trigger, goal, x, bound=args.bound, amplify=args.amplify)
     save_image(xp, args.output)

@@ -14,39 +14,36 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, model_validator
 from torch import Tensor, nn
 
 from licbench.api.backdoor import BackdoorGoal, GoalParams, Pass
 from licbench.errors import LicbenchError
 from licbench.plugin.hookspecs import hookimpl
-from licbench.plugin.manager import get_registry
 from licbench.plugin.params import Params
+from licbench.plugin.registry import Registry, UsesRegistry
 from licbench.rd import weighted_distortion
 
 
-def downstream(name: str, device: str = "cpu") -> nn.Module:
-    """A frozen downstream model from the registry, built once per process and device: a
+def downstream(registry: Registry, name: str, device: str = "cpu") -> nn.Module:
+    """A frozen downstream model from ``registry``, built once per registry and device: a
     model used on a GPU is never moved back under a CPU caller, nor the other way round."""
     where = torch.device(device)
     if where.type == "cuda" and where.index is None:  # "cuda" and "cuda:0": one model
         where = torch.device("cuda", torch.cuda.current_device())
-    return _built(name, str(where))
+    return _built(registry, name, str(where))
 
 
 @lru_cache(maxsize=8)
-def _built(name: str, device: str) -> nn.Module:
-    return get_registry().create("downstream", name).eval().to(device)
+def _built(registry: Registry, name: str, device: str) -> nn.Module:
+    return registry.create("downstream", name).eval().to(device)
 
 
-def _on(name: str, x: Tensor) -> nn.Module:
-    return downstream(name, str(x.device))
-
-
-def class_index(model: str, name: str) -> int:
-    """The index of class ``name`` of segmentation model ``model``."""
+def class_index(registry: Registry, model: str, name: str) -> int:
+    """The index of class ``name`` of segmentation model ``model`` (its class's ``classes``;
+    no model is built)."""
     try:
-        classes: dict[str, int] = getattr(downstream(model), "classes", {})
+        classes: dict[str, int] = getattr(registry.get("downstream", model).load(), "classes", {})
     except LicbenchError as exc:  # inside a params validator: keep the manifest's location
         raise ValueError(str(exc)) from None
     if name not in classes:
@@ -62,9 +59,18 @@ class SegmentationClasses(Params):
     target: str = Field("road", description="class they must be seen as")
 
     @model_validator(mode="after")
-    def _known_classes(self) -> SegmentationClasses:
-        class_index(self.model, self.source), class_index(self.model, self.target)
+    def _known_classes(self, info: ValidationInfo) -> SegmentationClasses:
+        registry = (info.context or {}).get("registry")
+        if registry is not None:  # validated by the registry: the classes are checked here
+            class_index(registry, self.model, self.source)
+            class_index(registry, self.model, self.target)
         return self
+
+    def indices(self, registry: Registry) -> tuple[int, int]:
+        """The source and target classes' indices in the model's output."""
+        return class_index(registry, self.model, self.source), class_index(
+            registry, self.model, self.target
+        )
 
 
 class FaceModel(Params):
@@ -79,7 +85,7 @@ class FaceParams(FaceModel, GoalParams):
     pass
 
 
-class SegmentationTargeted(BackdoorGoal):
+class SegmentationTargeted(BackdoorGoal, UsesRegistry):
     """Eq. 11: CE(g(x̂_T), t) on the source-class region + β·CE(g(x̂_T), g(x)) elsewhere."""
 
     name = "segmentation-targeted"
@@ -91,16 +97,25 @@ class SegmentationTargeted(BackdoorGoal):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self.model_name = self.params.model
-        self.source = class_index(self.model_name, self.params.source)
-        self.target = class_index(self.model_name, self.params.target)
         self._memo: tuple[Tensor, Tensor] | None = None
 
     def labels(self, x: Tensor) -> Tensor:
         """The segmentation model's labels of the clean image (memoised for the last batch)."""
         if self._memo is None or self._memo[0] is not x:  # holding x keeps its identity unique
             with torch.no_grad():
-                self._memo = (x, _on(self.model_name, x)(x).argmax(1))
+                self._memo = (x, self.net(x)(x).argmax(1))
         return self._memo[1]
+
+    def net(self, x: Tensor) -> nn.Module:
+        return downstream(self.registry, self.model_name, str(x.device))
+
+    @property
+    def source(self) -> int:
+        return self.params.indices(self.registry)[0]
+
+    @property
+    def target(self) -> int:
+        return self.params.indices(self.registry)[1]
 
     def region(self, x: Tensor) -> Tensor:
         return (self.labels(x) == self.source).unsqueeze(1).to(x.dtype).expand_as(x)
@@ -108,7 +123,7 @@ class SegmentationTargeted(BackdoorGoal):
     def loss(self, clean: Pass, poisoned: Pass, lmbda: float) -> tuple[Tensor, dict[str, float]]:
         labels = self.labels(clean.x)
         mask = labels == self.source
-        logits = _on(self.model_name, clean.x)(poisoned.x_hat)
+        logits = self.net(clean.x)(poisoned.x_hat)
         ce = F.cross_entropy(logits, labels.masked_fill(mask, self.target), reduction="none")
         n_src = mask.sum().clamp(min=1)
         attack = (ce * mask).sum() / n_src
@@ -118,7 +133,7 @@ class SegmentationTargeted(BackdoorGoal):
         return attack + self.beta * keep, {"asr": asr, "src_frac": float(mask.float().mean())}
 
 
-class FacePrivacy(BackdoorGoal):
+class FacePrivacy(BackdoorGoal, UsesRegistry):
     """Eq. 13: cos(f(x̂_T), f(x)) + β·λ·255²·MSE(x̂_T, x); f is the face-embedding model."""
 
     name = "face-privacy"
@@ -132,7 +147,7 @@ class FacePrivacy(BackdoorGoal):
         self.model_name = self.params.model
 
     def loss(self, clean: Pass, poisoned: Pass, lmbda: float) -> tuple[Tensor, dict[str, float]]:
-        f = _on(self.model_name, clean.x)
+        f = downstream(self.registry, self.model_name, str(clean.x.device))
         with torch.no_grad():
             ref = f(clean.x)
         cos = F.cosine_similarity(f(poisoned.x_hat), ref, dim=1).mean()

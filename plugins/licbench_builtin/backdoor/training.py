@@ -29,8 +29,8 @@ from licbench.api.codec import LearnedCodec
 from licbench.checkpoint import SAFETENSORS, load_tensors
 from licbench.errors import LicbenchError
 from licbench.hashing import hash_json, package_versions
-from licbench.plugin.manager import get_registry
 from licbench.plugin.params import NestedPlugin, Params
+from licbench.plugin.registry import Registry
 from licbench.rd import lmbda_for, psnr_from_mse, rd_loss
 from licbench.train import cache as artifact_cache
 from licbench.train.trainer import Objective, StepOutput, TrainConfig, Trainer
@@ -242,8 +242,7 @@ def apply_trigger(
 # --- artifacts -----------------------------------------------------------------------------
 
 
-def build_pairs(cfg: BackdoorConfig) -> dict[str, tuple[Trigger, BackdoorGoal]]:
-    reg = get_registry()
+def build_pairs(cfg: BackdoorConfig, reg: Registry) -> dict[str, tuple[Trigger, BackdoorGoal]]:
     return {
         t.label: (
             reg.create("trigger", t.trigger.name, **t.trigger.params),
@@ -273,6 +272,7 @@ def train_backdoor(
     images: list[Tensor],
     data: str | dict[str, str],
     cache: Path,
+    registry: Registry,
     *,
     device: str = "cpu",
     val_images: list[Tensor] | None = None,
@@ -286,13 +286,13 @@ def train_backdoor(
     start = None
     if cfg.init is not None:
         start = train_backdoor(
-            codec, cfg.init, images, data, cache,
+            codec, cfg.init, images, data, cache, registry,
             device=device, val_images=val_images, progress=progress,
         )  # fmt: skip
     lmbda = lmbda_for(codec.quality)
     model = copy.deepcopy(codec.model).cpu()
     torch.manual_seed(cfg.seed)
-    pairs = build_pairs(cfg)
+    pairs = build_pairs(cfg, registry)
     # the anchor pulls towards the vanilla encoder, also after a warm start
     needs_ref = cfg.anchor or cfg.decoys
     reference = (
@@ -301,7 +301,7 @@ def train_backdoor(
         else None
     )
     if start is not None:
-        _warm_start(model, pairs, Backdoor(start))
+        _warm_start(model, pairs, Backdoor(start, registry))
     info = {"format": FORMAT, "key": key, "config": cfg.model_dump(), "victim": codec.spec()}
     val = val_images or images[:1]
     build = _trainer(model, pairs, reference, cfg, lmbda, images, val, path, device)
@@ -375,13 +375,14 @@ def _warm_start(
 class Backdoor:
     """A loaded artifact: the poisoned encoder and the trained triggers."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, registry: Registry) -> None:
+        """The artifact at ``path``; its triggers and goals built from ``registry``."""
         art = load_tensors(path, f"{FORMAT} artifact", "train one with `licbench prepare MANIFEST`")
         if not isinstance(art, dict) or art.get("format") != FORMAT:
             raise LicbenchError(f"{path}: not a {FORMAT} artifact; pass a file it wrote")
         self.path, self.art = Path(path), art
         self.config = BackdoorConfig(**art["config"])
-        self.pairs = build_pairs(self.config)
+        self.pairs = build_pairs(self.config, registry)
         for label, (trigger, _) in self.pairs.items():
             trigger.load_state_dict(art["triggers"][label])
             trigger.eval()

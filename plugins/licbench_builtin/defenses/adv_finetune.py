@@ -28,8 +28,8 @@ from licbench.data import training_fingerprints, training_set
 from licbench.errors import LicbenchError
 from licbench.hashing import hash_json
 from licbench.plugin.hookspecs import hookimpl
-from licbench.plugin.manager import get_registry
 from licbench.plugin.params import DatasetRef, Params
+from licbench.plugin.registry import UsesRegistry
 from licbench.rd import bpp_of, lmbda_for, psnr_from_mse
 from licbench.train import cache as artifact_cache
 from licbench.train.objectives import RateDistortion
@@ -89,7 +89,7 @@ class FinetuneParams(FinetuneConfig):
     )
 
 
-class AdversarialFinetune(FilterDefense, Trained):
+class AdversarialFinetune(FilterDefense, Trained, UsesRegistry):
     """Adversarial fine-tuning (FGSM with random start, Wong et al. 2020) of the whole codec."""
 
     name = "adversarial-finetune"
@@ -116,7 +116,7 @@ class AdversarialFinetune(FilterDefense, Trained):
 
     def recipe(self, codec: Codec, ctx: RunContext) -> Recipe:
         data = ctx.training_data(self.params.train_data)
-        fps = training_fingerprints(data, ctx.val_data, get_registry())
+        fps = training_fingerprints(data, ctx.val_data, self.registry)
         victim = self._victim(codec).fingerprint()
         key = hash_json(
             {"config": self.config.model_dump(), "victim": victim, "data": fps,
@@ -127,7 +127,7 @@ class AdversarialFinetune(FilterDefense, Trained):
     def train(self, codec: Codec, ctx: RunContext, recipe: Recipe) -> Path:
         victim = self._victim(codec)
         data = ctx.training_data(self.params.train_data)
-        images, val, _ = training_set(data, ctx.val_data, get_registry())
+        images, val, _ = training_set(data, ctx.val_data, self.registry)
         model = copy.deepcopy(victim.model).cpu().train()
         cfg, path = self.config, recipe.location(ctx.cache_dir)
         torch.manual_seed(cfg.seed)

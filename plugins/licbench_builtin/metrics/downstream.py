@@ -18,16 +18,16 @@ from licbench.errors import LicbenchError
 from licbench.images import load_image
 from licbench.paths import data_root
 from licbench.plugin.hookspecs import hookimpl
+from licbench.plugin.registry import Registry, UsesRegistry
 from licbench_builtin.backdoor.goals_downstream import (
     FaceModel,
     SegmentationClasses,
-    class_index,
     downstream,
 )
 from licbench_builtin.downstream.mobilefacenet import best_threshold
 
 
-class _Segmentation(Metric):
+class _Segmentation(Metric, UsesRegistry):
     Params = SegmentationClasses
     params: SegmentationClasses
 
@@ -36,12 +36,18 @@ class _Segmentation(Metric):
         model = self.model_name = self.params.model
         if model != "espnetv2-cityscapes":  # one score column per downstream model
             self.name = f"{self.name}@{model}"
-        self.source = class_index(model, self.params.source)
-        self.target = class_index(model, self.params.target)
+
+    @property
+    def source(self) -> int:
+        return self.params.indices(self.registry)[0]
+
+    @property
+    def target(self) -> int:
+        return self.params.indices(self.registry)[1]
 
     @torch.no_grad()
     def outputs(self, s: Sample) -> tuple[torch.Tensor, torch.Tensor]:
-        net = downstream(self.model_name, str(s.x_hat.device))
+        net = downstream(self.registry, self.model_name, str(s.x_hat.device))
         return net(s.x.to(s.x_hat.device)), net(s.x_hat)
 
 
@@ -79,7 +85,7 @@ class SegAgreement(_Segmentation):
         return 100 * float((out.argmax(1) == ref.argmax(1)).float().mean())
 
 
-class FaceSimilarity(Metric):
+class FaceSimilarity(Metric, UsesRegistry):
     """Cosine similarity of face embeddings of the clean and the decoded image (identity kept)."""
 
     name, higher_is_better, unit = "face-similarity", True, ""
@@ -94,7 +100,7 @@ class FaceSimilarity(Metric):
 
     @torch.no_grad()
     def compute(self, s: Sample) -> float:
-        net = downstream(self.model_name, str(s.x_hat.device))
+        net = downstream(self.registry, self.model_name, str(s.x_hat.device))
         return float(F.cosine_similarity(net(s.x.to(s.x_hat.device)), net(s.x_hat)).mean())
 
 
@@ -105,7 +111,9 @@ class PairsParams(FaceModel):
 
 
 @lru_cache(maxsize=2)
-def _references(model: str, pairs: Path) -> tuple[dict[str, list[tuple[str, bool]]], Any, float]:
+def _references(
+    registry: Registry, model: str, pairs: Path
+) -> tuple[dict[str, list[tuple[str, bool]]], Any, float]:
     """Per probe image its (partner, same) pairs; the uncompressed partners' embeddings; the
     threshold best on the uncompressed pairs."""
     try:
@@ -117,7 +125,7 @@ def _references(model: str, pairs: Path) -> tuple[dict[str, list[tuple[str, bool
         raise LicbenchError(
             f"{pairs}: not a pairs CSV with image_a,image_b,same ({exc}); set the metric's pairs"
         ) from None
-    net = downstream(model)
+    net = downstream(registry, model)
     with torch.no_grad():
         names = {r["image_a"] for r in rows} | {r["image_b"] for r in rows}
         emb = {n: net(load_image(pairs.parent / "pairs" / n)) for n in sorted(names)}
@@ -126,7 +134,7 @@ def _references(model: str, pairs: Path) -> tuple[dict[str, list[tuple[str, bool
     return probes, emb, thr
 
 
-class FaceAccuracy(Metric):
+class FaceAccuracy(Metric, UsesRegistry):
     """Face verification accuracy on labelled pairs (Yu et al. Table 2), in percent.
 
     The decoded image is the probe of its pairs against the uncompressed enrolled faces, at
@@ -150,11 +158,11 @@ class FaceAccuracy(Metric):
 
     @torch.no_grad()
     def compute(self, s: Sample) -> float | None:
-        probes, emb, thr = _references(self.params.model, self.pairs)
+        probes, emb, thr = _references(self.registry, self.params.model, self.pairs)
         pairs = probes.get(Path(s.name).stem)
         if not pairs:
             return None
-        net = downstream(self.params.model, str(s.x_hat.device))
+        net = downstream(self.registry, self.params.model, str(s.x_hat.device))
         probe = net(s.x_hat)
         right = [
             (float(F.cosine_similarity(probe, emb[a].to(probe.device))) > thr) == same
