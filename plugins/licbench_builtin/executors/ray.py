@@ -80,8 +80,8 @@ class RayExecutor(Executor):
         if not ray.is_initialized():
             env = licbench_environment()
             try:
-                ray.init(
-                    address=self.params.address,
+                ray.init(  # no address: a private local Ray, never another one found here
+                    address=self.params.address or "local",
                     num_cpus=self.params.num_cpus,
                     include_dashboard=False,
                     runtime_env={"env_vars": env} if self.params.address is None else None,
