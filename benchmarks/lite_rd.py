@@ -22,7 +22,7 @@ from licbench.bench.evaluate import evaluate_folder
 from licbench.bjontegaard import bd_psnr, bd_rate
 from licbench.paths import data_root
 from licbench.plugin.manager import load_registry
-from licbench_builtin.codecs.compressai import LITE_ARCHS, lite_qualities
+from licbench_builtin.codecs import LITE_ARCHS, lite_qualities
 
 
 def shared() -> Path:

@@ -19,7 +19,7 @@ from licbench.rd import rd_loss
 from licbench.train.codec import build_model
 from licbench.train.objectives import RateDistortion
 from licbench.train.trainer import PatchSampler, TrainConfig, Trainer
-from licbench_builtin.codecs.compressai import LITE_ARCHS
+from licbench_builtin.codecs import LITE_ARCHS
 
 
 def bare_loop(model: torch.nn.Module, batches: list[torch.Tensor], lmbda: float) -> float:

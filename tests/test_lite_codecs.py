@@ -11,7 +11,7 @@ from licbench.errors import LicbenchError
 from licbench.images import crop, load_image, pad
 from licbench.plugin.manager import load_registry
 from licbench.rd import DOWNSAMPLING as PAD_DIV
-from licbench_builtin.codecs.compressai import WEIGHTS_DIR, lite_qualities
+from licbench_builtin.codecs import WEIGHTS_DIR, lite_qualities
 
 SHIPPED = [
     (arch, q)

@@ -30,13 +30,13 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             fix = f"did you mean '{hint}'?" if hint else "run `licbench plugins` to list them"
             raise LicbenchError(f"no plugin '{args.params}'; {fix}")
         for e in entries:
-            print(f"{e.kind} '{e.name}' ({e.dist} {e.version}): {_first_line(e.description)}")
+            print(f"{e.kind} '{e.name}' ({e.dist} {e.version}): {_first_line(e.text)}")
             rows = schema_rows(e.params_model)
             headers = ["parameter", "type", "default", "description"]
             print(tabulate(rows, headers=headers, tablefmt="github") if rows else "(no parameters)")
         return 0
     rows = [
-        (e.kind, e.name, f"{e.dist} {e.version}".strip(), _first_line(e.description)[:70])
+        (e.kind, e.name, f"{e.dist} {e.version}".strip(), _first_line(e.text)[:70])
         for e in reg.entries(args.kind)
     ]
     print(tabulate(rows, headers=["kind", "name", "provided by", "description"]))
@@ -53,7 +53,7 @@ def parameters_markdown(reg: Any, kind: str | None = None) -> str:
     for k in [kind] if kind else reg.kinds:
         out.append(f"## {k}\n")
         for e in reg.entries(k):
-            out.append(f"### `{e.name}` ({e.dist})\n\n{_first_line(e.description)}\n")
+            out.append(f"### `{e.name}` ({e.dist})\n\n{_first_line(e.text)}\n")
             rows = schema_rows(e.params_model)
             headers = ["parameter", "type", "default", "description"]
             out.append(tabulate(rows, headers, tablefmt="github") + "\n" if rows else "none\n")

@@ -10,7 +10,7 @@ import pluggy
 
 from licbench.errors import LicbenchError
 from licbench.plugin import hookspecs
-from licbench.plugin.registry import Registry, import_target
+from licbench.plugin.registry import Registry
 
 Provenance = dict[str, tuple[str, str]]  # plugin name -> (distribution, version)
 
@@ -66,8 +66,7 @@ def _check_pending(pm: pluggy.PluginManager, provenance: Provenance) -> None:
 
 def build_registry(pm: pluggy.PluginManager, provenance: Provenance) -> Registry:
     """Call every register_* hook implementation, recording the distribution behind it."""
-    bases = {kind: import_target(base) for kind, (_, base) in hookspecs.KINDS.items()}
-    registry = Registry(bases)
+    registry = Registry({kind: base for kind, (_, base) in hookspecs.KINDS.items()})
     for kind, (hook_name, _) in hookspecs.KINDS.items():
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
             dist, version = provenance.get(impl.plugin_name, (impl.plugin_name, ""))

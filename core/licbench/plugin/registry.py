@@ -58,10 +58,16 @@ class PluginEntry:
     target: Any
     dist: str
     version: str
-    base: type
+    base: type | str  # the kind's base class, or its lazy "module:Class" target
     description: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
     registry: Registry | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def text(self) -> str:
+        """The description given at registration, else the class's docstring (which
+        imports the plugin)."""
+        return self.description or (self.load().__doc__ or "")
 
     def load(self) -> type:
         """Import a lazy target (once), check its base class and ``Params``; return the class."""
@@ -79,6 +85,9 @@ class PluginEntry:
 
     def check(self, t: Any) -> None:
         """``t`` subclasses the kind's base class and has a pydantic ``Params`` model."""
+        if isinstance(self.base, str):
+            self.base = import_target(self.base)
+        assert isinstance(self.base, type)
         if not (isinstance(t, type) and issubclass(t, self.base)):
             raise LicbenchError(
                 f"{self.kind} '{self.name}' registered by {self.dist} is {t!r}, not a subclass "
@@ -125,7 +134,8 @@ class PluginEntry:
 class Registry:
     """All plugins by kind and name."""
 
-    def __init__(self, kinds: dict[str, type]) -> None:
+    def __init__(self, kinds: dict[str, type | str]) -> None:
+        """``kinds``: each kind's base class, or its lazy ``"module:Class"`` target."""
         self._bases = dict(kinds)
         self._entries: dict[str, dict[str, PluginEntry]] = {k: {} for k in kinds}
 

@@ -20,7 +20,6 @@ from torch import Tensor
 
 from licbench.api.codec import Codec, LearnedCodec
 from licbench.api.defense import Transform
-from licbench.plugin.hookspecs import hookimpl
 from licbench_builtin.attacks.gradient import GradientAttack, GradientParams, through_defense
 from licbench_builtin.attacks.objective import Best, checkpoints, project
 
@@ -84,8 +83,3 @@ class APGD(GradientAttack):
             x_next = project(x, x_k + p.alpha * (z - x_k) + (1 - p.alpha) * (x_k - x_prev), eps)
             x_prev, x_k = x_k, x_next
         chosen.offer(best, x_k)
-
-
-@hookimpl
-def register_attacks(register: Any) -> None:
-    register(APGD.name, f"{__name__}:{APGD.__name__}", description=APGD.__doc__)

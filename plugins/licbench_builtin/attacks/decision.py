@@ -25,7 +25,6 @@ from torch import Tensor
 from licbench.api.codec import Codec, LearnedCodec
 from licbench.api.defense import DefendedCodec, Identity
 from licbench.images import crop, pad
-from licbench.plugin.hookspecs import hookimpl
 from licbench.rd import likelihood_bits, lmbda_for, rd_loss
 from licbench_builtin.attacks.gradient import GradientAttack, GradientParams
 from licbench_builtin.attacks.objective import objective
@@ -83,8 +82,3 @@ class DecisionAttack(GradientAttack):
         total = torch.stack(values).mean()
         (grad,) = torch.autograd.grad(total, x_adv)
         return float(total.detach()), grad
-
-
-@hookimpl
-def register_attacks(register: Any) -> None:
-    register(DecisionAttack.name, f"{__name__}:DecisionAttack", description=DecisionAttack.__doc__)

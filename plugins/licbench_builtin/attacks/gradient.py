@@ -23,7 +23,6 @@ from licbench.api.codec import Codec, LearnedCodec
 from licbench.api.context import RunContext
 from licbench.api.defense import DefendedCodec, Identity, Transform
 from licbench.images import pad
-from licbench.plugin.hookspecs import hookimpl
 from licbench_builtin.attacks.objective import (
     Best,
     ObjectiveParams,
@@ -230,9 +229,3 @@ class FDA(GradientAttack):
             for h in hooks:
                 h.remove()
         return sum((f - c).norm() / (c.norm() + 1e-8) for f, c in zip(feats, clean, strict=True))
-
-
-@hookimpl
-def register_attacks(register: Any) -> None:
-    for cls in (PGD, FGSM, EoT, FDA):
-        register(cls.name, f"{__name__}:{cls.__name__}", description=cls.__doc__)

@@ -21,7 +21,6 @@ from torch import Tensor
 from licbench.api.attack import DELIVERY, Attack, deliver
 from licbench.api.codec import Codec
 from licbench.api.context import RunContext
-from licbench.plugin.hookspecs import hookimpl
 from licbench.plugin.params import Params
 from licbench_builtin.attacks.objective import ObjectiveParams, real_score
 
@@ -98,9 +97,3 @@ class RandomNoise(Attack):
     def perturb(self, codec: Codec, x: Tensor, ctx: RunContext) -> Tensor:
         gen = ctx.generator(self.params.seed)
         return (x + self.params.eps * _signs(tuple(x.shape), gen).to(x)).clamp(0, 1)
-
-
-@hookimpl
-def register_attacks(register: Any) -> None:
-    for cls in (Square, RandomNoise):
-        register(cls.name, f"{__name__}:{cls.__name__}", description=cls.__doc__)

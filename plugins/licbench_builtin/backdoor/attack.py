@@ -24,7 +24,6 @@ from licbench.api.codec import Codec, LearnedCodec
 from licbench.api.context import RunContext
 from licbench.data import training_fingerprints, training_set
 from licbench.errors import LicbenchError
-from licbench.plugin.hookspecs import hookimpl
 from licbench.plugin.params import DatasetRef
 from licbench.plugin.registry import UsesRegistry
 from licbench_builtin.backdoor.training import (
@@ -73,6 +72,8 @@ class BackdoorParams(TrainingFields):
 
 
 class BackdoorAttack(Attack, Trained, UsesRegistry):
+    """`backdoor`: a trained backdoor as an attack cell of the benchmark matrix."""
+
     name = "backdoor"
     kind = "backdoor"
     Params = BackdoorParams
@@ -141,8 +142,3 @@ class BackdoorAttack(Attack, Trained, UsesRegistry):
         trigger, goal = self.backdoor.trigger(self.params.apply)
         p = self.params
         return apply_trigger(trigger.to(x.device), goal, x, bound=p.bound, amplify=p.amplify)
-
-
-@hookimpl
-def register_attacks(register: Any) -> None:
-    register("backdoor", f"{__name__}:BackdoorAttack", description=__doc__.split("\n")[0])

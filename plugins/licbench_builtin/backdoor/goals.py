@@ -8,15 +8,12 @@ both is written out in docs/backdoors.md.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor
 
 from licbench.api.backdoor import BackdoorGoal, GoalParams, Pass
-from licbench.plugin.hookspecs import hookimpl
 from licbench.rd import psnr_from_mse, weighted_distortion
 
 _TINY = 1e-9
@@ -126,9 +123,3 @@ class PsnrGoal(DynamicGoal):
             loss = -weighted_distortion(pushed, lmbda) + self.beta * (poisoned.bpp - target) ** 2
         psnr = psnr_from_mse(mse)
         return loss, {"p_psnr": psnr, "p_bpp": float(poisoned.bpp.detach())}
-
-
-@hookimpl
-def register_goals(register: Any) -> None:
-    register("bpp", f"{__name__}:BppGoal", description=BppGoal.__doc__)
-    register("psnr", f"{__name__}:PsnrGoal", description=PsnrGoal.__doc__)

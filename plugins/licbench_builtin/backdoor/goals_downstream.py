@@ -19,7 +19,6 @@ from torch import Tensor, nn
 
 from licbench.api.backdoor import BackdoorGoal, GoalParams, Pass
 from licbench.errors import LicbenchError
-from licbench.plugin.hookspecs import hookimpl
 from licbench.plugin.params import Params
 from licbench.plugin.registry import Registry, UsesRegistry
 from licbench.rd import weighted_distortion
@@ -153,9 +152,3 @@ class FacePrivacy(BackdoorGoal, UsesRegistry):
         cos = F.cosine_similarity(f(poisoned.x_hat), ref, dim=1).mean()
         mse = F.mse_loss(poisoned.x_hat, clean.x)
         return cos + self.beta * weighted_distortion(mse, lmbda), {"cos": float(cos.detach())}
-
-
-@hookimpl
-def register_goals(register: Any) -> None:
-    for cls in (SegmentationTargeted, FacePrivacy):
-        register(cls.name, f"{__name__}:{cls.__name__}", description=cls.__doc__)

@@ -15,33 +15,17 @@ from licbench.api.codec import CodecParams, Encoded, LearnedCodec
 from licbench.checkpoint import read_state_dict
 from licbench.errors import LicbenchError
 from licbench.images import crop, pad
-from licbench.plugin.hookspecs import hookimpl
 from licbench.rd import likelihood_bits
+from licbench_builtin.codecs import (
+    ZOO_QUALITIES,
+    class_name,
+    lite_path,
+    lite_qualities,
+)
 from licbench_builtin.codecs.strips import bands
 
 log = logging.getLogger("licbench")
-
-ZOO_QUALITIES: dict[str, list[int]] = {
-    "bmshj2018-factorized": list(range(1, 9)),
-    "bmshj2018-hyperprior": list(range(1, 9)),
-    "mbt2018-mean": list(range(1, 9)),
-    "mbt2018": list(range(1, 9)),
-    "cheng2020-anchor": list(range(1, 7)),
-    "cheng2020-attn": list(range(1, 7)),
-}
-WEIGHTS_DIR = Path(__file__).parent / "weights"  # the shipped CPU ("lite") zoo
 G_STRIDE = 16  # the stride of g_a (and of g_s, upwards) in every CompressAI image model
-LITE_ARCHS = ("bmshj2018-hyperprior", "mbt2018-mean", "cheng2020-anchor")
-
-
-def lite_path(arch: str, quality: float) -> Path:
-    return WEIGHTS_DIR / f"{arch}-lite-q{int(quality)}.pth.tar"
-
-
-def lite_qualities(arch: str) -> list[int]:
-    """Qualities whose weights this build ships for ``arch``."""
-    return [q for q in range(1, 9) if lite_path(arch, q).is_file()]
-
 
 def serialize_strings(strings: list[list[bytes]]) -> bytes:
     out = [struct.pack("<B", len(strings))]
@@ -242,10 +226,6 @@ class LiteCodec(CompressAICodec):
         return {"codec": self.name, "quality": self.quality, "params": {}, "weights": self.weights}
 
 
-def _class_name(arch: str, lite: bool = False) -> str:
-    return "".join(p.capitalize() for p in arch.split("-")) + ("Lite" if lite else "") + "Codec"
-
-
 def _arch_class(arch: str, lite: bool = False) -> type[CompressAICodec]:
     base = LiteCodec if lite else CompressAICodec
     if lite:
@@ -254,7 +234,7 @@ def _arch_class(arch: str, lite: bool = False) -> type[CompressAICodec]:
         zoo = {"zoo_qualities": ZOO_QUALITIES[arch], "__module__": __name__}
         params = type(f"{arch}Params", (CompressAIParams,), zoo)
     attrs = {"arch": arch, "__module__": __name__, "Params": params}
-    return type(_class_name(arch, lite), (base,), attrs)
+    return type(class_name(arch, lite), (base,), attrs)
 
 
 # One class per zoo architecture, so that each registers under a lazy "module:Class" target.
@@ -267,33 +247,3 @@ Cheng2020AttnCodec = _arch_class("cheng2020-attn")
 Bmshj2018HyperpriorLiteCodec = _arch_class("bmshj2018-hyperprior", lite=True)
 Mbt2018MeanLiteCodec = _arch_class("mbt2018-mean", lite=True)
 Cheng2020AnchorLiteCodec = _arch_class("cheng2020-anchor", lite=True)
-
-_DESCRIPTIONS = {
-    "bmshj2018-factorized": "Ballé et al. 2018, factorized prior",
-    "bmshj2018-hyperprior": "Ballé et al. 2018, scale hyperprior",
-    "mbt2018-mean": "Minnen et al. 2018, mean-scale hyperprior",
-    "mbt2018": "Minnen et al. 2018, joint autoregressive + hyperprior",
-    "cheng2020-anchor": "Cheng et al. 2020, anchor",
-    "cheng2020-attn": "Cheng et al. 2020, with attention",
-}
-
-
-@hookimpl
-def register_codecs(register: Any) -> None:
-    for arch, desc in _DESCRIPTIONS.items():
-        register(
-            arch,
-            f"{__name__}:{_class_name(arch)}",
-            description=f"CompressAI {desc}",
-            qualities=ZOO_QUALITIES[arch],
-        )
-    for arch in LITE_ARCHS:
-        qualities = lite_qualities(arch)
-        if not qualities:
-            continue  # not shipped in this build
-        register(
-            f"{arch}-lite",
-            f"{__name__}:{_class_name(arch, lite=True)}",
-            description=f"CompressAI {_DESCRIPTIONS[arch]}; reduced width, shipped weights (CPU)",
-            qualities=qualities,
-        )

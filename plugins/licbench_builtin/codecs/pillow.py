@@ -14,7 +14,6 @@ from torch import Tensor
 from licbench.api.codec import Codec, CodecParams, Encoded
 from licbench.errors import LicbenchError
 from licbench.images import pil_to_tensor, tensor_to_pil
-from licbench.plugin.hookspecs import hookimpl
 
 
 class JpegParams(CodecParams):
@@ -157,21 +156,3 @@ class JpegXlCodec(PillowCodec):
     def key_extras(self) -> dict[str, Any]:
         """The bundled libjxl decides the bits: its package's version is keyed."""
         return {"pillow-jxl-plugin": version("pillow-jxl-plugin")}
-
-
-@hookimpl
-def register_codecs(register: Any) -> None:
-    register("jpeg", f"{__name__}:JpegCodec", description="JPEG via Pillow (quality 1-95)")
-    register("webp", f"{__name__}:WebpCodec", description="WebP via Pillow (quality 0-100)")
-    register(
-        "jpeg2000",
-        f"{__name__}:Jpeg2000Codec",
-        description="JPEG 2000 via Pillow/OpenJPEG (quality: target PSNR in dB, 15-70)",
-    )
-    register("avif", f"{__name__}:AvifCodec", description="AVIF via Pillow (quality 0-100)")
-    register(
-        "hevc", f"{__name__}:HevcCodec", description="HEVC intra (x265, HEIF) via pillow-heif"
-    )
-    register(
-        "jpeg-xl", f"{__name__}:JpegXlCodec", description="JPEG XL via pillow-jxl-plugin"
-    )

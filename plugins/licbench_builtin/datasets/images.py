@@ -20,7 +20,6 @@ from licbench.errors import LicbenchError
 from licbench.hashing import hash_json
 from licbench.images import IMAGE_SUFFIXES, array_to_tensor, load_image
 from licbench.paths import cache_dir, data_root
-from licbench.plugin.hookspecs import hookimpl
 from licbench.plugin.params import Params
 
 log = logging.getLogger("licbench")
@@ -296,13 +295,3 @@ class Faces(ImageFolder):
         p: FacesParams = self.params  # type: ignore[assignment]
         base = Path(p.path).expanduser() if p.path else (data_root() or Path(".")) / "faces"
         self.root = base / p.split
-
-
-@hookimpl
-def register_datasets(register: Any) -> None:
-    register("samples", f"{__name__}:Samples", description=Samples.__doc__)
-    register("folder", f"{__name__}:ImageFolder", description=ImageFolder.__doc__)
-    register("kodak", f"{__name__}:Kodak", description=Kodak.__doc__)
-    register("bsds500", f"{__name__}:Bsds500", description=Bsds500.__doc__)
-    register("street-scenes", f"{__name__}:StreetScenes", description=StreetScenes.__doc__)
-    register("faces", f"{__name__}:Faces", description=Faces.__doc__)

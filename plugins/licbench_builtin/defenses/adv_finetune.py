@@ -27,7 +27,6 @@ from licbench.checkpoint import SAFETENSORS
 from licbench.data import training_fingerprints, training_set
 from licbench.errors import LicbenchError
 from licbench.hashing import hash_json
-from licbench.plugin.hookspecs import hookimpl
 from licbench.plugin.params import DatasetRef, Params
 from licbench.plugin.registry import UsesRegistry
 from licbench.rd import bpp_of, lmbda_for, psnr_from_mse
@@ -157,12 +156,3 @@ class AdversarialFinetune(FilterDefense, Trained, UsesRegistry):
         if self.key is not None:
             out["artifact"] = {"family": FAMILY, "key": self.key, "suffix": SUFFIX}
         return out
-
-
-@hookimpl
-def register_defenses(register: Any) -> None:
-    register(
-        AdversarialFinetune.name,
-        f"{__name__}:AdversarialFinetune",
-        description=AdversarialFinetune.__doc__,
-    )

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import math
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -16,7 +15,6 @@ from torch import Tensor
 
 from licbench.api.defense import FilterDefense, Transform, straight_through
 from licbench.images import pil_to_tensor, tensor_to_pil
-from licbench.plugin.hookspecs import hookimpl
 from licbench.plugin.params import Params
 
 
@@ -110,9 +108,3 @@ class JpegPurifyDefense(FilterDefense):
 
     def transform(self) -> Transform:
         return Jpeg(self.params.quality)
-
-
-@hookimpl
-def register_defenses(register: Any) -> None:
-    for cls in (GaussianBlurDefense, BitSqueezeDefense, JpegPurifyDefense):
-        register(cls.name, f"{__name__}:{cls.__name__}", description=cls.__doc__)

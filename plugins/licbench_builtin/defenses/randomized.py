@@ -29,7 +29,6 @@ from licbench.api.defense import Transform, TransformDefense
 from licbench.errors import LicbenchError
 from licbench.hashing import derive_seed
 from licbench.images import crop, pad
-from licbench.plugin.hookspecs import hookimpl
 from licbench.plugin.params import Params
 from licbench.rd import likelihood_bits, lmbda_for, rd_loss
 
@@ -188,9 +187,3 @@ class InputRandomization(RandomizedDefense):
 
     def transform_for(self, codec: Codec, x: Tensor) -> RandomTransform:
         return self.candidates(x)[1]
-
-
-@hookimpl
-def register_defenses(register: Any) -> None:
-    for cls in (TwoWay, KWay, InputRandomization):
-        register(cls.name, f"{__name__}:{cls.__name__}", description=cls.__doc__)

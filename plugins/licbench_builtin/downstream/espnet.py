@@ -23,7 +23,6 @@ from torch import Tensor, nn
 from licbench.api.downstream import SegmentationModel
 from licbench.errors import LicbenchError
 from licbench.paths import model_weights
-from licbench.plugin.hookspecs import hookimpl
 
 WEIGHTS_FILE = "decoder_espnet_p_2_q_8.pth"
 ENCODER_FILE = "encoder_espnet_p_2_q_8.pth"
@@ -254,12 +253,3 @@ class ESPNetCityscapes(SegmentationModel):
         if (zh, zw) != (h, w):
             logits = F.interpolate(logits, size=(h, w), mode="bilinear", align_corners=False)
         return logits
-
-
-@hookimpl
-def register_downstream(register: Any) -> None:
-    register(
-        ESPNetCityscapes.name,
-        f"{__name__}:ESPNetCityscapes",
-        description="ESPNet (p=2, q=8) Cityscapes segmentation, 19 train ids + void",
-    )

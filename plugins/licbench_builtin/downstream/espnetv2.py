@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -23,7 +22,6 @@ from torch import Tensor, nn
 from licbench.api.downstream import SegmentationModel
 from licbench.errors import LicbenchError
 from licbench.paths import model_weights
-from licbench.plugin.hookspecs import hookimpl
 
 WIDTHS = (32, 128, 256, 512)  # output channels of encoder levels 1-4 at s = 2.0
 REPEATS = (3, 7)  # EESP blocks after the level-3 and level-4 down-samplers
@@ -349,9 +347,3 @@ class ESPNetv2Pascal(ESPNetv2Segmentation):
     num_classes = 21
     weights_file = "espnetv2_s_2.0_pascal_384x384.pth"
     classes = {c: i for i, c in enumerate(PASCAL)}
-
-
-@hookimpl
-def register_downstream(register: Any) -> None:
-    for cls in (ESPNetv2Cityscapes, ESPNetv2Pascal):
-        register(cls.name, f"{__name__}:{cls.__name__}", description=cls.__doc__)

@@ -23,7 +23,6 @@ from torch import Tensor, nn
 from licbench.api.downstream import FaceEmbedder
 from licbench.errors import LicbenchError
 from licbench.paths import model_weights
-from licbench.plugin.hookspecs import hookimpl
 
 WEIGHTS_FILE = "mobilefacenet_casia.ckpt"
 CROP_BOX = (32, 16, 224, 240)  # x0, y0, x1, y1 of the face template in a 256x256 crop
@@ -186,12 +185,3 @@ def best_threshold(similarities: Any, labels: Any) -> tuple[float, float]:
     best = torch.nonzero(accs == accs.max()).flatten()
     thr = float(cands[best[len(best) // 2]])
     return thr, float(accs.max())
-
-
-@hookimpl
-def register_downstream(register: Any) -> None:
-    register(
-        MobileFaceNet.name,
-        f"{__name__}:MobileFaceNet",
-        description="MobileFaceNet (CASIA-WebFace) face embeddings on 256x256 aligned crops",
-    )

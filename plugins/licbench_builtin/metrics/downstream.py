@@ -17,7 +17,6 @@ from licbench.api.metric import Metric, Sample
 from licbench.errors import LicbenchError
 from licbench.images import load_image
 from licbench.paths import data_root
-from licbench.plugin.hookspecs import hookimpl
 from licbench.plugin.registry import Registry, UsesRegistry
 from licbench_builtin.backdoor.goals_downstream import (
     FaceModel,
@@ -169,9 +168,3 @@ class FaceAccuracy(Metric, UsesRegistry):
             for a, same in pairs
         ]
         return 100 * sum(right) / len(right)
-
-
-@hookimpl
-def register_metrics(register: Any) -> None:
-    for cls in (SegAsr, SegMse, SegAgreement, FaceSimilarity, FaceAccuracy):
-        register(cls.name, f"{__name__}:{cls.__name__}", description=cls.__doc__)

@@ -6,12 +6,9 @@ PSNR and MS-SSIM follow CompressAI's evaluation: both images are rounded to 8 bi
 
 from __future__ import annotations
 
-from typing import Any
-
 from pytorch_msssim import ms_ssim
 
 from licbench.api.metric import Metric, Sample
-from licbench.plugin.hookspecs import hookimpl
 from licbench.rd import psnr_8bit, psnr_from_mse, to_8bit
 
 
@@ -101,23 +98,3 @@ class DecodeSeconds(Metric):
 
     def compute(self, s: Sample) -> float:
         return s.decode_s
-
-
-@hookimpl
-def register_metrics(register: Any) -> None:
-    for cls in (
-        Bpp,
-        BppEstimate,
-        Psnr,
-        MsSsim,
-        PsnrClean,
-        InputPsnr,
-        InputLinf,
-        EncodeSeconds,
-        DecodeSeconds,
-    ):
-        register(
-            cls.name,
-            f"{__name__}:{cls.__name__}",
-            description=cls.__doc__.split("\n")[0] if cls.__doc__ else cls.name,
-        )

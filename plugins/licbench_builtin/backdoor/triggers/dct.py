@@ -17,7 +17,6 @@ from pydantic import Field, model_validator
 from torch import Tensor, nn
 
 from licbench.api.backdoor import Trigger
-from licbench.plugin.hookspecs import hookimpl
 from licbench.plugin.params import Params
 from licbench_builtin.backdoor.triggers.blockdct import block_dct, block_idct, pad_to, zigzag
 
@@ -109,12 +108,3 @@ class DCTAdaptiveTrigger(Trigger):
             t = t * self.weight_net(xp)[:, :, :, :, None]  # (B, 1, nh, nw, 1)
         poisoned = block_idct((flat + t).reshape(b, c, nh, nw, p, p))
         return poisoned[..., :h, :w].clamp(0, 1)
-
-
-@hookimpl
-def register_triggers(register: Any) -> None:
-    register(
-        DCTAdaptiveTrigger.name,
-        f"{__name__}:DCTAdaptiveTrigger",
-        description="Yu et al.: adaptive trigger on middle DCT frequencies of each patch",
-    )

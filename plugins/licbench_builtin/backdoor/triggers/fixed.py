@@ -13,7 +13,6 @@ from pydantic import Field
 from torch import Tensor
 
 from licbench.api.backdoor import Trigger
-from licbench.plugin.hookspecs import hookimpl
 from licbench.plugin.params import Params
 from licbench_builtin.backdoor.triggers.blockdct import block_dct, block_idct, pad_to
 
@@ -42,12 +41,3 @@ class FTrojanTrigger(Trigger):
         for u, v in self.positions:
             coeffs[..., u, v] += self.magnitude
         return block_idct(coeffs)[..., :h, :w].clamp(0, 1)
-
-
-@hookimpl
-def register_triggers(register: Any) -> None:
-    register(
-        FTrojanTrigger.name,
-        f"{__name__}:FTrojanTrigger",
-        description="FTrojan: fixed mid/high DCT coefficients of every 8x8 block",
-    )

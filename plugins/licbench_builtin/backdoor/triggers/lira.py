@@ -13,7 +13,6 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from licbench.api.backdoor import Trigger
-from licbench.plugin.hookspecs import hookimpl
 from licbench.plugin.params import Params
 from licbench_builtin.backdoor.triggers.blockdct import pad_to
 
@@ -68,10 +67,3 @@ class LiraTrigger(Trigger):
         xp, (h, w) = pad_to(x, 4)
         delta = self.eps * torch.tanh(self.net(xp))[..., :h, :w]
         return (x + delta).clamp(0, 1)
-
-
-@hookimpl
-def register_triggers(register: Any) -> None:
-    register(
-        LiraTrigger.name, f"{__name__}:LiraTrigger", description="LIRA: x + eps*tanh(U-Net(x))"
-    )
