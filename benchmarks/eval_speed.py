@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from licbench.paths import data_root
 
 
 def timed(cmd: list[str]) -> tuple[float, str]:
@@ -27,9 +28,9 @@ def timed(cmd: list[str]) -> tuple[float, str]:
 
 
 def main() -> None:
-    data_root = Path(os.environ.get("LICBENCH_DATA", "../shared/data"))
+    root = data_root() or Path("../shared/data")
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--data", type=Path, default=data_root / "kodak")
+    p.add_argument("--data", type=Path, default=root / "kodak")
     p.add_argument("--arch", default="bmshj2018-hyperprior")
     p.add_argument("--checkpoint", type=Path)
     p.add_argument("--limit", type=int, help="first N images only")

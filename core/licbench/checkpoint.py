@@ -4,7 +4,6 @@ trained artifacts as safetensors files (tensors plus a JSON tree, nothing execut
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import torch
 from torch import Tensor
 
 from licbench.errors import LicbenchError
+from licbench.paths import atomic
 
 SAFETENSORS = ".safetensors"
 TREE = "licbench-tree"  # the metadata entry holding an artifact's non-tensor content
@@ -65,9 +65,8 @@ def save_tree(obj: Any, path: Path) -> None:
 
     tensors: dict[str, Tensor] = {}
     tree = json.dumps(_split(obj, "", tensors), default=str)
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    save_file(tensors, str(tmp), metadata={TREE: tree})
-    tmp.replace(path)
+    with atomic(path) as tmp:
+        save_file(tensors, str(tmp), metadata={TREE: tree})
 
 
 def load_tree(path: Path) -> Any:

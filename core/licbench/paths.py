@@ -5,6 +5,8 @@ LICBENCH_MAX_PIXELS, XDG_DATA_HOME)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from licbench.errors import LicbenchError
@@ -30,11 +32,10 @@ def licbench_environment() -> dict[str, str]:
 
 
 def cache_dir() -> Path:
-    """Downloads and trained artifacts: LICBENCH_CACHE, else ~/.cache/licbench."""
+    """Downloads and trained artifacts: LICBENCH_CACHE, else ~/.cache/licbench (the one
+    default; created by the first write into it, never by asking)."""
     value = os.environ.get("LICBENCH_CACHE")
-    path = Path(value).expanduser() if value else Path.home() / ".cache" / "licbench"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return Path(value).expanduser() if value else Path.home() / ".cache" / "licbench"
 
 
 def shipped_artifact(family: str, name: str) -> Path | None:
@@ -80,10 +81,22 @@ def model_weights(filename: str, what: str, source: str = "") -> Path:
     return path
 
 
-def write_atomic(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file (readers never see half a file)."""
+@contextmanager
+def atomic(path: Path) -> Iterator[Path]:
+    """A temporary file of this process beside ``path`` (its folder created) to write; it
+    replaces ``path`` when the block ends, and is removed if the block fails, so readers
+    and a killed writer never leave half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.part")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    try:
+        yield tmp
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_atomic(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (:func:`atomic`)."""
+    with atomic(path) as tmp:
+        tmp.write_bytes(data)
     return path

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +10,7 @@ import torch
 
 from licbench.errors import LicbenchError
 from licbench.hashing import derive_seed
+from licbench.paths import cache_dir
 
 DEFAULT_TRAIN_DATA = {"name": "bsds500", "params": {"split": "trainval"}}
 
@@ -21,7 +22,7 @@ class RunContext:
 
     device: torch.device
     seed: int = 0
-    cache_dir: Path = Path(".licbench-cache")
+    cache_dir: Path = field(default_factory=cache_dir)
     train_data: Any = None  # the manifest's DatasetRef for trained artifacts, or None
     val_data: Any = None  # the manifest's validation DatasetRef, or None
     image: str = ""

@@ -80,9 +80,7 @@ def build(
         "seconds_this_session": round(time.perf_counter() - t0, 1),
         "versions": package_versions(),
     }
-    tmp = record_path(path).with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=2, default=str))
-    tmp.replace(record_path(path))
+    write_atomic(record_path(path), json.dumps(record, indent=2, default=str).encode())
     if not keep_state:
         t.state_path.unlink(missing_ok=True)
     return path

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import random
 import sys
 from abc import ABC, abstractmethod
@@ -26,6 +25,7 @@ from tqdm import tqdm
 
 from licbench.checkpoint import SAFETENSORS, load_tensors, save_tree
 from licbench.errors import LicbenchError
+from licbench.paths import atomic
 from licbench.rd import DOWNSAMPLING
 
 log = logging.getLogger("licbench")
@@ -331,6 +331,5 @@ def save_atomic(obj: Any, path: Path) -> None:
     if path.suffix == SAFETENSORS:
         save_tree(obj, path)
         return
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
+    with atomic(path) as tmp:
+        torch.save(obj, tmp)
