@@ -8,19 +8,23 @@ CPU's results, whatever machine regenerates it).
     python benchmarks/regenerate.py --run [--executor ray]  # run what is missing, then time it
 
 The estimate sums each cell's time from stored timings of comparable cells
-(licbench.plan); it leaves out training, which `--run` measures with the rest. Stored
-cells are skipped, so an interrupted `--run` resumes.
+(licbench.plan), and each trained artifact's time from the record its training wrote
+beside it (in the cache or under benchmarks/artifacts/; a training resumed over several
+sessions counts its last one only). Stored cells are skipped, so an interrupted `--run`
+resumes.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import licbench
+from licbench.paths import cache_dir
 
 ROOT = Path(__file__).resolve().parent
 AUDITED = ROOT / "adversarial" / "defenses.yaml"
@@ -36,20 +40,45 @@ def fmt(seconds: float) -> str:
     return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
 
 
+def training_seconds(key: str) -> float | None:
+    """The seconds the artifact ``key`` took to train, from the record beside it."""
+    for folder in (cache_dir(), ROOT / "artifacts"):
+        for record in folder.glob(f"*/{key}.*.json"):
+            seconds = json.loads(record.read_text()).get("seconds_this_session")
+            if seconds is not None:
+                return float(seconds)
+    return None
+
+
+def stored_artifact(key: str) -> bool:
+    folders = (cache_dir(), ROOT / "artifacts")
+    return any(p.suffix != ".json" for f in folders for p in f.glob(f"*/{key}.*"))
+
+
 def estimate(db: str, from_nothing: bool) -> float:
-    """Print each manifest's cells to run and their estimated time; the total."""
-    total = 0.0
+    """Print each manifest's cells to run and their estimated time, the artifacts to train
+    and theirs (from nothing: every one); the totals."""
+    total, artifacts = 0.0, set()
     jobs = [(m, False) for m in manifests()] + [(AUDITED, True)]
     for path, audit in jobs:
         rows = licbench.plan(path, db=db, audit=audit, device="cpu")
         todo = [r for r in rows if from_nothing or r["state"] != "stored"]
+        artifacts |= {k for r in todo for k in r["artifacts"].values()}
         known = [r["estimated_seconds"] for r in todo if r["estimated_seconds"] is not None]
         total += sum(known)
         name = f"{path.relative_to(ROOT)}{' (audit)' if audit else ''}"
         unknown = len(todo) - len(known)
         note = f", {unknown} without an estimate" if unknown else ""
         print(f"{name:32} {len(todo):4d} of {len(rows):4d} cells  {fmt(sum(known)):>9}{note}")
-    print(f"estimated total (cells only, no training): {fmt(total)}")
+    trained = {k: training_seconds(k) for k in artifacts}
+    if not from_nothing:  # an artifact in the cache, or shipped, is not trained again
+        trained = {k: s for k, s in trained.items() if not stored_artifact(k)}
+    known = [s for s in trained.values() if s is not None]
+    unknown = len(trained) - len(known)
+    print(f"cells: {fmt(total)} on one worker; {len(trained)} artifacts to train: "
+          f"{fmt(sum(known))}" + (f", {unknown} without a record" if unknown else ""))
+    total += sum(known)
+    print(f"estimated total: {fmt(total)} on one worker, about {fmt(total / 2)} on two")
     return total
 
 
