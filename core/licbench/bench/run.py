@@ -1,11 +1,12 @@
 """Run a manifest's cells, skipping cells the database already holds.
 
 A cell is one (dataset, codec, quality, attack, defense) combination scored with every
-metric of the manifest. The run plans every cell (its content key: see
-:mod:`licbench.bench.plan`), has the executor train the artifacts the cells to run need,
-then compute each gray-box attack's inputs once and score the cells
-(:mod:`licbench.bench.work`); the driver writes each result as it arrives, so a re-run of
-the same manifest resumes where an interrupted run stopped.
+metric of the manifest. The run plans every cell (its content key:
+:mod:`licbench.bench.plan`), prepares the artifacts the cells to run need
+(:mod:`licbench.bench.prepare`), then has the executor compute each gray-box attack's
+inputs once and score the cells (:mod:`licbench.bench.work`); the driver writes each
+result as it arrives, so a re-run of the same manifest resumes where an interrupted run
+stopped.
 """
 
 from __future__ import annotations
