@@ -3,6 +3,17 @@ names the offending file or name and says how to fix it. The CLI prints it witho
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
+
+def nearest(word: str, names: Iterable[str]) -> str | None:
+    """The closest of ``names`` to a misspelt ``word`` (case-insensitive), if one is close:
+    every did-you-mean of licbench."""
+    lower = {n.lower(): n for n in names}
+    close = difflib.get_close_matches(word.lower(), list(lower), n=1, cutoff=0.5)
+    return lower[close[0]] if close else None
+
 
 class LicbenchError(Exception):
     """A user-facing error with a one-line, actionable message; ``detail``: the traceback

@@ -10,9 +10,8 @@ from torch import Tensor
 
 from licbench.api.codec import Codec
 from licbench.api.metric import Metric, Sample
+from licbench.bench.manifest import DEFAULT_METRICS
 from licbench.errors import LicbenchError
-
-EVAL_METRICS = ("bpp", "bpp-estimate", "psnr", "ms-ssim", "encode-seconds", "decode-seconds")
 
 
 def _sync(device: torch.device) -> None:
@@ -81,7 +80,7 @@ def evaluate_folder(
     from licbench.plugin.manager import load_registry
 
     reg = load_registry()
-    metrics = [reg.create("metric", n) for n in EVAL_METRICS]
+    metrics = [reg.create("metric", n) for n in DEFAULT_METRICS]  # a manifest's default
     rows: list[dict[str, float | str]] = []
     need = max([codec.min_size, *(m.min_size for m in metrics)])
     for item in reg.create("dataset", "folder", path=folder).items()[:limit]:

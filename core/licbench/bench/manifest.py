@@ -8,7 +8,6 @@ line and key, and a misspelt plugin name comes with the nearest valid one.
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from licbench.api.executor import Resources
 from licbench.bench.yaml_loader import read_yaml
 from licbench.budget import parse_eps
-from licbench.errors import LicbenchError, ParamsError
+from licbench.errors import LicbenchError, ParamsError, nearest
 from licbench.labels import seed_label
 from licbench.plugin.params import Loc, Params, model_at, nested_plugins
 from licbench.plugin.params import dotted as _dotted
@@ -272,8 +271,8 @@ class Manifest(_Strict):
         for tm in self.threat_models:
             for name in tm.attacks:
                 if name not in known:
-                    near = difflib.get_close_matches(name, sorted(known), n=1)
-                    hint = f"did you mean '{near[0]}'?" if near else "list it under attacks"
+                    near = nearest(name, sorted(known))
+                    hint = f"did you mean '{near}'?" if near else "list it under attacks"
                     raise ValueError(
                         f"threat model '{tm.name}' counts attack '{name}', which the manifest "
                         f"does not run; {hint}"
@@ -311,8 +310,8 @@ def _schema_error(path: Path, lines: dict[Loc, tuple[Path, int]], err: Validatio
     if first["type"] == "extra_forbidden":
         key = str(loc[-1])
         model = model_at(Manifest, loc[:-1])
-        hint = difflib.get_close_matches(key, list(model.model_fields), n=1) if model else []
-        msg = f"unknown key '{key}'" + (f", did you mean '{hint[0]}'?" if hint else "")
+        hint = nearest(key, model.model_fields) if model else None
+        msg = f"unknown key '{key}'" + (f", did you mean '{hint}'?" if hint else "")
     elif first["type"] == "missing":
         msg = "required key is missing"
     return f"{_where(path, lines, loc)}: {_dotted(loc)}: {msg}"

@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from licbench.bench.store import ResultStore, exists, sqlite_path
-from licbench.errors import LicbenchError
+from licbench.errors import LicbenchError, nearest
 from licbench.published import anchors
 
 GROUP = ["benchmark", "dataset", "family", "label", "quality", "attack", "defense"]
@@ -172,10 +172,8 @@ class Results:
         """``bench``, or a one-line error with the nearest stored name."""
         if bench in self.origin:
             return bench
-        from licbench.plugin.params import nearest
-
         near = nearest(bench, self.benchmarks())
-        fix = f"did you mean '{near[0]}'?" if near else f"stored: {', '.join(self.benchmarks())}"
+        fix = f"did you mean '{near}'?" if near else f"stored: {', '.join(self.benchmarks())}"
         raise LicbenchError(f"{', '.join(self.sources)}: no benchmark '{bench}'; {fix}")
 
     def _runs_of(self, bench: str) -> pd.DataFrame:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
 from importlib.metadata import entry_points
 from typing import Any
 
 import pluggy
 
-from licbench.errors import LicbenchError
+from licbench.errors import LicbenchError, nearest
 from licbench.plugin import hookspecs
 from licbench.plugin.registry import Registry
 
@@ -56,8 +55,8 @@ def _check_pending(pm: pluggy.PluginManager, provenance: Provenance) -> None:
             continue
         for impl in caller.get_hookimpls():
             dist = provenance.get(impl.plugin_name, (impl.plugin_name, ""))[0]
-            near = difflib.get_close_matches(hook_name, known, n=1)
-            hint = f"rename it '{near[0]}'" if near else f"use one of {', '.join(known)}"
+            near = nearest(hook_name, known)
+            hint = f"rename it '{near}'" if near else f"use one of {', '.join(known)}"
             raise LicbenchError(
                 f"package {dist} ({impl.plugin_name}) implements unknown hook '{hook_name}'; {hint}"
             )

@@ -11,11 +11,12 @@ params against the registry too.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator
 from typing import Any, ClassVar, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from licbench.errors import nearest
 
 Loc = tuple[str | int, ...]
 
@@ -111,7 +112,7 @@ def describe_error(model: type[BaseModel], err: ValidationError) -> tuple[Loc, s
         owner = model_at(model, loc[:-1])
         names = list(owner.model_fields) if owner else []
         near = nearest(str(loc[-1]), names)
-        hint = f"did you mean '{near[0]}'?" if near else f"accepted: {', '.join(names) or 'none'}"
+        hint = f"did you mean '{near}'?" if near else f"accepted: {', '.join(names) or 'none'}"
         return loc, f"unknown parameter; {hint}"
     if first["type"] == "missing":
         return loc, "required parameter is missing"
@@ -122,12 +123,6 @@ def describe_error(model: type[BaseModel], err: ValidationError) -> tuple[Loc, s
     if not isinstance(given, (dict, list)) and first["type"] != "value_error":
         msg += f" (got {given!r})"
     return loc, msg.removeprefix("Value error, ")
-
-
-def nearest(word: str, names: list[str]) -> list[str]:
-    """The closest of ``names`` to a misspelt ``word`` (case-insensitive), if any is close."""
-    lower = {n.lower(): n for n in names}
-    return [lower[m] for m in difflib.get_close_matches(word.lower(), lower, n=1, cutoff=0.5)]
 
 
 def dotted(loc: Loc) -> str:

@@ -3,7 +3,6 @@ parameters, and duplicate and did-you-mean errors (after lm-evaluation-harness).
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +14,7 @@ from licbench.errors import (
     LicbenchError,
     ParamsError,
     UnknownPluginError,
+    nearest,
 )
 from licbench.plugin.params import Params, describe_error, dotted
 
@@ -180,8 +180,7 @@ class Registry:
         return name in self._entries.get(kind, {})
 
     def suggest(self, kind: str, name: str) -> str | None:
-        close = difflib.get_close_matches(name, self._entries[kind], n=1, cutoff=0.5)
-        return close[0] if close else None
+        return nearest(name, self._entries[kind])
 
     def get(self, kind: str, name: str) -> PluginEntry:
         try:
