@@ -65,11 +65,24 @@ class SegmentationClasses(Params):
             class_index(registry, self.model, self.target)
         return self
 
-    def indices(self, registry: Registry) -> tuple[int, int]:
-        """The source and target classes' indices in the model's output."""
-        return class_index(registry, self.model, self.source), class_index(
-            registry, self.model, self.target
-        )
+
+class Segmenting(UsesRegistry):
+    """A plugin that reads a segmentation model (a goal, a metric; its ``params`` are
+    :class:`SegmentationClasses`): the model on an input's device, and the indices of the
+    source and target classes in its output."""
+
+    params: SegmentationClasses
+
+    def net(self, x: Tensor) -> nn.Module:
+        return downstream(self.registry, self.params.model, str(x.device))
+
+    @property
+    def source(self) -> int:
+        return class_index(self.registry, self.params.model, self.params.source)
+
+    @property
+    def target(self) -> int:
+        return class_index(self.registry, self.params.model, self.params.target)
 
 
 class FaceModel(Params):
@@ -84,7 +97,7 @@ class FaceParams(FaceModel, GoalParams):
     pass
 
 
-class SegmentationTargeted(BackdoorGoal, UsesRegistry):
+class SegmentationTargeted(BackdoorGoal, Segmenting):
     """Eq. 11: CE(g(x̂_T), t) on the source-class region + β·CE(g(x̂_T), g(x)) elsewhere."""
 
     name = "segmentation-targeted"
@@ -95,7 +108,6 @@ class SegmentationTargeted(BackdoorGoal, UsesRegistry):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.model_name = self.params.model
         self._memo: tuple[Tensor, Tensor] | None = None
 
     def labels(self, x: Tensor) -> Tensor:
@@ -104,17 +116,6 @@ class SegmentationTargeted(BackdoorGoal, UsesRegistry):
             with torch.no_grad():
                 self._memo = (x, self.net(x)(x).argmax(1))
         return self._memo[1]
-
-    def net(self, x: Tensor) -> nn.Module:
-        return downstream(self.registry, self.model_name, str(x.device))
-
-    @property
-    def source(self) -> int:
-        return self.params.indices(self.registry)[0]
-
-    @property
-    def target(self) -> int:
-        return self.params.indices(self.registry)[1]
 
     def region(self, x: Tensor) -> Tensor:
         return (self.labels(x) == self.source).unsqueeze(1).to(x.dtype).expand_as(x)

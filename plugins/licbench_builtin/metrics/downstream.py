@@ -21,32 +21,24 @@ from licbench.plugin.registry import Registry, UsesRegistry
 from licbench_builtin.backdoor.goals_downstream import (
     FaceModel,
     SegmentationClasses,
+    Segmenting,
     downstream,
 )
 from licbench_builtin.downstream.mobilefacenet import best_threshold
 
 
-class _Segmentation(Metric, UsesRegistry):
+class _Segmentation(Metric, Segmenting):
     Params = SegmentationClasses
     params: SegmentationClasses
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        model = self.model_name = self.params.model
-        if model != "espnetv2-cityscapes":  # one score column per downstream model
-            self.name = f"{self.name}@{model}"
-
-    @property
-    def source(self) -> int:
-        return self.params.indices(self.registry)[0]
-
-    @property
-    def target(self) -> int:
-        return self.params.indices(self.registry)[1]
+        if self.params.model != "espnetv2-cityscapes":  # one score column per model
+            self.name = f"{self.name}@{self.params.model}"
 
     @torch.no_grad()
     def outputs(self, s: Sample) -> tuple[torch.Tensor, torch.Tensor]:
-        net = downstream(self.registry, self.model_name, str(s.x_hat.device))
+        net = self.net(s.x_hat)
         return net(s.x.to(s.x_hat.device)), net(s.x_hat)
 
 
