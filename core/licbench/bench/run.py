@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import pandas as pd
@@ -26,6 +27,7 @@ from licbench.api.artifact import Recipe
 from licbench.api.attack import Attack
 from licbench.api.context import RunContext, resolve_device
 from licbench.api.executor import Executor, Resources
+from licbench.api.metric import Metric
 from licbench.bench.estimate import Estimate, duration, estimate
 from licbench.bench.manifest import DatasetRef, Manifest
 from licbench.bench.plan import Cell, Planned, Planner, as_error, expand
@@ -100,10 +102,14 @@ class Runner:
         )
         self.expected = Estimate({})
 
+    @cached_property
+    def metrics(self) -> list[Metric]:
+        """The manifest's metrics, built once (for image checks and the metric rows)."""
+        return [self.registry.create("metric", r.name, **r.params) for r in self.m.metrics]
+
     def images(self, ref: DatasetRef) -> Images:
         """The dataset's (name, image) list as the cells see it (checked, limited, cropped)."""
-        metrics = [self.registry.create("metric", r.name, **r.params) for r in self.m.metrics]
-        return dataset_images(ref, self.registry, self.limit, metrics)
+        return dataset_images(ref, self.registry, self.limit, self.metrics)
 
     def planner(self) -> Planner:
         return Planner(self.m, self.registry, self.ctx, self.limit, key_device=self.device.type)
@@ -247,8 +253,7 @@ class Runner:
         return bool(issubclass(cls, Attack) and cls.adaptive)
 
     def _metric_rows(self) -> list[tuple[str, bool, str]]:
-        metrics = [self.registry.create("metric", r.name, **r.params) for r in self.m.metrics]
-        rows = [(m.name, m.higher_is_better, m.unit) for m in metrics]
+        rows = [(m.name, m.higher_is_better, m.unit) for m in self.metrics]
         if self.m.draws > 1 and self.m.defenses:
             rows += [(f"{n}@worst", h, u) for n, h, u in rows]
         return rows

@@ -31,15 +31,13 @@ def _json(text: str) -> dict[str, Any]:
     return value
 
 
-def _codec(args: argparse.Namespace) -> Codec:
-    from licbench.plugin.manager import load_registry
-
+def _codec(args: argparse.Namespace, reg: Any) -> Codec:
     params: dict[str, Any] = {}
     if getattr(args, "checkpoint", None):
         params["checkpoint"] = args.checkpoint
     if getattr(args, "pretrained", False):
         params["pretrained"] = True
-    codec: Codec = load_registry().create("codec", args.codec, quality=args.quality, **params)
+    codec: Codec = reg.create("codec", args.codec, quality=args.quality, **params)
     return codec
 
 
@@ -49,10 +47,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from licbench.api.context import resolve_device
     from licbench.bench.evaluate import evaluate_folder
+    from licbench.plugin.manager import load_registry
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    codec = _codec(args).to(resolve_device(args.device))
+    codec = _codec(args, load_registry()).to(resolve_device(args.device))
     rows, mean = evaluate_folder(codec, args.data, args.limit, estimate=not args.no_estimate)
     if args.json:
         out = {"codec": args.codec, "quality": args.quality, "spec": codec.spec()}
@@ -62,14 +61,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _with_plugins(codec: Codec, args: argparse.Namespace) -> tuple[Codec, Any]:
+def _with_plugins(codec: Codec, args: argparse.Namespace, reg: Any) -> tuple[Codec, Any]:
     """The codec behind ``--attack`` (a trained one, e.g. a backdoor) and ``--defense``,
     and the test-time attack that changes the input (with its context); a
     trained artifact must exist already (``licbench prepare`` trains it)."""
     from licbench.api.artifact import Trained
     from licbench.api.context import RunContext
     from licbench.paths import cache_dir
-    from licbench.plugin.manager import load_registry
     from licbench.train.cache import adopt_shipped, require
 
     ctx = RunContext(codec.device, args.seed, cache_dir())
@@ -78,7 +76,7 @@ def _with_plugins(codec: Codec, args: argparse.Namespace) -> tuple[Codec, Any]:
         name = getattr(args, role)
         if not name:
             continue
-        plugin = load_registry().create(role, name, **getattr(args, f"{role}_params"))
+        plugin = reg.create(role, name, **getattr(args, f"{role}_params"))
         if isinstance(plugin, Trained):
             recipe = plugin.recipe(codec, ctx)
             fix = "train it with `licbench prepare MANIFEST`"
@@ -100,9 +98,11 @@ def cmd_compress(args: argparse.Namespace) -> int:
     from licbench.api.context import resolve_device
     from licbench.bitstream import write_bitstream
     from licbench.images import load_image, save_image
+    from licbench.plugin.manager import load_registry
 
-    bare = _codec(args).to(resolve_device(args.device))
-    codec, (attack, ctx) = _with_plugins(bare, args)
+    reg = load_registry()  # one for the codec, the attack and the defense
+    bare = _codec(args, reg).to(resolve_device(args.device))
+    codec, (attack, ctx) = _with_plugins(bare, args, reg)
     x = load_image(args.input).to(codec.device)
     if attack is not None:  # delivered as the 8-bit image a file carries
         torch.manual_seed(args.seed)

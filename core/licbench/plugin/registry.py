@@ -154,8 +154,8 @@ class Registry:
         **meta: Any,
     ) -> PluginEntry:
         """Register ``target`` as ``kind`` ``name``; a class target is checked at once."""
-        entry = PluginEntry(kind, name, target, dist, version, self._bases[kind], description, meta)
-        entry.registry = self
+        base = self._bases[kind]
+        entry = PluginEntry(kind, name, target, dist, version, base, description, meta, self)
         table = self._entries[kind]
         if name in table:
             other = table[name]
