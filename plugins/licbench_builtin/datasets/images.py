@@ -204,6 +204,12 @@ class Kodak(ImageFolder):
         return items
 
 
+def local_root(path: str | None, folder: str) -> Path:
+    """A dataset's folder: ``path`` as given, else LICBENCH_DATA/``folder`` (relative to the
+    working folder where LICBENCH_DATA is unset)."""
+    return Path(path).expanduser() if path else (data_root() or Path(".")) / folder
+
+
 class Bsds500Params(Params):
     split: Literal["train", "val", "test", "trainval"] = "test"
     path: str | None = Field(None, description="default: LICBENCH_DATA/bsds500")
@@ -218,7 +224,7 @@ class Bsds500(ImageFolder):
     def __init__(self, **params: Any) -> None:
         Dataset.__init__(self, **params)
         p: Bsds500Params = self.params  # type: ignore[assignment]
-        self.root = Path(p.path).expanduser() if p.path else (data_root() or Path(".")) / "bsds500"
+        self.root = local_root(p.path, "bsds500")
         self.splits = ["train", "val"] if p.split == "trainval" else [p.split]
 
     def items(self) -> list[ImageItem]:
@@ -256,7 +262,7 @@ class StreetScenes(Dataset):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         p: StreetParams = self.params  # type: ignore[assignment]
-        base = Path(p.path).expanduser() if p.path else (data_root() or Path(".")) / "segmentation"
+        base = local_root(p.path, "segmentation")
         self.root, self.split, self.width = base / "street_scenes", p.split, p.width
 
     def items(self) -> list[ImageItem]:
@@ -293,5 +299,5 @@ class Faces(ImageFolder):
     def __init__(self, **params: Any) -> None:
         Dataset.__init__(self, **params)
         p: FacesParams = self.params  # type: ignore[assignment]
-        base = Path(p.path).expanduser() if p.path else (data_root() or Path(".")) / "faces"
+        base = local_root(p.path, "faces")
         self.root = base / p.split
