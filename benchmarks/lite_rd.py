@@ -79,6 +79,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     kodak = str(shared() / "kodak")
     reg = load_registry()
+    metrics = [reg.create("metric", n) for n in ("bpp", "psnr", "ms-ssim")]
     rows, summary, points = [], [], {}
     jpeg = reference("jpeg")
     for arch in LITE_ARCHS:
@@ -89,7 +90,7 @@ def main() -> None:
         ours: dict[str, list[float]] = {"bpp": [], "psnr": [], "ms-ssim": []}
         for q in qualities:
             codec = reg.create("codec", f"{arch}-lite", quality=q)
-            _, mean = evaluate_folder(codec, kodak, args.limit, estimate=False)
+            _, mean = evaluate_folder(codec, kodak, metrics, args.limit, estimate=False)
             for k in ours:
                 ours[k].append(mean[k])
             rows.append(

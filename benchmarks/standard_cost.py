@@ -67,7 +67,7 @@ def main() -> None:
         ref = seconds(pgd, bare, x, ctx)  # gray-box PGD is generated on the bare codec
         total = 0.0
         print(f"\n{name}: one PGD run {ref:.1f} s")
-        for ref_ in standard_attacks(tm):
+        for ref_ in standard_attacks(tm, reg):
             attack = reg.create("attack", ref_.name, **ref_.params)
             target = codec if attack.adaptive else bare
             s = seconds(attack, target, x, ctx)

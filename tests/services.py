@@ -90,7 +90,8 @@ def postgres() -> Iterator[Postgres]:
 
 def ray_cluster(root: Path) -> Iterator[tuple[str, list[Path]]]:
     """A local Ray cluster: a head with no CPUs and two one-CPU nodes, each with its own
-    LICBENCH_CACHE (as machines that share no filesystem). Yields its address and caches."""
+    LICBENCH_CACHE (as machines that share no filesystem) and one declared GPU. Yields its
+    address and caches."""
     try:
         import ray
         from ray.cluster_utils import Cluster
@@ -100,7 +101,8 @@ def ray_cluster(root: Path) -> Iterator[tuple[str, list[Path]]]:
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
     try:
         for cache in caches:
-            cluster.add_node(num_cpus=1, env_vars={"LICBENCH_CACHE": str(cache)})
+            env = {"LICBENCH_CACHE": str(cache)}  # a GPU each: Ray hands out ids, no hardware
+            cluster.add_node(num_cpus=1, num_gpus=1, env_vars=env)
         cluster.wait_for_nodes()
         ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False)
         yield cluster.address, caches

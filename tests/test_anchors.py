@@ -8,7 +8,7 @@ import pytest
 from licbench.bjontegaard import bd_rate
 from licbench.leaderboard.tables import bd_summary
 from licbench.paths import data_root
-from licbench.published import ANCHORS, anchors
+from licbench.published import ANCHORS, Published, anchors
 
 
 def _means(curves: dict[str, list[tuple[float, float]]]) -> pd.DataFrame:
@@ -24,7 +24,7 @@ def _means(curves: dict[str, list[tuple[float, float]]]) -> pd.DataFrame:
 def test_published_anchors_join_the_bd_rate_table_marked_as_such() -> None:
     root = data_root()
     assert root is not None, "set LICBENCH_DATA to the shared data folder"
-    found = anchors(root / "reference")
+    found = anchors(Published(root / "reference", "kodak"))
     assert set(found) == set(ANCHORS)  # VTM, HM, BPG, AV1, ELIC in the shared data
     jpeg = [(0.3, 27.0), (0.6, 30.0), (1.0, 32.5), (1.6, 35.0)]
     means = _means({"jpeg": jpeg, "lite": [(0.25, 28.0), (0.5, 31.0), (0.9, 33.5)]})

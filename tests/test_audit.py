@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from licbench.bench.manifest import Manifest
+from licbench.bench.manifest import validated
 from licbench.cli import main
+from licbench.errors import LicbenchError
+from licbench.plugin.manager import load_registry
 
 MASKED = """\
 name: masked
@@ -67,18 +69,19 @@ def test_a_threat_model_runs_the_standard_set(tmp_path: Path) -> None:
             },
         ],
     }
-    m = Manifest.model_validate(doc)
+    reg, where = load_registry(), tmp_path / "m.yaml"
+    m = validated(doc, where, registry=reg)  # the standard set: the attacks in its roles
     labels = [a.display for a in m.attacks]
     assert labels == ["pgd", "apgd@r", "pgd@r", "square@r"]
     assert m.threat_models[0].attacks == ["apgd@r", "pgd@r", "square@r"]
     apgd = m.attacks[1].params
     assert apgd["eps"] == pytest.approx(8 / 255) and apgd["restarts"] == 3
     assert apgd["quantization"] == ["noise", "ste", "none"]
-    again = Manifest.model_validate(m.model_dump())  # a stored manifest re-reads the same
+    again = validated(m.model_dump(), where, registry=reg)  # a stored one re-reads the same
     assert [a.display for a in again.attacks] == labels
     bad = {**doc, "threat_models": [{**doc["threat_models"][0], "goal": "seg-asr"}]}
-    with pytest.raises(ValueError, match="covers goals rate and distortion"):
-        Manifest.model_validate(bad)
+    with pytest.raises(LicbenchError, match="m.yaml: .* covers goals rate and distortion"):
+        validated(bad, where, registry=reg)
     (tmp_path / "m.yaml").write_text(
         "name: s\ndatasets: [kodak]\ncodecs: [{name: jpeg, qualities: [50]}]\n"
         "threat_models: [{name: r, goal: rate, budget: {eps: 4/255}, standard: true}]\n"

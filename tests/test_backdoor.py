@@ -183,9 +183,16 @@ def test_poison_compress_with_backdoor_and_decode_with_vanilla(
 
 
 def test_default_training_data_is_bsds500_trainval() -> None:
-    from licbench.api.context import DEFAULT_TRAIN_DATA
+    """The built-ins put BSDS500's train and val splits in the ``training`` role; the run
+    context falls back to it where neither the plugin nor the manifest names data."""
+    import torch
 
-    images, val, fps = training_set(DEFAULT_TRAIN_DATA, None, load_registry())
+    from licbench.api.context import RunContext
+
+    reg = load_registry()
+    default = RunContext(torch.device("cpu")).training_data(None, reg)
+    assert default == {"name": "bsds500", "params": {"split": "trainval"}}
+    images, val, fps = training_set(default, None, reg)
     assert len(images) + len(val) == 300 and len(val) == 4 and fps["val"] == "held-out:last4"
 
 

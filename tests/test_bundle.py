@@ -117,3 +117,21 @@ def test_the_site_marks_imported_cells(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["leaderboard", "--db", str(other), "--site", str(tmp_path / "site")]) == 0
     page = (tmp_path / "site" / "sub_imported_sub.zip_.html").read_text()  # its own entry
     assert "class='verified'>verified" in page and "re-run here: 2 of 2 cells agree" in page
+
+
+def test_verify_reruns_on_the_device_the_cells_record(caplog: pytest.LogCaptureFixture) -> None:
+    """Cells record their device (older cells: the CPU); a bundle of CUDA cells re-runs on
+    CUDA where there is one, else on the CPU with a warning."""
+    import json
+
+    import torch
+
+    from licbench.bench.bundle import recorded_device
+
+    old, cpu = {"config": json.dumps({})}, {"config": json.dumps({"device": "cpu"})}
+    cuda = {"config": json.dumps({"device": "cuda"})}
+    assert recorded_device([old, cpu]) == "cpu" and not caplog.text
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert recorded_device([cuda]) == expected
+    assert ("ran on cuda; re-run on the CPU here" in caplog.text) == (expected == "cpu")
+    assert recorded_device([cuda, cpu]) == "cpu"

@@ -187,3 +187,23 @@ def test_large_images_are_coded_in_bands_with_the_same_result(
     with strips.bands(codec.model, 16), torch.enable_grad():  # attacks: the whole image
         codec.model.g_a(x.requires_grad_(True)).sum().backward()
     assert len(calls) == 4 and "forward" not in vars(codec.model.g_a)
+
+
+def test_an_autoregressive_codec_entropy_codes_on_a_cpu_copy_of_its_weights() -> None:
+    """On a GPU, mbt2018's serial context loop codes on a CPU copy that follows the model's
+    weights; the bitstream is the one a CPU run writes. Other models code where they are."""
+    reg = load_registry()
+    codec = reg.create("codec", "mbt2018", quality=1)  # seeded random weights
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    on_cpu = codec.compress(x).payload
+    codec.device = torch.device("cuda")  # as on a GPU; the test keeps the weights here
+    coder, where = codec.coder()
+    assert where.type == "cpu" and coder is not codec.model
+    assert codec.compress(x).payload == on_cpu
+    with torch.no_grad():  # weights changed after the copy (a backdoor, a fine-tune)
+        codec.model.g_a[0].weight.mul_(1.5)
+    again, _ = codec.coder()
+    assert again is coder and torch.equal(again.g_a[0].weight, codec.model.g_a[0].weight)
+    plain = reg.create("codec", "bmshj2018-hyperprior-lite", quality=2)
+    plain.device = torch.device("cuda")
+    assert plain.coder()[0] is plain.model and not plain.autoregressive

@@ -131,9 +131,10 @@ def test_published_curves_are_drawn_dashed_beside_the_results(tmp_path: Path) ->
 
     from licbench.errors import LicbenchError
     from licbench.leaderboard.plots import rd_plot
-    from licbench.published import for_codec, load_published
+    from licbench.published import Published, for_codec, load_published
 
-    ref = for_codec(DATA / "reference", "bmshj2018-hyperprior-lite")
+    published = Published(DATA / "reference", "kodak")
+    ref = for_codec(published, "bmshj2018-hyperprior-lite")
     assert ref is not None and len(ref) == 8 and ref.bpp.is_monotonic_increasing
     assert ref.name[0] == "bmshj2018-hyperprior"
     bad = tmp_path / "bad.json"
@@ -149,7 +150,7 @@ def test_published_curves_are_drawn_dashed_beside_the_results(tmp_path: Path) ->
         ]
     )  # fmt: skip
     plots = tmp_path / "plots"
-    (svg,) = rd_plot(means, means, plots, fmt="svg", published=DATA / "reference")
+    (svg,) = rd_plot(means, means, plots, fmt="svg", published=published)
     text = svg.read_text()
     assert "bmshj2018-hyperprior (published, Kodak full size)" in text
     assert "stroke-dasharray" in text

@@ -153,3 +153,29 @@ def test_cells_that_do_not_apply_or_are_excluded_are_never_created(
     assert "4: excluded by a rule" in out and "2: pgd does not apply to jpeg" in out
     assert main(["run", str(newcomer), "--db", str(tmp_path / "r.db"), "--no-progress"]) == 0
     assert "10 cells: 10 run, 0 already stored, 0 failed" in capsys.readouterr().out
+
+
+def test_validate_and_dry_run_find_every_dataset_and_download_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder that does not exist is named by `validate`; Kodak with no local copy is a
+    note there, and a one-line error of the dry run, which downloads and creates nothing."""
+    monkeypatch.delenv("LICBENCH_DATA", raising=False)
+    monkeypatch.setenv("LICBENCH_CACHE", str(tmp_path / "cache"))
+    codecs = "codecs: [{name: jpeg, qualities: [50]}]\n"
+    gone = write(
+        tmp_path,
+        f"name: f\ndatasets: [{{name: folder, params: {{path: {tmp_path}/no}}}}]\n{codecs}",
+    )
+    assert main(["validate", str(gone)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"dataset 'folder': image folder {tmp_path}/no does not" in err
+    kodak = write(tmp_path, f"name: k\ndatasets: [kodak]\n{codecs}", "k.yaml")
+    assert main(["validate", str(kodak)]) == 0
+    assert f"note: kodak is not here: a run downloads its images into {tmp_path}/cache" in (
+        capsys.readouterr().out
+    )
+    db = tmp_path / "r.db"
+    assert main(["run", str(kodak), "--dry-run", "--db", str(db)]) == 2
+    assert "(a dry run downloads nothing); or set LICBENCH_DATA" in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists() and not db.exists()

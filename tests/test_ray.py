@@ -146,3 +146,33 @@ def test_a_killed_driver_resumes_without_duplicates(ray_nodes, tmp_path: Path) -
     assert proc.returncode == 0, err
     assert f"{CELLS - stored} run, {stored} already stored" in out
     assert_complete(db)
+
+
+@pytest.mark.slow
+def test_gpu_tasks_run_in_fresh_processes_that_see_only_their_gpu(ray_nodes) -> None:
+    """Each node declares one GPU (Ray hands out its id, no hardware needed): every GPU task
+    sees exactly the GPU Ray gave it and runs in a process of its own (``max_calls=1``), so
+    no reused process keeps another task's CUDA_VISIBLE_DEVICES or memory."""
+    from licbench.api.executor import Resources
+    from licbench.errors import LicbenchError
+    from licbench_builtin.executors.ray import on_assigned_gpus
+
+    address, _ = ray_nodes
+    executor = ray_executor(address)
+    executor.start()
+
+    def probe() -> tuple[int, str | None, list[str]]:
+        import os
+
+        import ray
+
+        ids = [str(i) for i in ray.get_gpu_ids()]
+        return os.getpid(), os.environ.get("CUDA_VISIBLE_DEVICES"), ids
+
+    gpu = Resources(cpus=1, gpus=1)
+    found = [v for _, v in executor.wait([executor.submit(probe, resources=gpu) for _ in range(4)])]
+    assert len({pid for pid, _, _ in found}) == 4  # a fresh process each
+    assert all(len(ids) == 1 and seen == ids[0] for _, seen, ids in found)
+    assert {ids[0] for _, _, ids in found} == {"0"}  # each node's one GPU is its GPU 0
+    with pytest.raises(LicbenchError, match=r"Ray gave this task GPUs \[\] but it sees"):
+        on_assigned_gpus(probe, 1.0)  # the driver was given no GPU

@@ -188,3 +188,33 @@ def test_cli_prints_a_plugins_parameters() -> None:
         text=True,
     )
     assert bad.returncode == 2 and "invalid choice: 'codecs'" in bad.stderr
+
+
+def test_core_asks_for_roles_and_the_builtins_fill_each_once() -> None:
+    """Every role core asks for (hookspecs.ROLES) is filled by the built-ins; the default
+    metrics keep the order every stored default manifest's cell keys were made with."""
+    from licbench.plugin.hookspecs import ROLES
+
+    reg = load_registry()
+    for kind, role in ROLES:
+        assert reg.with_role(kind, role), f"no built-in {kind} in role {role}"
+    assert reg.with_role("metric", "default") == [
+        "bpp", "bpp-estimate", "psnr", "ms-ssim", "encode-seconds", "decode-seconds",
+    ]  # fmt: skip
+    assert reg.role("codec", "anchor").name == "jpeg"
+    assert reg.role_ref("dataset", "training") == {
+        "name": "bsds500", "params": {"split": "trainval"},
+    }  # fmt: skip
+    standard = [reg.role("attack", r).name for r in ("white-box", "transfer", "gradient-free")]
+    assert standard == ["apgd", "pgd", "square"]
+
+
+def test_a_role_with_two_plugins_or_none_names_them() -> None:
+    reg = Registry({"codec": Codec})
+    reg.add("codec", "a", "a:A", "pkg-one", roles=["anchor"])
+    assert reg.role("codec", "anchor").name == "a"
+    reg.add("codec", "b", "b:B", "pkg-two", roles={"anchor": {}})
+    with pytest.raises(LicbenchError, match=r"'a' \(pkg-one\), 'b' \(pkg-two\)"):
+        reg.role("codec", "anchor")
+    with pytest.raises(LicbenchError, match="role 'nothing' needs exactly one plugin, found none"):
+        reg.role("codec", "nothing")

@@ -203,11 +203,36 @@ class RandomNoise(Attack):
         return (x + 0.05 * (2 * torch.rand_like(x) - 1)).clamp(0, 1)
 
 
+class Idle(Attack):
+    """An attack that forgot to attack (e.g. its gradient was zero): returns its input."""
+
+    def perturb(self, codec, x, ctx):
+        return x
+
+
 class NoisePlugin:
     @staticmethod
     @hookimpl
     def register_attacks(register) -> None:
         register("noise-test", RandomNoise)
+        register("idle-test", Idle)
+
+
+def test_an_attack_that_changes_nothing_is_warned_stored_and_printed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import json
+
+    reg = build_registry(*build_plugin_manager({"noise-plugin": NoisePlugin()}))
+    text = MANIFEST + "attacks: [idle-test, noise-test]\nclean: false\n"
+    summary, store = run(tmp_path, text, registry=reg)
+    assert summary.failed == 0 and summary.done == 4
+    cells = store.frame("cells").set_index("attack")
+    warned = {a: json.loads(c).get("warnings") for a, c in cells.config.items()}
+    expected = "the attack left 2 of 2 images unchanged (its output equals its input"
+    assert warned["idle-test"] and warned["idle-test"][0].startswith(expected)
+    assert warned["noise-test"] is None
+    assert f"idle-test/none: {expected}" in caplog.text
 
 
 def test_gray_box_input_is_computed_once_per_image_and_met_by_every_defense(

@@ -20,6 +20,7 @@ from licbench.plugin.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from licbench.leaderboard.view import Results
+    from licbench.published import Published
 
 try:
     __version__ = version("licbench")
@@ -40,11 +41,13 @@ def run(
     from licbench.bench.manifest import load_manifest
     from licbench.bench.run import Runner
     from licbench.bench.store import open_store
+    from licbench.plugin.manager import load_registry
 
-    m = load_manifest(Path(manifest))
+    reg = load_registry()
     runner = Runner(
-        m,
+        load_manifest(Path(manifest), reg),
         open_store(db),
+        registry=reg,
         device=device,
         limit_images=limit_images,
         manifest_path=str(manifest),
@@ -69,15 +72,19 @@ def plan(
     from licbench.bench.run import Runner
     from licbench.bench.store import exists, open_store
     from licbench.paths import default_db_url
+    from licbench.plugin.manager import load_registry
 
-    m = load_manifest(Path(manifest))
+    reg = load_registry()
+    m = load_manifest(Path(manifest), reg)
     if audit:
         from licbench.bench.audit import AuditConfig, audit_manifest
 
-        m = audit_manifest(m, AuditConfig(), Path(manifest))
+        m = audit_manifest(m, AuditConfig(), Path(manifest), reg)
     store = open_store(db) if exists(db or default_db_url()) else open_store("sqlite://")
-    runner = Runner(m, store, device=device, manifest_path=str(manifest), progress=False)
-    return describe_plan(runner.plan(), runner.estimate)
+    runner = Runner(
+        m, store, registry=reg, device=device, manifest_path=str(manifest), progress=False
+    )
+    return describe_plan(runner.plan(offline=True), runner.estimate)
 
 
 def results(
@@ -89,8 +96,18 @@ def results(
     the BD-rate tables of full-size Kodak."""
     from licbench.leaderboard.view import open_results
 
-    folder = Path(published) if published is not None else None
-    return open_results(db, partial=partial, published=folder)
+    return open_results(db, partial=partial, published=_published(published))
+
+
+def _published(folder: str | Path | None) -> Published | None:
+    """The published curves in ``folder``, on the dataset in the ``published-curves`` role."""
+    if folder is None:
+        return None
+    from licbench.plugin.manager import load_registry
+    from licbench.published import Published
+
+    dataset = load_registry().role("dataset", "published-curves").name
+    return Published(Path(folder), dataset)
 
 
 __all__ = ["__version__", "hookimpl", "plan", "results", "run"]

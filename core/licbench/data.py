@@ -47,6 +47,11 @@ def _count(n_items: int, *limits: int | None) -> int:
     return min(x for x in (*limits, n_items) if x)
 
 
+def locate(ref: DataRef, registry: Registry) -> str | None:
+    """Where ``ref``'s images are (:meth:`licbench.api.dataset.Dataset.locate`)."""
+    return registry.create("dataset", ref.name, **ref.params).locate()  # type: ignore[no-any-return]
+
+
 def fingerprint(ref: DataRef, registry: Registry, limit: int | None = None) -> str:
     """The content hash of what :func:`load` returns for the runner (``:firstN`` suffix)."""
     ds = registry.create("dataset", ref.name, **ref.params)

@@ -1,5 +1,5 @@
 """Labels that both sides read: the runs of one attack with several seeds, and the audit's
-label of a defense's declared adaptive attack."""
+labels of its attacks."""
 
 from __future__ import annotations
 
@@ -20,3 +20,11 @@ def unseeded(label: str) -> str:
 
 
 ADAPTIVE = "adaptive-{name}"  # the audit's label of a defense's declared adaptive attack
+AUDIT = {  # the audit's label of each check's attack: stored labels, part of its cells' keys
+    "sweep": "apgd-e{eps:g}",  # the white-box attack at ε = eps/255
+    "unbounded": "apgd-unbounded",
+    "converged": "apgd-long",
+    "transfer": "pgd-transfer",
+    "gradient-free": "square",
+    "noise": "random-noise",
+}

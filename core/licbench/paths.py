@@ -26,6 +26,11 @@ def max_pixels_text() -> str:
     return os.environ.get("LICBENCH_MAX_PIXELS", "").strip()
 
 
+def deterministic_cublas() -> None:
+    """cuBLAS's deterministic workspace (CUBLAS_WORKSPACE_CONFIG), unless one is set."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
 def licbench_environment() -> dict[str, str]:
     """Every LICBENCH_* variable, for worker processes on other nodes."""
     return {k: v for k, v in os.environ.items() if k.startswith("LICBENCH_")}

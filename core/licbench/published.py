@@ -8,11 +8,21 @@ dashed, labelled "published" curves; they are never stored as licbench results.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from licbench.errors import LicbenchError
+
+
+@dataclass(frozen=True)
+class Published:
+    """A folder of published curves and the dataset they were measured on (the dataset in
+    the ``published-curves`` role: the built-ins' Kodak), made at the edge."""
+
+    folder: Path
+    dataset: str
 
 
 def load_published(path: Path) -> pd.DataFrame:
@@ -42,21 +52,22 @@ ANCHORS = {
 }
 
 
-def anchors(folder: Path | None) -> dict[str, pd.DataFrame]:
-    """The published Kodak curves of :data:`ANCHORS` found in ``folder``, by short name."""
-    if folder is None:
+def anchors(published: Published | None) -> dict[str, pd.DataFrame]:
+    """The published curves of :data:`ANCHORS` found in ``published``, by short name."""
+    if published is None:
         return {}
-    return {k: load_published(Path(folder) / f) for k, f in ANCHORS.items()
-            if (Path(folder) / f).is_file()}  # fmt: skip
+    folder = published.folder
+    return {k: load_published(folder / f) for k, f in ANCHORS.items()
+            if (folder / f).is_file()}  # fmt: skip
 
 
-def for_codec(folder: Path | None, codec: str) -> pd.DataFrame | None:
-    """The published Kodak curve of ``codec``'s architecture (``-lite`` models: their full
-    CompressAI twin), from ``folder`` (e.g. ``$LICBENCH_DATA/reference``), if there is one."""
-    if folder is None:
+def for_codec(published: Published | None, codec: str) -> pd.DataFrame | None:
+    """The published curve of ``codec``'s architecture (``-lite`` models: their full
+    CompressAI twin), from ``published`` (e.g. ``$LICBENCH_DATA/reference``), if any."""
+    if published is None:
         return None
     arch = codec.removesuffix("-lite")
     for name in (f"compressai-{arch}_mse_cpu.json", f"{arch}.json"):
-        if (Path(folder) / name).is_file():
-            return load_published(Path(folder) / name)
+        if (published.folder / name).is_file():
+            return load_published(published.folder / name)
     return None

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from licbench.errors import LicbenchError
 from licbench.hashing import derive_seed
-from licbench.paths import cache_dir
+from licbench.paths import cache_dir, deterministic_cublas
 
-DEFAULT_TRAIN_DATA = {"name": "bsds500", "params": {"split": "trainval"}}
+if TYPE_CHECKING:
+    from licbench.plugin.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -27,10 +28,11 @@ class RunContext:
     val_data: Any = None  # the manifest's validation DatasetRef, or None
     image: str = ""
 
-    def training_data(self, own: Any = None) -> Any:
+    def training_data(self, own: Any, registry: Registry) -> Any:
         """What a trained artifact trains on: the plugin's ``own`` dataset reference, else
-        the manifest's ``train_data``, else BSDS500's train and val splits."""
-        return own or self.train_data or DEFAULT_TRAIN_DATA
+        the manifest's ``train_data``, else the dataset in the ``training`` role (the
+        built-ins: BSDS500's train and val splits)."""
+        return own or self.train_data or registry.role_ref("dataset", "training")
 
     def for_image(self, name: str) -> RunContext:
         return replace(self, image=name)
@@ -40,13 +42,21 @@ class RunContext:
         return torch.Generator().manual_seed(derive_seed(self.seed, salt, self.image))
 
 
-CUDA_NUMERICS = {"cudnn_deterministic": True, "cudnn_benchmark": False, "tf32": False}
+CUDA_NUMERICS = {
+    "cudnn_deterministic": True,
+    "cudnn_benchmark": False,
+    "tf32": False,
+    "deterministic_algorithms": True,  # warn_only: ops without a deterministic kernel warn
+}
 
 
 def numerics(device_type: str) -> dict[str, bool]:
     """The numeric settings cells on ``device_type`` run under (part of their keys on CUDA):
-    deterministic cuDNN, so that decoding recomputes the encoder's CDF indices exactly, and no
-    TF32, so that scores match the CPU's to float32 precision. None on the CPU."""
+    deterministic cuDNN, so that decoding recomputes the encoder's CDF indices exactly; no
+    TF32, so that scores match the CPU's to float32 precision; deterministic algorithms
+    where torch has them (the backward passes of bicubic resampling, replicate and reflect
+    padding and transposed convolutions are not: torch warns when an attack uses one, see
+    docs/benchmarks.md). None on the CPU."""
     return dict(CUDA_NUMERICS) if device_type == "cuda" else {}
 
 
@@ -63,4 +73,7 @@ def resolve_device(name: str) -> torch.device:
         torch.backends.cudnn.benchmark = CUDA_NUMERICS["cudnn_benchmark"]
         torch.backends.cuda.matmul.allow_tf32 = CUDA_NUMERICS["tf32"]
         torch.backends.cudnn.allow_tf32 = CUDA_NUMERICS["tf32"]
+        deterministic_cublas()
+        deterministic = CUDA_NUMERICS["deterministic_algorithms"]
+        torch.use_deterministic_algorithms(deterministic, warn_only=True)
     return device

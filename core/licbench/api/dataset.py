@@ -29,6 +29,13 @@ class Dataset(Configurable, ABC):
     def items(self) -> list[ImageItem]:
         """The images, sorted, each with a lazy loader."""
 
+    def locate(self) -> str | None:
+        """Check that the images can be found, reading and downloading nothing (`validate`
+        and `run --dry-run` call it): None where they are here, else a note of the download
+        a run would make; a :class:`~licbench.errors.LicbenchError` naming the fix where
+        they cannot be found. The default: images this package holds itself."""
+        return None
+
     def fingerprint(self) -> str:
         """A content hash of the images (file bytes or pixels)."""
         return hash_files([i.path for i in self.items() if i.path is not None])

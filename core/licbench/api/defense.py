@@ -119,14 +119,20 @@ class DefendedCodec(Codec):
         self.inner, self.defense = inner, defense
         self.name = inner.name
         self.device = inner.device
+        self._chosen: tuple[Tensor, Any, Transform] | None = None
 
     @property
     def family(self) -> str:
         return self.inner.family
 
     def choose(self, x: Tensor) -> Transform:
-        """The transform for this image (deterministic given the image and the seed)."""
-        return self.defense.transform_for(self.inner, x)
+        """The transform for this image (deterministic given the image and the seed), chosen
+        once: the encode and the rate estimate of one image share it (K-way's choice codes
+        the image K times)."""
+        state = (x._version, getattr(self.defense, "draw", None))
+        if self._chosen is None or self._chosen[0] is not x or self._chosen[1] != state:
+            self._chosen = (x, state, self.defense.transform_for(self.inner, x))
+        return self._chosen[2]
 
     def compress(self, x: Tensor) -> Encoded:
         t = self.choose(x)

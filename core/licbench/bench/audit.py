@@ -12,7 +12,7 @@ from pathlib import Path
 
 from licbench.bench.manifest import Manifest, PluginRef, ThreatModel, adaptive_attacks, validated
 from licbench.errors import LicbenchError
-from licbench.labels import ADAPTIVE
+from licbench.labels import ADAPTIVE, AUDIT
 from licbench.leaderboard.audit import BLOW_UP, eps_label, sweep_steps
 from licbench.plugin.registry import Registry
 
@@ -36,7 +36,7 @@ def _goal(m: Manifest, name: str | None) -> ThreatModel:
     if tms:
         return tms[0]
     return ThreatModel(
-        name="budget", goal="rate", budget={"norm": "linf", "eps": "4/255"}, attacks=["pgd"]
+        name="budget", goal="rate", budget={"norm": "linf", "eps": "4/255"}, attacks=["none"]
     )
 
 
@@ -44,40 +44,38 @@ def audit_manifest(
     m: Manifest,
     cfg: AuditConfig,
     path: Path,
+    registry: Registry,
     threat_model: str | None = None,
-    registry: Registry | None = None,
 ) -> Manifest:
     """The audit benchmark of manifest ``m`` (read from ``path``): its datasets, codecs and
     defenses, the attacks of every check (each defense's declared adaptive attack, labelled
     ``adaptive-NAME``, among them), and the threat model ``budget`` naming the goal and ε
-    audited; validated like a manifest file."""
-    if registry is None:
-        from licbench.plugin.manager import load_registry
-
-        registry = load_registry()
+    audited; validated like a manifest file. Its attacks are the plugins in the roles
+    ``white-box``, ``transfer``, ``gradient-free`` and ``noise``, labelled as
+    :data:`licbench.labels.AUDIT` says."""
     tm = _goal(m, threat_model)
     eps = tm.eps if tm.eps is not None else 4 / 255
     steps, at = sweep_steps(eps)
+    white, transfer, query, noise = (
+        registry.role("attack", r).name for r in ("white-box", "transfer", "gradient-free", "noise")
+    )
     grad = {"objective": tm.goal, "iters": cfg.iters, "quantization": cfg.proxy}
     apgd = {**grad, "draws": cfg.draws}
+    long = {**apgd, "eps": eps, "iters": 2 * cfg.iters, "restarts": 3}
     attacks = [
         *(
-            PluginRef(name="apgd", label=eps_label(k), params={**apgd, "eps": k / 255})
+            PluginRef(name=white, label=eps_label(k), params={**apgd, "eps": k / 255})
             for k in steps
         ),
-        PluginRef(name="apgd", label="apgd-unbounded", params={**apgd, "eps": 1.0}),
+        PluginRef(name=white, label=AUDIT["unbounded"], params={**apgd, "eps": 1.0}),
+        PluginRef(name=white, label=AUDIT["converged"], params=long),
+        PluginRef(name=transfer, label=AUDIT["transfer"], params={**grad, "eps": eps}),
         PluginRef(
-            name="apgd",
-            label="apgd-long",
-            params={**apgd, "eps": eps, "iters": 2 * cfg.iters, "restarts": 3},
-        ),
-        PluginRef(name="pgd", label="pgd-transfer", params={**grad, "eps": eps}),
-        PluginRef(
-            name="square",
-            label="square",
+            name=query,
+            label=AUDIT["gradient-free"],
             params={"objective": tm.goal, "eps": eps, "queries": cfg.queries},
         ),
-        PluginRef(name="random-noise", label="random-noise", params={"eps": eps}),
+        PluginRef(name=noise, label=AUDIT["noise"], params={"eps": eps}),
     ]
     adaptive, rules = adaptive_attacks(m, registry, ADAPTIVE, {**apgd, "eps": eps})
     budget = ThreatModel(

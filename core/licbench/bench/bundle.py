@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import random
 import secrets
 import zipfile
@@ -34,9 +35,10 @@ from licbench.leaderboard.bundle import (
     Bundle,
     digest,
 )
+from licbench.plugin.registry import Registry
 
+log = logging.getLogger("licbench")
 TOLERANCE = {"default": (1e-6, 1e-9)}  # (relative, absolute); timing metrics are not compared
-TIMING = ("encode-seconds", "decode-seconds")
 
 
 def _member(path: Path) -> bytes:
@@ -195,12 +197,13 @@ def _offline(manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def verify(
-    path: Path, sample: int, seed: int, trust: bool = False
+    path: Path, sample: int, seed: int, registry: Registry, trust: bool = False
 ) -> tuple[pd.DataFrame, list[str]]:
-    """Re-run ``sample`` cells of a bundle, drawn with ``seed``, here on CPU: per metric, how
-    many of the compared scores agree within tolerance, and the worst relative difference;
-    and the plugins missing here (then nothing runs). The bundle's manifest runs with no
-    download and no local path unless ``trust``."""
+    """Re-run ``sample`` cells of a bundle, drawn with ``seed``, here, on the device they
+    record (:func:`recorded_device`): per metric, how many of the compared scores agree
+    within tolerance, and the worst relative difference; and the plugins missing here (then
+    nothing runs). The bundle's manifest runs with no download and no local path unless
+    ``trust``."""
     from licbench.bench.manifest import Manifest, validated
     from licbench.bench.run import Runner
 
@@ -217,20 +220,22 @@ def verify(
         missing = []  # named by validated() below, with where
     if missing:
         return pd.DataFrame(), missing
-    manifest = validated(doc["manifest"] if trust else _offline(doc["manifest"]), Path(path))
+    offline = doc["manifest"] if trust else _offline(doc["manifest"])
+    manifest = validated(offline, Path(path), registry=registry)
     rows = random.Random(seed).sample(doc["cells"], min(sample, len(doc["cells"])))
     wanted = {_where(r["cell"]): r for r in rows}
     store = ResultStore("sqlite://")
-    runner = Runner(manifest, store, device="cpu", progress=False)
+    device = recorded_device([r["cell"] for r in rows])
+    runner = Runner(manifest, store, registry=registry, device=device, progress=False)
     runner.run(only=lambda p: _where(_describe(p)) in wanted)
     here = store.frame("scores").merge(store.frame("cells"), left_on="cell_key", right_on="key")
-    out = []
+    out, timing = [], registry.with_role("metric", "timing")
     for where, row in wanted.items():
         key = row["cell"]["key"]
         mine = here[[_where(c) == where for c in here.to_dict("records")]]
         got = {(i, m): v for i, m, v in zip(mine.image, mine.metric, mine.value, strict=True)}
         for image, metric, value in row["scores"]:
-            if metric.split("@")[0] in TIMING:
+            if metric.split("@")[0] in timing:
                 continue
             rel, tol = TOLERANCE.get(metric, TOLERANCE["default"])
             ours = got.get((image, metric))
@@ -280,6 +285,20 @@ def record_verification(
             "versions": json.dumps(package_versions(), sort_keys=True),
         }
     )
+
+
+def recorded_device(cells: list[dict[str, Any]]) -> str:
+    """The device type the cells record they ran on (``config.device``; cells stored before
+    it was recorded ran on the CPU), where every cell agrees and it is here; else the CPU,
+    with a warning (scores from another device differ beyond the tolerance)."""
+    import torch
+
+    found = {json.loads(c["config"]).get("device", "cpu") for c in cells}
+    if found == {"cuda"} and torch.cuda.is_available():
+        return "cuda"
+    if found != {"cpu"}:
+        log.warning("the bundle's cells ran on %s; re-run on the CPU here", "/".join(found))
+    return "cpu"
 
 
 def _describe(p: Any) -> dict[str, Any]:

@@ -10,8 +10,8 @@ from torch import Tensor
 
 from licbench.api.codec import Codec
 from licbench.api.metric import Metric, Sample
-from licbench.bench.manifest import DEFAULT_METRICS
 from licbench.errors import LicbenchError
+from licbench.images import folder_images, load_image
 
 
 def _sync(device: torch.device) -> None:
@@ -74,26 +74,26 @@ def score_image(
 
 
 def evaluate_folder(
-    codec: Codec, folder: str, limit: int | None = None, estimate: bool = True
+    codec: Codec,
+    folder: str,
+    metrics: Sequence[Metric],
+    limit: int | None = None,
+    estimate: bool = True,
 ) -> tuple[list[dict[str, float | str]], dict[str, float]]:
     """`licbench eval`: per-image scores on real bitstreams, and their means."""
-    from licbench.plugin.manager import load_registry
-
-    reg = load_registry()
-    metrics = [reg.create("metric", n) for n in DEFAULT_METRICS]  # a manifest's default
     rows: list[dict[str, float | str]] = []
     need = max([codec.min_size, *(m.min_size for m in metrics)])
-    for item in reg.create("dataset", "folder", path=folder).items()[:limit]:
-        x = item.loader()
+    for name, path in folder_images(folder)[:limit]:
+        x = load_image(path)
         h, w = x.shape[-2:]
         if min(h, w) < need:
             who = [m.name for m in metrics if m.min_size > min(h, w)] or [codec.name]
             raise LicbenchError(
-                f"{item.path or item.name}: {w}x{h} is smaller than the {need}px minimum of "
+                f"{path}: {w}x{h} is smaller than the {need}px minimum of "
                 f"{', '.join(who)}; use larger images"
             )
-        values, _ = score_image(item.name, codec, x, metrics, estimate=estimate)
-        rows.append({"image": item.name, **values})
+        values, _ = score_image(name, codec, x, metrics, estimate=estimate)
+        rows.append({"image": name, **values})
     keys = [k for k in rows[0] if k != "image"]
     mean = {k: sum(float(r[k]) for r in rows) / len(rows) for k in keys}
     return rows, mean

@@ -58,7 +58,9 @@ class CodecRef(PluginRef):
 
 class LeaderboardConfig(_Strict):
     rank_by: str = "psnr"
-    anchor: str | None = Field(default="jpeg", description="codec for BD-rate, if present")
+    anchor: str | None = Field(
+        default=None, description="codec for BD-rate, if present (unset: the anchor codec)"
+    )
 
 
 class Exclude(_Strict):
@@ -145,7 +147,7 @@ class ThreatModel(_Strict):
 STANDARD_GOALS = ("rate", "distortion")
 
 
-def standard_attacks(tm: ThreatModel) -> list[PluginRef]:
+def standard_attacks(tm: ThreatModel, registry: Registry) -> list[PluginRef]:
     """The standard set of a rate or distortion threat model with an L∞ budget, labelled
     ``NAME@THREAT-MODEL``: apgd with restarts, white-box through the defense (EoT where it is
     randomized, straight-through where it is not differentiable); pgd generated on the bare
@@ -166,20 +168,22 @@ def standard_attacks(tm: ThreatModel) -> list[PluginRef]:
         )
     return [
         PluginRef(name=n, label=seed_label(f"{n}@{tm.name}", s), params={**params, "seed": s})
-        for n, params in _members(tm, std).items()
+        for n, params in _members(tm, std, registry).items()
         for s in range(std.seeds)
     ]
 
 
-def _members(tm: ThreatModel, std: StandardSet) -> dict[str, dict[str, Any]]:
-    """The params of each standard-set member (before its seed), by plugin name."""
+def _members(tm: ThreatModel, std: StandardSet, registry: Registry) -> dict[str, dict[str, Any]]:
+    """The params of each standard-set member (before its seed), by the plugin's name: the
+    attacks in the roles ``white-box``, ``transfer`` and ``gradient-free``, in that order."""
     base = {"objective": tm.goal, "eps": tm.eps}
     grad = {**base, "quantization": list(std.proxies), "iters": std.iters}
-    return {
-        "apgd": {**grad, "restarts": std.restarts, "draws": std.draws},
-        "pgd": grad,
-        "square": {**base, "queries": std.queries},
+    params: dict[str, dict[str, Any]] = {
+        "white-box": {**grad, "restarts": std.restarts, "draws": std.draws},
+        "transfer": grad,
+        "gradient-free": {**base, "queries": std.queries},
     }
+    return {registry.role("attack", role).name: p for role, p in params.items()}
 
 
 def adaptive_attacks(
@@ -208,21 +212,30 @@ def adaptive_attacks(
     return refs, rules
 
 
+def _with_standard(m: Manifest, registry: Registry) -> None:
+    """Each threat model's standard set joins the matrix, once."""
+    for tm in m.threat_models:
+        if tm.standard is None:
+            continue
+        have = {a.display for a in m.attacks}
+        extra = standard_attacks(tm, registry)
+        m.attacks += [a for a in extra if a.display not in have]
+        tm.attacks += [a.display for a in extra if a.display not in tm.attacks]
+
+
 def _with_adaptive(m: Manifest, registry: Registry) -> None:
     """Each standard set gains the adaptive attacks the manifest's defenses declare."""
     for tm in m.threat_models:
         std = tm.standard
         if std is None or not m.defenses:
             continue
-        white_box = _members(tm, std)["apgd"]  # the adaptive attacks take its cost knobs
+        members = _members(tm, std, registry)
+        white_box = members[registry.role("attack", "white-box").name]  # its cost knobs
         refs, rules = adaptive_attacks(m, registry, "{name}@" + tm.name, white_box, std.seeds)
         have = {a.display for a in m.attacks}
         m.attacks += [r for r in refs if r.display not in have]
         m.exclude += [r for r in rules if r not in m.exclude]
         tm.attacks += [r.display for r in refs if r.display not in tm.attacks]
-
-
-DEFAULT_METRICS = ["bpp", "bpp-estimate", "psnr", "ms-ssim", "encode-seconds", "decode-seconds"]
 
 
 class Manifest(_Strict):
@@ -235,7 +248,7 @@ class Manifest(_Strict):
     attacks: list[PluginRef] = Field(default_factory=list)
     defenses: list[PluginRef] = Field(default_factory=list)
     metrics: list[PluginRef] = Field(
-        default_factory=lambda: [PluginRef(name=m) for m in DEFAULT_METRICS]
+        default_factory=list, description="unset: the metrics in the `default` role"
     )
     clean: bool = Field(default=True, description="also run the no-attack, no-defense cells")
     draws: int = Field(
@@ -260,24 +273,22 @@ class Manifest(_Strict):
 
     @model_validator(mode="after")
     def _threat_model_attacks(self) -> Manifest:
-        for tm in self.threat_models:  # the standard set joins the matrix, once
-            if tm.standard is None:
-                continue
-            have = {a.display for a in self.attacks}
-            extra = standard_attacks(tm)
-            self.attacks += [a for a in extra if a.display not in have]
-            tm.attacks += [a.display for a in extra if a.display not in tm.attacks]
-        known = {a.display for a in self.attacks} | {a.name for a in self.attacks}
-        for tm in self.threat_models:
-            for name in tm.attacks:
-                if name not in known:
-                    near = nearest(name, sorted(known))
-                    hint = f"did you mean '{near}'?" if near else "list it under attacks"
-                    raise ValueError(
-                        f"threat model '{tm.name}' counts attack '{name}', which the manifest "
-                        f"does not run; {hint}"
-                    )
+        check_threat_models(self, [t for t in self.threat_models if t.standard is None])
         return self
+
+
+def check_threat_models(m: Manifest, tms: list[ThreatModel]) -> None:
+    """Every attack a threat model of ``tms`` counts is one ``m`` runs."""
+    known = {a.display for a in m.attacks} | {a.name for a in m.attacks}
+    for tm in tms:
+        for name in tm.attacks:
+            if name not in known:
+                near = nearest(name, sorted(known))
+                hint = f"did you mean '{near}'?" if near else "list it under attacks"
+                raise ValueError(
+                    f"threat model '{tm.name}' counts attack '{name}', which the manifest "
+                    f"does not run; {hint}"
+                )
 
 
 # --- validation ---------------------------------------------------------------------------
@@ -394,6 +405,18 @@ def matrix_size(m: Manifest) -> int:
     return len(m.datasets) * sum(len(c.qualities) for c in m.codecs) * attacks * defenses
 
 
+def with_defaults(m: Manifest, registry: Registry) -> None:
+    """What a manifest leaves to plugins' roles: the default metrics, the anchor codec of
+    BD-rates, and the attacks of each threat model's standard set (ValueError: a threat
+    model the standard set does not cover)."""
+    if "metrics" not in m.model_fields_set:
+        m.metrics = [PluginRef(name=n) for n in registry.with_role("metric", "default")]
+    if "anchor" not in m.leaderboard.model_fields_set:
+        m.leaderboard.anchor = registry.role("codec", "anchor").name
+    _with_standard(m, registry)
+    check_threat_models(m, m.threat_models)
+
+
 def validated(
     data: dict[str, Any],
     path: Path,
@@ -411,6 +434,10 @@ def validated(
         from licbench.plugin.manager import load_registry
 
         registry = load_registry()
+    try:
+        with_defaults(manifest, registry)
+    except ValueError as exc:
+        raise LicbenchError(f"{path}: {exc}") from None
     size = matrix_size(manifest)
     if size > MAX_CELLS:  # refused before anything is expanded or planned
         raise LicbenchError(

@@ -86,7 +86,7 @@ class Runner:
         self.audit_of = audit_of
         self.store = store
         self.registry = registry or load_registry()
-        self.executor = executor or self.registry.create("executor", "local")
+        self.executor = executor or self.registry.role("executor", "default").create()
         self.resources = resources or manifest.resources
         self.device = self.executor.device(device or manifest.device, self.resources)
         self.limit = limit_images
@@ -111,12 +111,16 @@ class Runner:
         """The dataset's (name, image) list as the cells see it (checked, limited, cropped)."""
         return dataset_images(ref, self.registry, self.limit, self.metrics)
 
-    def planner(self) -> Planner:
-        return Planner(self.m, self.registry, self.ctx, self.limit, key_device=self.device.type)
+    def planner(self, offline: bool = False) -> Planner:
+        return Planner(
+            self.m, self.registry, self.ctx, self.limit, self.device.type, offline=offline
+        )
 
-    def plan(self) -> list[Planned]:
-        """Every cell with its key and state; nothing is trained or scored."""
-        return self.planner().plan_all(self.store.done_keys(), self.store.failed_cells())
+    def plan(self, offline: bool = False) -> list[Planned]:
+        """Every cell with its key and state; nothing is trained or scored (``offline``, a
+        dry run: nor downloaded)."""
+        planner = self.planner(offline)
+        return planner.plan_all(self.store.done_keys(), self.store.failed_cells())
 
     def estimate(self, planned: list[Planned]) -> Estimate:
         """Seconds for each cell to run, from the timings this database (and the shipped

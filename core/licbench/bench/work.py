@@ -124,10 +124,13 @@ class Worker:
         return cls._current
 
     def images(self, ref: DatasetRef) -> Images:
-        """The dataset's (name, image) list, limited, cropped and checked; loaded once."""
+        """The dataset's (name, image) list, limited, cropped and checked; loaded once, and
+        kept on this worker's device (a GPU worker copies each image there once, not once
+        per cell)."""
         key = hash_json(ref.model_dump())
         if key not in self._images:
-            self._images[key] = dataset_images(ref, self.registry, self.job.limit, self.metrics)
+            found = dataset_images(ref, self.registry, self.job.limit, self.metrics)
+            self._images[key] = [(name, x.to(self.device)) for name, x in found]
         return self._images[key]
 
     def train(self, p: Planned, role: str) -> Path | LicbenchError:
@@ -261,8 +264,13 @@ def cell_task(
         codec = w.codecs.get(p.cell.codec, p.cell.quality)
         row: dict[str, Any] = {"family": codec.family, "learned": isinstance(codec, LearnedCodec)}
         row["config"] = {**p.payload["config"], "codec_spec": codec.spec()}
+        row["config"]["device"] = p.payload["device"]  # verify re-runs it there
         seed_everything(derive_seed(w.m.seed, p.payload["config"]))
-        scores, timing = score_cell(w, p, w.build(p, artifacts), images, inputs)
+        scores, timing, warnings = score_cell(w, p, w.build(p, artifacts), images, inputs)
+        if warnings:  # stored with the cell, printed by the run
+            row["config"]["warnings"] = warnings
+            for text in warnings:
+                log.warning("cell %s: %s", describe(p.cell), text)
     except Exception as exc:
         log.error("cell %s failed: %s", describe(p.cell), exc)
         failed = {"status": "failed", "seconds": time.perf_counter() - t0}
@@ -291,18 +299,21 @@ def score_cell(
     built: tuple[Attack | None, Defense | None, Codec, Codec],
     images: Images,
     inputs: Inputs | None,
-) -> tuple[list[tuple[str, str, float]], dict[str, float]]:
-    """Every image of a cell through its (defended) codec, scored by every metric."""
+) -> tuple[list[tuple[str, str, float]], dict[str, float], list[str]]:
+    """Every image of a cell through its (defended) codec, scored by every metric; and
+    warnings about the cell (an adversarial attack that left images unchanged)."""
     attack, defense, victim, defended = built
     target = defended if attack is not None and attack.adaptive else victim
     scores: list[tuple[str, str, float]] = []
     timing = {"codec": 0.0, "metric": 0.0}
     draws = w.m.draws if defense is not None and defense.randomized else 1
+    unchanged = 0
     for name, x in images:
         x_in = None
         if attack is not None:
             x_in = inputs[name] if inputs is not None else perturb(w, p, attack, target, name, x)
             x_in = x_in.to(w.device)
+            unchanged += attack.kind == "adversarial" and torch.equal(x_in, x.to(w.device))
         runs = []
         for d in range(draws):
             if draws > 1:
@@ -312,7 +323,17 @@ def score_cell(
             timing["metric"] += facts["metric_s"]
             runs.append(values)
         scores += [(name, metric, v) for metric, v in over_draws(runs, w.metrics).items()]
-    return scores, timing
+    return scores, timing, unchanged_warning(unchanged, len(images))
+
+
+def unchanged_warning(unchanged: int, n: int) -> list[str]:
+    """The warning of an attack that changed ``unchanged`` of ``n`` images not at all."""
+    if not unchanged:
+        return []
+    return [
+        f"the attack left {unchanged} of {n} images unchanged (its output equals its input: "
+        "a zero gradient? attacks must use the differentiable forward, see docs/plugins.md)"
+    ]
 
 
 def over_draws(runs: list[dict[str, float]], metrics: list[Metric]) -> dict[str, float]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from licbench.cli.run import _runner, add_run_options, at_least, load, report
+from licbench.cli.run import _runner, add_run_options, at_least, load, registry, report
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -15,8 +15,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from licbench.leaderboard.view import Results
 
     cfg = AuditConfig(iters=args.iters, draws=args.draws, queries=args.queries, images=args.images)
-    m = load(args.manifest)
-    derived = audit_manifest(m, cfg, args.manifest, args.threat_model)
+    m = load(args.manifest, args)
+    derived = audit_manifest(m, cfg, args.manifest, registry(args), args.threat_model)
     runner = _runner(args, progress=not args.no_progress, manifest=derived, audit_of=m.name)
     if report(runner, runner.run()):
         return 1

@@ -51,8 +51,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    codec = _codec(args, load_registry()).to(resolve_device(args.device))
-    rows, mean = evaluate_folder(codec, args.data, args.limit, estimate=not args.no_estimate)
+    reg = load_registry()
+    codec = _codec(args, reg).to(resolve_device(args.device))
+    metrics = [reg.create("metric", n) for n in reg.with_role("metric", "default")]
+    rows, mean = evaluate_folder(
+        codec, args.data, metrics, args.limit, estimate=not args.no_estimate
+    )
     if args.json:
         out = {"codec": args.codec, "quality": args.quality, "spec": codec.spec()}
         print(json.dumps({**out, "images": rows, "mean": mean}, indent=2))

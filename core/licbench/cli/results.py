@@ -28,12 +28,12 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     results = open_view(args)
     given = {}
     for path in args.manifest or []:  # threat models from a file, newer than the stored runs
-        m = load(path)
+        m = load(path, args)
         given[m.name] = [t.model_dump() for t in m.threat_models]
     if args.benchmark:
         results.check(args.benchmark)
     if args.site:
-        return _site(results, Path(args.site), _published(args), given, args.benchmark)
+        return _site(results, Path(args.site), results.published, given, args.benchmark)
     if not args.benchmark and not args.all:
         index = results.index().fillna("—")
         print(tabulate(index, headers="keys", tablefmt="github", showindex=False))
@@ -60,7 +60,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
             Path(args.plot_dir).mkdir(parents=True, exist_ok=True)
             means = results.means[results.means.benchmark.isin(benches)]
             wide = results.wide[results.wide.benchmark.isin(benches)]
-            for path in rd_plot(means, wide, Path(args.plot_dir), published=_published(args)):
+            for path in rd_plot(means, wide, Path(args.plot_dir), published=results.published):
                 print(f"wrote {path}", file=sys.stderr)
     except OSError as exc:
         where = exc.filename or args.output or args.plot_dir
@@ -71,7 +71,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def _site(
-    results: Any, out: Path, published: Path | None, models: dict[str, Any], only: str | None
+    results: Any, out: Path, published: Any, models: dict[str, Any], only: str | None
 ) -> int:
     from licbench.leaderboard.site import Site
 
@@ -118,10 +118,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from licbench.bench.bundle import agrees, fresh_seed, record_verification, verify
     from licbench.bench.store import exists, open_store
     from licbench.paths import default_db_url
+    from licbench.plugin.manager import load_registry
 
     seed = fresh_seed() if args.seed is None else args.seed
     print(f"{args.bundle}: sampling {args.sample} cells with --seed {seed}")
-    table, missing = verify(args.bundle, args.sample, seed, trust=args.trust_bundle)
+    table, missing = verify(args.bundle, args.sample, seed, load_registry(), args.trust_bundle)
     if missing:
         raise LicbenchError(f"{args.bundle}: missing plugins here: {'; '.join(missing)}")
     print(tabulate(table, headers="keys", tablefmt="github", showindex=False))

@@ -64,7 +64,16 @@ def _first_line(text: str) -> str:
     return (text or "").strip().split("\n")[0]
 
 
-def load(path: Path) -> Any:
+def registry(args: argparse.Namespace) -> Any:
+    """The one registry of this command (a plugin's command finds it made already)."""
+    if getattr(args, "registry", None) is None:
+        from licbench.plugin.manager import load_registry
+
+        args.registry = load_registry()
+    return args.registry
+
+
+def load(path: Path, args: argparse.Namespace) -> Any:
     """A manifest from the command line: its YAML read within bounds (an untrusted file is
     refused before anything heavy is imported), then validated with every plugin."""
     from licbench.bench.yaml_loader import read_yaml
@@ -73,17 +82,33 @@ def load(path: Path) -> Any:
     data = read_yaml(Path(path), lines)
     from licbench.bench.manifest import validated
 
-    return validated(data, Path(path), lines)
+    return validated(data, Path(path), lines, registry(args))
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    m = load(args.manifest)
+    m = load(args.manifest, args)
     from licbench.bench.plan import matrix
-    from licbench.plugin.manager import load_registry
 
-    cells, left_out = matrix(m, load_registry())
+    cells, left_out = matrix(m, registry(args))
+    for note in _locate(m, args):
+        print(note)
     print(f"{args.manifest}: valid manifest '{m.name}', {len(cells)} cells{_left_out(left_out)}")
     return 0
+
+
+def _locate(m: Any, args: argparse.Namespace) -> list[str]:
+    """Every dataset the manifest reads, found (nothing is read or downloaded): notes of the
+    downloads a run would make; a dataset that cannot be found is an error naming it."""
+    from licbench.data import DataRef, locate
+
+    refs = [*m.datasets, *(r for r in (m.train_data, m.val_data) if r is not None)]
+    notes = []
+    for ref in refs:
+        try:
+            notes.append(locate(DataRef.of(ref), registry(args)))
+        except LicbenchError as exc:
+            raise LicbenchError(f"{args.manifest}: dataset '{ref.display}': {exc}") from None
+    return [f"note: {n}" for n in dict.fromkeys(notes) if n]
 
 
 def _left_out(left_out: Any) -> str:
@@ -101,7 +126,7 @@ def _runner(
     audit_of: str | None = None,
 ) -> Any:
     """The runner of ``args.manifest`` (or of ``manifest``, one derived from it)."""
-    manifest = manifest or load(args.manifest)  # a bad manifest: refused, nothing created
+    manifest = manifest or load(args.manifest, args)  # a bad one: refused, nothing created
     from licbench.bench.run import Runner
     from licbench.bench.store import exists, open_store
     from licbench.paths import default_db_url
@@ -117,6 +142,7 @@ def _runner(
     return Runner(
         manifest,
         store,
+        registry=registry(args),
         device=args.device,
         limit_images=getattr(args, "limit_images", None),
         manifest_path=str(args.manifest),
@@ -128,12 +154,12 @@ def _runner(
 
 
 def _executor(args: argparse.Namespace) -> Any:
-    from licbench.plugin.manager import load_registry
-
-    params = {"address": args.address} if args.address else {}
-    if args.address and args.executor == "local":
-        raise LicbenchError("--address needs --executor ray")
-    return load_registry().create("executor", args.executor, **params)
+    """``--executor`` (default: the executor in the ``default`` role), given ``--address``."""
+    reg = registry(args)
+    entry = reg.get("executor", args.executor or reg.role("executor", "default").name)
+    if args.address and "address" not in entry.params_model.model_fields:
+        raise LicbenchError(f"--address needs an executor that takes one; {entry.name} does not")
+    return entry.create(**({"address": args.address} if args.address else {}))
 
 
 def _resources(args: argparse.Namespace, manifest: Any) -> Any:
@@ -182,7 +208,7 @@ def _dry_run(runner: Any, as_json: bool) -> int:
 
     from licbench.bench.estimate import Estimate, describe_plan
 
-    rows = describe_plan(runner.plan(), runner.estimate)
+    rows = describe_plan(runner.plan(offline=True), runner.estimate)
     if as_json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -240,7 +266,7 @@ def add_run_options(s: argparse.ArgumentParser) -> None:
     s.add_argument("--db", help="SQLAlchemy URL or SQLite path (default: results.db)")
     s.add_argument("--device", choices=DEVICES)
     s.add_argument("--no-progress", action="store_true")
-    s.add_argument("--executor", default="local", help="where tasks run: local, ray")
+    s.add_argument("--executor", help="where tasks run (`licbench plugins executor`)")
     s.add_argument("--address", help="with --executor ray: auto or [ray://]HOST:PORT")
     s.add_argument("--cpus", type=float, help="CPUs per task (default: the manifest's)")
     s.add_argument("--gpus", type=float, help="GPUs per task, fractions allowed")

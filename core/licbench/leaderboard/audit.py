@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from licbench.budget import parse_eps
-from licbench.labels import ADAPTIVE
+from licbench.labels import ADAPTIVE, AUDIT
 from licbench.leaderboard.robust import attack_measures
 
 SWEEP = (1, 2, 4, 8, 16)  # ε in 255ths
@@ -36,7 +36,7 @@ BLOW_UP = {"rate": 0.5, "distortion": 10.0}  # damage an unbounded attack must r
 
 
 def eps_label(k: float) -> str:
-    return f"apgd-e{k:g}"
+    return AUDIT["sweep"].format(eps=k)
 
 
 def sweep_steps(eps: float) -> tuple[list[float], str]:
@@ -52,11 +52,11 @@ def _damage(clean: pd.DataFrame, hit: pd.DataFrame, goal: str) -> dict[str, floa
 
 NEEDS = {  # the attack labels (beyond the budget's apgd) each check compares
     "ε sweep": (),
-    "unbounded": ("apgd-unbounded",),
-    "noise": ("random-noise",),
-    "white > gray": ("pgd-transfer",),
-    "gradient-free": ("square",),
-    "converged": ("apgd-long",),
+    "unbounded": (AUDIT["unbounded"],),
+    "noise": (AUDIT["noise"],),
+    "white > gray": (AUDIT["transfer"],),
+    "gradient-free": (AUDIT["gradient-free"],),
+    "converged": (AUDIT["converged"],),
 }
 
 
@@ -74,18 +74,17 @@ def checks(d: dict[str, float], goal: str, eps: float) -> dict[str, tuple[bool |
     )
     sweep = [(k, d[eps_label(k)]) for k in steps if eps_label(k) in d]
     grows = all(b >= a - TOL for (_, a), (_, b) in zip(sweep, sweep[1:], strict=False))
-    best_grad = max(white, d.get("pgd-transfer", float("-inf")))
-    long = d.get("apgd-long", float("nan"))
+    of = {role: d.get(label, np.nan) for role, label in AUDIT.items()}  # nan: not scored
+    best_grad = max(white, of["transfer"]) if np.isfinite(of["transfer"]) else white
+    long = of["converged"]
     out: dict[str, tuple[bool | None, str]] = {
         "ε sweep": (grows, ", ".join(f"{k:g}/255 {fmt(v)}" for k, v in sweep)),
-        "unbounded": (d.get("apgd-unbounded", 0.0) >= BLOW_UP[goal],
-                      f"ε=1 {fmt(d.get('apgd-unbounded', float('nan')))}"),
-        "noise": (d.get("random-noise", 0.0) <= 0.5 * at,
-                  f"noise {fmt(d.get('random-noise', float('nan')))} vs attack {fmt(at)}"),
-        "white > gray": (white >= d.get("pgd-transfer", 0.0) - TOL,
-                         f"{white_text} vs transferred {fmt(d.get('pgd-transfer', np.nan))}"),
-        "gradient-free": (d.get("square", 0.0) <= best_grad + TOL,
-                          f"square {fmt(d.get('square', float('nan')))} vs gradient "
+        "unbounded": (of["unbounded"] >= BLOW_UP[goal], f"ε=1 {fmt(of['unbounded'])}"),
+        "noise": (of["noise"] <= 0.5 * at, f"noise {fmt(of['noise'])} vs attack {fmt(at)}"),
+        "white > gray": (white >= of["transfer"] - TOL,
+                         f"{white_text} vs transferred {fmt(of['transfer'])}"),
+        "gradient-free": (of["gradient-free"] <= best_grad + TOL,
+                          f"{AUDIT['gradient-free']} {fmt(of['gradient-free'])} vs gradient "
                           f"{fmt(best_grad)}"),
         "converged": (abs(long - at) <= 0.1 * abs(at) + TOL,
                       f"2× iters, 3 restarts {fmt(long)} vs {fmt(at)}"),

@@ -10,7 +10,7 @@ import pandas as pd
 
 from licbench.leaderboard.spread import mean_interval
 from licbench.leaderboard.tables import slug
-from licbench.published import anchors, for_codec
+from licbench.published import Published, anchors, for_codec
 
 MARKERS = "os^vD<>pP*Xhd"
 LEGEND_PT = 9
@@ -36,7 +36,7 @@ def rd_plot(
     wide: pd.DataFrame,
     out_dir: Path,
     fmt: str = "png",
-    published: Path | None = None,
+    published: Published | None = None,
 ) -> list[Path]:
     """One plot per benchmark and dataset: PSNR against real bpp, one curve per codec,
     attack and defense (clean codecs solid, attacked or defended ones dotted), each point
@@ -67,7 +67,7 @@ def rd_plot(
                         marker=MARKERS[i % len(MARKERS)], color=colour, label=name,
                         markersize=4, capsize=2, elinewidth=0.8)  # fmt: skip
         (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
-        if ds == "kodak":
+        if published is not None and ds == published.dataset:
             refs = [for_codec(published, label) for label in sorted({str(x) for x in part.label})]
             refs += list(anchors(published).values())
             for j, ref in enumerate(r for r in refs if r is not None):

@@ -24,6 +24,7 @@ from licbench.leaderboard.plots import rd_plot
 from licbench.leaderboard.render import render, table_html
 from licbench.leaderboard.tables import slug
 from licbench.leaderboard.view import Results, Table, _weights
+from licbench.published import Published
 
 SORT_JS = """
 document.querySelectorAll("table.sortable th").forEach(function (th) {
@@ -128,7 +129,7 @@ class Site:
 
     results: Results
     out: Path
-    published: Path | None = None
+    published: Published | None = None
     threat_models: dict[str, list[dict[str, Any]]] | None = None  # else each run's own
 
     def write(self, only: str | None = None) -> list[Path]:

@@ -98,7 +98,7 @@ def bd_summary(
     such."""
     out: dict[str, Table] = {}
     clean = means[(means.attack == "none") & (means.defense == "none")]
-    anchor = settings.get("anchor", "jpeg")
+    anchor = settings.get("anchor")
     if "bpp" not in clean or "psnr" not in clean or anchor is None:
         return out
     for ds, part in clean.groupby("dataset"):

@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from licbench.bench.store import ResultStore, exists, sqlite_path
 from licbench.errors import LicbenchError, nearest
-from licbench.published import anchors
+from licbench.published import Published, anchors
 
 GROUP = ["benchmark", "dataset", "family", "label", "quality", "attack", "defense"]
 PARTIAL = " (partial)"
@@ -110,7 +109,7 @@ class Results:
         self,
         sources: ResultStore | list[tuple[str, ResultStore]],
         partial: bool = False,
-        published: Path | None = None,
+        published: Published | None = None,
     ) -> None:
         """``published``: the folder of published Kodak curves (CompressAI's format), whose
         state-of-the-art anchors join the BD-rate tables of full-size Kodak."""
@@ -263,14 +262,13 @@ class Results:
     def _anchors(self, bench: str) -> dict[str, dict[str, pd.DataFrame]]:
         """The published anchors, for each dataset of ``bench`` that is full-size Kodak."""
         found = anchors(self.published)
-        if not found:
+        if not found or self.published is None:
             return {}
-        out = {}
+        out, on = {}, self.published.dataset
         cells = self.cells[self.cells.benchmark == bench]
         for ds, part in cells.groupby("dataset"):
             refs = [_json(c, {}).get("dataset") or {} for c in part.config]
-            if all(r.get("name") == "kodak" and not r.get("crop") and not r.get("limit")
-                   for r in refs):  # fmt: skip
+            if all(r.get("name") == on and not r.get("crop") and not r.get("limit") for r in refs):
                 out[str(ds)] = found
         return out
 
@@ -327,7 +325,7 @@ def open_results(
     user: str | None = None,
     reference: str | None = None,
     partial: bool = False,
-    published: Path | None = None,
+    published: Published | None = None,
 ) -> Results:
     """The results of :func:`sources` as one view."""
     return Results(sources(db, user=user, reference=reference), partial, published)

@@ -76,6 +76,22 @@ def register_commands(subparsers: argparse._SubParsersAction) -> None:  # type: 
     ``p.set_defaults(func=handler)`` where ``handler(args) -> int`` is the exit status."""
 
 
+# The roles core asks plugins for (never a built-in's name): ``register(name, target,
+# roles=[...])``, or ``roles={role: params}`` where the role takes params. Each role of a kind
+# is declared by exactly one installed plugin.
+ROLES: dict[tuple[str, str], str] = {
+    ("codec", "anchor"): "BD-rates are measured against it where a manifest names no anchor",
+    ("dataset", "training"): "trained artifacts train on it where nothing else is named",
+    ("dataset", "published-curves"): "the published reference curves were measured on it",
+    ("executor", "default"): "runs tasks when no --executor is given",
+    ("metric", "default"): "scored where a manifest lists no metrics (several, in order)",
+    ("metric", "timing"): "a wall-clock time: never compared when a bundle is verified",
+    ("attack", "white-box"): "the standard set's white-box attack (restarts, EoT, proxies)",
+    ("attack", "transfer"): "the standard set's attack made on the bare codec, transferred",
+    ("attack", "gradient-free"): "the standard set's query attack on real bitstreams",
+    ("attack", "noise"): "the audit's random noise of the budget's size",
+}
+
 # kind -> (hook, base class every plugin of the kind must subclass)
 KINDS: dict[str, tuple[str, str]] = {
     "codec": ("register_codecs", "licbench.api.codec:Codec"),

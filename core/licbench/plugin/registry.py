@@ -18,6 +18,8 @@ from licbench.errors import (
 )
 from licbench.plugin.params import Params, describe_error, dotted
 
+Roles = dict[str, dict[str, Any]] | list[str] | tuple[str, ...]
+
 
 def import_target(target: str) -> Any:
     """``"package.module:Attr.attr"`` -> the object it names."""
@@ -62,6 +64,7 @@ class PluginEntry:
     description: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
     registry: Registry | None = field(default=None, repr=False, compare=False)
+    roles: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def text(self) -> str:
@@ -151,11 +154,15 @@ class Registry:
         dist: str,
         version: str = "",
         description: str = "",
+        roles: Roles = (),
         **meta: Any,
     ) -> PluginEntry:
-        """Register ``target`` as ``kind`` ``name``; a class target is checked at once."""
+        """Register ``target`` as ``kind`` ``name``; a class target is checked at once.
+        ``roles``: what core may ask this plugin for (:meth:`role`), each with the params it
+        takes in that role (a list of roles takes none)."""
         base = self._bases[kind]
         entry = PluginEntry(kind, name, target, dist, version, base, description, meta, self)
+        entry.roles = dict(roles) if isinstance(roles, dict) else {r: {} for r in roles}
         table = self._entries[kind]
         if name in table:
             other = table[name]
@@ -189,6 +196,27 @@ class Registry:
             hint = self.suggest(kind, name)
             fix = f"did you mean '{hint}'?" if hint else "run `licbench plugins` to list them"
             raise UnknownPluginError(f"unknown {kind} '{name}': {fix}") from None
+
+    def role(self, kind: str, role: str) -> PluginEntry:
+        """The one plugin of ``kind`` that declares ``role`` (core asks for roles, never for
+        a built-in's name)."""
+        found = [e for e in self._entries[kind].values() if role in e.roles]
+        if len(found) != 1:
+            who = ", ".join(f"'{e.name}' ({e.dist})" for e in found) or "none"
+            raise LicbenchError(
+                f"the {kind} role '{role}' needs exactly one plugin, found {who}; "
+                "install the built-ins (pip install licbench) or uninstall one of them"
+            )
+        return found[0]
+
+    def with_role(self, kind: str, role: str) -> list[str]:
+        """Every plugin of ``kind`` in ``role`` (a role several share), in registration order."""
+        return [e.name for e in self._entries[kind].values() if role in e.roles]
+
+    def role_ref(self, kind: str, role: str) -> dict[str, Any]:
+        """``{"name", "params"}`` of the plugin in ``role``, with the params of that role."""
+        entry = self.role(kind, role)
+        return {"name": entry.name, "params": dict(entry.roles[role])}
 
     def find(self, name: str) -> list[PluginEntry]:
         """Every plugin called ``name``, of any kind."""

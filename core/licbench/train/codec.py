@@ -13,7 +13,7 @@ from licbench.checkpoint import read_state_dict
 from licbench.data import held_out
 from licbench.errors import LicbenchError
 from licbench.hashing import hash_state_dict
-from licbench.plugin.manager import load_registry
+from licbench.images import folder_images, load_image
 from licbench.rd import ZOO_LAMBDAS
 from licbench.train import cache
 from licbench.train.objectives import RateDistortion
@@ -32,11 +32,7 @@ def build_model(arch: str, quality: int | None, N: int | None, M: int | None) ->
 
 
 def load_folder_images(folders: list[str]) -> list[torch.Tensor]:
-    reg = load_registry()
-    images = []
-    for folder in folders:
-        images += [it.loader() for it in reg.create("dataset", "folder", path=folder).items()]
-    return images
+    return [load_image(p) for folder in folders for _, p in folder_images(folder)]
 
 
 def _split(images: list[Tensor], val: list[str] | None) -> tuple[list[Tensor], list[Tensor]]:

@@ -16,8 +16,15 @@ PLUGINS = [
     ("kway-adaptive", "licbench_builtin.attacks.decision:DecisionAttack"),
 ]
 
+ROLES = {  # what core's standard set and audit ask for
+    "apgd": ["white-box"],
+    "pgd": ["transfer"],
+    "square": ["gradient-free"],
+    "random-noise": ["noise"],
+}
+
 
 @hookimpl
 def register_attacks(register: Register) -> None:
     for name, target in PLUGINS:
-        register(name, target)
+        register(name, target, roles=ROLES.get(name, []))

@@ -56,28 +56,30 @@ class APGD(GradientAttack):
         chosen: Best,
     ) -> None:
         """Algorithm 1 from ``x0``; at each checkpoint (and at the end) the iterate and the
-        best one by the proxy are offered to ``chosen``, the real bitstream's judge."""
+        best one by the proxy are offered to ``chosen``, the real bitstream's judge. Steps
+        between checkpoints decide on the device (no host sync)."""
         p, eps = self.params, self.params.eps
         marks = checkpoints(p.iters)
         eta = 2 * eps
         f, grad = self.value_and_grad(codec, core, x0, x, gen)
         best, best_f, best_grad = x0, f, grad
         x_prev, x_k = x0, project(x, x0 + eta * grad.sign(), eps)
-        raised, last_mark, f_prev = 0, 0, f
+        none = torch.zeros((), dtype=torch.int, device=x.device)
+        raised, last_mark, f_prev = none, 0, f
         mark_eta, mark_best = eta, best_f
         for k in range(1, p.iters):
             f, grad = self.value_and_grad(codec, core, x_k, x, gen)
-            raised += f > f_prev
-            f_prev = f
-            if f > best_f:
-                best, best_f, best_grad = x_k, f, grad
+            raised = raised + (f > f_prev)
+            f_prev, better = f, f > best_f
+            best, best_grad = torch.where(better, x_k, best), torch.where(better, grad, best_grad)
+            best_f = torch.maximum(f, best_f)
             if k in marks:
-                stalled = raised < p.rho * (k - last_mark)
-                unchanged = mark_eta == eta and mark_best == best_f
+                stalled = bool(raised < p.rho * (k - last_mark))
+                unchanged = mark_eta == eta and bool(mark_best == best_f)
                 if stalled or unchanged:
                     eta /= 2
                     x_k, grad = best, best_grad
-                raised, last_mark, mark_eta, mark_best = 0, k, eta, best_f
+                raised, last_mark, mark_eta, mark_best = none, k, eta, best_f
                 chosen.offer(best, x_k)
             z = project(x, x_k + eta * grad.sign(), eps)
             x_next = project(x, x_k + p.alpha * (z - x_k) + (1 - p.alpha) * (x_k - x_prev), eps)

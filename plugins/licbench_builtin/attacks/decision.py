@@ -64,7 +64,7 @@ class DecisionAttack(GradientAttack):
 
     def value_and_grad(
         self, codec: Codec, core: LearnedCodec, x_adv: Tensor, x: Tensor, gen: torch.Generator
-    ) -> tuple[float, Tensor]:
+    ) -> tuple[Tensor, Tensor]:
         defense = codec.defense if isinstance(codec, DefendedCodec) else None
         if defense is None or not hasattr(defense, "sample_transform"):
             return super().value_and_grad(codec, core, x_adv, x, gen)
@@ -81,4 +81,4 @@ class DecisionAttack(GradientAttack):
             values.append((weights * torch.stack(goal)).sum())
         total = torch.stack(values).mean()
         (grad,) = torch.autograd.grad(total, x_adv)
-        return float(total.detach()), grad
+        return total.detach(), grad

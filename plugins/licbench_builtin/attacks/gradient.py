@@ -113,13 +113,14 @@ class GradientAttack(Attack):
 
     def value_and_grad(
         self, codec: Codec, core: LearnedCodec, x_adv: Tensor, x: Tensor, gen: torch.Generator
-    ) -> tuple[float, Tensor]:
-        """The proxy objective at ``x_adv`` (averaged over transform draws) and its gradient."""
+    ) -> tuple[Tensor, Tensor]:
+        """The proxy objective at ``x_adv`` (averaged over transform draws; a 0-d tensor on
+        the image's device, so that the loop never waits for the GPU) and its gradient."""
         x_adv = x_adv.detach().requires_grad_(True)
         draws = self.transforms(codec, gen, x)
         total = torch.stack([self.loss(core, x_adv, x, t) for t in draws]).mean()
         (grad,) = torch.autograd.grad(total, x_adv)
-        return float(total.detach()), grad
+        return total.detach(), grad
 
     def start(self, x: Tensor, gen: torch.Generator, restart: int) -> Tensor:
         """The first iterate: the clean image, or a uniform point of the ε-ball."""
@@ -139,12 +140,12 @@ class GradientAttack(Attack):
     ) -> None:
         """Signed-gradient steps from ``x0``; the iterate and the best one by the proxy are
         offered to ``chosen`` (measured on the real bitstream) at checkpoints and at the end."""
-        x_adv, best, best_f = x0, x0, float("-inf")
+        x_adv, best, best_f = x0, x0, torch.tensor(float("-inf"), device=x.device)
         marks = set(checkpoints(self.params.iters))
         for k in range(self.params.iters):
             f, grad = self.value_and_grad(codec, core, x_adv, x, gen)
-            if f > best_f:
-                best, best_f = x_adv, f
+            best = torch.where(f > best_f, x_adv, best)  # no host sync: decided on the device
+            best_f = torch.maximum(f, best_f)
             x_adv = project(x, x_adv + self.step * grad.sign(), self.params.eps)
             if k + 1 in marks:
                 chosen.offer(best, x_adv)

@@ -106,7 +106,7 @@ class BackdoorAttack(Attack, Trained, UsesRegistry):
         return codec
 
     def _data(self, ctx: RunContext) -> Any:
-        return ctx.training_data(self.params.train_data)
+        return ctx.training_data(self.params.train_data, self.registry)
 
     def recipe(self, codec: Codec, ctx: RunContext) -> Recipe:
         if self.params.artifact:

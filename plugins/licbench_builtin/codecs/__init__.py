@@ -65,4 +65,5 @@ def register_codecs(register: Register) -> None:
                 qualities=qualities,
             )
     for name, (cls, desc) in PILLOW.items():
-        register(name, f"licbench_builtin.codecs.pillow:{cls}", description=desc)
+        roles = ["anchor"] if name == "jpeg" else []
+        register(name, f"licbench_builtin.codecs.pillow:{cls}", description=desc, roles=roles)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import struct
 from pathlib import Path
@@ -152,7 +153,26 @@ class CompressAICodec(LearnedCodec):
     def to(self, device: str | torch.device) -> CompressAICodec:
         super().to(device)
         self.model.to(self.device)
+        self._coder: torch.nn.Module | None = None
         return self
+
+    @property
+    def autoregressive(self) -> bool:
+        """A context model (mbt2018, cheng2020): its entropy coding is a serial loop."""
+        return hasattr(self.model, "context_prediction")
+
+    def coder(self) -> tuple[torch.nn.Module, torch.device]:
+        """The model that entropy-codes, and its device: an autoregressive model codes on a
+        CPU copy (CompressAI advises against its serial loop on a GPU, and a CPU decode
+        recomputes the encoder's context exactly), with the model's current weights; every
+        other model where it is."""
+        if not (self.autoregressive and self.device.type != "cpu"):
+            return self.model, self.device
+        coder = getattr(self, "_coder", None)
+        if coder is None:
+            coder = self._coder = copy.deepcopy(self.model).cpu().eval()
+        coder.load_state_dict(self.model.state_dict())  # a backdoor may have changed it
+        return coder, torch.device("cpu")
 
     def spec(self) -> dict[str, Any]:
         params: dict[str, Any] = {"metric": self.metric}
@@ -170,10 +190,11 @@ class CompressAICodec(LearnedCodec):
     @torch.no_grad()
     def compress(self, x: Tensor) -> Encoded:
         h, w = x.shape[-2:]
-        xp, _ = pad(x.to(self.device), self.pad_multiple)
-        with bands(self.model, G_STRIDE):
+        model, device = self.coder()
+        xp, _ = pad(x.to(device), self.pad_multiple)
+        with bands(model, G_STRIDE):
             # a compressai method (torch types Module attributes as Tensor | Module)
-            out = self.model.compress(xp)  # type: ignore[operator]
+            out = model.compress(xp)  # type: ignore[operator]
         strings = out["strings"]
         bits = 8 * sum(len(s[0]) for s in strings)
         meta = {"shape": [int(v) for v in out["shape"]]}
@@ -191,11 +212,12 @@ class CompressAICodec(LearnedCodec):
                 f"payload of latent shape {enc.meta.get('shape')!r} and {len(strings)} strings "
                 f"for a {enc.width}x{enc.height} image (expected {shape}, {n}); re-encode it"
             )
-        with bands(self.model, G_STRIDE):
+        model, _ = self.coder()
+        with bands(model, G_STRIDE):
             # a compressai method (torch types Module attributes as Tensor | Module)
-            x_hat = self.model.decompress(strings, shape)["x_hat"]  # type: ignore[operator]
+            x_hat = model.decompress(strings, shape)["x_hat"]  # type: ignore[operator]
         _, unpad = pad(torch.empty(1, 1, enc.height, enc.width), self.pad_multiple)
-        return crop(x_hat, unpad)
+        return crop(x_hat, unpad).to(self.device)
 
     @torch.no_grad()
     def estimate_bits(self, x: Tensor) -> float:

@@ -14,8 +14,13 @@ PLUGINS = [
     ("faces", "licbench_builtin.datasets.images:Faces"),
 ]
 
+ROLES = {
+    "bsds500": {"training": {"split": "trainval"}},  # Yu et al. train on BSDS500 train + val
+    "kodak": {"published-curves": {}},  # CompressAI's and the papers' curves are on Kodak
+}
+
 
 @hookimpl
 def register_datasets(register: Register) -> None:
     for name, target in PLUGINS:
-        register(name, target)
+        register(name, target, roles=ROLES.get(name, {}))

@@ -18,37 +18,11 @@ from pydantic import Field
 from licbench.api.dataset import Dataset, ImageItem
 from licbench.errors import LicbenchError
 from licbench.hashing import hash_json
-from licbench.images import IMAGE_SUFFIXES, array_to_tensor, load_image
+from licbench.images import array_to_tensor, list_images, load_image, unique_names
 from licbench.paths import cache_dir, data_root
 from licbench.plugin.params import Params
 
 log = logging.getLogger("licbench")
-
-
-def list_images(folder: Path) -> list[Path]:
-    """Image files in ``folder`` (recursively), sorted by relative path."""
-    if not folder.is_dir():
-        raise LicbenchError(
-            f"image folder {folder} does not exist; fix the path or set LICBENCH_DATA"
-        )
-    files = sorted(
-        (p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
-        key=lambda p: p.relative_to(folder).as_posix(),
-    )
-    if not files:
-        raise LicbenchError(f"{folder} holds no PNG/JPEG/TIFF images; point at an image folder")
-    return files
-
-
-def unique_names(root: Path, files: list[Path]) -> list[str]:
-    """Relative paths without suffix; where two files share one (``a.png``, ``a.jpg``), both
-    keep their suffix, so that every image has its own name."""
-    stems = [p.relative_to(root).with_suffix("").as_posix() for p in files]
-    seen = {s: stems.count(s) for s in stems}
-    return [
-        p.relative_to(root).as_posix() if seen[s] > 1 else s
-        for p, s in zip(files, stems, strict=True)
-    ]
 
 
 class FolderParams(Params):
@@ -64,6 +38,16 @@ class ImageFolder(Dataset):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self.root = Path(self.params.path).expanduser()  # type: ignore[attr-defined]
+
+    def locate(self) -> str | None:
+        folders = getattr(self, "folders", [self.root])
+        for folder in folders:
+            if not folder.is_dir():
+                raise LicbenchError(
+                    f"image folder {folder} does not exist; fix the path, or set "
+                    "LICBENCH_DATA to the folder that holds the datasets"
+                )
+        return None
 
     def items(self) -> list[ImageItem]:
         files = list_images(self.root)
@@ -157,14 +141,18 @@ class Kodak(ImageFolder):
         p: KodakParams = self.params  # type: ignore[assignment]
         local = data_root() / "kodak" if data_root() else None  # type: ignore[operator]  # guarded
         if p.path:
-            root = Path(p.path).expanduser()
+            self.root = Path(p.path).expanduser()
         elif local is not None and local.is_dir():
-            root = local
-        else:
-            root = cache_dir() / "kodak"
-            if p.download:
-                self._download(root)
-        self.root = root
+            self.root = local
+        else:  # downloaded by the first run that reads the images, never by asking
+            self.root = cache_dir() / "kodak"
+        self.fetch = not p.path and self.root == cache_dir() / "kodak" and p.download
+
+    def locate(self) -> str | None:
+        have = [n for n in KODAK_PIXELS if (self.root / f"{n}.png").is_file()]
+        if len(have) == len(KODAK_PIXELS) or not self.fetch:
+            return super().locate()
+        return f"kodak is not here: a run downloads its images into {self.root}"
 
     @staticmethod
     def _download(root: Path) -> None:
@@ -191,9 +179,11 @@ class Kodak(ImageFolder):
             log.info("downloaded %s", target)
 
     def items(self) -> list[ImageItem]:
-        items = super().items()
         if getattr(self, "_verified", False):
-            return items
+            return super().items()
+        if self.fetch:
+            self._download(self.root)
+        items = super().items()
         bad = [i.name for i in items if i.path and pixel_digest(i.path) != KODAK_PIXELS.get(i.name)]
         if len(items) != 24 or bad:
             raise LicbenchError(
@@ -226,6 +216,7 @@ class Bsds500(ImageFolder):
         p: Bsds500Params = self.params  # type: ignore[assignment]
         self.root = local_root(p.path, "bsds500")
         self.splits = ["train", "val"] if p.split == "trainval" else [p.split]
+        self.folders = [self.root / s for s in self.splits]
 
     def items(self) -> list[ImageItem]:
         out = []
@@ -264,6 +255,8 @@ class StreetScenes(Dataset):
         p: StreetParams = self.params  # type: ignore[assignment]
         base = local_root(p.path, "segmentation")
         self.root, self.split, self.width = base / "street_scenes", p.split, p.width
+
+    locate = ImageFolder.locate
 
     def items(self) -> list[ImageItem]:
         files = [p for p in list_images(self.root) if p.parent.name == "images"]

@@ -114,7 +114,7 @@ class AdversarialFinetune(FilterDefense, Trained, UsesRegistry):
         return codec
 
     def recipe(self, codec: Codec, ctx: RunContext) -> Recipe:
-        data = ctx.training_data(self.params.train_data)
+        data = ctx.training_data(self.params.train_data, self.registry)
         fps = training_fingerprints(data, ctx.val_data, self.registry)
         victim = self._victim(codec).fingerprint()
         key = hash_json(
@@ -125,7 +125,7 @@ class AdversarialFinetune(FilterDefense, Trained, UsesRegistry):
 
     def train(self, codec: Codec, ctx: RunContext, recipe: Recipe) -> Path:
         victim = self._victim(codec)
-        data = ctx.training_data(self.params.train_data)
+        data = ctx.training_data(self.params.train_data, self.registry)
         images, val, _ = training_set(data, ctx.val_data, self.registry)
         model = copy.deepcopy(victim.model).cpu().train()
         cfg, path = self.config, recipe.location(ctx.cache_dir)

@@ -11,6 +11,7 @@ def register_executors(register: Register) -> None:
         "local",
         "licbench_builtin.executors.local:LocalExecutor",
         description="every task in this process, one after another (the default)",
+        roles=["default"],
     )
     register(
         "ray",

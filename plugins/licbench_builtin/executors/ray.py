@@ -41,6 +41,24 @@ class ObjectBlob:
         return bytes(ray.get(self.ref))
 
 
+def on_assigned_gpus(fn: Callable[..., Any], gpus: float, *args: Any) -> Any:
+    """Run ``fn(*args)`` in a Ray task, first checking that the process sees exactly the GPUs
+    Ray gave it (``CUDA_VISIBLE_DEVICES``), so that ``cuda`` is the task's own GPU."""
+    if gpus > 0:
+        import os
+
+        import ray
+
+        given = [str(i) for i in ray.get_gpu_ids()]
+        seen = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+        if not given or seen.split(",") != given:
+            raise LicbenchError(
+                f"Ray gave this task GPUs {given} but it sees CUDA_VISIBLE_DEVICES={seen!r}; "
+                "start the Ray workers without setting CUDA_VISIBLE_DEVICES"
+            )
+    return fn(*args)
+
+
 def _ray() -> Any:
     try:
         import ray
@@ -61,7 +79,7 @@ class RayExecutor(Executor):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self._owned = False
-        self._remote: dict[Callable[..., Any], Any] = {}
+        self._remote: dict[bool, Any] = {}  # by whether the task asks for a GPU
         self._slots = 1
         self._pending = 0
 
@@ -100,22 +118,22 @@ class RayExecutor(Executor):
             self._owned = False
 
     def submit(self, fn: Callable[..., Any], *args: Any, resources: Resources) -> Any:
+        """``fn(*args)`` as a Ray task. A GPU task runs in a fresh worker process
+        (``max_calls=1``): a reused one would keep the ``CUDA_VISIBLE_DEVICES`` it first saw,
+        and the CUDA memory of earlier tasks."""
         ray = _ray()
-        if fn not in self._remote:
-            self._remote[fn] = ray.remote(fn)
+        gpu = resources.gpus > 0  # max_calls is set when a function is made remote only
+        if gpu not in self._remote:
+            self._remote[gpu] = ray.remote(max_calls=1 if gpu else 0)(on_assigned_gpus)
         cpus = ray.cluster_resources().get("CPU", 1)
         self._slots = max(1, int(cpus // resources.cpus) if resources.cpus else int(cpus))
         self._pending += 1
-        return (
-            self._remote[fn]
-            .options(
-                num_cpus=resources.cpus,
-                num_gpus=resources.gpus,
-                max_retries=self.params.retries,
-                retry_exceptions=False,
-            )
-            .remote(*args)
-        )
+        return self._remote[gpu].options(
+            num_cpus=resources.cpus,
+            num_gpus=resources.gpus,
+            max_retries=self.params.retries,
+            retry_exceptions=False,
+        ).remote(fn, resources.gpus, *args)
 
     def wait(self, handles: list[Any]) -> Iterator[tuple[Any, Any]]:
         ray = _ray()
