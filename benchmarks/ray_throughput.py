@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from licbench.bench.manifest import Manifest, load_manifest
+from licbench.bench.checker import load_manifest
+from licbench.bench.manifest import Manifest
 from licbench.bench.run import Runner
 from licbench.bench.store import ResultStore
 from licbench.bench.work import attack_task, cell_task

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from licbench.bench.manifest import load_manifest
+from licbench.bench.checker import load_manifest
 from licbench.bench.run import Runner
 from licbench.bench.store import ResultStore
 

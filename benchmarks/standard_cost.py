@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 import torch
 
 from licbench.api.context import RunContext
-from licbench.bench.manifest import StandardSet, ThreatModel, standard_attacks
+from licbench.bench.manifest import StandardSet, ThreatModel
+from licbench.bench.threats import standard_attacks
 from licbench.images import load_image
 from licbench.paths import data_root
 from licbench.plugin.manager import load_registry

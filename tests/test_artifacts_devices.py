@@ -11,7 +11,7 @@ import torch
 
 from licbench.api.codec import Codec, Encoded
 from licbench.api.context import RunContext, numerics
-from licbench.bench.manifest import load_manifest
+from licbench.bench.checker import load_manifest
 from licbench.bench.plan import Planner, expand
 from licbench.bench.run import Runner
 from licbench.bench.store import ResultStore

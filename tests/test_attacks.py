@@ -142,7 +142,8 @@ def test_rate_attacks_never_run_the_decoder_and_z_alone_raises_z(crop) -> None:
 
 
 def test_apgd_schedule_and_proxies(crop) -> None:
-    from licbench_builtin.attacks.objective import PROXIES, checkpoints
+    from licbench.api.attack import PROXIES
+    from licbench_builtin.attacks.objective import checkpoints
 
     marks = checkpoints(100)
     assert marks[0] == 22 and marks == sorted(marks) and marks[-1] < 100

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from licbench.bench.manifest import validated
+from licbench.bench.checker import validated
 from licbench.cli import main
 from licbench.errors import LicbenchError
 from licbench.plugin.manager import load_registry

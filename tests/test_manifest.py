@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from licbench.bench.manifest import load_manifest
+from licbench.bench.checker import load_manifest
 from licbench.bench.run import expand
 from licbench.cli import main
 from licbench.errors import LicbenchError

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from licbench.bench.manifest import load_manifest
+from licbench.bench.checker import load_manifest
 from licbench.bench.run import Runner
 from licbench.bench.store import ResultStore, normalize_url
 from licbench.errors import LicbenchError

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from licbench.bench.manifest import load_manifest
+from licbench.bench.checker import load_manifest
 from licbench.bench.run import Runner
 from licbench.bench.store import ResultStore
 from licbench.paths import cache_dir

@@ -12,7 +12,7 @@ import pytest
 
 from licbench.api.attack import Attack
 from licbench.api.codec import Codec, Encoded
-from licbench.bench.manifest import load_manifest
+from licbench.bench.checker import load_manifest
 from licbench.bench.run import Runner
 from licbench.bench.store import ResultStore
 from licbench.errors import LicbenchError

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 import licbench
+from licbench.bench.checker import load_manifest
 from licbench.bench.estimate import estimate
-from licbench.bench.manifest import load_manifest
 from licbench.bench.plan import expand
 from licbench.bench.run import Runner
 from licbench.bench.store import ResultStore

@@ -73,7 +73,7 @@ def test_crafted_pickles_never_run(
 def test_crafted_artifact_in_a_manifest_never_runs(tmp_path: Path) -> None:
     """A manifest's backdoor `artifact:` is read when the run plans its cells: the cell
     fails with the reason, the payload never runs, nothing else is lost."""
-    from licbench.bench.manifest import load_manifest
+    from licbench.bench.checker import load_manifest
     from licbench.bench.run import Runner
     from licbench.bench.store import ResultStore
 

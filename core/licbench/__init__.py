@@ -38,7 +38,7 @@ def run(
 ) -> Any:
     """Run every cell of ``manifest`` that ``db`` lacks (default: the user's own results
     database) and return the run's summary (cells run, stored, failed)."""
-    from licbench.bench.manifest import load_manifest
+    from licbench.bench.checker import load_manifest
     from licbench.bench.run import Runner
     from licbench.bench.store import open_store
     from licbench.plugin.manager import load_registry
@@ -67,8 +67,8 @@ def plan(
     each cell's state against ``db`` (default: the user's own results database; a missing
     one is read as empty and not created), key, description and estimated seconds, for
     cells run on ``device`` (default: the manifest's)."""
+    from licbench.bench.checker import load_manifest
     from licbench.bench.estimate import describe_plan
-    from licbench.bench.manifest import load_manifest
     from licbench.bench.run import Runner
     from licbench.bench.store import exists, open_store
     from licbench.paths import default_db_url

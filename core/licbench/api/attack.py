@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from typing import Literal
 
 import torch
 from torch import Tensor
 
 from licbench.api.codec import CellPlugin, Codec
 from licbench.api.context import RunContext
+
+Proxy = Literal["noise", "ste", "none"]  # how a gradient attack differentiates quantization
+PROXIES: tuple[Proxy, ...] = ("noise", "ste", "none")
 
 
 class Attack(CellPlugin, ABC):

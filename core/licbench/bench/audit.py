@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from licbench.bench.manifest import Manifest, PluginRef, ThreatModel, adaptive_attacks, validated
+from licbench.bench.checker import validated
+from licbench.bench.manifest import Manifest, PluginRef, ThreatModel
+from licbench.bench.threats import adaptive_attacks
 from licbench.errors import LicbenchError
 from licbench.labels import ADAPTIVE, AUDIT
 from licbench.leaderboard.audit import BLOW_UP, eps_label, sweep_steps

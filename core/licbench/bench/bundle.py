@@ -204,7 +204,8 @@ def verify(
     within tolerance, and the worst relative difference; and the plugins missing here (then
     nothing runs). The bundle's manifest runs with no download and no local path unless
     ``trust``."""
-    from licbench.bench.manifest import Manifest, validated
+    from licbench.bench.checker import validated
+    from licbench.bench.manifest import Manifest
     from licbench.bench.run import Runner
 
     doc = read(path)

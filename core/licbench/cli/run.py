@@ -80,7 +80,7 @@ def load(path: Path, args: argparse.Namespace) -> Any:
 
     lines: dict[Any, Any] = {}
     data = read_yaml(Path(path), lines)
-    from licbench.bench.manifest import validated
+    from licbench.bench.checker import validated
 
     return validated(data, Path(path), lines, registry(args))
 

@@ -18,7 +18,7 @@ import torch
 from pydantic import Field, field_validator
 from torch import Tensor
 
-from licbench.api.attack import Attack
+from licbench.api.attack import Attack, Proxy
 from licbench.api.codec import Codec, LearnedCodec
 from licbench.api.context import RunContext
 from licbench.api.defense import DefendedCodec, Identity, Transform
@@ -26,7 +26,6 @@ from licbench.images import pad
 from licbench_builtin.attacks.objective import (
     Best,
     ObjectiveParams,
-    Proxy,
     checkpoints,
     learned_core,
     project,

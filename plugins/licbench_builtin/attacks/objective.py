@@ -36,9 +36,6 @@ from licbench.plugin.params import Params
 from licbench.rd import likelihood_bits, lmbda_for, rd_loss
 from licbench_builtin.codecs.compressai import deserialize_strings
 
-Proxy = Literal["noise", "ste", "none"]
-PROXIES: tuple[Proxy, ...] = ("noise", "ste", "none")
-
 
 class ObjectiveParams(Params):
     objective: Literal["rate", "distortion", "rd"] = Field(
