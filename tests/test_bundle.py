@@ -44,7 +44,7 @@ def test_export_import_verify_round_trip_and_tampering(
     assert "0 cells imported, 4 already stored" in capsys.readouterr().out
 
     assert main(["verify", str(bundle), "--sample", "4", "--db", str(other)]) == 0
-    out = capsys.readouterr().out
+    out = capsys.readouterr().out  # each re-run cell found by its labels (Cell.labels)
     assert "agrees: re-run here, 4 of 4 cells agree" in out and "encode-seconds" not in out
     assert "result recorded in" in out  # beside the cells it imported
     runs = ResultStore(str(other)).frame("runs")

@@ -125,11 +125,9 @@ def _where(cell: dict[str, Any]) -> tuple[str, str, float, str, str]:
     return (cell["dataset"], cell["label"], float(cell["quality"]), cell["attack"], cell["defense"])
 
 
-def _missing(manifest: Any, plugins: list[str]) -> list[str]:
+def _missing(manifest: Any, plugins: list[str], reg: Registry) -> list[str]:
     """The plugins the bundle's manifest names that this installation lacks."""
-    from licbench.plugin.manager import load_registry
-
-    reg, out = load_registry(), []
+    out = []
     refs = [
         ("dataset", manifest.datasets),
         ("codec", manifest.codecs),
@@ -216,7 +214,7 @@ def verify(
             "run. Read the manifest, then pass --trust-bundle to verify it anyway"
         )
     try:
-        missing = _missing(Manifest.model_validate(doc["manifest"]), doc["plugins"])
+        missing = _missing(Manifest.model_validate(doc["manifest"]), doc["plugins"], registry)
     except ValidationError:
         missing = []  # named by validated() below, with where
     if missing:
@@ -228,7 +226,7 @@ def verify(
     store = ResultStore("sqlite://")
     device = recorded_device([r["cell"] for r in rows])
     runner = Runner(manifest, store, registry=registry, device=device, progress=False)
-    runner.run(only=lambda p: _where(_describe(p)) in wanted)
+    runner.run(only=lambda p: _where(p.cell.labels()) in wanted)
     here = store.frame("scores").merge(store.frame("cells"), left_on="cell_key", right_on="key")
     out, timing = [], registry.with_role("metric", "timing")
     for where, row in wanted.items():
@@ -300,14 +298,3 @@ def recorded_device(cells: list[dict[str, Any]]) -> str:
     if found != {"cpu"}:
         log.warning("the bundle's cells ran on %s; re-run on the CPU here", "/".join(found))
     return "cpu"
-
-
-def _describe(p: Any) -> dict[str, Any]:
-    cell = p.cell
-    return {
-        "dataset": cell.dataset.label or cell.dataset.name,
-        "label": cell.codec.display,
-        "quality": cell.quality,
-        "attack": cell.attack.display if cell.attack else "none",
-        "defense": cell.defense.display if cell.defense else "none",
-    }

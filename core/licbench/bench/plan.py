@@ -42,6 +42,18 @@ class Cell:
     def ref(self, role: str) -> PluginRef | None:
         return self.attack if role == "attack" else self.defense
 
+    def labels(self) -> dict[str, Any]:
+        """How the cell is shown and stored: dataset, codec label, quality, attack and
+        defense labels (``none`` for neither). The one home of these labels: `verify` joins
+        a bundle's cells to re-run ones on them."""
+        return {
+            "dataset": self.dataset.label or self.dataset.name,
+            "label": self.codec.display,
+            "quality": self.quality,
+            "attack": self.attack.display if self.attack else "none",
+            "defense": self.defense.display if self.defense else "none",
+        }
+
     def config(self, manifest: Manifest, artifacts: dict[str, str]) -> dict[str, Any]:
         dump = lambda ref: ref.model_dump() if ref else None  # noqa: E731
         out = {

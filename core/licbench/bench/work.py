@@ -52,10 +52,8 @@ def seed_everything(seed: int) -> None:
 
 def describe(cell: Cell) -> str:
     """``dataset codec q=Q attack/defense`` for logs and summaries."""
-    attack = cell.attack.display if cell.attack else "none"
-    defense = cell.defense.display if cell.defense else "none"
-    dataset = cell.dataset.label or cell.dataset.name
-    return f"{dataset} {cell.codec.display} q={cell.quality:g} {attack}/{defense}"
+    d = cell.labels()
+    return f"{d['dataset']} {d['label']} q={d['quality']:g} {d['attack']}/{d['defense']}"
 
 
 @dataclass(frozen=True)
