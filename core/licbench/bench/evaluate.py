@@ -73,6 +73,22 @@ def score_image(
     return out, facts
 
 
+def check_size(
+    where: str, x: Tensor, metrics: Sequence[Metric], codec: Codec | None = None
+) -> None:
+    """The one minimum-size rule: an image at least as large as the codec (if given) and
+    every metric need; else an error naming the image (``where``) and what needs more."""
+    h, w = x.shape[-2:]
+    needs = {m.name: m.min_size for m in metrics} | ({codec.name: codec.min_size} if codec else {})
+    need = max(needs.values(), default=1)
+    if min(h, w) < need:
+        who = [n for n, size in needs.items() if size > min(h, w)]
+        raise LicbenchError(
+            f"{where} is {w}x{h}, smaller than the {need}px minimum of {', '.join(who)}; "
+            "use larger images or drop what needs them"
+        )
+
+
 def evaluate_folder(
     codec: Codec,
     folder: str,
@@ -82,16 +98,9 @@ def evaluate_folder(
 ) -> tuple[list[dict[str, float | str]], dict[str, float]]:
     """`licbench eval`: per-image scores on real bitstreams, and their means."""
     rows: list[dict[str, float | str]] = []
-    need = max([codec.min_size, *(m.min_size for m in metrics)])
     for name, path in folder_images(folder)[:limit]:
         x = load_image(path)
-        h, w = x.shape[-2:]
-        if min(h, w) < need:
-            who = [m.name for m in metrics if m.min_size > min(h, w)] or [codec.name]
-            raise LicbenchError(
-                f"{path}: {w}x{h} is smaller than the {need}px minimum of "
-                f"{', '.join(who)}; use larger images"
-            )
+        check_size(str(path), x, metrics, codec)
         values, _ = score_image(name, codec, x, metrics, estimate=estimate)
         rows.append({"image": name, **values})
     keys = [k for k in rows[0] if k != "image"]

@@ -29,7 +29,7 @@ from licbench.api.context import RunContext, resolve_device
 from licbench.api.defense import Defense
 from licbench.api.executor import Blob
 from licbench.api.metric import Metric
-from licbench.bench.evaluate import score_image
+from licbench.bench.evaluate import check_size, score_image
 from licbench.bench.manifest import DatasetRef, Manifest
 from licbench.bench.plan import ROLES, Cell, Codecs, Planned, as_error
 from licbench.data import DataRef, load
@@ -183,15 +183,8 @@ def dataset_images(
     """The dataset's (name, image) list as the cells see it: limited, cropped, and each
     image at least as large as every metric needs."""
     images = load(DataRef.of(ref), registry, limit)
-    need = max([m.min_size for m in metrics], default=1)
     for name, x in images:
-        h, w = x.shape[-2:]
-        if min(h, w) < need:
-            who = [m.name for m in metrics if m.min_size > min(h, w)]
-            raise LicbenchError(
-                f"dataset '{ref.name}' image {name} is {w}x{h}, smaller than the {need}px "
-                f"minimum of metric {who}; drop that metric or use larger images"
-            )
+        check_size(f"dataset '{ref.name}' image {name}", x, metrics)
     return images
 
 
