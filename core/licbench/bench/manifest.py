@@ -16,32 +16,25 @@ from licbench.api.attack import PROXIES, Proxy
 from licbench.api.executor import Resources
 from licbench.budget import parse_eps
 from licbench.errors import nearest
+from licbench.plugin.params import Ref, Selection
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class PluginRef(_Strict):
-    """A plugin by name with its constructor params; a bare string is shorthand."""
+class PluginRef(Ref):
+    """A plugin in a manifest, with the ``label`` its cells are shown and stored under."""
 
-    name: str
-    params: dict[str, Any] = Field(default_factory=dict)
     label: str | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _shorthand(cls, value: Any) -> Any:
-        return {"name": value} if isinstance(value, str) else value
 
     @property
     def display(self) -> str:
         return self.label or self.name
 
 
-class DatasetRef(PluginRef):
-    limit: int | None = Field(default=None, ge=1, description="use the first N images")
-    crop: int | None = Field(default=None, ge=16, description="centre-crop each image to N×N")
+class DatasetRef(PluginRef, Selection):
+    """A dataset in a manifest, with the images it uses."""
 
 
 class CodecRef(PluginRef):

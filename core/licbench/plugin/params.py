@@ -30,11 +30,12 @@ class Params(BaseModel):
     header_safe: ClassVar[tuple[str, ...]] = ()
 
 
-class NestedPlugin(Params):
-    """A plugin named inside another plugin's params, e.g. a backdoor's trigger; a bare
-    string is shorthand for ``{name: ...}``."""
+class Ref(BaseModel):
+    """A plugin by name with its constructor params; a bare string is shorthand for
+    ``{name: ...}``. The one reference model: a manifest's entries and the plugins named
+    inside other plugins' params both build on it."""
 
-    kind: ClassVar[str] = ""
+    model_config = ConfigDict(extra="forbid")
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
 
@@ -42,6 +43,19 @@ class NestedPlugin(Params):
     @classmethod
     def _shorthand(cls, value: Any) -> Any:
         return {"name": value} if isinstance(value, str) else value
+
+
+class Selection(BaseModel):
+    """Which of a dataset's images are used (a manifest's datasets, a training set)."""
+
+    limit: int | None = Field(None, ge=1, description="use the first N images")
+    crop: int | None = Field(None, ge=16, description="centre-crop each image to N×N")
+
+
+class NestedPlugin(Ref, Params):
+    """A plugin named inside another plugin's params, e.g. a backdoor's trigger."""
+
+    kind: ClassVar[str] = ""
 
 
 ParamsModel = Params  # the base, under a name that the ``Params`` attributes below don't hide
@@ -57,12 +71,10 @@ class Configurable:
         self.params = self.Params.model_validate(params)
 
 
-class DatasetRef(NestedPlugin):
+class DatasetRef(NestedPlugin, Selection):
     """A dataset inside a plugin's params (e.g. what an attack trains on)."""
 
     kind = "dataset"
-    limit: int | None = Field(None, ge=1, description="use the first N images")
-    crop: int | None = Field(None, ge=16, description="centre-crop each image to N×N")
 
 
 def nested_plugins(value: Any, loc: Loc = ()) -> Iterator[tuple[Loc, NestedPlugin]]:
