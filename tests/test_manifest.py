@@ -61,8 +61,7 @@ def test_misspelt_key_names_line_and_suggestion(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD.replace("    qualities: [20, 80]", "    qualitys: [20, 80]"))
     with pytest.raises(
         LicbenchError,
-        match=r"m\.yaml:7: codecs\[0\]\.qualitys: unknown key "
-        r"'qualitys', did you mean 'qualities'",
+        match=r"m\.yaml:7: codecs\[0\]\.qualitys: unknown key; did you mean 'qualities'\?",
     ):
         load_manifest(path)
 

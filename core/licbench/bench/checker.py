@@ -19,8 +19,8 @@ from licbench.bench.manifest import (
 )
 from licbench.bench.threats import with_adaptive, with_standard
 from licbench.bench.yaml_loader import read_yaml
-from licbench.errors import LicbenchError, ParamsError, nearest
-from licbench.plugin.params import Loc, Params, model_at, nested_plugins
+from licbench.errors import LicbenchError, ParamsError
+from licbench.plugin.params import Loc, Params, describe_error, nested_plugins
 from licbench.plugin.params import dotted as _dotted
 from licbench.plugin.registry import PluginEntry, Registry
 
@@ -44,18 +44,7 @@ def _where(path: Path, lines: dict[Loc, tuple[Path, int]], loc: Loc) -> str:
 
 
 def _schema_error(path: Path, lines: dict[Loc, tuple[Path, int]], err: ValidationError) -> str:
-    errors = err.errors()
-    # A misspelt key also makes the intended key "missing": report the misspelling.
-    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-    loc = tuple(first["loc"])
-    msg = first["msg"]
-    if first["type"] == "extra_forbidden":
-        key = str(loc[-1])
-        model = model_at(Manifest, loc[:-1])
-        hint = nearest(key, model.model_fields) if model else None
-        msg = f"unknown key '{key}'" + (f", did you mean '{hint}'?" if hint else "")
-    elif first["type"] == "missing":
-        msg = "required key is missing"
+    loc, msg = describe_error(Manifest, err, noun="key")
     return f"{_where(path, lines, loc)}: {_dotted(loc)}: {msg}"
 
 

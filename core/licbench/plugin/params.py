@@ -115,8 +115,12 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def describe_error(model: type[BaseModel], err: ValidationError) -> tuple[Loc, str]:
-    """The first problem of a validation error as (location, one-line message with a hint)."""
+def describe_error(
+    model: type[BaseModel], err: ValidationError, noun: str = "parameter"
+) -> tuple[Loc, str]:
+    """The first problem of a validation error as (location, one-line message with a hint):
+    the one formatter of validation errors, for plugin params and manifests (``noun``
+    ``key``) alike."""
     errors = err.errors()
     first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = tuple(first["loc"])
@@ -125,15 +129,16 @@ def describe_error(model: type[BaseModel], err: ValidationError) -> tuple[Loc, s
         names = list(owner.model_fields) if owner else []
         near = nearest(str(loc[-1]), names)
         hint = f"did you mean '{near}'?" if near else f"accepted: {', '.join(names) or 'none'}"
-        return loc, f"unknown parameter; {hint}"
+        return loc, f"unknown {noun}; {hint}"
     if first["type"] == "missing":
-        return loc, "required parameter is missing"
+        return loc, f"required {noun} is missing"
     msg = first["msg"]
     if first["type"] == "literal_error":
         msg = msg.replace("Input should be", "must be")
     given = first.get("input")
     if not isinstance(given, (dict, list)) and first["type"] != "value_error":
-        msg += f" (got {given!r})"
+        shown = repr(given)
+        msg += f" (got {shown[:60]}{'...' if len(shown) > 60 else ''})"  # an input may be huge
     return loc, msg.removeprefix("Value error, ")
 
 
