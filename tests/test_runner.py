@@ -306,3 +306,25 @@ def test_kill_9_drill_from_database_creation_on(tmp_path: Path) -> None:
     with sqlite3.connect(db) as con:  # the killed runs are marked, the last one finished
         states = [r[0] for r in con.execute("SELECT status FROM runs ORDER BY id")]
     assert states[-1] == "finished" and "running" not in states, states
+
+
+def test_failed_cells_are_shown_apart_and_a_benchmark_of_failures_gets_a_page(
+    tmp_path: Path,
+) -> None:
+    """A failed cell is listed with its error, never ranked; a benchmark whose every cell
+    failed still has its index line and page."""
+    from licbench.leaderboard.site import Site
+    from licbench.leaderboard.view import Results
+
+    reg = build_registry(*build_plugin_manager({"flaky-plugin": FlakyPlugin()}))
+    text = MANIFEST.replace("{name: jpeg, qualities: [30, 70]}", "{name: flaky, qualities: [2]}")
+    run(tmp_path, text.replace("name: t", "name: broken"), registry=reg)
+    run(tmp_path, text.replace("qualities: [2]", "qualities: [1, 2]"), registry=reg)
+    results = Results(ResultStore(str(tmp_path / "r.db"), create=False))
+    index = results.index().set_index("benchmark")
+    assert index.failed.to_dict() == {"broken": 1, "t": 1} and index.rows["broken"] == 0
+    (failed,) = [t for name, t in results.tables("broken").items() if "failed" in name]
+    assert failed.frame.error.tolist() == ["RuntimeError: boom at quality 2"]
+    pages = Site(results, tmp_path / "site").write()
+    assert "boom at quality 2" in (tmp_path / "site" / "broken.html").read_text()
+    assert len(pages) == 3  # the index, t and broken

@@ -71,10 +71,11 @@ def _json(text: Any, default: Any) -> Any:
 
 def _source(name: str, store: ResultStore, partial: bool) -> dict[str, pd.DataFrame]:
     """One database's current cells (tagged with ``from_db``), per-image scores, runs,
-    metrics and verifications."""
+    metrics, verifications, and the cells whose run failed."""
     runs = store.frame("runs")
-    cells = store.frame("cells")
-    cells = cells[cells.status == "done"].copy()
+    stored = store.frame("cells")
+    cells = stored[stored.status == "done"].copy()
+    failed = _newest_failures(stored[stored.status == "failed"], cells).assign(from_db=name)
     cells["partial"] = cells.partial.fillna(False).astype(bool)
     if not partial:
         cells = cells[~cells.partial]
@@ -99,7 +100,26 @@ def _source(name: str, store: ResultStore, partial: bool) -> dict[str, pd.DataFr
         "runs": runs.assign(from_db=name),
         "metrics": store.frame("metrics"),
         "verifications": store.frame("verifications").assign(from_db=name),
+        "failed": failed[[*FAILED, "from_db"]],
     }
+
+
+FAILED = ["benchmark", "dataset", "label", "quality", "attack", "defense", "error"]
+
+
+def _newest_failures(failed: pd.DataFrame, done: pd.DataFrame) -> pd.DataFrame:
+    """The failed cells no later run of the same row finished: what a reader must see."""
+    row = FAILED[:-1]
+    last_done = done.groupby(row, dropna=False)["run_id"].max().rename("done_run").reset_index()
+    found = failed.merge(last_done, on=row, how="left")
+    found = found[found.done_run.isna() | (found.run_id > found.done_run)]
+    return found.assign(error=[_first_line(e) for e in found.error])
+
+
+def _first_line(error: Any) -> str:
+    """An error's one line (of an old traceback: its last line)."""
+    lines = [ln for ln in str(error).splitlines() if ln.strip()] or [""]
+    return lines[-1] if lines[0].startswith("Traceback") else lines[0]
 
 
 class Results:
@@ -126,6 +146,9 @@ class Results:
                 cells = cells[~cells.partial] if complete else cells
                 for bench in sorted(set(cells.benchmark)):
                     self.origin.setdefault(str(bench), name)
+        for name, part in zip(self.sources, parts, strict=True):  # failures alone: a page too
+            for bench in sorted(set(part["failed"].benchmark)):
+                self.origin.setdefault(str(bench), name)
 
         def mine(f: pd.DataFrame) -> pd.DataFrame:
             """Rows of each benchmark's own source, and partial rows beside them."""
@@ -134,10 +157,12 @@ class Results:
             else:  # runs
                 beside = list(f.partial.fillna(False).astype(bool))
             rows = zip(f.benchmark, f.from_db, beside, strict=True)
-            return f[[self.origin.get(str(b)) == s or part for b, s, part in rows]]
+            keep = [self.origin.get(str(b)) == s or part for b, s, part in rows]
+            return f[pd.Series(keep, index=f.index, dtype=bool)]  # [] would pick columns
 
         self.cells = pd.concat([mine(p["cells"]) for p in parts], ignore_index=True)
-        if self.cells.empty:
+        self.failed = pd.concat([mine(p["failed"]) for p in parts], ignore_index=True)
+        if self.cells.empty and self.failed.empty:
             raise LicbenchError(
                 f"{', '.join(s.url for _, s in sources)}: holds no finished cells; "
                 "run `licbench run MANIFEST` first"
@@ -255,6 +280,14 @@ class Results:
                                         self.threat_models(audit)))  # fmt: skip
         out.update(t.backdoor_tables(bench, wide, self.cells[self.cells.benchmark == bench]))
         out.update(t.bd_summary(bench, means, self.settings(bench), self._anchors(bench)))
+        failed = self.failed[self.failed.benchmark == bench]
+        if len(failed):  # shown, never ranked: a row above may come from an older run
+            out[f"{bench} / failed cells"] = Table(
+                failed[FAILED[1:]].reset_index(drop=True),
+                f"{len(failed)} cells whose run failed, with their errors: not ranked; a row "
+                "above for the same cell comes from an earlier run. `licbench run` retries them.",
+                "summary",
+            )
         out.update(t.family_tables(bench, means, self.directions, rank_by or
                                    self.settings(bench).get("rank_by")))  # fmt: skip
         return out
@@ -289,6 +322,7 @@ class Results:
                     "images": int(part.images.max()) if len(part) else 0,
                     "threat models": ", ".join(tms) or "—",
                     "imported": int(cells.imported.sum()),
+                    "failed": int((self.failed.benchmark == bench).sum()),
                 }
             )
         return pd.DataFrame(rows)
