@@ -6,6 +6,7 @@ CPU's results, whatever machine regenerates it).
     python benchmarks/regenerate.py                 # the estimate against results.db
     python benchmarks/regenerate.py --from-nothing  # the estimate of a run from nothing
     python benchmarks/regenerate.py --run [--executor ray]  # run what is missing, then time it
+    python benchmarks/regenerate.py --prune          # drop cells no manifest plans any more
 
 The estimate sums each cell's time from stored timings of comparable cells
 (licbench.plan), and each trained artifact's time from the record its training wrote
@@ -98,14 +99,32 @@ def run(db: str, executor: str) -> None:
     print(f"measured total: {fmt(total)}")
 
 
+def prune(db: str, only: list[Path] | None = None) -> None:
+    """Delete from ``db`` each manifest's (and the audit's) cells that it no longer plans:
+    rows of older code or of entries since removed, so that the reference results are
+    exactly what the current code produces for the current manifests."""
+    from licbench.bench.store import ResultStore
+
+    store = ResultStore(db, create=False)
+    for path, audit in [(m, False) for m in only or manifests()] + [(AUDITED, True)]:
+        rows = licbench.plan(path, db=db, audit=audit, device="cpu")
+        (bench,) = {r["benchmark"] for r in rows}
+        gone = store.forget(bench, {r["key"] for r in rows})
+        print(f"{path.relative_to(ROOT)}{' (audit)' if audit else ''}: {gone} cells pruned")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--db", default=str(ROOT.parent / "results.db"))
     ap.add_argument("--from-nothing", action="store_true", help="estimate every cell")
     ap.add_argument("--run", action="store_true", help="run what is missing, then time it")
     ap.add_argument("--executor", default="local", help="with --run: local or ray (2 workers)")
+    ap.add_argument("--prune", action="store_true", help="drop cells no manifest plans")
+    ap.add_argument("manifest", nargs="*", type=Path, help="with --prune: only these")
     args = ap.parse_args()
-    if args.run:
+    if args.prune:
+        prune(args.db, [m.resolve() for m in args.manifest] or None)
+    elif args.run:
         run(args.db, args.executor)
     else:
         estimate(args.db, args.from_nothing)

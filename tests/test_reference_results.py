@@ -54,11 +54,22 @@ def test_every_cpu_manifest_is_regenerated_or_pending() -> None:
     assert not set(REGENERATED) & set(PENDING)
 
 
-@pytest.mark.parametrize("name", REGENERATED)
-def test_regenerated_manifest_dry_runs_to_nothing(name: str) -> None:
-    rows = licbench.plan(BENCH / f"{name}.yaml", db=str(ROOT / "results.db"), device="cpu")
+@pytest.mark.parametrize("name", [*REGENERATED, "AUDIT"])
+def test_regenerated_manifest_dry_runs_to_nothing_and_holds_nothing_else(name: str) -> None:
+    """Every cell the manifest plans is stored, and its benchmark stores no other: no row
+    of older code or of a since-removed entry reaches the leaderboard."""
+    import sqlite3
+
+    path = BENCH / ("adversarial/defenses" if name == "AUDIT" else name)
+    db = ROOT / "results.db"
+    rows = licbench.plan(path.with_suffix(".yaml"), db=str(db), audit=name == "AUDIT", device="cpu")
     left = [f"{r['state']}: {r['cell']}" for r in rows if r["state"] != "stored"]
     assert not left, f"{name}: regenerate with `licbench run` into results.db: {left[:5]}"
+    (bench,) = {r["benchmark"] for r in rows}
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+        stored = {k for (k,) in con.execute("select key from cells where benchmark = ?", (bench,))}
+    stale = stored - {r["key"] for r in rows}
+    assert not stale, f"{bench}: {len(stale)} cells no manifest plans; run regenerate.py --prune"
 
 
 @pytest.mark.slow

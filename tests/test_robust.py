@@ -107,4 +107,5 @@ def test_backdoor_table_is_poisoned_against_the_backdoored_codec_on_clean_input(
     assert row["× clean"] == pytest.approx(poisoned.bpp.mean() / clean.bpp.mean(), rel=1e-12)
     drift = 100 * (clean.bpp.mean() / vanilla.bpp.mean() - 1)
     assert row["clean bpp Δ"] == f"{drift:+.1f} %" and row["× clean"] > 3
-    assert len(table) == 21 and not table.backdoor.str.endswith("/clean").any()
+    # the headline manifest's 8 poisoned variants (of 6 backdoors), no /clean row
+    assert len(table) == 8 and not table.backdoor.str.endswith("/clean").any()

@@ -137,13 +137,15 @@ def estimate(planned: list[Planned], cells: pd.DataFrame, registry: Registry) ->
 def describe_plan(
     planned: list[Planned], estimator: Callable[[list[Planned]], Estimate]
 ) -> list[dict[str, Any]]:
-    """The rows of a dry run: state, key, cell, artifacts, error, estimated seconds."""
+    """The rows of a dry run: state, benchmark, key, cell, artifacts, error, estimated
+    seconds."""
     from licbench.bench.work import describe
 
     expected = estimator(planned)
     return [
         {
             "state": p.state,
+            "benchmark": p.payload["config"]["benchmark"],
             "key": p.key,
             "cell": describe(p.cell),
             "artifacts": {role: r.key for role, r in p.recipes.items()},

@@ -331,6 +331,17 @@ class ResultStore:
             conn.execute(scores_t.insert(), rows)
         return True
 
+    def forget(self, benchmark: str, keep: set[str]) -> int:
+        """Delete ``benchmark``'s cells (and scores) whose keys are not in ``keep``, in one
+        transaction: the rows its manifest no longer plans. How many went."""
+        with self._guard("write to"), self.engine.begin() as conn:
+            mine = conn.execute(sa.select(cells_t.c.key).where(cells_t.c.benchmark == benchmark))
+            gone = [k for (k,) in mine if k not in keep]
+            for part in (gone[i : i + 500] for i in range(0, len(gone), 500)):
+                conn.execute(scores_t.delete().where(scores_t.c.cell_key.in_(part)))
+                conn.execute(cells_t.delete().where(cells_t.c.key.in_(part)))
+        return len(gone)
+
     def import_cells(
         self,
         run: dict[str, Any],  # _run_row's arguments
