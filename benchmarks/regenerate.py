@@ -100,17 +100,23 @@ def run(db: str, executor: str) -> None:
 
 
 def prune(db: str, only: list[Path] | None = None) -> None:
-    """Delete from ``db`` each manifest's (and the audit's) cells that it no longer plans:
-    rows of older code or of entries since removed, so that the reference results are
-    exactly what the current code produces for the current manifests."""
+    """Delete from ``db`` each manifest's (and, with all of them or the audited one, the
+    audit's) cells that it no longer plans on the CPU: rows of older code or of entries
+    since removed, so that the shipped reference results are exactly what the current code
+    produces for the current manifests. For the shipped database only: it deletes CUDA,
+    partial and imported cells of those benchmarks too."""
     from licbench.bench.store import ResultStore
 
     store = ResultStore(db, create=False)
-    for path, audit in [(m, False) for m in only or manifests()] + [(AUDITED, True)]:
-        rows = licbench.plan(path, db=db, audit=audit, device="cpu")
+    chosen = only or manifests()
+    audit = [(AUDITED, True)] if AUDITED in chosen else []
+    for path, audited in [(m, False) for m in chosen] + audit:
+        rows = licbench.plan(path, db=db, audit=audited, device="cpu")
+        if not rows:
+            continue
         (bench,) = {r["benchmark"] for r in rows}
         gone = store.forget(bench, {r["key"] for r in rows})
-        print(f"{path.relative_to(ROOT)}{' (audit)' if audit else ''}: {gone} cells pruned")
+        print(f"{path.relative_to(ROOT)}{' (audit)' if audited else ''}: {gone} cells pruned")
 
 
 def main() -> int:

@@ -103,13 +103,15 @@ def test_two_way_picks_the_lower_loss_repeatably_and_decodes_from_the_file(
     choices = []
     choose = defense.transform_for
     defense.transform_for = lambda c, y: choices.append(y) or choose(c, y)
-    y = x.clone()
-    code_image(defended, y)  # encode, decode and rate estimate: one choice
-    y[..., 0, 0, 0] = 1 - y[..., 0, 0, 0]  # the same tensor, changed: chosen again
-    code_image(defended, y)
-    code_image(defended, y)
+    try:
+        y = x.clone()
+        code_image(defended, y)  # encode, decode and rate estimate: one choice
+        y[..., 0, 0, 0] = 1 - y[..., 0, 0, 0]  # the same tensor, changed: chosen again
+        code_image(defended, y)
+        code_image(defended, y)
+    finally:
+        defense.transform_for = choose
     assert len(choices) == 2
-    defense.transform_for = choose
     assert defended.compress(x).payload == enc.payload  # seeded per image
     from licbench.bitstream import write_bitstream
 

@@ -178,3 +178,17 @@ def test_validate_and_dry_run_find_every_dataset_and_download_nothing(
     assert main(["run", str(kodak), "--dry-run", "--db", str(db)]) == 2
     assert "(a dry run downloads nothing); or set LICBENCH_DATA" in capsys.readouterr().err
     assert not (tmp_path / "cache").exists() and not db.exists()
+
+
+def test_a_threat_model_may_count_another_ones_standard_attack(tmp_path: Path) -> None:
+    """Threat models are checked once every standard set has joined the matrix."""
+    text = GOOD + (
+        "threat_models:\n"
+        "  - {name: a, goal: rate, budget: {eps: 4/255}, standard: true}\n"
+        "  - {name: b, goal: rate, budget: {eps: 4/255}, attacks: ['apgd@a']}\n"
+        "  - {name: c, goal: rate, budget: {eps: 4/255}, attacks: ['apgd@z']}\n"
+    )
+    with pytest.raises(LicbenchError, match=r"m\.yaml: threat model 'c' counts attack 'apgd@z'"):
+        load_manifest(write(tmp_path, text))
+    m = load_manifest(write(tmp_path, text.rsplit("  - {name: c", 1)[0]))
+    assert m.threat_models[1].attacks == ["apgd@a"]

@@ -210,11 +210,24 @@ def test_core_asks_for_roles_and_the_builtins_fill_each_once() -> None:
 
 
 def test_a_role_with_two_plugins_or_none_names_them() -> None:
+    """A role belongs to one package; two of its plugins in a one-plugin role, or none,
+    is an error when core asks; a role core does not know is refused at registration."""
     reg = Registry({"codec": Codec})
     reg.add("codec", "a", "a:A", "pkg-one", roles=["anchor"])
     assert reg.role("codec", "anchor").name == "a"
-    reg.add("codec", "b", "b:B", "pkg-two", roles={"anchor": {}})
-    with pytest.raises(LicbenchError, match=r"'a' \(pkg-one\), 'b' \(pkg-two\)"):
+    reg.add("codec", "b", "b:B", "pkg-one", roles={"anchor": {}})
+    with pytest.raises(LicbenchError, match=r"'a' \(pkg-one\), 'b' \(pkg-one\)"):
         reg.role("codec", "anchor")
+    with pytest.raises(DuplicatePluginError, match="declared by pkg-one .* and by pkg-two"):
+        reg.add("codec", "c", "c:C", "pkg-two", roles=["anchor"])  # e.g. a default metric
     with pytest.raises(LicbenchError, match="role 'nothing' needs exactly one plugin, found none"):
         reg.role("codec", "nothing")
+    plugin = types.ModuleType("typo_role")
+
+    @hookimpl
+    def register_codecs(register: object) -> None:
+        register("x", "x:X", roles=["anchr"])  # type: ignore[operator]
+
+    plugin.register_codecs = register_codecs  # type: ignore[attr-defined]
+    with pytest.raises(LicbenchError, match="unknown role 'anchr'; codec roles: anchor"):
+        build_registry(*build_plugin_manager(extra={"typo-role": plugin}))

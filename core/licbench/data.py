@@ -52,6 +52,12 @@ def locate(ref: DataRef, registry: Registry) -> str | None:
     return registry.create("dataset", ref.name, **ref.params).locate()  # type: ignore[no-any-return]
 
 
+def require_local(ref: DataRef, registry: Registry) -> None:
+    """A one-line error where reading ``ref`` would download (a dry run must not)."""
+    if note := locate(ref, registry):
+        raise LicbenchError(f"{note} (a dry run downloads nothing); or set LICBENCH_DATA")
+
+
 def fingerprint(ref: DataRef, registry: Registry, limit: int | None = None) -> str:
     """The content hash of what :func:`load` returns for the runner (``:firstN`` suffix)."""
     ds = registry.create("dataset", ref.name, **ref.params)
@@ -106,9 +112,15 @@ def training_set(
     return images[:-k], images[-k:], fps
 
 
-def training_fingerprints(train: Any, val: Any, registry: Registry) -> dict[str, str]:
-    """What :func:`training_set` keys an artifact with, without loading a pixel."""
+def training_fingerprints(
+    train: Any, val: Any, registry: Registry, offline: bool = False
+) -> dict[str, str]:
+    """What :func:`training_set` keys an artifact with, without loading a pixel
+    (``offline``: a dataset that is not here is an error, never a download)."""
     tref = DataRef.of(train)
+    for ref in [tref] + ([DataRef.of(val)] if val is not None else []):
+        if offline:
+            require_local(ref, registry)
     fps = {"data": training_fingerprint(tref, registry)}
     if val is not None:
         fps["val"] = training_fingerprint(DataRef.of(val), registry)

@@ -17,12 +17,18 @@ log = logging.getLogger("licbench")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".ppm", ".webp")
 
 
-def list_images(folder: Path) -> list[Path]:
-    """Image files in ``folder`` (recursively), sorted by relative path."""
+def check_folder(folder: Path) -> None:
+    """The one error for an image folder that is not there."""
     if not folder.is_dir():
         raise LicbenchError(
-            f"image folder {folder} does not exist; fix the path or set LICBENCH_DATA"
+            f"image folder {folder} does not exist; fix the path, or set LICBENCH_DATA to "
+            "the folder that holds the datasets"
         )
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files in ``folder`` (recursively), sorted by relative path."""
+    check_folder(folder)
     files = sorted(
         (p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
         key=lambda p: p.relative_to(folder).as_posix(),

@@ -27,6 +27,7 @@ class RunContext:
     train_data: Any = None  # the manifest's DatasetRef for trained artifacts, or None
     val_data: Any = None  # the manifest's validation DatasetRef, or None
     image: str = ""
+    offline: bool = False  # a dry run: plugins read no dataset that is not here
 
     def training_data(self, own: Any, registry: Registry) -> Any:
         """What a trained artifact trains on: the plugin's ``own`` dataset reference, else

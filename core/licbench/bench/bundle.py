@@ -292,7 +292,8 @@ def recorded_device(cells: list[dict[str, Any]]) -> str:
     with a warning (scores from another device differ beyond the tolerance)."""
     import torch
 
-    found = {json.loads(c["config"]).get("device", "cpu") for c in cells}
+    recorded = [json.loads(c["config"]).get("device", "cpu") for c in cells]
+    found = {d if d in ("cpu", "cuda") else "another device" for d in recorded}
     if found == {"cuda"} and torch.cuda.is_available():
         return "cuda"
     if found != {"cpu"}:

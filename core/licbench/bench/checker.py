@@ -124,7 +124,7 @@ def with_defaults(m: Manifest, registry: Registry) -> None:
     if "anchor" not in m.leaderboard.model_fields_set:
         m.leaderboard.anchor = registry.role("codec", "anchor").name
     with_standard(m, registry)
-    check_threat_models(m, m.threat_models)
+    check_threat_models(m)
 
 
 def validated(

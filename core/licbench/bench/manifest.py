@@ -162,16 +162,12 @@ class Manifest(_Strict):
         default=Resources(), description="what one task needs on a cluster (--executor ray)"
     )
 
-    @model_validator(mode="after")
-    def _threat_model_attacks(self) -> Manifest:
-        check_threat_models(self, [t for t in self.threat_models if t.standard is None])
-        return self
 
-
-def check_threat_models(m: Manifest, tms: list[ThreatModel]) -> None:
-    """Every attack a threat model of ``tms`` counts is one ``m`` runs."""
+def check_threat_models(m: Manifest) -> None:
+    """Every attack a threat model counts is one ``m`` runs (its standard sets joined:
+    :func:`licbench.bench.checker.with_defaults` calls it)."""
     known = {a.display for a in m.attacks} | {a.name for a in m.attacks}
-    for tm in tms:
+    for tm in m.threat_models:
         for name in tm.attacks:
             if name not in known:
                 near = nearest(name, sorted(known))

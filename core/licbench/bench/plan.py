@@ -23,7 +23,7 @@ from licbench.api.attack import DELIVERY
 from licbench.api.codec import Codec
 from licbench.api.context import RunContext, numerics
 from licbench.bench.manifest import CodecRef, DatasetRef, Exclude, Manifest, PluginRef
-from licbench.data import DataRef, fingerprint, locate
+from licbench.data import DataRef, fingerprint, require_local
 from licbench.errors import LicbenchError
 from licbench.hashing import SEEDING, hash_json, package_versions
 from licbench.plugin.registry import Registry
@@ -206,8 +206,10 @@ class Planner:
         offline: bool = False,
     ) -> None:
         """``key_device``: the device type the cells run on, if not ``ctx.device``'s;
-        ``offline``: a dataset that is not here fails its cells instead of downloading."""
-        self.m, self.registry, self.ctx, self.limit = manifest, registry, ctx, limit
+        ``offline`` (a dry run): a dataset that is not here, for the cells or for training,
+        stops the plan with a one-line error instead of downloading."""
+        self.m, self.registry, self.limit = manifest, registry, limit
+        self.ctx = replace(ctx, offline=True) if offline else ctx
         self.offline = offline
         self.key_device = key_device or ctx.device.type
         self.codecs = Codecs(registry, ctx.device)
@@ -228,8 +230,8 @@ class Planner:
     def dataset_fingerprint(self, ref: DatasetRef) -> str:
         key = hash_json(ref.model_dump())
         if key not in self._fps:
-            if self.offline and (note := locate(DataRef.of(ref), self.registry)):
-                raise LicbenchError(f"{note} (a dry run downloads nothing); or set LICBENCH_DATA")
+            if self.offline:
+                require_local(DataRef.of(ref), self.registry)
             self._fps[key] = fingerprint(DataRef.of(ref), self.registry, self.limit)
         return self._fps[key]
 

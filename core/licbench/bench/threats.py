@@ -31,16 +31,17 @@ def standard_attacks(tm: ThreatModel, registry: Registry) -> list[PluginRef]:
         raise ValueError(
             f"threat model '{tm.name}': the standard set needs budget {{norm: linf, eps: E}}"
         )
+    names = [(registry.role("attack", r).name, p) for r, p in _members(tm, std).items()]
     return [
         PluginRef(name=n, label=seed_label(f"{n}@{tm.name}", s), params={**params, "seed": s})
-        for n, params in _members(tm, std, registry).items()
+        for n, params in names
         for s in range(std.seeds)
     ]
 
 
-def _members(tm: ThreatModel, std: StandardSet, registry: Registry) -> dict[str, dict[str, Any]]:
-    """The params of each standard-set member (before its seed), by the plugin's name: the
-    attacks in the roles ``white-box``, ``transfer`` and ``gradient-free``, in that order."""
+def _members(tm: ThreatModel, std: StandardSet) -> dict[str, dict[str, Any]]:
+    """The params of each standard-set member (before its seed), by its role: the attacks
+    in the roles ``white-box``, ``transfer`` and ``gradient-free``, in that order."""
     base = {"objective": tm.goal, "eps": tm.eps}
     grad = {**base, "quantization": list(std.proxies), "iters": std.iters}
     params: dict[str, dict[str, Any]] = {
@@ -48,7 +49,7 @@ def _members(tm: ThreatModel, std: StandardSet, registry: Registry) -> dict[str,
         "transfer": grad,
         "gradient-free": {**base, "queries": std.queries},
     }
-    return {registry.role("attack", role).name: p for role, p in params.items()}
+    return params
 
 
 def adaptive_attacks(
@@ -94,8 +95,7 @@ def with_adaptive(m: Manifest, registry: Registry) -> None:
         std = tm.standard
         if std is None or not m.defenses:
             continue
-        members = _members(tm, std, registry)
-        white_box = members[registry.role("attack", "white-box").name]  # its cost knobs
+        white_box = _members(tm, std)["white-box"]  # the adaptive attacks take its knobs
         refs, rules = adaptive_attacks(m, registry, "{name}@" + tm.name, white_box, std.seeds)
         have = {a.display for a in m.attacks}
         m.attacks += [r for r in refs if r.display not in have]

@@ -16,7 +16,7 @@ def open_view(args: argparse.Namespace) -> Any:
     """The results view of ``--db``, else of the user's results before the reference ones."""
     import licbench
 
-    published = _published(args) if hasattr(args, "published") else None
+    published = _published_folder(args) if hasattr(args, "published") else None
     return licbench.results(args.db, partial=getattr(args, "partial", False), published=published)
 
 
@@ -85,7 +85,7 @@ def _site(
     return 0
 
 
-def _published(args: argparse.Namespace) -> Path | None:
+def _published_folder(args: argparse.Namespace) -> Path | None:
     """Where published reference curves are: --published, else $LICBENCH_DATA/reference."""
     if args.published:
         return Path(args.published)

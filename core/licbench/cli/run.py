@@ -97,17 +97,29 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _locate(m: Any, args: argparse.Namespace) -> list[str]:
-    """Every dataset the manifest reads, found (nothing is read or downloaded): notes of the
-    downloads a run would make; a dataset that cannot be found is an error naming it."""
+    """Every dataset the manifest reads, found (nothing is read or downloaded): its cells',
+    its training data, those named inside plugins' params, and the ``training`` role's
+    where a trained plugin would fall back to it. Notes of the downloads a run would make;
+    a dataset that cannot be found is an error naming it."""
+    from licbench.api.artifact import Trained
     from licbench.data import DataRef, locate
+    from licbench.plugin.params import nested_plugins
 
-    refs = [*m.datasets, *(r for r in (m.train_data, m.val_data) if r is not None)]
+    reg = registry(args)
+    refs = [DataRef.of(r) for r in (*m.datasets, m.train_data, m.val_data) if r is not None]
+    for kind, plugin in [("attack", a) for a in m.attacks] + [("defense", d) for d in m.defenses]:
+        entry = reg.get(kind, plugin.name)
+        inside = nested_plugins(entry.validate(plugin.params))
+        nested = [r for _, r in inside if r.kind == "dataset"]
+        refs += [DataRef.of(r) for r in nested]
+        if issubclass(entry.load(), Trained) and m.train_data is None and not nested:
+            refs.append(DataRef.of(reg.role_ref("dataset", "training")))
     notes = []
-    for ref in refs:
+    for ref in {(r.name, repr(sorted(r.params.items()))): r for r in refs}.values():
         try:
-            notes.append(locate(DataRef.of(ref), registry(args)))
+            notes.append(locate(ref, reg))
         except LicbenchError as exc:
-            raise LicbenchError(f"{args.manifest}: dataset '{ref.display}': {exc}") from None
+            raise LicbenchError(f"{args.manifest}: dataset '{ref.name}': {exc}") from None
     return [f"note: {n}" for n in dict.fromkeys(notes) if n]
 
 

@@ -74,7 +74,7 @@ def checks(d: dict[str, float], goal: str, eps: float) -> dict[str, tuple[bool |
     )
     sweep = [(k, d[eps_label(k)]) for k in steps if eps_label(k) in d]
     grows = all(b >= a - TOL for (_, a), (_, b) in zip(sweep, sweep[1:], strict=False))
-    of = {role: d.get(label, np.nan) for role, label in AUDIT.items()}  # nan: not scored
+    of = {r: d.get(label, np.nan) for r, label in AUDIT.items() if r != "sweep"}  # nan: not run
     best_grad = max(white, of["transfer"]) if np.isfinite(of["transfer"]) else white
     long = of["converged"]
     out: dict[str, tuple[bool | None, str]] = {

@@ -79,6 +79,13 @@ def build_registry(pm: pluggy.PluginManager, provenance: Provenance) -> Registry
                 _ver: str = version,
                 **meta: Any,
             ) -> None:
+                known = sorted(r for k, r in hookspecs.ROLES if k == _kind)
+                bad = [r for r in meta.get("roles", ()) if r not in known]
+                if bad:
+                    raise LicbenchError(
+                        f"package {_dist} gives {_kind} '{name}' the unknown role '{bad[0]}'; "
+                        f"{_kind} roles: {', '.join(known) or 'none'}"
+                    )
                 registry.add(_kind, name, target, _dist, _ver, description or "", **meta)
 
             impl.function(register=register)

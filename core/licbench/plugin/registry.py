@@ -164,6 +164,13 @@ class Registry:
         entry = PluginEntry(kind, name, target, dist, version, base, description, meta, self)
         entry.roles = dict(roles) if isinstance(roles, dict) else {r: {} for r in roles}
         table = self._entries[kind]
+        for role in entry.roles:  # a role belongs to one package (its plugins may share it)
+            other = next((e for e in table.values() if role in e.roles and e.dist != dist), None)
+            if other is not None:
+                raise DuplicatePluginError(
+                    f"the {kind} role '{role}' is declared by {other.dist} ('{other.name}') "
+                    f"and by {dist} ('{name}'); uninstall one of them"
+                )
         if name in table:
             other = table[name]
             raise DuplicatePluginError(

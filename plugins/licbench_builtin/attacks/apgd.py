@@ -72,7 +72,7 @@ class APGD(GradientAttack):
             raised = raised + (f > f_prev)
             f_prev, better = f, f > best_f
             best, best_grad = torch.where(better, x_k, best), torch.where(better, grad, best_grad)
-            best_f = torch.maximum(f, best_f)
+            best_f = torch.where(better, f, best_f)
             if k in marks:
                 stalled = bool(raised < p.rho * (k - last_mark))
                 unchanged = mark_eta == eta and bool(mark_best == best_f)

@@ -143,8 +143,8 @@ class GradientAttack(Attack):
         marks = set(checkpoints(self.params.iters))
         for k in range(self.params.iters):
             f, grad = self.value_and_grad(codec, core, x_adv, x, gen)
-            best = torch.where(f > best_f, x_adv, best)  # no host sync: decided on the device
-            best_f = torch.maximum(f, best_f)
+            better = f > best_f  # decided on the device: no host sync (a NaN is never better)
+            best, best_f = torch.where(better, x_adv, best), torch.where(better, f, best_f)
             x_adv = project(x, x_adv + self.step * grad.sign(), self.params.eps)
             if k + 1 in marks:
                 chosen.offer(best, x_adv)

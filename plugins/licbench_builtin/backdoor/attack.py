@@ -113,7 +113,7 @@ class BackdoorAttack(Attack, Trained, UsesRegistry):
             path = Path(self.params.artifact)
             return Recipe("backdoors", Backdoor(path, self.registry).key, path=path)
         assert self.config is not None
-        fps = training_fingerprints(self._data(ctx), ctx.val_data, self.registry)
+        fps = training_fingerprints(self._data(ctx), ctx.val_data, self.registry, ctx.offline)
         key = artifact_key(self.config, self._victim(codec), fps, ctx.device.type)
         return Recipe("backdoors", key)
 

@@ -18,7 +18,7 @@ from pydantic import Field
 from licbench.api.dataset import Dataset, ImageItem
 from licbench.errors import LicbenchError
 from licbench.hashing import hash_json
-from licbench.images import array_to_tensor, list_images, load_image, unique_names
+from licbench.images import array_to_tensor, check_folder, folder_images, list_images, load_image
 from licbench.paths import cache_dir, data_root
 from licbench.plugin.params import Params
 
@@ -39,20 +39,15 @@ class ImageFolder(Dataset):
         super().__init__(**params)
         self.root = Path(self.params.path).expanduser()  # type: ignore[attr-defined]
 
+    folders: list[Path]  # where locate() looks: the root, or its split folders
+
     def locate(self) -> str | None:
-        folders = getattr(self, "folders", [self.root])
-        for folder in folders:
-            if not folder.is_dir():
-                raise LicbenchError(
-                    f"image folder {folder} does not exist; fix the path, or set "
-                    "LICBENCH_DATA to the folder that holds the datasets"
-                )
+        for folder in getattr(self, "folders", [self.root]):
+            check_folder(folder)
         return None
 
     def items(self) -> list[ImageItem]:
-        files = list_images(self.root)
-        names = unique_names(self.root, files)
-        return [ImageItem(n, p, partial(load_image, p)) for n, p in zip(names, files, strict=True)]
+        return [ImageItem(n, p, partial(load_image, p)) for n, p in folder_images(self.root)]
 
 
 SAMPLE_NAMES = (
@@ -256,7 +251,9 @@ class StreetScenes(Dataset):
         base = local_root(p.path, "segmentation")
         self.root, self.split, self.width = base / "street_scenes", p.split, p.width
 
-    locate = ImageFolder.locate
+    def locate(self) -> str | None:
+        check_folder(self.root)
+        return None
 
     def items(self) -> list[ImageItem]:
         files = [p for p in list_images(self.root) if p.parent.name == "images"]

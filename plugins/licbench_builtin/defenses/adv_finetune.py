@@ -115,7 +115,7 @@ class AdversarialFinetune(FilterDefense, Trained, UsesRegistry):
 
     def recipe(self, codec: Codec, ctx: RunContext) -> Recipe:
         data = ctx.training_data(self.params.train_data, self.registry)
-        fps = training_fingerprints(data, ctx.val_data, self.registry)
+        fps = training_fingerprints(data, ctx.val_data, self.registry, ctx.offline)
         victim = self._victim(codec).fingerprint()
         key = hash_json(
             {"config": self.config.model_dump(), "victim": victim, "data": fps,
