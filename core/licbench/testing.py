@@ -1,6 +1,6 @@
 """Checks for a plugin author's own attack or defense, on a tiny real codec and real image
-(the shipped lite hyperprior at quality 4, a 128×128 crop of a scikit-image sample photo:
-offline, seconds on a CPU)::
+(those in the ``testing`` roles; the built-ins: the shipped lite hyperprior at quality 4
+and a 128×128 crop of a scikit-image sample photo: offline, seconds on a CPU)::
 
     from licbench.testing import check_attack, check_defense
 
@@ -33,7 +33,7 @@ from licbench.api.defense import Defense
 from licbench.plugin.registry import Registry
 from licbench.rd import psnr_from_mse
 
-CODEC, QUALITY, SIDE = "bmshj2018-hyperprior-lite", 4, 128
+SIDE = 128  # the test image is its central SIDE × SIDE crop
 
 
 class PluginCheckError(AssertionError):
@@ -58,10 +58,12 @@ def _setup(registry: Registry | None) -> tuple[Registry, Codec, Tensor, RunConte
         from licbench.plugin.manager import load_registry
 
         registry = load_registry()
-    codec = registry.create("codec", CODEC, quality=QUALITY)
+    codec_ref = registry.role_ref("codec", "testing")
+    codec = registry.create("codec", codec_ref["name"], **codec_ref["params"])
     from licbench.data import DataRef, load
 
-    ((name, x),) = load(DataRef.of({"name": "samples", "limit": 1, "crop": SIDE}), registry)
+    image = {**registry.role_ref("dataset", "testing"), "limit": 1, "crop": SIDE}
+    ((name, x),) = load(DataRef.of(image), registry)
     return registry, codec, x, RunContext(torch.device("cpu")).for_image(name)
 
 

@@ -84,6 +84,8 @@ ROLES: dict[tuple[str, str], str] = {
     ("dataset", "training"): "trained artifacts train on it where nothing else is named",
     ("dataset", "published-curves"): "the published reference curves were measured on it",
     ("executor", "default"): "runs tasks when no --executor is given",
+    ("codec", "testing"): "the tiny real codec licbench.testing checks plugins on",
+    ("dataset", "testing"): "the image licbench.testing checks plugins on (first, cropped)",
     ("metric", "default"): "scored where a manifest lists no metrics (several, in order)",
     ("metric", "timing"): "a wall-clock time: never compared when a bundle is verified",
     ("attack", "white-box"): "the standard set's white-box attack (restarts, EoT, proxies)",

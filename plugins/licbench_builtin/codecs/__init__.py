@@ -63,6 +63,7 @@ def register_codecs(register: Register) -> None:
                 f"{zoo}:{class_name(arch, lite=True)}",
                 description=f"CompressAI {ZOO[arch][0]}; reduced width, shipped weights (CPU)",
                 qualities=qualities,
+                roles={"testing": {"quality": 4}} if arch == "bmshj2018-hyperprior" else {},
             )
     for name, (cls, desc) in PILLOW.items():
         roles = ["anchor"] if name == "jpeg" else []

@@ -17,6 +17,7 @@ PLUGINS = [
 ROLES = {
     "bsds500": {"training": {"split": "trainval"}},  # Yu et al. train on BSDS500 train + val
     "kodak": {"published-curves": {}},  # CompressAI's and the papers' curves are on Kodak
+    "samples": {"testing": {}},  # embedded: licbench.testing needs no data folder
 }
 
 
