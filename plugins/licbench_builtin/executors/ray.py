@@ -129,6 +129,7 @@ class RayExecutor(Executor):
         self._slots = max(1, int(cpus // resources.cpus) if resources.cpus else int(cpus))
         self._pending += 1
         return self._remote[gpu].options(
+            name=getattr(fn, "__name__", "task"),  # shown as ray::NAME, not the wrapper's
             num_cpus=resources.cpus,
             num_gpus=resources.gpus,
             max_retries=self.params.retries,
