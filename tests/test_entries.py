@@ -157,3 +157,21 @@ def test_a_partial_run_of_yours_sits_beside_the_complete_reference_never_in_its_
     assert both.origin["entries"] == "reference"
     rows = both.tables("entries")["entries / samples / jpeg"].frame
     assert {(r.label, r.images) for r in rows.itertuples()} == {("jpeg", 3), ("jpeg (partial)", 1)}
+
+
+def test_the_read_side_never_imports_the_run_side() -> None:
+    """Every module of licbench.leaderboard (results view, tables, site, bundles) imports
+    no stage of the run side (plan, prepare, run, work, evaluate) and no plugin."""
+    import subprocess
+    import sys
+
+    code = (
+        "import pkgutil, importlib, sys, licbench.leaderboard as lb\n"
+        "for m in pkgutil.iter_modules(lb.__path__):\n"
+        "    importlib.import_module(f'{lb.__name__}.{m.name}')\n"
+        "print(' '.join(n for n in sys.modules if n.startswith(('licbench.', 'licbench_'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(out.stdout.split())
+    run_side = {f"licbench.bench.{s}" for s in ("plan", "prepare", "run", "work", "evaluate")}
+    assert not loaded & run_side and not any(n.startswith("licbench_builtin") for n in loaded)
