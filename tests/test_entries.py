@@ -175,3 +175,21 @@ def test_the_read_side_never_imports_the_run_side() -> None:
     loaded = set(out.stdout.split())
     run_side = {f"licbench.bench.{s}" for s in ("plan", "prepare", "run", "work", "evaluate")}
     assert not loaded & run_side and not any(n.startswith("licbench_builtin") for n in loaded)
+
+
+def test_core_looks_up_no_built_in_plugin_by_name() -> None:
+    """Core asks the registry for roles: no `create`/`get`/`role_ref` call in core names a
+    built-in plugin with a literal."""
+    import re
+
+    from licbench.plugin.manager import load_registry
+
+    builtins = {e.name for e in load_registry().entries() if e.dist == "licbench"}
+    call = re.compile(r"""\.(?:create|get)\(\s*["'](\w+)["'],\s*["']([\w.-]+)["']""")
+    found = [
+        f"{path}: {kind} {name}"
+        for path in sorted((ROOT / "core" / "licbench").rglob("*.py"))
+        for kind, name in call.findall(path.read_text())
+        if name in builtins
+    ]
+    assert not found
