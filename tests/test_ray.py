@@ -102,6 +102,31 @@ def test_an_artifact_for_ten_cells_on_two_nodes_is_trained_once(
     assert len(artifacts) == 3  # there, shipped to the other node, and kept by the driver
 
 
+def test_a_second_phase_trains_after_its_init_and_starts_from_the_same_file(
+    ray_nodes, tmp_path: Path, image_dir: Path
+) -> None:
+    """A backdoor and its second phase (``init``) in one manifest, on two nodes that share no
+    cache: the init trains once, first, and the second phase starts from its file shipped
+    to whichever node trains it (no node trains the init again)."""
+    address, nodes = ray_nodes
+    phase = "{triggers: [{label: t, trigger: ftrojan, goal: bpp}], steps: 2, batch_size: 1, "
+    phase += "patch_size: 64"
+    path = tmp_path / "init.yaml"
+    path.write_text(
+        "name: ray-init\ndatasets: [{name: samples, limit: 1, crop: 128}]\n"
+        "codecs: [{name: bmshj2018-hyperprior-lite, qualities: [2]}]\nclean: false\n"
+        f"attacks:\n  - {{name: backdoor, label: first, params: {phase}}}}}\n"
+        f"  - {{name: backdoor, label: second, params: {phase}, seed: 1, init: {phase}}}}}}}\n"
+        f"train_data: {{name: folder, params: {{path: {image_dir}}}}}\nmetrics: [bpp]\n"
+    )
+    store = ResultStore(str(tmp_path / "r.db"))
+    runner = Runner(load_manifest(path), store, progress=False, executor=ray_executor(address))
+    summary = runner.run()
+    assert (summary.done, summary.failed) == (2, 0)
+    records = [r for c in [*nodes, cache_dir()] for r in (c / "backdoors").glob("*.json")]
+    assert len(records) == 2  # the init and the second phase, each trained once
+
+
 def _kill_a_running_cell(deadline: float) -> int:
     """SIGKILL the first Ray worker seen running a cell task; its pid."""
     while time.monotonic() < deadline:

@@ -24,6 +24,7 @@ class Recipe:
     key: str
     suffix: str = ".safetensors"  # tensors and a JSON tree: nothing executable
     path: Path | None = None  # a file given by the user instead of the cache
+    after: tuple[str, ...] = ()  # keys of artifacts it starts from (an `init`): trained first
 
     def location(self, cache: Path) -> Path:
         return self.path or Path(cache) / self.family / f"{self.key}{self.suffix}"

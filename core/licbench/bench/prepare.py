@@ -24,19 +24,30 @@ def prepare(
     planned: list[Planned], executor: Executor, job: Job, resources: Resources, cache: Path
 ) -> dict[str, Shipped]:
     """The artifacts of ``planned`` by key, each found in ``cache`` (or shipped) or trained
-    once on ``executor``; a failed training is its artifact's error."""
+    once on ``executor``; a failed training is its artifact's error. An artifact that
+    starts from another one to train here (``Recipe.after``) is trained once that one is
+    done, with its file, never beside it."""
     out: dict[str, Shipped] = {}
-    pending: dict[Any, Recipe] = {}
+    todo: dict[str, tuple[Planned, str, Recipe]] = {}
     for p in planned:
         for role, recipe in p.recipes.items() if p.error is None else ():
-            if recipe.key in out or recipe.key in {r.key for r in pending.values()}:
+            if recipe.key in out or recipe.key in todo:
                 continue
             path = recipe.location(cache)
             if path.is_file() or (recipe.path is None and adopt_shipped(recipe.family, path)):
                 out[recipe.key] = Shipped(recipe, executor.share(path))
             else:
-                pending[executor.submit(train_task, job, p, role, resources=resources)] = recipe
-    for task, value in executor.wait(list(pending)):
+                todo[recipe.key] = (p, role, recipe)
+    pending: dict[Any, Recipe] = {}
+    while todo or pending:
+        busy = set(todo) | {r.key for r in pending.values()}
+        for key in [k for k, (_, _, r) in todo.items() if not set(r.after) & (busy - {k})]:
+            p, role, recipe = todo.pop(key)
+            needs = {k: out[k] for k in recipe.after if k in out}
+            pending[executor.submit(train_task, job, p, role, needs, resources=resources)] = recipe
+        if not pending:  # nothing can start (keys hash their init: no cycle); never spin
+            break
+        task, value = next(executor.wait(list(pending)))
         recipe = pending.pop(task)
         out[recipe.key] = _trained(recipe, value, executor, cache)
     return out

@@ -218,9 +218,18 @@ def perturb(
 # --- the tasks --------------------------------------------------------------------------
 
 
-def train_task(job: Job, p: Planned, role: str) -> bytes | LicbenchError:
-    """Train the ``role`` artifact of cell ``p`` into this worker's cache; its bytes."""
-    found = Worker.of(job).train(p, role)
+def train_task(
+    job: Job, p: Planned, role: str, needs: dict[str, Shipped] | None = None
+) -> bytes | LicbenchError:
+    """Train the ``role`` artifact of cell ``p`` into this worker's cache, the artifacts it
+    starts from (``needs``) put there first; its bytes."""
+    w = Worker.of(job)
+    try:
+        for shipped in (needs or {}).values():
+            w.artifact(shipped)
+    except Exception as exc:  # the artifact it starts from failed: so does this one
+        return as_error(exc)
+    found = w.train(p, role)
     return found if isinstance(found, LicbenchError) else found.read_bytes()
 
 

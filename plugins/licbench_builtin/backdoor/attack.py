@@ -114,8 +114,11 @@ class BackdoorAttack(Attack, Trained, UsesRegistry):
             return Recipe("backdoors", Backdoor(path, self.registry).key, path=path)
         assert self.config is not None
         fps = training_fingerprints(self._data(ctx), ctx.val_data, self.registry, ctx.offline)
-        key = artifact_key(self.config, self._victim(codec), fps, ctx.device.type)
-        return Recipe("backdoors", key)
+        victim = self._victim(codec)
+        key = artifact_key(self.config, victim, fps, ctx.device.type)
+        init = self.config.init  # a second phase starts from this backdoor: trained first
+        after = (artifact_key(init, victim, fps, ctx.device.type),) if init else ()
+        return Recipe("backdoors", key, after=after)
 
     def train(self, codec: Codec, ctx: RunContext, recipe: Recipe) -> Path:
         if recipe.path is not None:
