@@ -32,8 +32,8 @@ from tabulate import tabulate
 import licbench_builtin.attacks.objective as objective
 from licbench.api.context import RunContext
 from licbench.api.defense import DefendedCodec, Transform
-from licbench.images import load_image, pad
-from licbench.paths import data_root
+from licbench.data import DataRef, load
+from licbench.images import pad
 from licbench.plugin.manager import load_registry
 from licbench.rd import DOWNSAMPLING, likelihood_bits
 
@@ -96,13 +96,8 @@ def main() -> None:
     p.add_argument("--iters", type=int, default=20, help="gradient steps of each attack")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    root = data_root()
-    if root is None:
-        raise SystemExit("set LICBENCH_DATA to the shared data folder")
-    x = load_image(root / "kodak" / f"{args.image}.png")
-    top, left = (x.shape[-2] - args.crop) // 2, (x.shape[-1] - args.crop) // 2
-    x = x[..., top : top + args.crop, left : left + args.crop]
     reg = load_registry()
+    x = dict(load(DataRef.of({"name": "kodak", "crop": args.crop}), reg))[args.image]
     bare = reg.create("codec", "bmshj2018-hyperprior-lite", quality=args.quality)
     two_way = reg.create("defense", "two-way").wrap(bare, None)
     ctx = RunContext(torch.device("cpu")).for_image(args.image)

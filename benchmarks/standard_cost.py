@@ -21,8 +21,7 @@ import torch
 from licbench.api.context import RunContext
 from licbench.bench.manifest import StandardSet, ThreatModel
 from licbench.bench.threats import standard_attacks
-from licbench.images import load_image
-from licbench.paths import data_root
+from licbench.data import DataRef, load
 from licbench.plugin.manager import load_registry
 
 if TYPE_CHECKING:
@@ -45,15 +44,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    root = data_root()
-    if root is None:
-        raise SystemExit("set LICBENCH_DATA to the shared data folder")
-    x = load_image(root / "kodak" / f"{args.image}.png")
-    if args.crop:
-        h, w = x.shape[-2:]
-        top, left = (h - args.crop) // 2, (w - args.crop) // 2
-        x = x[..., top : top + args.crop, left : left + args.crop]
     reg = load_registry()
+    x = dict(load(DataRef.of({"name": "kodak", "crop": args.crop or None}), reg))[args.image]
     bare = reg.create("codec", args.codec, quality=args.quality)
     defended = reg.create("defense", "two-way").wrap(bare, None)
     ctx = RunContext(torch.device("cpu")).for_image(args.image)
