@@ -118,8 +118,8 @@ def training_fingerprints(
     """What :func:`training_set` keys an artifact with, without loading a pixel
     (``offline``: a dataset that is not here is an error, never a download)."""
     tref = DataRef.of(train)
-    for ref in [tref] + ([DataRef.of(val)] if val is not None else []):
-        if offline:
+    if offline:
+        for ref in [tref] + ([DataRef.of(val)] if val is not None else []):
             require_local(ref, registry)
     fps = {"data": training_fingerprint(tref, registry)}
     if val is not None:

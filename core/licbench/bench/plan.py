@@ -210,7 +210,6 @@ class Planner:
         stops the plan with a one-line error instead of downloading."""
         self.m, self.registry, self.limit = manifest, registry, limit
         self.ctx = replace(ctx, offline=True) if offline else ctx
-        self.offline = offline
         self.key_device = key_device or ctx.device.type
         self.codecs = Codecs(registry, ctx.device)
         self._plugins: dict[str, Any] = {}
@@ -230,7 +229,7 @@ class Planner:
     def dataset_fingerprint(self, ref: DatasetRef) -> str:
         key = hash_json(ref.model_dump())
         if key not in self._fps:
-            if self.offline:
+            if self.ctx.offline:
                 require_local(DataRef.of(ref), self.registry)
             self._fps[key] = fingerprint(DataRef.of(ref), self.registry, self.limit)
         return self._fps[key]

@@ -41,7 +41,7 @@ def prepare(
     pending: dict[Any, Recipe] = {}
     while todo or pending:
         busy = set(todo) | {r.key for r in pending.values()}
-        for key in [k for k, (_, _, r) in todo.items() if not set(r.after) & (busy - {k})]:
+        for key in [k for k, (_, _, r) in todo.items() if not set(r.after) & busy]:
             p, role, recipe = todo.pop(key)
             needs = {k: out[k] for k in recipe.after if k in out}
             pending[executor.submit(train_task, job, p, role, needs, resources=resources)] = recipe
