@@ -180,3 +180,26 @@ def test_the_decision_attack_targets_the_path_two_way_encodes(crop) -> None:
     x_adv = attack.perturb(defended, crop, CTX)
     assert (x_adv - crop).abs().max() <= 4 / 255 + 1e-6
     assert bpp(defended, x_adv) > 1.05 * bpp(defended, crop)
+
+
+def test_iterates_are_measured_as_the_codec_really_runs() -> None:
+    """Inside the attack's noise proxy, measuring an iterate behind two-way (whose choice
+    runs the model forward) sees no proxy noise and leaves the random stream alone."""
+    import torch
+
+    from licbench.plugin.manager import load_registry
+    from licbench_builtin.attacks.objective import quantization_proxy, real_mode, real_score
+
+    reg = load_registry()
+    bare = reg.create("codec", "bmshj2018-hyperprior-lite", quality=4)
+    two_way = reg.create("defense", "two-way").wrap(bare, None)
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    p = reg.create("attack", "pgd").params
+    outside = real_score(p, two_way, x, x)
+    with quantization_proxy(bare.model, "noise"):
+        state = torch.get_rng_state()
+        with real_mode(two_way, x):
+            inside = real_score(p, two_way, x, x)
+        assert torch.equal(state, torch.get_rng_state())
+        assert all(m.training for m in bare.model.modules() if hasattr(m, "_quantized_cdf"))
+    assert inside == outside

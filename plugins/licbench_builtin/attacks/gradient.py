@@ -36,6 +36,9 @@ from licbench_builtin.attacks.objective import (
 # enters every gradient attack's key: how the returned iterate is chosen (the real bitstream
 # at checkpoints), so cells of older versions rerun
 ITERATE = "real-at-checkpoints"
+# enters the key of attacks made through the defense: their iterates are measured as the
+# codec really runs (objective.real_mode), not inside the quantization proxy
+MEASURE = "real-mode"
 
 
 class GradientParams(ObjectiveParams):
@@ -98,6 +101,8 @@ class GradientAttack(Attack):
         """Random starts and draws are per image (``ctx.generator``), and the final iterate
         is the best on the real bitstream; the key says both, so older cells rerun."""
         extras: dict[str, Any] = {"iterate": ITERATE}
+        if self.adaptive:
+            extras["measure"] = MEASURE
         if self.params.random_start:
             extras["rng"] = "per-image"
         return extras

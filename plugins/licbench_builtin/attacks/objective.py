@@ -72,6 +72,31 @@ def quantization_proxy(model: nn.Module, proxy: str) -> Iterator[None]:
                 m.quantize = quantize  # type: ignore[method-assign]
 
 
+@contextlib.contextmanager
+def real_mode(codec: Codec, x: Tensor) -> Iterator[None]:
+    """The codec as it really runs, inside an attack's quantization proxy: its entropy
+    models in eval mode with their own quantization, and the random state kept, so that a
+    measurement (a defense's choice of path runs the model forward) neither sees the
+    proxy's noise nor draws from the stream the attack's next steps use."""
+    from compressai.entropy_models import EntropyModel
+
+    inner = codec.inner if isinstance(codec, DefendedCodec) else codec
+    model = inner.model if isinstance(inner, LearnedCodec) else None
+    models = [m for m in model.modules() if isinstance(m, EntropyModel)] if model else []
+    saved = [(m, m.training, m.__dict__.pop("quantize", None)) for m in models]
+    gpus = [x.device.index or 0] if x.device.type == "cuda" else []
+    try:
+        for m in models:
+            m.eval()
+        with torch.random.fork_rng(devices=gpus):
+            yield
+    finally:
+        for m, training, quantize in saved:
+            m.train(training)
+            if quantize is not None:
+                m.quantize = quantize  # type: ignore[method-assign]
+
+
 def _proxy_quantize(quantize: Any, skip: bool) -> Any:
     """Round in the forward pass and pass the gradient through (``skip``: do not round);
     the symbols of entropy coding stay exact."""
@@ -204,7 +229,8 @@ class Best:
                 continue  # the same delivered image: same bitstream, same score
             self._seen.add(digest)
             self.measured += 1
-            score = real_score(self.p, self.codec, x_in, self.x)
+            with real_mode(self.codec, self.x):
+                score = real_score(self.p, self.codec, x_in, self.x)
             if score > self.score:
                 self.x_best, self.score = x_in, score
         return self.score
