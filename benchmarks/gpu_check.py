@@ -4,7 +4,7 @@ CUDA are trusted, measured in one run.
 1. the device tests (tests/test_fake_cuda.py, and on a GPU a real forward and backward);
 2. Kodak through a lite codec: encoded on each device, decoded on each, the PSNR of every
    decode within 0.05 dB of the CPU's and every cross-device decode exact;
-3. throughput of evaluation, PGD and APGD per image, CPU against CUDA;
+3. throughput of evaluation, PGD and APGD per image and batched, CPU against CUDA;
 4. one adv-fig6 row (PGD against the bare codec and two-way, quality 4) on every Kodak image;
 5. with 2 GPUs or more, 4 Ray tasks that report the GPU they compute on.
 
@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from attack_batch import compare  # benchmarks/attack_batch.py, beside this script
 
 import licbench
-from licbench.api.context import RunContext, resolve_device
+from licbench.api.context import resolve_device
 from licbench.images import load_image
 from licbench.paths import data_root
 from licbench.plugin.manager import load_registry
@@ -74,28 +75,25 @@ def decodes(images: list[tuple[str, torch.Tensor]], quick: bool) -> list[dict[st
 
 
 def throughput(images: list[tuple[str, torch.Tensor]], quick: bool) -> list[dict[str, Any]]:
-    """Seconds per image of evaluation, PGD and APGD (10 steps) on each device."""
+    """Seconds per image of evaluation, and of PGD and APGD (10 steps) one image at a time
+    and batched (benchmarks/attack_batch.py, with its check of equal scores), per device."""
     reg = load_registry()
     rows = []
+    x = torch.cat([v for _, v in images])
     for dev in devices(quick):
         device = resolve_device(dev)
         codec = reg.create("codec", CODEC, quality=4).to(device)
-        ctx = RunContext(device)
-        pgd = reg.create("attack", "pgd", iters=10)
-        apgd = reg.create("attack", "apgd", iters=10)
-        jobs = {
-            "eval": lambda x: codec.decompress(codec.compress(x)),  # noqa: B023
-            "pgd": lambda x: pgd.perturb(codec, x, ctx),  # noqa: B023
-            "apgd": lambda x: apgd.perturb(codec, x, ctx),  # noqa: B023
-        }
-        for what, fn in jobs.items():
-            t0 = time.perf_counter()
-            for _, x in images:
-                fn(x.to(device))
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            rows.append({"device": dev, "work": what,
-                         "s/image": (time.perf_counter() - t0) / len(images)})  # fmt: skip
+        t0 = time.perf_counter()
+        for _, v in images:
+            codec.decompress(codec.compress(v.to(device)))
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        rows.append({"device": dev, "work": "eval", "s/image": (time.perf_counter() - t0) / len(x)})
+        for name in ("pgd", "apgd"):
+            r = compare(reg.create("attack", name, iters=10), codec, x.to(device), device)
+            rows.append({"device": dev, "work": name, "s/image": r["per-image s"] / len(x),
+                         "batched s/image": r["batched s"] / len(x),
+                         "bpp identical": r["bpp identical"]})  # fmt: skip
     return rows
 
 
@@ -126,6 +124,7 @@ def ray_gpus() -> str:
 
     ray.init(num_gpus=torch.cuda.device_count(), include_dashboard=False)
     try:
+
         def where() -> tuple[list[Any], str]:
             return ray.get_gpu_ids(), torch.cuda.get_device_name(torch.cuda.current_device())
 
@@ -157,7 +156,7 @@ def main() -> int:
     exact = all(r["same as encoder's"] for r in rows)
     print(f"   largest PSNR difference to the CPU: {worst:.4f} dB (limit 0.05); "
           f"every cross-device decode exact: {exact}")  # fmt: skip
-    crops = [(n, x[..., :256, :256]) for n, x in images[:2 if args.quick else 8]]
+    crops = [(n, x[..., :256, :256]) for n, x in images[: 2 if args.quick else 8]]
     print("3. throughput\n" + tabulate(throughput(crops, args.quick), headers="keys",
                                        tablefmt="github", floatfmt=".3f"))  # fmt: skip
     print("4. adv-fig6 row:", fig6_row(args.quick))

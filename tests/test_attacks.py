@@ -95,6 +95,7 @@ def test_kept_iterate_is_the_best_real_one_at_checkpoints(crop) -> None:
     iterate and its best one by the proxy are delivered (8-bit, within ε) and measured on
     the real bitstream once each; the kept one is the best of them by real bits."""
     from licbench.api.attack import deliver
+    from licbench_builtin.attacks.gradient import Batch, Judges
     from licbench_builtin.attacks.objective import Best, checkpoints, quantization_proxy
 
     reg = load_registry()
@@ -108,11 +109,11 @@ def test_kept_iterate_is_the_best_real_one_at_checkpoints(crop) -> None:
             return super().offer(*candidates)
 
     codec.model.requires_grad_(False)
-    chosen = Logged(pgd.params, codec, crop)
-    with quantization_proxy(codec.model, "noise"):
-        torch.manual_seed(0)
-        gen = CTX.for_image("kodim15").generator(0)
-        pgd.ascend(codec, codec, crop, crop.clone(), gen, chosen)
+    b = Batch.of(crop, [CTX.for_image("kodim15")], 0)
+    judges = Judges(pgd.params, codec, b.images)
+    judges.each = [chosen := Logged(pgd.params, codec, b.images[0])]
+    with quantization_proxy(codec.model, "noise", b.noise):
+        pgd.ascend(codec, codec, b, crop.clone(), judges)
     assert len(offered) == 2 * (len(checkpoints(10)) + 1)
     assert chosen.measured == len({c.numpy().tobytes() for c in offered}) < len(offered)
     assert chosen.score == pytest.approx(max(real(pgd, codec, c, crop) for c in offered))

@@ -139,7 +139,7 @@ def test_attack_proxy_forward_and_backward_stay_on_the_device(
     x = dev.image()
     x_adv = x.clone().requires_grad_(True)
     with quantization_proxy(codec.model, proxy):
-        dev.check(proxy_loss(pgd.params, codec, x_adv, x, Identity()), x_adv)
+        dev.check(proxy_loss(pgd.params, codec, x_adv, x, [Identity()]), x_adv)
         dev.check(likelihood_bits(codec.model(x_adv)["likelihoods"]), x_adv)
     assert deliver(x_adv + 0.01, x, 4 / 255).device.type == dev.device.type
 

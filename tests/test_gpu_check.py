@@ -25,3 +25,4 @@ def test_gpu_check_quick_runs_on_cpu() -> None:
     assert "4. adv-fig6 row: 4 cells on cpu: 4 run, 0 failed" in text
     for work in ("eval", "pgd", "apgd"):
         assert f"| cpu      | {work}" in text
+    assert len(re.findall(r"\| cpu +\| a?pgd .*\| 2/2 +\|", text)) == 2  # batched: same bpp

@@ -35,9 +35,11 @@ def run(
     device: str | None = None,
     limit_images: int | None = None,
     progress: bool = False,
+    attack_batch: int | None = None,
 ) -> Any:
     """Run every cell of ``manifest`` that ``db`` lacks (default: the user's own results
-    database) and return the run's summary (cells run, stored, failed)."""
+    database) and return the run's summary (cells run, stored, failed); ``attack_batch``:
+    images per call of an attack that batches (default: 1 on the CPU, 8 on CUDA)."""
     from licbench.bench.checker import load_manifest
     from licbench.bench.run import Runner
     from licbench.bench.store import open_store
@@ -52,6 +54,7 @@ def run(
         limit_images=limit_images,
         manifest_path=str(manifest),
         progress=progress,
+        attack_batch=attack_batch,
     )
     return runner.run()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Literal
 
 import torch
@@ -23,6 +24,7 @@ class Attack(CellPlugin, ABC):
     name: str = ""
     adaptive: bool = False  # True: generated against the defended codec (e.g. EoT)
     kind: str = "adversarial"  # "backdoor": a trained change of the codec, with triggers
+    batched: bool = False  # True: perturb_batch attacks several images per forward/backward
 
     def budget(self) -> float | None:
         """The L∞ budget its outputs must keep after delivery (``params.eps``), if any."""
@@ -36,6 +38,14 @@ class Attack(CellPlugin, ABC):
     @abstractmethod
     def perturb(self, codec: Codec, x: Tensor, ctx: RunContext) -> Tensor:
         """The attacked input for clean image ``x`` (``ctx.generator()`` for randomness)."""
+
+    def perturb_batch(self, codec: Codec, x: Tensor, ctxs: Sequence[RunContext]) -> Tensor:
+        """The attacked inputs for a batch of same-size clean images, ``ctxs[i]`` the context
+        of image ``i``. Each image's result must be :meth:`perturb`'s for it alone: its own
+        random draws (``ctx.generator``, ``ctx.model_generator``), step sizes, kept iterate
+        and real bitstream. The runner sends several images only where ``batched`` is set;
+        this default runs them one at a time."""
+        return torch.cat([self.perturb(codec, x[i : i + 1], c) for i, c in enumerate(ctxs)])
 
 
 DELIVERY = "uint8"  # attacked inputs are delivered as 8-bit images (part of cell keys)

@@ -28,6 +28,7 @@ class RunContext:
     val_data: Any = None  # the manifest's validation DatasetRef, or None
     image: str = ""
     offline: bool = False  # a dry run: plugins read no dataset that is not here
+    noise_seed: int | None = None  # the image's seed for draws inside the model (set by the runner)
 
     def training_data(self, own: Any, registry: Registry) -> Any:
         """What a trained artifact trains on: the plugin's ``own`` dataset reference, else
@@ -35,12 +36,21 @@ class RunContext:
         built-ins: BSDS500's train and val splits)."""
         return own or self.train_data or registry.role_ref("dataset", "training")
 
-    def for_image(self, name: str) -> RunContext:
-        return replace(self, image=name)
+    def for_image(self, name: str, noise_seed: int | None = None) -> RunContext:
+        return replace(self, image=name, noise_seed=noise_seed)
 
     def generator(self, salt: int = 0) -> torch.Generator:
         """A CPU generator seeded by the run's seed, ``salt`` and the current image."""
         return torch.Generator().manual_seed(derive_seed(self.seed, salt, self.image))
+
+    def model_generator(self) -> torch.Generator:
+        """A generator on the run's device for draws inside the model (a quantization
+        proxy's noise), seeded for the current image alone, so that an image's draws do not
+        depend on the images before it or beside it in a batch."""
+        seed = self.noise_seed
+        if seed is None:
+            seed = derive_seed(self.seed, "model", self.image)
+        return torch.Generator(device=self.device).manual_seed(seed)
 
 
 CUDA_NUMERICS = {

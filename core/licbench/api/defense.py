@@ -13,6 +13,7 @@ implements :meth:`FilterDefense.transform` alone.
 
 from __future__ import annotations
 
+import weakref
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -119,7 +120,7 @@ class DefendedCodec(Codec):
         self.inner, self.defense = inner, defense
         self.name = inner.name
         self.device = inner.device
-        self._chosen: tuple[Tensor, Any, Transform] | None = None
+        self._chosen: dict[int, tuple[weakref.ref[Tensor], Any, Transform]] = {}
 
     @property
     def family(self) -> str:
@@ -128,11 +129,15 @@ class DefendedCodec(Codec):
     def choose(self, x: Tensor) -> Transform:
         """The transform for this image (deterministic given the image and the seed), chosen
         once: the encode and the rate estimate of one image share it (K-way's choice codes
-        the image K times)."""
+        the image K times), and so do an attack's steps on each image of its batch. The
+        images are held weakly: a choice lives as long as its image tensor."""
         state = (x._version, getattr(self.defense, "draw", None))
-        if self._chosen is None or self._chosen[0] is not x or self._chosen[1] != state:
-            self._chosen = (x, state, self.defense.transform_for(self.inner, x))
-        return self._chosen[2]
+        found = self._chosen.get(id(x))
+        if found is None or found[0]() is not x or found[1] != state:
+            self._chosen = {k: v for k, v in self._chosen.items() if v[0]() is not None}
+            found = (weakref.ref(x), state, self.defense.transform_for(self.inner, x))
+            self._chosen[id(x)] = found
+        return found[2]
 
     def compress(self, x: Tensor) -> Encoded:
         t = self.choose(x)

@@ -79,9 +79,11 @@ class Runner:
         executor: Executor | None = None,
         resources: Resources | None = None,
         audit_of: str | None = None,
+        attack_batch: int | None = None,
     ) -> None:
         """``limit_images``: a run narrowed from the command line, stored as partial;
-        ``audit_of``: the benchmark this run audits."""
+        ``audit_of``: the benchmark this run audits; ``attack_batch``: images per call of an
+        attack that batches (default: by device, one on the CPU)."""
         self.m = manifest
         self.audit_of = audit_of
         self.store = store
@@ -92,7 +94,7 @@ class Runner:
         self.limit = limit_images
         self.manifest_path = manifest_path
         self.progress = progress
-        self.job = Job(manifest, self.device.type, limit_images, registry)
+        self.job = Job(manifest, self.device.type, limit_images, registry, attack_batch)
         self.ctx = RunContext(  # the driver plans on the CPU: it holds no GPU memory
             torch.device("cpu"),
             manifest.seed,

@@ -58,21 +58,30 @@ def describe(cell: Cell) -> str:
 
 @dataclass(frozen=True)
 class Job:
-    """What every task of one run shares: the manifest, the device type, the image limit."""
+    """What every task of one run shares: the manifest, the device type, the image limit,
+    and how many images an attack that batches takes per call (None: the device's default,
+    :data:`ATTACK_BATCH`)."""
 
     manifest: Manifest
     device: str
     limit: int | None = None
     registry: Registry | None = field(default=None, compare=False)  # in-process runs only
+    attack_batch: int | None = None
 
     @property
     def key(self) -> str:
-        return hash_json([self.manifest.model_dump(), self.device, self.limit, id(self.registry)])
+        parts = [self.manifest.model_dump(), self.device, self.limit, self.attack_batch]
+        return hash_json([*parts, id(self.registry)])
 
     def __getstate__(self) -> dict[str, Any]:
         """A job sent to another process leaves its registry behind: workers build theirs
         from the installed entry points."""
         return {k: v for k, v in self.__dict__.items() if k != "registry"}
+
+
+# images per attack call by device type: on the CPU one (batches of 8 Kodak crops measured
+# 0.78-0.86x per-image there: benchmarks/attack_batch.py), on a GPU a batch
+ATTACK_BATCH = {"cpu": 1, "cuda": 8}
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,7 @@ class Worker:
         m = job.manifest
         self.ctx = RunContext(self.device, m.seed, cache_dir(), m.train_data, m.val_data)
         self.codecs = Codecs(self.registry, self.device)
+        self.attack_batch = job.attack_batch or ATTACK_BATCH.get(self.device.type, 1)
         self.metrics: list[Metric] = [
             self.registry.create("metric", r.name, **r.params) for r in m.metrics
         ]
@@ -199,20 +209,40 @@ def gray_box_group(m: Manifest, cell: Cell) -> str | None:
     )
 
 
-def perturb(
-    w: Worker, p: Planned, attack: Attack, target: Codec, name: str, x: torch.Tensor
-) -> torch.Tensor:
-    """One attacked image, delivered as an 8-bit image within the attack's budget
-    (:func:`licbench.api.attack.deliver`); a gray-box one seeded by its group and the image
-    alone."""
-    ctx = w.ctx.for_image(name)
-    x = x.to(w.device)
+def attacked(w: Worker, p: Planned, attack: Attack, target: Codec, images: Images) -> Inputs:
+    """Every image's attacked input, delivered as an 8-bit image within the attack's budget
+    (:func:`licbench.api.attack.deliver`). Consecutive images of one size go to an attack
+    that batches ``w.attack_batch`` at a time; each image is seeded by itself alone: by its
+    name and its gray-box group (inputs shared by every defense the attack meets) or, for
+    an adaptive attack, its cell."""
     if attack.adaptive:
-        return deliver(attack.perturb(target, x, ctx), x, attack.budget())
+        base: Any = derive_seed(w.m.seed, p.payload["config"])
+    else:
+        base = gray_box_group(w.m, p.cell)
     gpus = [torch.cuda.current_device()] if w.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=gpus):
-        torch.manual_seed(derive_seed(gray_box_group(w.m, p.cell), name))
-        return deliver(attack.perturb(target, x, ctx), x, attack.budget())
+    out: Inputs = {}
+    for group in batches(images, w.attack_batch if attack.batched else 1):
+        seeds = [derive_seed(base, name) for name, _ in group]
+        ctxs = [w.ctx.for_image(name, s) for (name, _), s in zip(group, seeds, strict=True)]
+        x = torch.cat([x for _, x in group]).to(w.device)
+        with torch.random.fork_rng(devices=gpus):  # for draws from torch's global stream
+            torch.manual_seed(seeds[0])
+            x_adv = attack.perturb_batch(target, x, ctxs)
+        for i, (name, _) in enumerate(group):
+            out[name] = deliver(x_adv[i : i + 1], x[i : i + 1], attack.budget())
+    return out
+
+
+def batches(images: Images, size: int) -> list[Images]:
+    """Consecutive images of one size, at most ``size`` at a time, in order."""
+    out: Images = []
+    groups: list[Images] = []
+    for name, x in images:
+        if out and (len(out) == size or out[0][1].shape != x.shape):
+            groups.append(out)
+            out = []
+        out.append((name, x))
+    return groups + [out] if out else groups
 
 
 # --- the tasks --------------------------------------------------------------------------
@@ -240,10 +270,8 @@ def attack_task(job: Job, p: Planned, artifacts: dict[str, Shipped]) -> Inputs |
         seed_everything(derive_seed(gray_box_group(w.m, p.cell), "build"))
         attack, _, victim, _ = w.build(p, artifacts, roles=("attack",))  # gray box
         assert attack is not None
-        return {
-            name: perturb(w, p, attack, victim, name, x).cpu()
-            for name, x in w.images(p.cell.dataset)
-        }
+        found = attacked(w, p, attack, victim, w.images(p.cell.dataset))
+        return {name: x.cpu() for name, x in found.items()}
     except Exception as exc:  # every cell of the group fails with it
         return as_error(exc)
 
@@ -265,6 +293,8 @@ def cell_task(
         row: dict[str, Any] = {"family": codec.family, "learned": isinstance(codec, LearnedCodec)}
         row["config"] = {**p.payload["config"], "codec_spec": codec.spec()}
         row["config"]["device"] = p.payload["device"]  # verify re-runs it there
+        if p.cell.attack is not None:  # images per attack call (scores do not depend on it)
+            row["config"]["attack_batch"] = w.attack_batch
         seed_everything(derive_seed(w.m.seed, p.payload["config"]))
         scores, timing, warnings = score_cell(w, p, w.build(p, artifacts), images, inputs)
         if warnings:  # stored with the cell, printed by the run
@@ -307,12 +337,14 @@ def score_cell(
     scores: list[tuple[str, str, float]] = []
     timing = {"codec": 0.0, "metric": 0.0}
     draws = w.m.draws if defense is not None and defense.randomized else 1
+    if attack is not None and inputs is None:  # an adaptive attack: made here, on the target
+        inputs = attacked(w, p, attack, target, images)
     unchanged = 0
     for name, x in images:
         x_in = None
         if attack is not None:
-            x_in = inputs[name] if inputs is not None else perturb(w, p, attack, target, name, x)
-            x_in = x_in.to(w.device)
+            assert inputs is not None
+            x_in = inputs[name].to(w.device)
             unchanged += attack.kind == "adversarial" and torch.equal(x_in, x.to(w.device))
         runs = []
         for d in range(draws):

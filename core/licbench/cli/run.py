@@ -162,6 +162,7 @@ def _runner(
         executor=_executor(args),
         resources=_resources(args, manifest),
         audit_of=audit_of,
+        attack_batch=args.attack_batch,
     )
 
 
@@ -283,6 +284,12 @@ def add_run_options(s: argparse.ArgumentParser) -> None:
     s.add_argument("--cpus", type=float, help="CPUs per task (default: the manifest's)")
     s.add_argument("--gpus", type=float, help="GPUs per task, fractions allowed")
     s.add_argument("--threads", type=int, help="torch CPU threads of a local run")
+    s.add_argument(
+        "--attack-batch",
+        type=at_least(1),
+        metavar="N",
+        help="images per call of an attack that batches (default: 1 on the CPU, 8 on CUDA)",
+    )
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -20,8 +20,15 @@ from torch import Tensor
 
 from licbench.api.codec import Codec, LearnedCodec
 from licbench.api.defense import Transform
-from licbench_builtin.attacks.gradient import GradientAttack, GradientParams, through_defense
-from licbench_builtin.attacks.objective import Best, checkpoints, project
+from licbench_builtin.attacks.gradient import (
+    Batch,
+    GradientAttack,
+    GradientParams,
+    Judges,
+    per_image,
+    through_defense,
+)
+from licbench_builtin.attacks.objective import checkpoints, project
 
 
 class ApgdParams(GradientParams):
@@ -47,41 +54,36 @@ class APGD(GradientAttack):
         return through_defense(codec, gen, x, self.params.draws)
 
     def ascend(
-        self,
-        codec: Codec,
-        core: LearnedCodec,
-        x: Tensor,
-        x0: Tensor,
-        gen: torch.Generator,
-        chosen: Best,
+        self, codec: Codec, core: LearnedCodec, b: Batch, x0: Tensor, chosen: Judges
     ) -> None:
-        """Algorithm 1 from ``x0``; at each checkpoint (and at the end) the iterate and the
-        best one by the proxy are offered to ``chosen``, the real bitstream's judge. Steps
-        between checkpoints decide on the device (no host sync)."""
-        p, eps = self.params, self.params.eps
+        """Algorithm 1 from ``x0``, each image with its own step size, momentum and best
+        point; at each checkpoint (and at the end) every image's iterate and its best one by
+        the proxy are offered to ``chosen``, the real bitstream's judge. Every decision is
+        made on the device (no host sync)."""
+        p, eps, x = self.params, self.params.eps, b.x
         marks = checkpoints(p.iters)
-        eta = 2 * eps
-        f, grad = self.value_and_grad(codec, core, x0, x, gen)
+        eta = torch.full((len(x),), 2 * eps, device=x.device)
+        f, grad = self.value_and_grad(codec, core, x0, b)
         best, best_f, best_grad = x0, f, grad
-        x_prev, x_k = x0, project(x, x0 + eta * grad.sign(), eps)
-        none = torch.zeros((), dtype=torch.int, device=x.device)
-        raised, last_mark, f_prev = none, 0, f
+        x_prev, x_k = x0, project(x, x0 + per_image(eta) * grad.sign(), eps)
+        raised, last_mark, f_prev = torch.zeros_like(eta, dtype=torch.int), 0, f
         mark_eta, mark_best = eta, best_f
         for k in range(1, p.iters):
-            f, grad = self.value_and_grad(codec, core, x_k, x, gen)
+            f, grad = self.value_and_grad(codec, core, x_k, b)
             raised = raised + (f > f_prev)
             f_prev, better = f, f > best_f
-            best, best_grad = torch.where(better, x_k, best), torch.where(better, grad, best_grad)
+            best = torch.where(per_image(better), x_k, best)
+            best_grad = torch.where(per_image(better), grad, best_grad)
             best_f = torch.where(better, f, best_f)
             if k in marks:
-                stalled = bool(raised < p.rho * (k - last_mark))
-                unchanged = mark_eta == eta and bool(mark_best == best_f)
-                if stalled or unchanged:
-                    eta /= 2
-                    x_k, grad = best, best_grad
-                raised, last_mark, mark_eta, mark_best = none, k, eta, best_f
+                stalled = raised < p.rho * (k - last_mark)
+                halve = stalled | ((mark_eta == eta) & (mark_best == best_f))
+                eta = torch.where(halve, eta / 2, eta)
+                x_k = torch.where(per_image(halve), best, x_k)
+                grad = torch.where(per_image(halve), best_grad, grad)
+                raised, last_mark, mark_eta, mark_best = torch.zeros_like(raised), k, eta, best_f
                 chosen.offer(best, x_k)
-            z = project(x, x_k + eta * grad.sign(), eps)
+            z = project(x, x_k + per_image(eta) * grad.sign(), eps)
             x_next = project(x, x_k + p.alpha * (z - x_k) + (1 - p.alpha) * (x_k - x_prev), eps)
             x_prev, x_k = x_k, x_next
         chosen.offer(best, x_k)

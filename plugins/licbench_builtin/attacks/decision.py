@@ -26,8 +26,8 @@ from licbench.api.codec import Codec, LearnedCodec
 from licbench.api.defense import DefendedCodec, Identity
 from licbench.images import crop, pad
 from licbench.rd import likelihood_bits, lmbda_for, rd_loss
-from licbench_builtin.attacks.gradient import GradientAttack, GradientParams
-from licbench_builtin.attacks.objective import objective
+from licbench_builtin.attacks.gradient import Batch, GradientAttack, GradientParams
+from licbench_builtin.attacks.objective import each_image, objective
 
 
 class DecisionParams(GradientParams):
@@ -60,17 +60,29 @@ class DecisionAttack(GradientAttack):
         x_hat = t.inverse(crop(out["x_hat"], unpad), tuple(x.shape[-2:]))
         bits = likelihood_bits(out["likelihoods"]) / pixels
         rd = rd_loss(bits, F.mse_loss(x_hat, x_adv), lmbda)  # what the defense minimises
-        return rd, objective(self.params, core, out["likelihoods"], x_hat, x)
+        return rd, objective(self.params, core, out["likelihoods"], x_hat, x)[0]
 
     def value_and_grad(
-        self, codec: Codec, core: LearnedCodec, x_adv: Tensor, x: Tensor, gen: torch.Generator
+        self, codec: Codec, core: LearnedCodec, x_adv: Tensor, b: Batch
     ) -> tuple[Tensor, Tensor]:
         defense = codec.defense if isinstance(codec, DefendedCodec) else None
         if defense is None or not hasattr(defense, "sample_transform"):
-            return super().value_and_grad(codec, core, x_adv, x, gen)
+            return super().value_and_grad(codec, core, x_adv, b)
+        x_adv = x_adv.detach().requires_grad_(True)
+        totals = []
+        for i, (v, x, gen) in enumerate(zip(each_image(x_adv), b.images, b.gens, strict=True)):
+            with b.noise.images([i]):  # each image with its own paths
+                totals.append(self._expected(defense, core, v, x, gen))
+        total = torch.stack(totals)
+        (grad,) = torch.autograd.grad(total.sum(), x_adv)
+        return total.detach(), grad
+
+    def _expected(
+        self, defense: Any, core: LearnedCodec, x_adv: Tensor, x: Tensor, gen: torch.Generator
+    ) -> Tensor:
+        """The softmin-weighted objective of one image, averaged over candidate-set draws."""
         k = int(getattr(defense, "k", 2))
         lmbda = lmbda_for(core.quality)
-        x_adv = x_adv.detach().requires_grad_(True)
         values = []
         for _ in range(self.params.draws):
             paths = [Identity()] + [defense.sample_transform(gen) for _ in range(k - 1)]
@@ -79,6 +91,4 @@ class DecisionAttack(GradientAttack):
             spread = (losses.max() - losses.min()).detach().clamp_min(1e-6)
             weights = torch.softmax(-losses / (self.params.temperature * spread), dim=0)
             values.append((weights * torch.stack(goal)).sum())
-        total = torch.stack(values).mean()
-        (grad,) = torch.autograd.grad(total, x_adv)
-        return total.detach(), grad
+        return torch.stack(values).mean()

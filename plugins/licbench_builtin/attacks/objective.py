@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal, cast
 
 import torch
@@ -49,16 +49,49 @@ class ObjectiveParams(Params):
     seed: int = Field(0, description="salt of the per-image random draws")
 
 
+class Noise:
+    """Where a noise proxy draws: one generator per image of the batch, so that each image
+    gets the noise a run of it alone would draw (:meth:`images` narrows the generators to
+    the images of one forward pass)."""
+
+    def __init__(self, generators: Sequence[torch.Generator]) -> None:
+        self.generators = list(generators)
+        self._active = self.generators
+
+    @contextlib.contextmanager
+    def images(self, index: Sequence[int]) -> Iterator[None]:
+        saved, self._active = self._active, [self.generators[i] for i in index]
+        try:
+            yield
+        finally:
+            self._active = saved
+
+    def draw(self, like: Tensor, dim: int) -> Tensor:
+        """Uniform noise in [-0.5, 0.5) shaped as ``like``, whose images lie along ``dim``."""
+        parts = like.chunk(len(self._active), dim)
+        return torch.cat(
+            [
+                torch.empty_like(v).uniform_(-0.5, 0.5, generator=g)
+                for v, g in zip(parts, self._active, strict=True)  # one per image
+            ],
+            dim,
+        )
+
+
 @contextlib.contextmanager
-def quantization_proxy(model: nn.Module, proxy: str) -> Iterator[None]:
-    """Make the model's entropy models differentiable w.r.t. their input for one pass."""
-    from compressai.entropy_models import EntropyModel
+def quantization_proxy(model: nn.Module, proxy: str, noise: Noise | None = None) -> Iterator[None]:
+    """Make the model's entropy models differentiable w.r.t. their input for one pass
+    (``noise``: where the noise proxy draws; else torch's global stream, as CompressAI)."""
+    from compressai.entropy_models import EntropyBottleneck, EntropyModel
 
     models = [m for m in model.modules() if isinstance(m, EntropyModel)]
     saved = [(m, m.training, m.__dict__.get("quantize")) for m in models]
     for m in models:
         if proxy == "noise":
             m.train()
+            if noise is not None:  # the bottleneck quantizes (C, 1, B·H·W): images on the last dim
+                dim = -1 if isinstance(m, EntropyBottleneck) else 0
+                m.quantize = _noise_quantize(m.quantize, noise, dim)  # type: ignore[method-assign]
         else:
             m.quantize = _proxy_quantize(m.quantize, proxy == "none")  # type: ignore[method-assign]
     try:
@@ -70,6 +103,17 @@ def quantization_proxy(model: nn.Module, proxy: str) -> Iterator[None]:
                 m.__dict__.pop("quantize", None)
             else:
                 m.quantize = quantize  # type: ignore[method-assign]
+
+
+def _noise_quantize(quantize: Any, noise: Noise, dim: int) -> Any:
+    """CompressAI's additive-noise quantization, the noise drawn per image from ``noise``."""
+
+    def noisy(x: Tensor, mode: str, means: Tensor | None = None) -> Tensor:
+        if mode != "noise":
+            return quantize(x, mode, means)  # type: ignore[no-any-return]
+        return x + noise.draw(x, dim)
+
+    return noisy
 
 
 @contextlib.contextmanager
@@ -133,8 +177,12 @@ def learned_core(codec: Codec) -> LearnedCodec:
 
 
 def weighted_bits(likelihoods: dict[str, Tensor], p: ObjectiveParams) -> Tensor:
-    """The bits of y and z, weighted by ``y_weight`` and ``z_weight``."""
-    return likelihood_bits(likelihoods, weights={"y": p.y_weight, "z": p.z_weight})
+    """The bits of y and z of each image, weighted by ``y_weight`` and ``z_weight`` (a
+    batch of one: the sum over the whole tensor, the float it had before attacks batched)."""
+    weights = {"y": p.y_weight, "z": p.z_weight}
+    if len(next(iter(likelihoods.values()))) == 1:
+        return likelihood_bits(likelihoods, weights=weights).reshape(1)
+    return likelihood_bits(likelihoods, per_image=True, weights=weights)
 
 
 def objective(
@@ -144,26 +192,62 @@ def objective(
     x_hat: Tensor | None,
     x: Tensor,
 ) -> Tensor:
-    """The objective of one pass: weighted bits per pixel, the MSE of the reconstruction
-    ``x_hat`` to the clean ``x`` (not needed for ``rate``), or their RD combination."""
+    """The objective of one pass, one value per image: weighted bits per pixel, the MSE of
+    the reconstruction ``x_hat`` to the clean ``x`` (not needed for ``rate``), or their RD
+    combination."""
     rate = weighted_bits(likelihoods, p) / (x.shape[-2] * x.shape[-1])
     if p.objective == "rate":
         return rate
     assert x_hat is not None
-    mse = F.mse_loss(x_hat, x)
+    mse = torch.stack([F.mse_loss(a, b) for a, b in zip(x_hat, x, strict=True)])  # per image
     return mse if p.objective == "distortion" else rd_loss(rate, mse, lmbda_for(core.quality))
 
 
 def proxy_loss(
-    p: ObjectiveParams, core: LearnedCodec, x_adv: Tensor, x: Tensor, t: Transform
+    p: ObjectiveParams,
+    core: LearnedCodec,
+    x_adv: Tensor,
+    x: Tensor,
+    ts: Sequence[Transform],
+    noise: Noise | None = None,
 ) -> Tensor:
-    """The objective through the quantization proxy in force, for one transform draw."""
-    yp, unpad = pad(t.forward(x_adv), core.pad_multiple)
+    """The objective through the quantization proxy in force, one value per image, image
+    ``i`` through transform ``ts[i]``: one pass for the batch where the transforms are one
+    and the same, or their outputs share a size; else one pass per image (``noise``
+    narrowed to it)."""
+    if all(t.spec() == ts[0].spec() for t in ts):
+        return _pass_loss(p, core, ts[0].forward(x_adv), x, ts[:1])
+    ys = [t.forward(v) for v, t in zip(each_image(x_adv), ts, strict=True)]
+    if len({y.shape for y in ys}) == 1:
+        return _pass_loss(p, core, torch.cat(ys), x, ts)
+    values = []
+    for i, y in enumerate(ys):
+        with noise.images([i]) if noise is not None else contextlib.nullcontext():
+            values.append(_pass_loss(p, core, y, x[i : i + 1], ts[i : i + 1]))
+    return torch.cat(values)
+
+
+def each_image(x: Tensor) -> list[Tensor]:
+    """The images of a batch, each as a ``(1, C, H, W)`` tensor; a batch of one is itself
+    (a slice of it would change the numerics of autograd's input gradient)."""
+    return [x] if len(x) == 1 else list(x.split(1))
+
+
+def _pass_loss(
+    p: ObjectiveParams, core: LearnedCodec, y: Tensor, x: Tensor, ts: Sequence[Transform]
+) -> Tensor:
+    """The objective of one forward pass of the transformed images ``y``, whose inverse is
+    ``ts[i]`` for image ``i`` (or ``ts[0]`` for all)."""
+    yp, unpad = pad(y, core.pad_multiple)
     if p.objective == "rate":
         with without_decoder(core.model):
             return objective(p, core, core.model(yp)["likelihoods"], None, x)
     out = core.model(yp)
-    x_hat = t.inverse(crop(out["x_hat"], unpad), cast(tuple[int, int], tuple(x.shape[-2:])))
+    x_hat, size = crop(out["x_hat"], unpad), cast(tuple[int, int], tuple(x.shape[-2:]))
+    if len(ts) == 1:
+        x_hat = ts[0].inverse(x_hat, size)
+    else:
+        x_hat = torch.cat([t.inverse(v, size) for v, t in zip(x_hat.split(1), ts, strict=True)])
     return objective(p, core, out["likelihoods"], x_hat, x)
 
 

@@ -1,0 +1,97 @@
+"""Batched attacks: several same-size images per forward/backward, each scored as if it had
+been attacked alone (bpp exactly, the rest within 1e-6 relative)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from licbench.api.attack import deliver
+from licbench.api.context import RunContext
+from licbench.bench.checker import load_manifest
+from licbench.bench.evaluate import code_image
+from licbench.bench.run import Runner
+from licbench.bench.store import ResultStore
+from licbench.images import load_image
+from licbench.plugin.manager import load_registry
+from licbench.rd import psnr_8bit
+
+NAMES = ["kodim01", "kodim02", "kodim03", "kodim04"]
+
+
+@pytest.fixture(scope="module")
+def crops(kodak_dir: Path) -> torch.Tensor:
+    """Four same-size Kodak crops (kodim04 is portrait: its crop is as large as the rest)."""
+    return torch.cat([load_image(kodak_dir / f"{n}.png")[..., 96:160, 96:160] for n in NAMES])
+
+
+def scores(codec, x_adv: torch.Tensor, x: torch.Tensor) -> tuple[float, float]:
+    x_hat, facts = code_image(codec, x_adv, estimate=False)
+    return facts["bits"] / x[0, 0].numel(), psnr_8bit(x_hat, x_adv)
+
+
+@pytest.mark.parametrize(
+    "name,params,defense",
+    [
+        ("pgd", {"iters": 4, "random_start": True, "restarts": 2}, None),
+        ("pgd", {"iters": 3, "objective": "rd", "quantization": ["ste", "noise"]}, None),
+        ("apgd", {"iters": 4}, "two-way"),
+        ("eot", {"iters": 3, "draws": 2}, "input-randomization"),  # draws of different sizes
+        ("fda", {"iters": 3, "objective": "distortion"}, None),
+        ("kway-adaptive", {"iters": 2, "draws": 1}, "two-way"),
+    ],
+)
+def test_a_batch_scores_as_its_images_one_at_a_time(name, params, defense, crops) -> None:
+    reg = load_registry()
+    codec = reg.create("codec", "bmshj2018-hyperprior-lite", quality=4)
+    target = reg.create("defense", defense).wrap(codec, None) if defense else codec
+    attack = reg.create("attack", name, **params)
+    assert attack.batched
+    ctx = RunContext(torch.device("cpu"), seed=3)
+    ctxs = [ctx.for_image(n, noise_seed=i) for i, n in enumerate(NAMES)]
+    batch = attack.perturb_batch(target, crops, ctxs)
+    eps, changed = attack.budget(), 0
+    for i, c in enumerate(ctxs):
+        x = crops[i : i + 1]
+        alone = deliver(attack.perturb(target, x, c), x, eps)
+        together = deliver(batch[i : i + 1], x, eps)
+        changed += not torch.equal(together, x)
+        (bpp_1, psnr_1), (bpp_b, psnr_b) = scores(target, alone, x), scores(target, together, x)
+        assert bpp_b == bpp_1
+        assert psnr_b == pytest.approx(psnr_1, rel=1e-6)
+    assert changed  # the attack did something
+
+
+MANIFEST = """\
+name: batched
+datasets: [{name: kodak, limit: 3, crop: 64}]
+codecs: [{name: bmshj2018-hyperprior-lite, qualities: [4]}]
+attacks:
+  - {name: pgd, params: {iters: 3}}
+  - {name: apgd, params: {iters: 3}}
+defenses: [two-way]
+metrics: [bpp, psnr]
+"""
+
+
+def test_the_runner_batches_attacks_and_stores_the_same_scores(tmp_path: Path) -> None:
+    """Gray-box PGD (inputs shared by both defenses) and adaptive APGD (made per cell), run
+    with 1 and with 3 images per attack call: the same scores; each row says its batch."""
+    path = tmp_path / "m.yaml"
+    path.write_text(MANIFEST)
+    frames = {}
+    for batch in (1, 3):
+        store = ResultStore(str(tmp_path / f"b{batch}.db"))
+        m = load_manifest(path)
+        s = Runner(m, store, device="cpu", progress=False, attack_batch=batch).run()
+        assert (s.done, s.failed) == (6, 0)  # clean, PGD and APGD; bare and behind two-way
+        configs = store.frame("cells").config
+        assert sum(f'"attack_batch": {batch}' in c for c in configs) == 4  # the attacked ones
+        frames[batch] = store.frame("scores").sort_values(["cell_key", "image", "metric"])
+    one, three = (f.reset_index(drop=True) for f in frames.values())
+    assert list(one.cell_key) == list(three.cell_key) and len(one) == 6 * 3 * 2
+    bpp = one.metric == "bpp"
+    assert list(one.value[bpp]) == list(three.value[bpp])
+    assert list(three.value[~bpp]) == pytest.approx(list(one.value[~bpp]), rel=1e-6)
