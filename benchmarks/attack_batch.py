@@ -1,8 +1,11 @@
 """Batched attacks against one image at a time: PGD and APGD on Kodak crops, measured in one
 run on one device. Each attack runs once per image and once on the whole batch (the same
 images, seeds and steps); the table gives both times, the throughput ratio (per-image time
-over batched time: above 1, batching pays) and whether every image scores the same
-(bpp of the real bitstream exactly, PSNR within 1e-6 relative).
+over batched time: above 1, batching pays), how many images get the same bpp of the real
+bitstream, and the largest relative difference of bpp and of PSNR between the two. Batched
+and single passes round differently; where a gradient component is within rounding of zero
+its sign can flip, and the ascent then goes its own way (which is why a batch above one is
+part of a cell's key).
 
     python benchmarks/attack_batch.py [--images 8] [--crop 256] [--iters 10] [--threads 2]
                                       [--device cpu|cuda]
@@ -52,11 +55,12 @@ def compare(attack: Attack, codec: Codec, x: torch.Tensor, device: torch.device)
     batch = deliver(attack.perturb_batch(codec, x, ctxs), x, eps)
     _sync(device)
     t2 = time.perf_counter()
-    same_bpp, worst = 0, 0.0
+    same_bpp, worst_bpp, worst_psnr = 0, 0.0, 0.0
     for i, a in enumerate(alone):
         (bpp_a, psnr_a), (bpp_b, psnr_b) = scores(codec, a), scores(codec, batch[i : i + 1])
         same_bpp += bpp_a == bpp_b
-        worst = max(worst, abs(psnr_b - psnr_a) / psnr_a)
+        worst_bpp = max(worst_bpp, abs(bpp_b - bpp_a) / bpp_a)
+        worst_psnr = max(worst_psnr, abs(psnr_b - psnr_a) / psnr_a)
     return {
         "attack": attack.name,
         "device": device.type,
@@ -65,7 +69,8 @@ def compare(attack: Attack, codec: Codec, x: torch.Tensor, device: torch.device)
         "batched s": t2 - t1,
         "batched/per-image throughput": (t1 - t0) / (t2 - t1),
         "bpp identical": f"{same_bpp}/{len(x)}",
-        "PSNR max rel. diff": worst,
+        "bpp max rel. diff": worst_bpp,
+        "PSNR max rel. diff": worst_psnr,
     }
 
 

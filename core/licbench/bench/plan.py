@@ -193,6 +193,12 @@ class Codecs:
         return found
 
 
+# images per call of an attack that batches, by device type: one on the CPU (batches of 8
+# Kodak 256² crops ran at 0.6-0.7x the per-image throughput there: benchmarks/attack_batch.py),
+# eight on a GPU
+ATTACK_BATCH = {"cpu": 1, "cuda": 8}
+
+
 class Planner:
     """The cell keys, with the recipes of the trained plugins they use."""
 
@@ -204,11 +210,14 @@ class Planner:
         limit: int | None,
         key_device: str | None = None,
         offline: bool = False,
+        attack_batch: int = 1,
     ) -> None:
         """``key_device``: the device type the cells run on, if not ``ctx.device``'s;
         ``offline`` (a dry run): a dataset that is not here, for the cells or for training,
-        stops the plan with a one-line error instead of downloading."""
+        stops the plan with a one-line error instead of downloading; ``attack_batch``:
+        images per call of an attack that batches (above one, part of its cells' keys)."""
         self.m, self.registry, self.limit = manifest, registry, limit
+        self.attack_batch = attack_batch
         self.ctx = replace(ctx, offline=True) if offline else ctx
         self.key_device = key_device or ctx.device.type
         self.codecs = Codecs(registry, ctx.device)
@@ -296,12 +305,24 @@ class Planner:
             "seeding": SEEDING,
             "device": self.key_device,
             **({"numerics": numerics(self.key_device)} if numerics(self.key_device) else {}),
+            **({"attack_batch": self.attack_batch} if self.batches(cell) else {}),
             "limit_images": self.limit,
         }
         return Planned(
             cell, hash_json(payload), payload, recipes=recipes, error=error,
             kind=kind, backdoor=backdoor, variant=variant,
         )  # fmt: skip
+
+    def batches(self, cell: Cell) -> bool:
+        """Whether the cell's attack takes several images per call in this run: batched
+        and single passes round differently, and a sign-gradient ascent can amplify the
+        difference (benchmarks/attack_batch.py), so the batch enters the key."""
+        if cell.attack is None or self.attack_batch == 1:
+            return False
+        try:
+            return bool(self.plugin("attack", cell.attack).batched)
+        except Exception:  # a broken attack fails the cell (its error is recorded)
+            return False
 
     def kind(self, cell: Cell, recipes: dict[str, Recipe]) -> tuple[str, str | None, str | None]:
         """What the cell's input is, as the attack plugin declares it; for a backdoor, its

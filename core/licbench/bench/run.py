@@ -30,7 +30,7 @@ from licbench.api.executor import Executor, Resources
 from licbench.api.metric import Metric
 from licbench.bench.estimate import Estimate, duration, estimate
 from licbench.bench.manifest import DatasetRef, Manifest
-from licbench.bench.plan import Cell, Planned, Planner, as_error, expand
+from licbench.bench.plan import ATTACK_BATCH, Cell, Planned, Planner, as_error, expand
 from licbench.bench.prepare import prepare
 from licbench.bench.store import ResultStore
 from licbench.bench.work import (
@@ -94,7 +94,8 @@ class Runner:
         self.limit = limit_images
         self.manifest_path = manifest_path
         self.progress = progress
-        self.job = Job(manifest, self.device.type, limit_images, registry, attack_batch)
+        self.attack_batch = attack_batch or ATTACK_BATCH.get(self.device.type, 1)
+        self.job = Job(manifest, self.device.type, limit_images, registry, self.attack_batch)
         self.ctx = RunContext(  # the driver plans on the CPU: it holds no GPU memory
             torch.device("cpu"),
             manifest.seed,
@@ -115,8 +116,9 @@ class Runner:
 
     def planner(self, offline: bool = False) -> Planner:
         return Planner(
-            self.m, self.registry, self.ctx, self.limit, self.device.type, offline=offline
-        )
+            self.m, self.registry, self.ctx, self.limit, self.device.type, offline,
+            self.attack_batch,
+        )  # fmt: skip
 
     def plan(self, offline: bool = False) -> list[Planned]:
         """Every cell with its key and state; nothing is trained or scored (``offline``, a

@@ -59,14 +59,13 @@ def describe(cell: Cell) -> str:
 @dataclass(frozen=True)
 class Job:
     """What every task of one run shares: the manifest, the device type, the image limit,
-    and how many images an attack that batches takes per call (None: the device's default,
-    :data:`ATTACK_BATCH`)."""
+    and how many images an attack that batches takes per call."""
 
     manifest: Manifest
     device: str
     limit: int | None = None
     registry: Registry | None = field(default=None, compare=False)  # in-process runs only
-    attack_batch: int | None = None
+    attack_batch: int = 1
 
     @property
     def key(self) -> str:
@@ -77,11 +76,6 @@ class Job:
         """A job sent to another process leaves its registry behind: workers build theirs
         from the installed entry points."""
         return {k: v for k, v in self.__dict__.items() if k != "registry"}
-
-
-# images per attack call by device type: on the CPU one (batches of 8 Kodak crops measured
-# 0.78-0.86x per-image there: benchmarks/attack_batch.py), on a GPU a batch
-ATTACK_BATCH = {"cpu": 1, "cuda": 8}
 
 
 @dataclass(frozen=True)
@@ -119,7 +113,6 @@ class Worker:
         m = job.manifest
         self.ctx = RunContext(self.device, m.seed, cache_dir(), m.train_data, m.val_data)
         self.codecs = Codecs(self.registry, self.device)
-        self.attack_batch = job.attack_batch or ATTACK_BATCH.get(self.device.type, 1)
         self.metrics: list[Metric] = [
             self.registry.create("metric", r.name, **r.params) for r in m.metrics
         ]
@@ -212,7 +205,7 @@ def gray_box_group(m: Manifest, cell: Cell) -> str | None:
 def attacked(w: Worker, p: Planned, attack: Attack, target: Codec, images: Images) -> Inputs:
     """Every image's attacked input, delivered as an 8-bit image within the attack's budget
     (:func:`licbench.api.attack.deliver`). Consecutive images of one size go to an attack
-    that batches ``w.attack_batch`` at a time; each image is seeded by itself alone: by its
+    that batches ``w.job.attack_batch`` at a time; each image is seeded by itself alone: by its
     name and its gray-box group (inputs shared by every defense the attack meets) or, for
     an adaptive attack, its cell."""
     if attack.adaptive:
@@ -221,7 +214,7 @@ def attacked(w: Worker, p: Planned, attack: Attack, target: Codec, images: Image
         base = gray_box_group(w.m, p.cell)
     gpus = [torch.cuda.current_device()] if w.device.type == "cuda" else []
     out: Inputs = {}
-    for group in batches(images, w.attack_batch if attack.batched else 1):
+    for group in batches(images, w.job.attack_batch if attack.batched else 1):
         seeds = [derive_seed(base, name) for name, _ in group]
         ctxs = [w.ctx.for_image(name, s) for (name, _), s in zip(group, seeds, strict=True)]
         x = torch.cat([x for _, x in group]).to(w.device)
@@ -294,7 +287,7 @@ def cell_task(
         row["config"] = {**p.payload["config"], "codec_spec": codec.spec()}
         row["config"]["device"] = p.payload["device"]  # verify re-runs it there
         if p.cell.attack is not None:  # images per attack call (scores do not depend on it)
-            row["config"]["attack_batch"] = w.attack_batch
+            row["config"]["attack_batch"] = w.job.attack_batch
         seed_everything(derive_seed(w.m.seed, p.payload["config"]))
         scores, timing, warnings = score_cell(w, p, w.build(p, artifacts), images, inputs)
         if warnings:  # stored with the cell, printed by the run
