@@ -10,10 +10,8 @@ The unit is one forward + backward of the rate to the input through the quantiza
   once for the bitstream and again for the rate estimate or each straight-through step.
 
 "Before" switches all three off inside this script; the ``same`` column says whether the
-attack's output is identical with them on. Through two-way it is not, and the cause is a
-defect, not the savings: the real-bitstream measurement of an iterate runs inside the
-attack's noise proxy, so two-way's choice there draws from the global random stream, and a
-measurement skipped changes the noise of later steps (docs/adversarial.md, "Known defect").
+attack's output is identical with them on (it found the defect of measuring iterates inside
+the noise proxy, since fixed: docs/adversarial.md).
 
     python benchmarks/attack_cost.py [--crop 256] [--quality 4] [--threads 2] [--iters 20]
 """
