@@ -135,3 +135,17 @@ def test_verify_reruns_on_the_device_the_cells_record(caplog: pytest.LogCaptureF
     assert recorded_device([cuda]) == expected
     assert ("ran on cuda; re-run on the CPU here" in caplog.text) == (expected == "cpu")
     assert recorded_device([cuda, cpu]) == "cpu"
+
+
+def test_verify_reruns_with_the_attack_batch_the_cells_record() -> None:
+    """A batch above one may move an attack's result: verify re-runs with the recorded one
+    (older cells record none: the device's default, as when they disagree)."""
+    import json
+
+    from licbench.bench.bundle import recorded_batch
+
+    old, one = {"config": json.dumps({})}, {"config": json.dumps({"attack_batch": 1})}
+    eight = {"config": json.dumps({"attack_batch": 8})}
+    assert recorded_batch([old, eight, eight]) == 8
+    assert recorded_batch([one]) == 1
+    assert recorded_batch([old]) is None and recorded_batch([one, eight]) is None

@@ -197,11 +197,11 @@ def _offline(manifest: dict[str, Any]) -> dict[str, Any]:
 def verify(
     path: Path, sample: int, seed: int, registry: Registry, trust: bool = False
 ) -> tuple[pd.DataFrame, list[str]]:
-    """Re-run ``sample`` cells of a bundle, drawn with ``seed``, here, on the device they
-    record (:func:`recorded_device`): per metric, how many of the compared scores agree
-    within tolerance, and the worst relative difference; and the plugins missing here (then
-    nothing runs). The bundle's manifest runs with no download and no local path unless
-    ``trust``."""
+    """Re-run ``sample`` cells of a bundle, drawn with ``seed``, here, on the device and with
+    the attack batch they record (:func:`recorded_device`, :func:`recorded_batch`): per
+    metric, how many of the compared scores agree within tolerance, and the worst relative
+    difference; and the plugins missing here (then nothing runs). The bundle's manifest
+    runs with no download and no local path unless ``trust``."""
     from licbench.bench.checker import validated
     from licbench.bench.manifest import Manifest
     from licbench.bench.run import Runner
@@ -224,8 +224,11 @@ def verify(
     rows = random.Random(seed).sample(doc["cells"], min(sample, len(doc["cells"])))
     wanted = {_where(r["cell"]): r for r in rows}
     store = ResultStore("sqlite://")
-    device = recorded_device([r["cell"] for r in rows])
-    runner = Runner(manifest, store, registry=registry, device=device, progress=False)
+    cells = [r["cell"] for r in rows]
+    device, batch = recorded_device(cells), recorded_batch(cells)
+    runner = Runner(
+        manifest, store, registry=registry, device=device, progress=False, attack_batch=batch
+    )
     runner.run(only=lambda p: _where(p.cell.labels()) in wanted)
     here = store.frame("scores").merge(store.frame("cells"), left_on="cell_key", right_on="key")
     out, timing = [], registry.with_role("metric", "timing")
@@ -284,6 +287,14 @@ def record_verification(
             "versions": json.dumps(package_versions(), sort_keys=True),
         }
     )
+
+
+def recorded_batch(cells: list[dict[str, Any]]) -> int | None:
+    """The images per attack call the cells record (``config.attack_batch``), where they
+    agree; else None (the device's default): a batch above one may move an attack's
+    result, so verify re-runs with the recorded one."""
+    found = {json.loads(c["config"]).get("attack_batch") for c in cells} - {None}
+    return int(found.pop()) if len(found) == 1 else None
 
 
 def recorded_device(cells: list[dict[str, Any]]) -> str:

@@ -194,7 +194,7 @@ class Codecs:
 
 
 # images per call of an attack that batches, by device type: one on the CPU (batches of 8
-# Kodak 256² crops ran at 0.6-0.7x the per-image throughput there: benchmarks/attack_batch.py),
+# Kodak 256² crops ran at 0.7-0.8x the per-image throughput there: benchmarks/attack_batch.py),
 # eight on a GPU
 ATTACK_BATCH = {"cpu": 1, "cuda": 8}
 

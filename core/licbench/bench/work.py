@@ -286,7 +286,7 @@ def cell_task(
         row: dict[str, Any] = {"family": codec.family, "learned": isinstance(codec, LearnedCodec)}
         row["config"] = {**p.payload["config"], "codec_spec": codec.spec()}
         row["config"]["device"] = p.payload["device"]  # verify re-runs it there
-        if p.cell.attack is not None:  # images per attack call (scores do not depend on it)
+        if p.cell.attack is not None:  # images per attack call (verify re-runs with it)
             row["config"]["attack_batch"] = w.job.attack_batch
         seed_everything(derive_seed(w.m.seed, p.payload["config"]))
         scores, timing, warnings = score_cell(w, p, w.build(p, artifacts), images, inputs)
