@@ -193,3 +193,18 @@ def test_core_looks_up_no_built_in_plugin_by_name() -> None:
         if name in builtins
     ]
     assert not found
+
+
+def test_only_the_paths_module_reads_the_environment() -> None:
+    """licbench.paths is the one module that reads environment variables: no other module of
+    core or of the built-in plugins calls os.environ or os.getenv."""
+    import re
+
+    reads = re.compile(r"os\.environ|os\.getenv|getenv\(")
+    found = [
+        str(path.relative_to(ROOT))
+        for folder in (ROOT / "core", ROOT / "plugins")
+        for path in sorted(folder.rglob("*.py"))
+        if path.name != "paths.py" and reads.search(path.read_text())
+    ]
+    assert not found

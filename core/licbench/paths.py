@@ -1,6 +1,6 @@
 """Where licbench finds local datasets, caches downloads and stores results: the one module
-that reads licbench's environment variables (LICBENCH_DATA, LICBENCH_CACHE, LICBENCH_RESULTS,
-LICBENCH_MAX_PIXELS, XDG_DATA_HOME)."""
+that reads the environment (LICBENCH_DATA, LICBENCH_CACHE, LICBENCH_RESULTS,
+LICBENCH_MAX_PIXELS, XDG_DATA_HOME, CUDA_VISIBLE_DEVICES)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,12 @@ def max_pixels_text() -> str:
     """LICBENCH_MAX_PIXELS as given (empty: unset); :func:`licbench.bitstream.max_pixels`
     parses and bounds it."""
     return os.environ.get("LICBENCH_MAX_PIXELS", "").strip()
+
+
+def visible_gpus() -> list[str]:
+    """The GPU ids this process may use (CUDA_VISIBLE_DEVICES; empty where unset)."""
+    value = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+    return value.split(",") if value else []
 
 
 def deterministic_cublas() -> None:

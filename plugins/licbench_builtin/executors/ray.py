@@ -17,7 +17,7 @@ from pydantic import Field
 
 from licbench.api.executor import Executor, Resources
 from licbench.errors import LicbenchError
-from licbench.paths import licbench_environment
+from licbench.paths import licbench_environment, visible_gpus
 from licbench.plugin.params import Params
 
 
@@ -45,15 +45,12 @@ def on_assigned_gpus(fn: Callable[..., Any], gpus: float, *args: Any) -> Any:
     """Run ``fn(*args)`` in a Ray task, first checking that the process sees exactly the GPUs
     Ray gave it (``CUDA_VISIBLE_DEVICES``), so that ``cuda`` is the task's own GPU."""
     if gpus > 0:
-        import os
-
         import ray
 
-        given = [str(i) for i in ray.get_gpu_ids()]
-        seen = os.environ.get("CUDA_VISIBLE_DEVICES", "")
-        if not given or seen.split(",") != given:
+        given, seen = [str(i) for i in ray.get_gpu_ids()], visible_gpus()
+        if not given or seen != given:
             raise LicbenchError(
-                f"Ray gave this task GPUs {given} but it sees CUDA_VISIBLE_DEVICES={seen!r}; "
+                f"Ray gave this task GPUs {given} but it sees CUDA_VISIBLE_DEVICES={seen}; "
                 "start the Ray workers without setting CUDA_VISIBLE_DEVICES"
             )
     return fn(*args)
