@@ -8,6 +8,7 @@ from typing import Any
 
 from torch import Tensor
 
+from licbench.api.dataset import Dataset
 from licbench.errors import LicbenchError
 from licbench.plugin.registry import Registry
 
@@ -49,33 +50,38 @@ def _count(n_items: int, *limits: int | None) -> int:
 
 def locate(ref: DataRef, registry: Registry) -> str | None:
     """Where ``ref``'s images are (:meth:`licbench.api.dataset.Dataset.locate`)."""
-    return registry.create("dataset", ref.name, **ref.params).locate()  # type: ignore[no-any-return]
+    return _dataset(ref, registry).locate()
 
 
-def require_local(ref: DataRef, registry: Registry) -> None:
-    """A one-line error where reading ``ref`` would download (a dry run must not)."""
-    if note := locate(ref, registry):
+def _dataset(ref: DataRef, registry: Registry, offline: bool = False) -> Dataset:
+    """``ref``'s dataset plugin; ``offline`` (a dry run, which must not download): a
+    one-line error where reading its images would download them."""
+    ds: Dataset = registry.create("dataset", ref.name, **ref.params)
+    if offline and (note := ds.locate()):
         raise LicbenchError(f"{note} (a dry run downloads nothing); or set LICBENCH_DATA")
+    return ds
 
 
-def fingerprint(ref: DataRef, registry: Registry, limit: int | None = None) -> str:
+def fingerprint(
+    ref: DataRef, registry: Registry, limit: int | None = None, offline: bool = False
+) -> str:
     """The content hash of what :func:`load` returns for the runner (``:firstN`` suffix)."""
-    ds = registry.create("dataset", ref.name, **ref.params)
+    ds = _dataset(ref, registry, offline)
     return ds.fingerprint() + f":first{_count(len(ds.items()), ref.limit, limit)}"
 
 
 def load(ref: DataRef, registry: Registry, limit: int | None = None) -> list[tuple[str, Tensor]]:
     """The first ``limit`` images (``ref.limit`` too), centre-cropped to ``ref.crop``."""
-    ds = registry.create("dataset", ref.name, **ref.params)
+    ds = _dataset(ref, registry)
     items = ds.items()
     n = _count(len(items), ref.limit, limit)
     return [(it.name, center_crop(it.name, it.loader(), ref.crop, ref.name)) for it in items[:n]]
 
 
-def training_fingerprint(ref: DataRef, registry: Registry) -> str:
+def training_fingerprint(ref: DataRef, registry: Registry, offline: bool = False) -> str:
     """The fingerprint that keys a trained artifact: the dataset's content hash, plus the
     limit and crop where set."""
-    ds = registry.create("dataset", ref.name, **ref.params)
+    ds = _dataset(ref, registry, offline)
     out = ds.fingerprint()
     if ref.limit:
         out += f":first{_count(len(ds.items()), ref.limit)}"
@@ -118,14 +124,11 @@ def training_fingerprints(
     """What :func:`training_set` keys an artifact with, without loading a pixel
     (``offline``: a dataset that is not here is an error, never a download)."""
     tref = DataRef.of(train)
-    if offline:
-        for ref in [tref] + ([DataRef.of(val)] if val is not None else []):
-            require_local(ref, registry)
-    fps = {"data": training_fingerprint(tref, registry)}
+    fps = {"data": training_fingerprint(tref, registry, offline)}
     if val is not None:
-        fps["val"] = training_fingerprint(DataRef.of(val), registry)
+        fps["val"] = training_fingerprint(DataRef.of(val), registry, offline)
         return fps
-    ds = registry.create("dataset", tref.name, **tref.params)
+    ds = _dataset(tref, registry)
     n = _count(len(ds.items()), tref.limit)
     k = held_out(n)
     fps["val"] = "train" if n <= k else f"held-out:last{k}"

@@ -23,7 +23,7 @@ from licbench.api.attack import DELIVERY
 from licbench.api.codec import Codec
 from licbench.api.context import RunContext, numerics
 from licbench.bench.manifest import CodecRef, DatasetRef, Exclude, Manifest, PluginRef
-from licbench.data import DataRef, fingerprint, require_local
+from licbench.data import DataRef, fingerprint
 from licbench.errors import LicbenchError
 from licbench.hashing import SEEDING, hash_json, package_versions
 from licbench.plugin.registry import Registry
@@ -238,9 +238,9 @@ class Planner:
     def dataset_fingerprint(self, ref: DatasetRef) -> str:
         key = hash_json(ref.model_dump())
         if key not in self._fps:
-            if self.ctx.offline:
-                require_local(DataRef.of(ref), self.registry)
-            self._fps[key] = fingerprint(DataRef.of(ref), self.registry, self.limit)
+            self._fps[key] = fingerprint(
+                DataRef.of(ref), self.registry, self.limit, offline=self.ctx.offline
+            )
         return self._fps[key]
 
     def recipes(self, cell: Cell, codec: Codec) -> dict[str, Recipe]:
