@@ -103,6 +103,7 @@ def _locate(m: Any, args: argparse.Namespace) -> list[str]:
     a dataset that cannot be found is an error naming it."""
     from licbench.api.artifact import Trained
     from licbench.data import DataRef, locate
+    from licbench.hashing import hash_json
     from licbench.plugin.params import nested_plugins
 
     reg = registry(args)
@@ -115,7 +116,7 @@ def _locate(m: Any, args: argparse.Namespace) -> list[str]:
         if issubclass(entry.load(), Trained) and m.train_data is None and not nested:
             refs.append(DataRef.of(reg.role_ref("dataset", "training")))
     notes = []
-    for ref in {(r.name, repr(sorted(r.params.items()))): r for r in refs}.values():
+    for ref in {hash_json([r.name, r.params]): r for r in refs}.values():  # each once
         try:
             notes.append(locate(ref, reg))
         except LicbenchError as exc:

@@ -39,10 +39,13 @@ class ImageFolder(Dataset):
         super().__init__(**params)
         self.root = Path(self.params.path).expanduser()  # type: ignore[attr-defined]
 
-    folders: list[Path]  # where locate() looks: the root, or its split folders
+    @property
+    def folders(self) -> list[Path]:
+        """Where :meth:`locate` looks: the root (a dataset with splits: their folders)."""
+        return [self.root]
 
     def locate(self) -> str | None:
-        for folder in getattr(self, "folders", [self.root]):
+        for folder in self.folders:
             check_folder(folder)
         return None
 
@@ -211,7 +214,10 @@ class Bsds500(ImageFolder):
         p: Bsds500Params = self.params  # type: ignore[assignment]
         self.root = local_root(p.path, "bsds500")
         self.splits = ["train", "val"] if p.split == "trainval" else [p.split]
-        self.folders = [self.root / s for s in self.splits]
+
+    @property
+    def folders(self) -> list[Path]:
+        return [self.root / s for s in self.splits]
 
     def items(self) -> list[ImageItem]:
         out = []
