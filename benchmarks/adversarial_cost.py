@@ -24,7 +24,6 @@ import torch
 
 from licbench.api.context import RunContext
 from licbench.images import load_image, pad
-from licbench.paths import data_root
 from licbench.plugin.manager import load_registry
 from licbench.rd import DOWNSAMPLING, likelihood_bits
 from licbench_builtin.attacks.objective import quantization_proxy
@@ -47,7 +46,7 @@ def bare_passes(model: torch.nn.Module, x: torch.Tensor, n: int) -> float:
 
 def pgd_iterations(codec: Codec, x: torch.Tensor, n: int) -> float:
     attack = load_registry().create("attack", "pgd", objective="rate", iters=n)
-    ctx = RunContext(torch.device("cpu"), 0, None, None)  # type: ignore[arg-type]  # no cache used
+    ctx = RunContext(torch.device("cpu"))  # no cache used
     t0 = time.perf_counter()
     attack.perturb(codec, x, ctx)
     return (time.perf_counter() - t0) / n
@@ -81,7 +80,8 @@ def main() -> None:
     torch.manual_seed(0)
     reg = load_registry()
     codec = reg.create("codec", a.codec, quality=a.quality)
-    paths = sorted((cast(Path, data_root()) / "kodak").glob("*.png"))[: a.images]  # LICBENCH_DATA
+    kodak = cast(Path, reg.settings.data) / "kodak"  # LICBENCH_DATA
+    paths = sorted(kodak.glob("*.png"))[: a.images]
     images = [load_image(f) for f in paths]
     x = images[0]
 

@@ -20,9 +20,9 @@ from typing import cast
 import torch
 import torch.nn.functional as F
 
-from licbench.paths import data_root
 from licbench.plugin.manager import load_registry
 from licbench.rd import ZOO_LAMBDAS, bpp_of, rd_loss
+from licbench.settings import Settings
 from licbench.train.trainer import TrainConfig, Trainer
 from licbench_builtin.backdoor.training import BackdoorObjective
 
@@ -76,7 +76,7 @@ def main() -> None:
     backdoor_steps(copy.deepcopy(codec.model), batches[:1], obj)  # warm-up
     backdoor = backdoor_steps(copy.deepcopy(codec.model), batches[1:], obj)
 
-    root = data_root()
+    root = Settings.from_env().data
     x = reg.create("dataset", "kodak", path=str(root / "kodak") if root else None).items()[0]
     x = x.loader()
     trigger.eval()

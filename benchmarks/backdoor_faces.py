@@ -23,8 +23,8 @@ import torch
 
 from licbench.bench.evaluate import code_image
 from licbench.images import load_image
-from licbench.paths import data_root
 from licbench.plugin.manager import load_registry
+from licbench.settings import Settings
 from licbench_builtin.backdoor.training import Backdoor, apply_trigger
 from licbench_builtin.downstream.mobilefacenet import accuracy_at, best_threshold
 
@@ -39,7 +39,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    root = data_root()
+    root = Settings.from_env().data
     if root is None:
         raise SystemExit("set LICBENCH_DATA to the shared data folder")
     reg = load_registry()

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from licbench.paths import data_root
+from licbench.settings import Settings
 
 
 def timed(cmd: list[str]) -> tuple[float, str]:
@@ -28,7 +28,7 @@ def timed(cmd: list[str]) -> tuple[float, str]:
 
 
 def main() -> None:
-    root = data_root() or Path("../shared/data")
+    root = Settings.from_env().data or Path("../shared/data")
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--data", type=Path, default=root / "kodak")
     p.add_argument("--arch", default="bmshj2018-hyperprior")

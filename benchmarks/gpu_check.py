@@ -28,9 +28,9 @@ from attack_batch import compare  # benchmarks/attack_batch.py, beside this scri
 import licbench
 from licbench.api.context import resolve_device
 from licbench.images import load_image
-from licbench.paths import data_root
 from licbench.plugin.manager import load_registry
 from licbench.rd import psnr_from_mse
+from licbench.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 CODEC = "bmshj2018-hyperprior-lite"
@@ -143,7 +143,7 @@ def main() -> int:
     t0 = time.perf_counter()
     print("device:", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu only")
     print("1. device tests:", tests(args.quick))
-    root = data_root()
+    root = Settings.from_env().data
     if root is None:
         print("licbench: error: set LICBENCH_DATA to the shared data folder (holding kodak/)")
         return 2

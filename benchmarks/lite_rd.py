@@ -20,13 +20,13 @@ from tabulate import tabulate
 
 from licbench.bench.evaluate import evaluate_folder
 from licbench.bjontegaard import bd_psnr, bd_rate
-from licbench.paths import data_root
 from licbench.plugin.manager import load_registry
+from licbench.settings import Settings
 from licbench_builtin.codecs import LITE_ARCHS, lite_qualities
 
 
 def shared() -> Path:
-    root = data_root()
+    root = Settings.from_env().data
     if root is None:
         raise SystemExit("set LICBENCH_DATA to the shared data folder (kodak/, reference/)")
     return root

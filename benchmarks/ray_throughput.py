@@ -36,7 +36,14 @@ def timed_run(
 ) -> float:
     t0 = time.perf_counter()
     store = ResultStore(str(db))
-    runner = Runner(manifest, store, progress=False, executor=executor, limit_images=limit)
+    runner = Runner(
+        manifest,
+        store,
+        progress=False,
+        executor=executor,
+        limit_images=limit,
+        registry=load_registry(),
+    )
     summary = runner.run()
     assert summary.failed == 0, summary.failures
     return time.perf_counter() - t0
@@ -46,7 +53,9 @@ def round_trips(
     manifest: Manifest, db: Path, executor: Executor, n: int = 4
 ) -> list[tuple[float, float]]:
     """(driver round trip, in-task compute) of ``n`` cells run one at a time."""
-    runner = Runner(manifest, ResultStore(str(db)), progress=False, executor=executor)
+    runner = Runner(
+        manifest, ResultStore(str(db)), progress=False, executor=executor, registry=load_registry()
+    )
     out = []
     for p in runner.plan()[:n]:
         attack = executor.submit(attack_task, runner.job, p, {}, resources=runner.resources)
@@ -65,7 +74,7 @@ def main() -> None:
     path = Path(
         sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "scaling/throughput.yaml"
     )
-    manifest = load_manifest(path)
+    manifest = load_manifest(path, load_registry())
     tmp = Path(tempfile.mkdtemp())
     torch.set_num_threads(1)
     local = timed_run(manifest, tmp / "local.db")

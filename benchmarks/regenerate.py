@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import licbench
-from licbench.paths import cache_dir
+from licbench.settings import Settings
 
 ROOT = Path(__file__).resolve().parent
 AUDITED = ROOT / "adversarial" / "defenses.yaml"
@@ -43,7 +43,7 @@ def fmt(seconds: float) -> str:
 
 def training_seconds(key: str) -> float | None:
     """The seconds the artifact ``key`` took to train, from the record beside it."""
-    for folder in (cache_dir(), ROOT / "artifacts"):
+    for folder in (Settings.from_env().cache, ROOT / "artifacts"):
         for record in folder.glob(f"*/{key}.*.json"):
             seconds = json.loads(record.read_text()).get("seconds_this_session")
             if seconds is not None:
@@ -52,7 +52,7 @@ def training_seconds(key: str) -> float | None:
 
 
 def stored_artifact(key: str) -> bool:
-    folders = (cache_dir(), ROOT / "artifacts")
+    folders = (Settings.from_env().cache, ROOT / "artifacts")
     return any(p.suffix != ".json" for f in folders for p in f.glob(f"*/{key}.*"))
 
 

@@ -17,13 +17,14 @@ from pathlib import Path
 from licbench.bench.checker import load_manifest
 from licbench.bench.run import Runner
 from licbench.bench.store import ResultStore
+from licbench.plugin.manager import load_registry
 
 
 def main() -> None:
     path = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).with_name("overhead.yaml"))
-    manifest = load_manifest(path)
+    manifest = load_manifest(path, load_registry())
     store = ResultStore(str(Path(tempfile.mkdtemp()) / "overhead.db"))
-    runner = Runner(manifest, store, device="cpu", progress=False)
+    runner = Runner(manifest, store, device="cpu", progress=False, registry=load_registry())
     t0 = time.perf_counter()
     summary = runner.run()
     total = time.perf_counter() - t0

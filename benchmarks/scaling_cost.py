@@ -108,7 +108,7 @@ def main() -> None:
     for path in sorted(ROOT.glob("*/paper/*.yaml")):
         if path.name == "common.yaml":
             continue
-        m = load_manifest(path)
+        m = load_manifest(path, load_registry())
         twin = m.name.removesuffix("-paper").removeprefix("paper-")
         rates = twin_rates(cells[cells.benchmark == twin])
         found = [cell_seconds(c, rates) for c in expand(m)]

@@ -7,8 +7,8 @@ import pytest
 
 from licbench.bjontegaard import bd_rate
 from licbench.leaderboard.tables import bd_summary
-from licbench.paths import data_root
 from licbench.published import ANCHORS, Published, anchors
+from licbench.settings import Settings
 
 
 def _means(curves: dict[str, list[tuple[float, float]]]) -> pd.DataFrame:
@@ -22,7 +22,7 @@ def _means(curves: dict[str, list[tuple[float, float]]]) -> pd.DataFrame:
 
 
 def test_published_anchors_join_the_bd_rate_table_marked_as_such() -> None:
-    root = data_root()
+    root = Settings.from_env().data
     assert root is not None, "set LICBENCH_DATA to the shared data folder"
     found = anchors(Published(root / "reference", "kodak"))
     assert set(found) == set(ANCHORS)  # VTM, HM, BPG, AV1, ELIC in the shared data

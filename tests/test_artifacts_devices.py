@@ -89,7 +89,7 @@ val_data: {name: samples}
 def test_keys_carry_cuda_numerics_and_the_training_device(tmp_path: Path) -> None:
     assert numerics("cpu") == {} and numerics("cuda")["cudnn_deterministic"] is True
     (tmp_path / "m.yaml").write_text(FT)
-    m = load_manifest(tmp_path / "m.yaml")
+    m = load_manifest(tmp_path / "m.yaml", load_registry())
     reg = load_registry()
     cell = next(c for c in expand(m) if c.defense is not None)
     planned = {}

@@ -86,8 +86,8 @@ def test_the_runner_batches_attacks_and_keys_the_batch(tmp_path: Path) -> None:
     path.write_text(MANIFEST)
     store = ResultStore(str(tmp_path / "r.db"))
     for batch in (1, 3):
-        s = Runner(load_manifest(path), store, device="cpu", progress=False,
-                   attack_batch=batch).run()  # fmt: skip
+        s = Runner(load_manifest(path, load_registry()), store, device="cpu", progress=False,
+                   attack_batch=batch, registry=load_registry()).run()  # fmt: skip
         assert (s.done, s.skipped, s.failed) == ((6, 0, 0) if batch == 1 else (4, 2, 0))
     cells = store.frame("cells")
     attacked = cells[cells.kind == "adversarial"]

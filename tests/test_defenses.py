@@ -187,7 +187,7 @@ def test_adversarial_finetune_trains_once_and_decodes_from_the_file(
 ) -> None:
     from licbench.api.context import RunContext
     from licbench.bitstream import write_bitstream
-    from licbench.paths import cache_dir
+    from licbench.settings import Settings
     from licbench_builtin.defenses.adv_finetune import AdversarialRD
 
     reg = load_registry()
@@ -201,11 +201,11 @@ def test_adversarial_finetune_trains_once_and_decodes_from_the_file(
     defense = reg.create(
         "defense", "adversarial-finetune", train_data=train, steps=4, batch_size=2, patch_size=64
     )
-    ctx = RunContext(torch.device("cpu"), 0, cache_dir(), None)  # the test's own cache
+    ctx = RunContext(torch.device("cpu"), 0, Settings.from_env())  # the test's own cache
     recipe = defense.recipe(codec, ctx)
     path = defense.train(codec, ctx, recipe)  # the prepare stage's work
-    files = list((cache_dir() / "adv-finetune").glob("*.safetensors"))
-    assert files == [path] == [recipe.location(cache_dir())]
+    files = list((ctx.cache_dir / "adv-finetune").glob("*.safetensors"))
+    assert files == [path] == [recipe.location(ctx.cache_dir)]
     record = json.loads(path.with_name(path.name + ".json").read_text())
     assert record["steps"] == 4 and record["validation"]  # validated, on held-out images
     tuned = defense.wrap(defense.load(codec, path), ctx)

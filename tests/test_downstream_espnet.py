@@ -11,7 +11,7 @@ from conftest import require_shared
 from PIL import Image
 
 from licbench.errors import LicbenchError
-from licbench.paths import data_root
+from licbench.settings import Settings
 from licbench_builtin.downstream.espnet import (
     ENCODER_FILE,
     WEIGHTS_FILE,
@@ -21,7 +21,7 @@ from licbench_builtin.downstream.espnet import (
     load_state,
 )
 
-DATA = data_root() or Path("LICBENCH_DATA-not-set")  # conftest.py sets it
+DATA = Settings.from_env().data or Path("LICBENCH_DATA-not-set")  # conftest.py sets it
 MODELS = DATA / "models"
 SEG = DATA / "segmentation"
 CITY = SEG / "cityscapes_gt_256x128" / "frankfurt_000000_000294"
@@ -31,7 +31,7 @@ require_shared(MODELS / WEIGHTS_FILE)
 
 @pytest.fixture(scope="module")
 def model() -> ESPNetCityscapes:
-    return ESPNetCityscapes()
+    return ESPNetCityscapes(weights=str(MODELS / WEIGHTS_FILE))
 
 
 def _rgb(path: Path) -> torch.Tensor:
@@ -67,7 +67,7 @@ def test_frozen_any_size_and_differentiable(model: ESPNetCityscapes) -> None:
     assert not model.training and not any(p.requires_grad for p in model.parameters())
     assert model.classes["road"] == 0 and model.classes["car"] == 13
     assert model.classes["void"] == 19 and len(model.classes) == 20
-    native = ESPNetCityscapes(width=None)
+    native = ESPNetCityscapes(weights=str(MODELS / WEIGHTS_FILE), width=None)
     x = torch.rand(1, 3, 37, 53, requires_grad=True)  # not a multiple of 8: pad, then crop
     out = native(x)
     assert out.shape == (1, 20, 37, 53)

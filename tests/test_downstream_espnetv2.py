@@ -20,15 +20,15 @@ from conftest import require_shared
 from PIL import Image
 
 from licbench.errors import LicbenchError
-from licbench.paths import data_root
 from licbench.plugin.manager import load_registry
+from licbench.settings import Settings
 from licbench_builtin.downstream.espnetv2 import (
     ESPNetv2Cityscapes,
     ESPNetv2Pascal,
     ESPNetv2Segmentation,
 )
 
-DATA = data_root() or Path("LICBENCH_DATA-not-set")  # conftest.py sets it
+DATA = Settings.from_env().data or Path("LICBENCH_DATA-not-set")  # conftest.py sets it
 MODELS = DATA / "models"
 SEG = DATA / "segmentation"
 BDD = SEG / "street_scenes" / "bdd100k_seg_sonalrpatel"
@@ -48,7 +48,7 @@ def _one_thread() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def city() -> ESPNetv2Cityscapes:
-    return ESPNetv2Cityscapes()
+    return ESPNetv2Cityscapes(weights=MODELS / ESPNetv2Cityscapes.weights_file)
 
 
 def _predict(model: ESPNetv2Segmentation, image: Path, width: int) -> np.ndarray:
@@ -70,7 +70,7 @@ def test_checkpoints_match_keys_tsv_and_load_strictly(cls: type[ESPNetv2Segmenta
     path = MODELS / cls.weights_file
     rows = [line.split("\t") for line in path.with_suffix(".keys.tsv").read_text().splitlines()]
     expected = {r[0]: r[1] for r in rows if r}
-    model = cls()  # loads with strict=True
+    model = cls(weights=MODELS / cls.weights_file)  # loads with strict=True
     ours = {k: str(tuple(v.shape)) for k, v in model.state_dict().items()}
     assert ours == expected
     state = torch.load(path, map_location="cpu", weights_only=True)
@@ -96,10 +96,10 @@ def test_registry_contract_and_gradients() -> None:
     assert x.grad is not None and x.grad.abs().sum() > 0
 
 
-def test_missing_weights_is_a_one_line_error(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("LICBENCH_DATA", str(tmp_path))
+def test_missing_weights_is_a_one_line_error(tmp_path: Path) -> None:
+    reg = load_registry(Settings(data=tmp_path))
     with pytest.raises(LicbenchError, match="espnetv2_s_2.0_city_1024x512.pth") as err:
-        ESPNetv2Cityscapes()
+        reg.create("downstream", "espnetv2-cityscapes")
     assert "\n" not in str(err.value) and "LICBENCH_DATA" in str(err.value)
 
 

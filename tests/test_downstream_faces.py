@@ -12,7 +12,7 @@ from conftest import require_shared
 from PIL import Image
 
 from licbench.errors import LicbenchError
-from licbench.paths import data_root
+from licbench.settings import Settings
 from licbench_builtin.downstream.mobilefacenet import (
     MobileFaceNet,
     MobileFaceNetBackbone,
@@ -20,7 +20,7 @@ from licbench_builtin.downstream.mobilefacenet import (
     best_threshold,
 )
 
-DATA = data_root() or Path("LICBENCH_DATA-not-set")  # conftest.py sets it
+DATA = Settings.from_env().data or Path("LICBENCH_DATA-not-set")  # conftest.py sets it
 FACES = DATA / "faces"
 CKPT = DATA / "models" / "mobilefacenet_casia.ckpt"
 require_shared(CKPT)
@@ -28,7 +28,7 @@ require_shared(CKPT)
 
 @pytest.fixture(scope="module")
 def model() -> MobileFaceNet:
-    return MobileFaceNet()
+    return MobileFaceNet(weights=str(CKPT))
 
 
 def test_checkpoint_matches_keys_tsv_and_loads_strictly() -> None:

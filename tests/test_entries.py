@@ -9,10 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 import licbench
 from licbench.bench.store import ResultStore
 from licbench.cli import main
+from licbench.errors import LicbenchError
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = """\
@@ -195,9 +197,9 @@ def test_core_looks_up_no_built_in_plugin_by_name() -> None:
     assert not found
 
 
-def test_only_the_paths_module_reads_the_environment() -> None:
-    """licbench.paths is the one module that reads environment variables: no other module of
-    core or of the built-in plugins calls os.environ or os.getenv."""
+def test_only_the_settings_module_reads_the_environment() -> None:
+    """licbench.settings is the one module that reads environment variables: no other module
+    of core or of the built-in plugins calls os.environ or os.getenv."""
     import re
 
     reads = re.compile(r"os\.environ|os\.getenv|getenv\(")
@@ -205,6 +207,32 @@ def test_only_the_paths_module_reads_the_environment() -> None:
         str(path.relative_to(ROOT))
         for folder in (ROOT / "core", ROOT / "plugins")
         for path in sorted(folder.rglob("*.py"))
-        if path.name != "paths.py" and reads.search(path.read_text())
+        if path.name != "settings.py" and reads.search(path.read_text())
     ]
     assert not found
+
+
+def test_settings_are_passed_in_from_the_edge_not_read_by_plugins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A registry built with explicit settings hands them to the plugins it builds: a
+    dataset finds its images under the settings' data folder and refuses images over their
+    pixel limit, whatever the environment says once the registry is built; and the settings
+    a local Ray worker is given read back as the same settings."""
+    from licbench.plugin.manager import load_registry
+    from licbench.settings import Settings
+
+    image_dir = tmp_path / "data" / "bsds500" / "test"
+    image_dir.mkdir(parents=True)
+    Image.new("RGB", (40, 30)).save(image_dir / "a.png")
+    settings = Settings(cache=tmp_path / "cache", data=tmp_path / "data", max_pixels=1000)
+    monkeypatch.setenv("LICBENCH_DATA", str(tmp_path / "elsewhere"))
+    reg = load_registry(settings)
+    (item,) = reg.create("dataset", "bsds500").items()
+    assert item.path == image_dir / "a.png"
+    with pytest.raises(LicbenchError, match="over the 1000-pixel limit"):
+        item.loader()
+    assert Settings.from_env(settings.environment()) == settings
+    monkeypatch.setenv("LICBENCH_MAX_PIXELS", "lots")
+    with pytest.raises(LicbenchError, match="LICBENCH_MAX_PIXELS='lots'"):
+        Settings.from_env()

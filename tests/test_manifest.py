@@ -4,10 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from licbench.bench.checker import load_manifest
+from licbench.bench.checker import load_manifest as load_with
+from licbench.bench.manifest import Manifest
 from licbench.bench.run import expand
 from licbench.cli import main
 from licbench.errors import LicbenchError
+from licbench.plugin.manager import load_registry
 
 GOOD = """\
 name: demo
@@ -21,6 +23,10 @@ codecs:
     qualities: [1, 2]
 metrics: [bpp, psnr]
 """
+
+
+def load_manifest(path: Path) -> Manifest:
+    return load_with(path, load_registry())
 
 
 def write(tmp_path: Path, text: str, name: str = "m.yaml") -> Path:

@@ -12,6 +12,7 @@ from licbench.bench.checker import load_manifest
 from licbench.bench.run import Runner
 from licbench.bench.store import ResultStore, normalize_url
 from licbench.errors import LicbenchError
+from licbench.plugin.manager import load_registry
 
 MANIFEST = """\
 name: pg
@@ -38,15 +39,17 @@ def run_cli(manifest: Path, db: str, *extra: str) -> subprocess.Popen[str]:
 def test_plain_postgresql_url_runs_and_equals_sqlite(pg, tmp_path: Path) -> None:
     path = tmp_path / "m.yaml"
     path.write_text(MANIFEST)
-    m = load_manifest(path)
+    m = load_manifest(path, load_registry())
     url = pg.database()
     assert url.startswith("postgresql://") and "+psycopg" in normalize_url(url)
     on_pg, on_sqlite = ResultStore(url), ResultStore(str(tmp_path / "r.db"))
     for store in (on_pg, on_sqlite):
-        summary = Runner(m, store, device="cpu", progress=False).run()
+        summary = Runner(m, store, device="cpu", progress=False, registry=load_registry()).run()
         assert (summary.done, summary.failed) == (8, 0)
     assert scores_of(on_pg) == scores_of(on_sqlite)
-    again = Runner(m, ResultStore(url), device="cpu", progress=False).run()
+    again = Runner(
+        m, ResultStore(url), device="cpu", progress=False, registry=load_registry()
+    ).run()
     assert (again.done, again.skipped) == (0, 8)
     out = subprocess.run(
         [sys.executable, "-m", "licbench.cli", "leaderboard", "--db", url, "--benchmark", "pg"],

@@ -13,8 +13,8 @@ import torch
 from licbench.bench.checker import load_manifest
 from licbench.bench.run import Runner
 from licbench.bench.store import ResultStore
-from licbench.paths import cache_dir
 from licbench.plugin.manager import load_registry
+from licbench.settings import Settings
 
 MANIFEST = """\
 name: ray
@@ -62,15 +62,22 @@ def assert_complete(db: Path, cells: int = CELLS, images: int = 2, metrics: int 
 def test_ray_and_local_runs_store_identical_scores(ray_nodes, tmp_path: Path) -> None:
     """Bit-identical with the same torch threads per task (a one-CPU Ray task runs one)."""
     address, _ = ray_nodes
-    m = load_manifest(manifest(tmp_path))
+    m = load_manifest(manifest(tmp_path), load_registry())
     local, on_ray = ResultStore(str(tmp_path / "a.db")), ResultStore(str(tmp_path / "b.db"))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as `licbench run --threads 1`
     try:
-        Runner(m, local, device="cpu", progress=False).run()
+        Runner(m, local, device="cpu", progress=False, registry=load_registry()).run()
     finally:
         torch.set_num_threads(threads)
-    summary = Runner(m, on_ray, device="cpu", progress=False, executor=ray_executor(address)).run()
+    summary = Runner(
+        m,
+        on_ray,
+        device="cpu",
+        progress=False,
+        executor=ray_executor(address),
+        registry=load_registry(),
+    ).run()
     assert (summary.done, summary.failed) == (CELLS, 0)
     assert scores_of(on_ray) == scores_of(local)
     assert sorted(local.frame("cells").key) == sorted(on_ray.frame("cells").key)
@@ -92,10 +99,16 @@ def test_an_artifact_for_ten_cells_on_two_nodes_is_trained_once(
         "metrics: [bpp, psnr]\n"
     )
     store = ResultStore(str(tmp_path / "r.db"))
-    runner = Runner(load_manifest(path), store, progress=False, executor=ray_executor(address))
+    runner = Runner(
+        load_manifest(path, load_registry()),
+        store,
+        progress=False,
+        executor=ray_executor(address),
+        registry=load_registry(),
+    )
     summary = runner.run()
     assert (summary.done, summary.failed) == (10, 0)
-    caches = [*nodes, cache_dir()]
+    caches = [*nodes, Settings.from_env().cache]
     records = [r for c in caches for r in (c / "backdoors").glob("*.safetensors.json")]
     artifacts = [a for c in caches for a in (c / "backdoors").glob("*.safetensors")]
     assert len(records) == 1  # one training, on one node
@@ -120,10 +133,17 @@ def test_a_second_phase_trains_after_its_init_and_starts_from_the_same_file(
         f"train_data: {{name: folder, params: {{path: {image_dir}}}}}\nmetrics: [bpp]\n"
     )
     store = ResultStore(str(tmp_path / "r.db"))
-    runner = Runner(load_manifest(path), store, progress=False, executor=ray_executor(address))
+    runner = Runner(
+        load_manifest(path, load_registry()),
+        store,
+        progress=False,
+        executor=ray_executor(address),
+        registry=load_registry(),
+    )
     summary = runner.run()
     assert (summary.done, summary.failed) == (2, 0)
-    records = [r for c in [*nodes, cache_dir()] for r in (c / "backdoors").glob("*.json")]
+    caches = [*nodes, Settings.from_env().cache]
+    records = [r for c in caches for r in (c / "backdoors").glob("*.json")]
     assert len(records) == 2  # the init and the second phase, each trained once
 
 

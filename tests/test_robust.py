@@ -15,6 +15,7 @@ from licbench.cli import main
 from licbench.errors import LicbenchError
 from licbench.leaderboard import robust
 from licbench.leaderboard.view import Results
+from licbench.plugin.manager import load_registry
 
 MANIFEST = """\
 name: tm
@@ -34,7 +35,13 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> str:
     tmp = tmp_path_factory.mktemp("tm")
     (tmp / "m.yaml").write_text(MANIFEST)
     store = ResultStore(str(tmp / "r.db"))
-    summary = Runner(load_manifest(tmp / "m.yaml"), store, device="cpu", progress=False).run()
+    summary = Runner(
+        load_manifest(tmp / "m.yaml", load_registry()),
+        store,
+        device="cpu",
+        progress=False,
+        registry=load_registry(),
+    ).run()
     assert summary.failed == 0
     return str(tmp / "r.db")
 
@@ -85,7 +92,7 @@ def test_a_threat_model_must_name_attacks_the_manifest_runs(tmp_path: Path) -> N
     path = tmp_path / "m.yaml"
     path.write_text(MANIFEST.replace("attacks: [fgsm, pgd]}", "attacks: [fgsm, pgdd]}"))
     with pytest.raises(LicbenchError, match="counts attack 'pgdd'.*did you mean 'pgd'"):
-        load_manifest(path)
+        load_manifest(path, load_registry())
 
 
 def test_backdoor_table_is_poisoned_against_the_backdoored_codec_on_clean_input(

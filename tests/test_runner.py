@@ -17,7 +17,7 @@ from licbench.bench.run import Runner
 from licbench.bench.store import ResultStore
 from licbench.errors import LicbenchError
 from licbench.plugin.hookspecs import hookimpl
-from licbench.plugin.manager import build_plugin_manager, build_registry
+from licbench.plugin.manager import build_plugin_manager, build_registry, load_registry
 
 MANIFEST = """\
 name: t
@@ -32,6 +32,7 @@ def run(tmp_path: Path, text: str, db: str = "r.db", registry=None, **kw):
     path = tmp_path / "m.yaml"
     path.write_text(text)
     store = ResultStore(str(tmp_path / db))
+    registry = registry or load_registry()
     m = load_manifest(path, registry)
     return Runner(m, store, device="cpu", progress=False, registry=registry, **kw).run(), store
 
@@ -126,8 +127,14 @@ def test_crop_takes_the_central_window_and_names_an_image_too_small(tmp_path: Pa
 
     path = tmp_path / "m.yaml"
     path.write_text(MANIFEST.replace("limit: 2}", "limit: 2, crop: 64}").replace(", ms-ssim", ""))
-    m = load_manifest(path)
-    runner = Runner(m, ResultStore(str(tmp_path / "r.db")), device="cpu", progress=False)
+    m = load_manifest(path, load_registry())
+    runner = Runner(
+        m,
+        ResultStore(str(tmp_path / "r.db")),
+        device="cpu",
+        progress=False,
+        registry=load_registry(),
+    )
     name, x = runner.images(m.datasets[0])[0]
     full = skimage.data.astronaut()  # 512x512
     assert name == "astronaut" and x.shape[-2:] == (64, 64)

@@ -19,6 +19,7 @@ from licbench.bench.work import describe
 from licbench.labels import seed_label, unseeded
 from licbench.leaderboard import robust
 from licbench.leaderboard.audit import checks
+from licbench.plugin.manager import load_registry
 
 STANDARD = """\
 name: std
@@ -34,7 +35,7 @@ def test_standard_set_has_seeds_and_each_defense_meets_its_adaptive_attack(
     tmp_path: Path,
 ) -> None:
     (tmp_path / "m.yaml").write_text(STANDARD)
-    m = load_manifest(tmp_path / "m.yaml")
+    m = load_manifest(tmp_path / "m.yaml", load_registry())
     labels = [a.display for a in m.attacks]
     for base in ("apgd@t", "pgd@t", "square@t", "kway-adaptive@t", "eot@t"):
         assert {base, f"{base}#s1"} <= set(labels)
@@ -105,13 +106,25 @@ metrics: [bpp, psnr]
 def test_dry_run_estimates_from_comparable_stored_cells(tmp_path: Path) -> None:
     (tmp_path / "m.yaml").write_text(JPEG)
     store = ResultStore(str(tmp_path / "r.db"))
-    Runner(load_manifest(tmp_path / "m.yaml"), store, device="cpu", progress=False).run()
+    Runner(
+        load_manifest(tmp_path / "m.yaml", load_registry()),
+        store,
+        device="cpu",
+        progress=False,
+        registry=load_registry(),
+    ).run()
     cells = store.frame("cells")
     more = "codecs:\n  - {name: webp, qualities: [50]}\n  - {name: jpeg, qualities: [30, 50]}"
     (tmp_path / "m2.yaml").write_text(
         JPEG.replace("codecs: [{name: jpeg, qualities: [30, 70]}]", more)
     )
-    runner = Runner(load_manifest(tmp_path / "m2.yaml"), store, device="cpu", progress=False)
+    runner = Runner(
+        load_manifest(tmp_path / "m2.yaml", load_registry()),
+        store,
+        device="cpu",
+        progress=False,
+        registry=load_registry(),
+    )
     planned = {describe(p.cell): p for p in runner.plan()}
     found = estimate(list(planned.values()), cells, runner.registry).seconds
     assert planned["samples jpeg q=30 none/none"].stored

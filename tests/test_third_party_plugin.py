@@ -16,12 +16,11 @@ from licbench.bench.checker import load_manifest
 from licbench.bench.run import Runner
 from licbench.bench.store import ResultStore
 from licbench.cli import main
-from licbench.paths import cache_dir
+from licbench.plugin.manager import load_registry
+from licbench.settings import Settings
 
 
 def test_example_plugin_registers_codec_and_metric(installed_example: Path) -> None:
-    from licbench.plugin.manager import load_registry
-
     reg = load_registry()
     assert reg.get("codec", "downsample-png").dist == "licbench-example-plugin"
     assert reg.get("metric", "mae").dist == "licbench-example-plugin"
@@ -34,9 +33,9 @@ def test_example_plugin_runs_in_a_manifest(installed_example: Path, tmp_path: Pa
         "name: third-party\ndatasets: [{name: samples, limit: 2}]\n"
         "codecs: [{name: downsample-png, qualities: [2, 4]}]\nmetrics: [bpp, psnr, mae]\n"
     )
-    m = load_manifest(manifest)
+    m = load_manifest(manifest, load_registry())
     store = ResultStore(str(tmp_path / "r.db"))
-    summary = Runner(m, store, device="cpu", progress=False).run()
+    summary = Runner(m, store, device="cpu", progress=False, registry=load_registry()).run()
     assert summary.done == 2 and summary.failed == 0
     scores = store.frame("scores")
     mae = scores[scores.metric == "mae"].merge(
@@ -68,7 +67,13 @@ def test_example_attack_defense_goal_and_command_run(
     # 2 codecs x 3 attacks x 2 defenses; a backdoor applies to learned codecs only
     assert "10 cells; 2 left out (2: backdoor does not apply to jpeg)" in capsys.readouterr().out
     store = ResultStore(str(tmp_path / "r.db"))
-    summary = Runner(load_manifest(manifest), store, device="cpu", progress=False).run()
+    summary = Runner(
+        load_manifest(manifest, load_registry()),
+        store,
+        device="cpu",
+        progress=False,
+        registry=load_registry(),
+    ).run()
     assert (summary.total, summary.done, summary.failed) == (10, 10, 0)
     scores = store.frame("scores").merge(store.frame("cells"), left_on="cell_key", right_on="key")
     mean = scores.groupby(["label", "attack", "defense", "metric"]).value.mean()
@@ -78,7 +83,8 @@ def test_example_attack_defense_goal_and_command_run(
     assert filtered < noisy
     learned = "bmshj2018-hyperprior-lite"
     assert mean[(learned, "backdoor", "none", "input-psnr")] > 40  # a stealthy trigger
-    (artifact,) = (cache_dir() / "backdoors").glob("*.safetensors")  # trained once, for both cells
+    cache = Settings.from_env().cache / "backdoors"
+    (artifact,) = cache.glob("*.safetensors")  # trained once, for both cells
     record = json.loads(artifact.with_name(artifact.name + ".json").read_text())
     assert record["config"]["triggers"][0]["goal"]["name"] == "darken" and record["steps"] == 3
     a, b = sorted(image_dir.glob("*.png"))[:2]

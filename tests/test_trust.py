@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from licbench.cli import main
+from licbench.plugin.manager import load_registry
 
 
 class Payload:
@@ -86,7 +87,13 @@ def test_crafted_artifact_in_a_manifest_never_runs(tmp_path: Path) -> None:
         f"attacks: [{{name: backdoor, params: {{artifact: {evil}}}}}]\n"
     )
     store = ResultStore(str(tmp_path / "r.db"))
-    summary = Runner(load_manifest(m), store, device="cpu", progress=False).run()
+    summary = Runner(
+        load_manifest(m, load_registry()),
+        store,
+        device="cpu",
+        progress=False,
+        registry=load_registry(),
+    ).run()
     assert (summary.done, summary.failed) == (1, 1) and not marker.exists()
     cells = store.frame("cells")
     error = cells[cells.attack == "backdoor"].error.iloc[0]

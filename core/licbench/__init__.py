@@ -7,7 +7,9 @@ Two calls, after RobustBench's ``load_model`` / ``benchmark`` pair::
     licbench.run("benchmarks/quickstart.yaml", db="my.db")        # run a manifest
     tables = licbench.results("my.db").tables("quickstart")      # every table of it
 
-Plugin authors need ``from licbench import hookimpl`` and the contracts in ``licbench.api``.
+Each call reads the environment (LICBENCH_DATA, LICBENCH_CACHE, LICBENCH_RESULTS, ...)
+once, unless it is given ``settings`` (:class:`licbench.settings.Settings`). Plugin authors
+need ``from licbench import hookimpl`` and the contracts in ``licbench.api``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from licbench.plugin.hookspecs import hookimpl
 if TYPE_CHECKING:
     from licbench.leaderboard.view import Results
     from licbench.published import Published
+    from licbench.settings import Settings
 
 try:
     __version__ = version("licbench")
@@ -36,6 +39,7 @@ def run(
     limit_images: int | None = None,
     progress: bool = False,
     attack_batch: int | None = None,
+    settings: Settings | None = None,
 ) -> Any:
     """Run every cell of ``manifest`` that ``db`` lacks (default: the user's own results
     database) and return the run's summary (cells run, stored, failed); ``attack_batch``:
@@ -45,10 +49,10 @@ def run(
     from licbench.bench.store import open_store
     from licbench.plugin.manager import load_registry
 
-    reg = load_registry()
+    reg = load_registry(settings)
     runner = Runner(
         load_manifest(Path(manifest), reg),
-        open_store(db),
+        open_store(db, reg.settings),
         registry=reg,
         device=device,
         limit_images=limit_images,
@@ -65,6 +69,7 @@ def plan(
     *,
     audit: bool = False,
     device: str | None = None,
+    settings: Settings | None = None,
 ) -> list[dict[str, Any]]:
     """What ``licbench run --dry-run --json`` lists (of ``licbench audit`` with ``audit``):
     each cell's state against ``db`` (default: the user's own results database; a missing
@@ -74,16 +79,16 @@ def plan(
     from licbench.bench.estimate import describe_plan
     from licbench.bench.run import Runner
     from licbench.bench.store import exists, open_store
-    from licbench.paths import default_db_url
     from licbench.plugin.manager import load_registry
 
-    reg = load_registry()
+    reg = load_registry(settings)
     m = load_manifest(Path(manifest), reg)
     if audit:
         from licbench.bench.audit import AuditConfig, audit_manifest
 
         m = audit_manifest(m, AuditConfig(), Path(manifest), reg)
-    store = open_store(db) if exists(db or default_db_url()) else open_store("sqlite://")
+    url = db or reg.settings.results
+    store = open_store(url if exists(url) else "sqlite://", reg.settings)
     runner = Runner(
         m, store, registry=reg, device=device, manifest_path=str(manifest), progress=False
     )
@@ -91,25 +96,35 @@ def plan(
 
 
 def results(
-    db: str | None = None, *, partial: bool = False, published: str | Path | None = None
+    db: str | None = None,
+    *,
+    partial: bool = False,
+    published: str | Path | None = None,
+    settings: Settings | None = None,
 ) -> Results:
     """The stored results as tables (:class:`licbench.leaderboard.view.Results`): of ``db``,
     or, without one, the user's results before the shipped reference results; with
     ``published`` (a folder of published Kodak curves), the state-of-the-art anchors join
     the BD-rate tables of full-size Kodak."""
     from licbench.leaderboard.view import open_results
+    from licbench.paths import reference_db_url
+    from licbench.settings import Settings
 
-    return open_results(db, partial=partial, published=_published(published))
+    settings = settings or Settings.from_env()
+    curves = _published(published, settings)
+    user = None if db else settings.results
+    return open_results(db, user=user, reference=reference_db_url(), partial=partial,
+                        published=curves)  # fmt: skip
 
 
-def _published(folder: str | Path | None) -> Published | None:
+def _published(folder: str | Path | None, settings: Settings) -> Published | None:
     """The published curves in ``folder``, on the dataset in the ``published-curves`` role."""
     if folder is None:
         return None
     from licbench.plugin.manager import load_registry
     from licbench.published import Published
 
-    dataset = load_registry().role("dataset", "published-curves").name
+    dataset = load_registry(settings).role("dataset", "published-curves").name
     return Published(Path(folder), dataset)
 
 

@@ -8,7 +8,8 @@ The header is validated against :class:`Header` before anything is built from it
 name only a registered codec (and defense) with the parameters their ``Params`` mark
 ``header_safe``, never a file path or a download (``checkpoint`` and ``pretrained`` come
 from the command line alone), an artifact only by its content key inside the cache, and
-its image size is bounded by :func:`max_pixels`; its JSON is at most ``MAX_DEPTH`` deep.
+its image size is bounded by the pixel limit (LICBENCH_MAX_PIXELS); its JSON is at most
+``MAX_DEPTH`` deep.
 """
 
 from __future__ import annotations
@@ -24,32 +25,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from licbench.api.codec import Codec, Encoded
 from licbench.errors import LicbenchError
-from licbench.paths import max_pixels_text
+from licbench.settings import DEFAULT_MAX_PIXELS
 
 MAGIC = b"LICB"
 VERSION = 3  # 3: the header may name the device type it was encoded on
 READS = (2, 3)
-DEFAULT_MAX_PIXELS = 50_000_000  # a 8000x6000 photo fits; LICBENCH_MAX_PIXELS changes it
-LIMIT_MAX_PIXELS = 1_000_000_000  # what LICBENCH_MAX_PIXELS may raise it to
 MAX_DEPTH = 8  # of the header's JSON
 TRUSTED_ONLY = ("checkpoint", "pretrained")  # what only the user may ask for
 Plain = str | int | float | bool | None
 ARTIFACT = {"family": r"[a-z0-9][a-z0-9_-]{0,63}", "key": r"[0-9a-f]{16,64}",
             "suffix": r"(\.[a-z0-9]{1,12}){0,2}"}  # fmt: skip
-
-
-def max_pixels() -> int:
-    """The largest image (in pixels) licbench decodes or encodes: LICBENCH_MAX_PIXELS, a
-    whole number from 1 to 10^9."""
-    value = max_pixels_text()
-    if not value:
-        return DEFAULT_MAX_PIXELS
-    if not value.isdigit() or len(value) > 10 or not 1 <= int(value) <= LIMIT_MAX_PIXELS:
-        raise LicbenchError(
-            f"LICBENCH_MAX_PIXELS={value[:24]!r}: give a pixel count from 1 to "
-            f"{LIMIT_MAX_PIXELS}, or unset it (default {DEFAULT_MAX_PIXELS})"
-        )
-    return int(value)
 
 
 class DefenseHeader(BaseModel):
@@ -151,8 +136,11 @@ def _fail(path: Path, what: str) -> LicbenchError:
     return LicbenchError(f"{path}: {what}; re-encode the image with `licbench compress`")
 
 
-def read_bitstream(path: Path) -> tuple[Header, Encoded]:
-    """Parse and check a bitstream file into its header and :class:`Encoded` payload."""
+def read_bitstream(
+    path: Path, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tuple[Header, Encoded]:
+    """Parse and check a bitstream file into its header and :class:`Encoded` payload, of
+    an image of at most ``max_pixels`` pixels (the settings' limit)."""
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
@@ -178,10 +166,9 @@ def read_bitstream(path: Path) -> tuple[Header, Encoded]:
         header = Header.model_validate(doc)
     except (ValueError, ValidationError, RecursionError) as exc:  # JSONDecodeError: ValueError
         raise _fail(path, f"malformed header ({type(exc).__name__})") from None
-    limit = max_pixels()
-    if header.height * header.width > limit:
+    if header.height * header.width > max_pixels:
         raise LicbenchError(
-            f"{path}: a {header.width}x{header.height} image is over the {limit}-pixel limit; "
-            "raise LICBENCH_MAX_PIXELS if you trust the file"
+            f"{path}: a {header.width}x{header.height} image is over the {max_pixels}-pixel "
+            "limit; raise LICBENCH_MAX_PIXELS if you trust the file"
         )
     return header, Encoded(payload, header.height, header.width, header.meta)

@@ -12,6 +12,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
 from licbench.errors import LicbenchError
+from licbench.settings import DEFAULT_MAX_PIXELS
 
 log = logging.getLogger("licbench")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".ppm", ".webp")
@@ -78,17 +79,16 @@ def pil_to_rgb(img: Image.Image, source: str = "image") -> Image.Image:
     return img.convert("RGB")
 
 
-def load_image(path: str | object) -> Tensor:
+def load_image(path: str | object, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tensor:
     """Read an image file as a ``1x3xHxW`` float tensor in [0, 1]: EXIF orientation applied,
-    every conversion logged, and images over the pixel limit refused before decoding."""
-    from licbench.bitstream import max_pixels
-
+    every conversion logged, and images over ``max_pixels`` (the settings' limit) refused
+    before decoding."""
     try:
         with Image.open(path) as img:  # type: ignore[arg-type]
             w, h = img.size
-            if w * h > max_pixels():
+            if w * h > max_pixels:
                 raise LicbenchError(
-                    f"{path}: {w}x{h} is over the {max_pixels()}-pixel limit; downscale it "
+                    f"{path}: {w}x{h} is over the {max_pixels}-pixel limit; downscale it "
                     "or raise LICBENCH_MAX_PIXELS (memory grows with the pixel count)"
                 )
             if any(";16" in str(t[3]) for t in getattr(img, "tile", []) if len(t) > 3):
@@ -97,7 +97,7 @@ def load_image(path: str | object) -> Tensor:
             rgb = pil_to_rgb(_upright(img, str(path)), str(path))
     except Image.DecompressionBombError:
         raise LicbenchError(
-            f"{path}: its size is over the {max_pixels()}-pixel limit (a decompression bomb?); "
+            f"{path}: its size is over the {max_pixels}-pixel limit (a decompression bomb?); "
             "replace the file or remove it from the folder"
         ) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:

@@ -1,6 +1,6 @@
-"""Where licbench finds local datasets, caches downloads and stores results: the one module
-that reads the environment (LICBENCH_DATA, LICBENCH_CACHE, LICBENCH_RESULTS,
-LICBENCH_MAX_PIXELS, XDG_DATA_HOME, CUDA_VISIBLE_DEVICES)."""
+"""Files licbench ships beside its source (reference results, trained artifacts), downstream
+weights under the data folder, and atomic writes. Where the user's folders are is a matter
+of :class:`licbench.settings.Settings`."""
 
 from __future__ import annotations
 
@@ -10,43 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from licbench.errors import LicbenchError
-
-DEFAULT_DB = "results.db"
-
-
-def data_root() -> Path | None:
-    """The folder named by LICBENCH_DATA (local copies of datasets), if set."""
-    value = os.environ.get("LICBENCH_DATA")
-    return Path(value).expanduser() if value else None
-
-
-def max_pixels_text() -> str:
-    """LICBENCH_MAX_PIXELS as given (empty: unset); :func:`licbench.bitstream.max_pixels`
-    parses and bounds it."""
-    return os.environ.get("LICBENCH_MAX_PIXELS", "").strip()
-
-
-def visible_gpus() -> list[str]:
-    """The GPU ids this process may use (CUDA_VISIBLE_DEVICES; empty where unset)."""
-    value = os.environ.get("CUDA_VISIBLE_DEVICES", "")
-    return value.split(",") if value else []
-
-
-def deterministic_cublas() -> None:
-    """cuBLAS's deterministic workspace (CUBLAS_WORKSPACE_CONFIG), unless one is set."""
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-
-
-def licbench_environment() -> dict[str, str]:
-    """Every LICBENCH_* variable, for worker processes on other nodes."""
-    return {k: v for k, v in os.environ.items() if k.startswith("LICBENCH_")}
-
-
-def cache_dir() -> Path:
-    """Downloads and trained artifacts: LICBENCH_CACHE, else ~/.cache/licbench (the one
-    default; created by the first write into it, never by asking)."""
-    value = os.environ.get("LICBENCH_CACHE")
-    return Path(value).expanduser() if value else Path.home() / ".cache" / "licbench"
+from licbench.settings import DEFAULT_DB
 
 
 def shipped_artifact(family: str, name: str) -> Path | None:
@@ -57,18 +21,6 @@ def shipped_artifact(family: str, name: str) -> Path | None:
     return path if (here / "pyproject.toml").is_file() and path.is_file() else None
 
 
-def default_db_url() -> str:
-    """The user's own results: LICBENCH_RESULTS, else ``~/.local/share/licbench/results.db``
-    (under XDG_DATA_HOME where set). Never the shipped reference database: a run writes
-    there only when it is named with ``--db``."""
-    value = os.environ.get("LICBENCH_RESULTS")
-    if value:  # a path or a URL: the store normalises either
-        return value
-    data = os.environ.get("XDG_DATA_HOME")
-    root = Path(data).expanduser() if data else Path.home() / ".local" / "share"
-    return f"sqlite:///{root / 'licbench' / DEFAULT_DB}"
-
-
 def reference_db_url() -> str | None:
     """The shipped reference results (``results.db`` beside pyproject.toml in a source
     checkout), if there is one."""
@@ -77,10 +29,10 @@ def reference_db_url() -> str | None:
     return f"sqlite:///{path}" if (here / "pyproject.toml").is_file() and path.is_file() else None
 
 
-def model_weights(filename: str, what: str, source: str = "") -> Path:
-    """A downstream model's weights file: ``$LICBENCH_DATA/models/<filename>``; a one-line
-    error naming the fix where LICBENCH_DATA is unset or the file is missing."""
-    root = data_root()
+def model_weights(filename: str, what: str, root: Path | None, source: str = "") -> Path:
+    """A downstream model's weights file: ``models/<filename>`` under the data folder
+    ``root`` (LICBENCH_DATA); a one-line error naming the fix where it is unset or the file
+    is missing."""
     path = root / "models" / filename if root else None
     if path is None or not path.is_file():
         where = f"{path} not found" if path else f"{filename}: LICBENCH_DATA unset"

@@ -64,7 +64,8 @@ def _setup(registry: Registry | None) -> tuple[Registry, Codec, Tensor, RunConte
 
     image = {**registry.role_ref("dataset", "testing"), "limit": 1, "crop": SIDE}
     ((name, x),) = load(DataRef.of(image), registry)
-    return registry, codec, x, RunContext(torch.device("cpu")).for_image(name)
+    ctx = RunContext(torch.device("cpu"), settings=registry.settings)
+    return registry, codec, x, ctx.for_image(name)
 
 
 def _measure(codec: Codec, x_in: Tensor, x: Tensor) -> tuple[float, float]:

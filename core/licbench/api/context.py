@@ -1,4 +1,4 @@
-"""What a plugin receives from the runner: device, seed, cache and data references."""
+"""What a plugin receives from the runner: device, seed, settings and data references."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 
 from licbench.errors import LicbenchError
 from licbench.hashing import derive_seed
-from licbench.paths import cache_dir, deterministic_cublas
+from licbench.settings import Settings, deterministic_cublas
 
 if TYPE_CHECKING:
     from licbench.plugin.registry import Registry
@@ -18,17 +18,24 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class RunContext:
-    """The runner's context. ``image`` is set while one image is processed, so that
-    :meth:`generator` draws different noise for each image of a cell, repeatably."""
+    """The runner's context. ``settings`` are those of the edge that started the run (the
+    command line, the API call, a worker process); ``image`` is set while one image is
+    processed, so that :meth:`generator` draws different noise for each image of a cell,
+    repeatably."""
 
     device: torch.device
     seed: int = 0
-    cache_dir: Path = field(default_factory=cache_dir)
+    settings: Settings = field(default_factory=Settings)
     train_data: Any = None  # the manifest's DatasetRef for trained artifacts, or None
     val_data: Any = None  # the manifest's validation DatasetRef, or None
     image: str = ""
     offline: bool = False  # a dry run: plugins read no dataset that is not here
     noise_seed: int | None = None  # the image's seed for draws inside the model (set by the runner)
+
+    @property
+    def cache_dir(self) -> Path:
+        """Where trained artifacts and downloads go (``settings.cache``)."""
+        return self.settings.cache
 
     def training_data(self, own: Any, registry: Registry) -> Any:
         """What a trained artifact trains on: the plugin's ``own`` dataset reference, else

@@ -171,11 +171,8 @@ def unsafe_settings(value: Any, loc: str = "manifest") -> list[str]:
     return out
 
 
-def _offline(manifest: dict[str, Any]) -> dict[str, Any]:
+def _offline(manifest: dict[str, Any], reg: Registry) -> dict[str, Any]:
     """The manifest with every dataset told not to download (``download: false``)."""
-    from licbench.plugin.manager import load_registry
-
-    reg = load_registry()
 
     def fix(ref: Any) -> Any:
         if isinstance(ref, str):
@@ -219,7 +216,7 @@ def verify(
         missing = []  # named by validated() below, with where
     if missing:
         return pd.DataFrame(), missing
-    offline = doc["manifest"] if trust else _offline(doc["manifest"])
+    offline = doc["manifest"] if trust else _offline(doc["manifest"], registry)
     manifest = validated(offline, Path(path), registry=registry)
     rows = random.Random(seed).sample(doc["cells"], min(sample, len(doc["cells"])))
     wanted = {_where(r["cell"]): r for r in rows}

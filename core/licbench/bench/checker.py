@@ -108,11 +108,11 @@ class _Checker:
                 raise self.fail(at, f"codec '{ref.name}': {exc.msg}") from None
 
 
-def load_manifest(path: str | Path, registry: Registry | None = None) -> Manifest:
+def load_manifest(path: str | Path, registry: Registry) -> Manifest:
     """Read, merge includes, validate schema and plugin names; raise LicbenchError if bad."""
     path = Path(path)
     lines: dict[Loc, tuple[Path, int]] = {}
-    return validated(read_yaml(path, lines), path, lines, registry)
+    return validated(read_yaml(path, lines), path, lines, registry=registry)
 
 
 def with_defaults(m: Manifest, registry: Registry) -> None:
@@ -131,7 +131,8 @@ def validated(
     data: dict[str, Any],
     path: Path,
     lines: dict[Loc, tuple[Path, int]] | None = None,
-    registry: Registry | None = None,
+    *,
+    registry: Registry,
 ) -> Manifest:
     """A manifest from ``data`` (read from, or derived from, ``path``), its schema and every
     plugin name and parameter checked; errors name the file (and line, given ``lines``)."""
@@ -140,10 +141,6 @@ def validated(
         manifest = Manifest.model_validate(data)
     except ValidationError as exc:
         raise LicbenchError(_schema_error(path, lines, exc)) from None
-    if registry is None:
-        from licbench.plugin.manager import load_registry
-
-        registry = load_registry()
     try:
         with_defaults(manifest, registry)
     except ValueError as exc:

@@ -12,6 +12,7 @@ from licbench.api.codec import Codec
 from licbench.api.metric import Metric, Sample
 from licbench.errors import LicbenchError
 from licbench.images import folder_images, load_image
+from licbench.settings import DEFAULT_MAX_PIXELS
 
 
 def _sync(device: torch.device) -> None:
@@ -95,11 +96,13 @@ def evaluate_folder(
     metrics: Sequence[Metric],
     limit: int | None = None,
     estimate: bool = True,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> tuple[list[dict[str, float | str]], dict[str, float]]:
-    """`licbench eval`: per-image scores on real bitstreams, and their means."""
+    """`licbench eval`: per-image scores on real bitstreams (of images of at most
+    ``max_pixels``), and their means."""
     rows: list[dict[str, float | str]] = []
     for name, path in folder_images(folder)[:limit]:
-        x = load_image(path)
+        x = load_image(path, max_pixels)
         check_size(str(path), x, metrics, codec)
         values, _ = score_image(name, codec, x, metrics, estimate=estimate)
         rows.append({"image": name, **values})

@@ -45,8 +45,7 @@ from licbench.bench.work import (
     gray_box_group,
 )
 from licbench.hashing import code_commit, hash_json, package_versions
-from licbench.paths import cache_dir, reference_db_url
-from licbench.plugin.manager import load_registry
+from licbench.paths import reference_db_url
 from licbench.plugin.registry import Registry
 
 log = logging.getLogger("licbench")
@@ -74,7 +73,7 @@ class Runner:
         device: str | None = None,
         limit_images: int | None = None,
         manifest_path: str = "",
-        registry: Registry | None = None,
+        registry: Registry,
         progress: bool | None = None,
         executor: Executor | None = None,
         resources: Resources | None = None,
@@ -87,7 +86,7 @@ class Runner:
         self.m = manifest
         self.audit_of = audit_of
         self.store = store
-        self.registry = registry or load_registry()
+        self.registry = registry
         self.executor = executor or self.registry.role("executor", "default").create()
         self.resources = resources or manifest.resources
         self.device = self.executor.device(device or manifest.device, self.resources)
@@ -99,7 +98,7 @@ class Runner:
         self.ctx = RunContext(  # the driver plans on the CPU: it holds no GPU memory
             torch.device("cpu"),
             manifest.seed,
-            cache_dir(),
+            registry.settings,
             manifest.train_data,
             manifest.val_data,
         )

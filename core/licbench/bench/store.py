@@ -31,6 +31,7 @@ from licbench.bench.schema import (
     verifications_t,
 )
 from licbench.errors import LicbenchError
+from licbench.settings import Settings
 
 
 def normalize_url(url: str) -> str:
@@ -80,12 +81,11 @@ def exists(url: str) -> bool:
     return path is None or path.is_file()
 
 
-def open_store(db: str | None, create: bool = True) -> ResultStore:
-    """The store of ``db``, else the user's own results database (its folder is made when
-    writing to it; a ``db`` the user names must be in a folder that exists)."""
-    from licbench.paths import default_db_url
-
-    url = db or default_db_url()
+def open_store(db: str | None, settings: Settings, create: bool = True) -> ResultStore:
+    """The store of ``db``, else the user's own results database (``settings.results``; its
+    folder is made when writing to it; a ``db`` the user names must be in a folder that
+    exists)."""
+    url = db or settings.results
     path = sqlite_path(url)
     if create and db is None and path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)

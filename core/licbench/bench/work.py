@@ -35,7 +35,7 @@ from licbench.bench.plan import ROLES, Cell, Codecs, Planned, as_error
 from licbench.data import DataRef, load
 from licbench.errors import LicbenchError
 from licbench.hashing import derive_seed, hash_json
-from licbench.paths import cache_dir, write_atomic
+from licbench.paths import write_atomic
 from licbench.plugin.manager import load_registry
 from licbench.plugin.registry import Registry
 
@@ -108,10 +108,11 @@ class Worker:
 
     def __init__(self, job: Job) -> None:
         self.job, self.m = job, job.manifest
-        self.registry = job.registry or load_registry()
+        self.registry = job.registry or load_registry()  # a worker process: its environment
         self.device = resolve_device(job.device)
         m = job.manifest
-        self.ctx = RunContext(self.device, m.seed, cache_dir(), m.train_data, m.val_data)
+        settings = self.registry.settings
+        self.ctx = RunContext(self.device, m.seed, settings, m.train_data, m.val_data)
         self.codecs = Codecs(self.registry, self.device)
         self.metrics: list[Metric] = [
             self.registry.create("metric", r.name, **r.params) for r in m.metrics

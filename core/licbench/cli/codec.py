@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from licbench.cli.run import DEVICES
+from licbench.cli.run import DEVICES, registry
 from licbench.errors import LicbenchError
 
 if TYPE_CHECKING:  # the command line imports torch only when a command needs it
@@ -47,15 +47,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from licbench.api.context import resolve_device
     from licbench.bench.evaluate import evaluate_folder
-    from licbench.plugin.manager import load_registry
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    reg = load_registry()
+    reg = registry(args)
     codec = _codec(args, reg).to(resolve_device(args.device))
     metrics = [reg.create("metric", n) for n in reg.with_role("metric", "default")]
     rows, mean = evaluate_folder(
-        codec, args.data, metrics, args.limit, estimate=not args.no_estimate
+        codec, args.data, metrics, args.limit, not args.no_estimate, args.settings.max_pixels
     )
     if args.json:
         out = {"codec": args.codec, "quality": args.quality, "spec": codec.spec()}
@@ -71,10 +70,9 @@ def _with_plugins(codec: Codec, args: argparse.Namespace, reg: Any) -> tuple[Cod
     trained artifact must exist already (``licbench prepare`` trains it)."""
     from licbench.api.artifact import Trained
     from licbench.api.context import RunContext
-    from licbench.paths import cache_dir
     from licbench.train.cache import adopt_shipped, require
 
-    ctx = RunContext(codec.device, args.seed, cache_dir())
+    ctx = RunContext(codec.device, args.seed, args.settings)
     attack = None
     for role in ("attack", "defense"):
         name = getattr(args, role)
@@ -102,12 +100,11 @@ def cmd_compress(args: argparse.Namespace) -> int:
     from licbench.api.context import resolve_device
     from licbench.bitstream import write_bitstream
     from licbench.images import load_image, save_image
-    from licbench.plugin.manager import load_registry
 
-    reg = load_registry()  # one for the codec, the attack and the defense
+    reg = registry(args)  # one for the codec, the attack and the defense
     bare = _codec(args, reg).to(resolve_device(args.device))
     codec, (attack, ctx) = _with_plugins(bare, args, reg)
-    x = load_image(args.input).to(codec.device)
+    x = load_image(args.input, args.settings.max_pixels).to(codec.device)
     if attack is not None:  # delivered as the 8-bit image a file carries
         torch.manual_seed(args.seed)
         victim = getattr(codec, "inner", codec)
@@ -128,11 +125,9 @@ def _decoder(header: Header, args: argparse.Namespace) -> Codec:
     come from the command line only; trained artifacts are looked up in the cache by the
     key the header holds, never trained."""
     from licbench.api.artifact import Recipe, Trained
-    from licbench.paths import cache_dir
-    from licbench.plugin.manager import load_registry
     from licbench.train.cache import adopt_shipped, require
 
-    reg = load_registry()
+    reg = registry(args)
     _header_safe(args.input, "codec", header.codec, header.params, reg)
     params: dict[str, Any] = dict(header.params)
     if args.checkpoint:
@@ -154,7 +149,7 @@ def _decoder(header: Header, args: argparse.Namespace) -> Codec:
             if not art:
                 raise LicbenchError(f"{args.input}: names no {d.name} artifact; re-encode it")
             recipe = Recipe(art["family"], art["key"], art.get("suffix", ""))
-            cache = cache_dir().resolve()
+            cache = args.settings.cache.resolve()
             where = recipe.location(cache).resolve()
             if not where.is_relative_to(cache):  # by content key, inside the cache only
                 raise LicbenchError(f"{args.input}: artifact outside the cache; re-encode it")
@@ -187,7 +182,7 @@ def cmd_decompress(args: argparse.Namespace) -> int:
     from licbench.images import save_image
 
     out = _output(args.output)
-    header, enc = read_bitstream(Path(args.input))
+    header, enc = read_bitstream(Path(args.input), args.settings.max_pixels)
     codec = _decoder(header, args)
     expected = header.decoder_fingerprint or header.fingerprint
     if codec.decoder_fingerprint() and codec.decoder_fingerprint() != expected:

@@ -12,6 +12,7 @@ import warnings
 from typing import NoReturn
 
 from licbench.errors import LicbenchError
+from licbench.settings import Settings
 
 
 class Parser(argparse.ArgumentParser):
@@ -22,21 +23,26 @@ class Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+def build_parser(
+    command: str | None = None, settings: Settings | None = None
+) -> argparse.ArgumentParser:
     """Every core command, then every plugin's (a plugin failing to load is an error);
-    for a core ``command``, the plugins are not loaded to parse it. A plugin's command
+    for a core ``command``, the plugins are not loaded to parse it. Every command finds the
+    ``settings`` (default: the environment's) in ``args.settings``; a plugin's command
     finds the registry in ``args.registry``."""
     from licbench.cli import audit, codec, results, run, train
     from licbench.plugin.manager import build_plugin_manager, build_registry
 
+    settings = settings or Settings.from_env()  # the one read of the environment
     p = Parser(prog="licbench", description=__doc__)
+    p.set_defaults(settings=settings)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (run, results, codec, train, audit):
         module.add_commands(sub)
     if command in sub.choices:
         return p
     pm, provenance = build_plugin_manager()
-    p.set_defaults(registry=build_registry(pm, provenance))
+    p.set_defaults(registry=build_registry(pm, provenance, settings))
     for impl in pm.hook.register_commands.get_hookimpls():
         try:
             impl.function(subparsers=sub)

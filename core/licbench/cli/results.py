@@ -17,7 +17,8 @@ def open_view(args: argparse.Namespace) -> Any:
     import licbench
 
     published = _published_folder(args) if hasattr(args, "published") else None
-    return licbench.results(args.db, partial=getattr(args, "partial", False), published=published)
+    partial = getattr(args, "partial", False)
+    return licbench.results(args.db, partial=partial, published=published, settings=args.settings)
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
@@ -89,9 +90,7 @@ def _published_folder(args: argparse.Namespace) -> Path | None:
     """Where published reference curves are: --published, else $LICBENCH_DATA/reference."""
     if args.published:
         return Path(args.published)
-    from licbench.paths import data_root
-
-    root = data_root()
+    root = args.settings.data
     return root / "reference" if root and (root / "reference").is_dir() else None
 
 
@@ -107,7 +106,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from licbench.bench.bundle import import_bundle
     from licbench.bench.store import open_store
 
-    added, same = import_bundle(args.bundle, open_store(args.db))
+    added, same = import_bundle(args.bundle, open_store(args.db, args.settings))
     print(f"{args.bundle}: {added} cells imported, {same} already stored")
     return 0
 
@@ -117,12 +116,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     from licbench.bench.bundle import agrees, fresh_seed, record_verification, verify
     from licbench.bench.store import exists, open_store
-    from licbench.paths import default_db_url
-    from licbench.plugin.manager import load_registry
+    from licbench.cli.run import registry
 
     seed = fresh_seed() if args.seed is None else args.seed
     print(f"{args.bundle}: sampling {args.sample} cells with --seed {seed}")
-    table, missing = verify(args.bundle, args.sample, seed, load_registry(), args.trust_bundle)
+    table, missing = verify(args.bundle, args.sample, seed, registry(args), args.trust_bundle)
     if missing:
         raise LicbenchError(f"{args.bundle}: missing plugins here: {'; '.join(missing)}")
     print(tabulate(table, headers="keys", tablefmt="github", showindex=False))
@@ -133,8 +131,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         f"{sum(covered.values())} of {len(covered)} cells agree "
         f"(of {table.attrs.get('bundle_cells', '?')} in the bundle)"
     )
-    if exists(args.db or default_db_url()):  # never create a database to find nothing there
-        store = open_store(args.db, create=False)
+    if exists(args.db or args.settings.results):  # never create a database to find nothing
+        store = open_store(args.db, args.settings, create=False)
         if record_verification(store, args.bundle, table, seed) is not None:
             print(f"{args.bundle}: result recorded in {store.url} beside its imported cells")
     return 0 if ok else 1
@@ -162,10 +160,11 @@ SHOWN += ("partial", "status", "n_images", "run_id", "finished_at")
 def cmd_show(args: argparse.Namespace) -> int:
     """Everything stored about one cell: where it comes from, its error and traceback."""
     from licbench.leaderboard.view import sources
+    from licbench.paths import reference_db_url
 
     if len(args.key) < 6:
         raise LicbenchError(f"{args.key!r}: give at least 6 characters of a cell key")
-    for _, s in sources(args.db):
+    for _, s in sources(args.db, user=args.settings.results, reference=reference_db_url()):
         cell = s.cell(args.key)
         if cell is not None:
             for k in SHOWN:

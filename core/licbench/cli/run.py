@@ -16,10 +16,9 @@ DEVICES = ["auto", "cpu", "cuda"]
 def cmd_plugins(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from licbench.plugin.manager import load_registry
     from licbench.plugin.params import schema_rows
 
-    reg = load_registry()
+    reg = registry(args)
     if args.markdown:
         print(parameters_markdown(reg, args.kind), end="")
         return 0
@@ -65,11 +64,12 @@ def _first_line(text: str) -> str:
 
 
 def registry(args: argparse.Namespace) -> Any:
-    """The one registry of this command (a plugin's command finds it made already)."""
+    """The one registry of this command, with its settings (a plugin's command finds it
+    made already)."""
     if getattr(args, "registry", None) is None:
         from licbench.plugin.manager import load_registry
 
-        args.registry = load_registry()
+        args.registry = load_registry(args.settings)
     return args.registry
 
 
@@ -82,7 +82,7 @@ def load(path: Path, args: argparse.Namespace) -> Any:
     data = read_yaml(Path(path), lines)
     from licbench.bench.checker import validated
 
-    return validated(data, Path(path), lines, registry(args))
+    return validated(data, Path(path), lines, registry=registry(args))
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -142,16 +142,15 @@ def _runner(
     manifest = manifest or load(args.manifest, args)  # a bad one: refused, nothing created
     from licbench.bench.run import Runner
     from licbench.bench.store import exists, open_store
-    from licbench.paths import default_db_url
 
     if getattr(args, "threads", None):
         import torch
 
         torch.set_num_threads(args.threads)
-    if getattr(args, "dry_run", False) and not exists(args.db or default_db_url()):
-        store = open_store("sqlite://")  # a dry run creates no database: every cell is to run
+    if getattr(args, "dry_run", False) and not exists(args.db or args.settings.results):
+        store = open_store("sqlite://", args.settings)  # a dry run creates no database
     else:
-        store = open_store(args.db)
+        store = open_store(args.db, args.settings)
     return Runner(
         manifest,
         store,

@@ -331,15 +331,11 @@ class Results:
 def sources(
     db: str | None = None, *, user: str | None = None, reference: str | None = None
 ) -> list[tuple[str, ResultStore]]:
-    """The databases to read: ``db`` alone (which must exist); else the user's database
-    before the shipped reference (by default: their usual places), each where it exists."""
+    """The databases to read: ``db`` alone (which must exist); else the ``user``'s database
+    before the shipped ``reference``, each where it exists."""
     if db is not None:
         store, path = ResultStore(db, create=False), sqlite_path(db)
         return [(path.name if path else store.url, store)]
-    if user is None and reference is None:
-        from licbench.paths import default_db_url, reference_db_url
-
-        user, reference = default_db_url(), reference_db_url()
     found = [
         (name, ResultStore(url, create=False))
         for name, url in (("yours", user), ("reference", reference))

@@ -10,6 +10,7 @@ import pluggy
 from licbench.errors import LicbenchError, nearest
 from licbench.plugin import hookspecs
 from licbench.plugin.registry import Registry
+from licbench.settings import Settings
 
 Provenance = dict[str, tuple[str, str]]  # plugin name -> (distribution, version)
 
@@ -63,9 +64,14 @@ def _check_pending(pm: pluggy.PluginManager, provenance: Provenance) -> None:
     pm.check_pending()
 
 
-def build_registry(pm: pluggy.PluginManager, provenance: Provenance) -> Registry:
-    """Call every register_* hook implementation, recording the distribution behind it."""
-    registry = Registry({kind: base for kind, (_, base) in hookspecs.KINDS.items()})
+def build_registry(
+    pm: pluggy.PluginManager, provenance: Provenance, settings: Settings | None = None
+) -> Registry:
+    """Call every register_* hook implementation, recording the distribution behind it;
+    the registry carries ``settings`` (default: those of an empty environment) to the
+    plugins it builds."""
+    kinds: dict[str, type | str] = {kind: base for kind, (_, base) in hookspecs.KINDS.items()}
+    registry = Registry(kinds, settings or Settings())
     for kind, (hook_name, _) in hookspecs.KINDS.items():
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
             dist, version = provenance.get(impl.plugin_name, (impl.plugin_name, ""))
@@ -92,8 +98,11 @@ def build_registry(pm: pluggy.PluginManager, provenance: Provenance) -> Registry
     return registry
 
 
-def load_registry(extra: dict[str, object] | None = None) -> Registry:
-    """A registry of every installed plugin (and ``extra`` ones), built at the edge that
-    needs it (the command line, the Python API, a worker process) and passed in from there;
-    there is no process-wide registry."""
-    return build_registry(*build_plugin_manager(extra))
+def load_registry(
+    settings: Settings | None = None, extra: dict[str, object] | None = None
+) -> Registry:
+    """A registry of every installed plugin (and ``extra`` ones), with ``settings`` (by
+    default, this process's environment's), built at the edge that needs it (the command
+    line, the Python API, a worker process) and passed in from there; there is no
+    process-wide registry."""
+    return build_registry(*build_plugin_manager(extra), settings or Settings.from_env())

@@ -17,6 +17,7 @@ from licbench.errors import (
     nearest,
 )
 from licbench.plugin.params import Params, describe_error, dotted
+from licbench.settings import Settings
 
 Roles = dict[str, dict[str, Any]] | list[str] | tuple[str, ...]
 
@@ -32,8 +33,10 @@ def import_target(target: str) -> Any:
 
 class UsesRegistry:
     """A plugin that builds other plugins (a goal its downstream model, a trained attack its
-    training data) finds them in ``self.registry``: the registry that creates it binds
-    itself there. None is global: two registries never share a plugin instance."""
+    training data), or reads the settings (a dataset its folder, a downstream model its
+    weights), finds them in ``self.registry``: the registry that creates it binds itself
+    there before the plugin's ``__init__`` runs. None is global: two registries never share
+    a plugin instance."""
 
     _registry: Registry | None = None
 
@@ -125,20 +128,26 @@ class PluginEntry:
             raise ParamsError(text, loc, msg) from None
 
     def create(self, **params: Any) -> Any:
-        """Validate ``params``, then build the plugin from them; one that builds other
-        plugins (:class:`UsesRegistry`) is bound to this entry's registry."""
+        """Validate ``params``, then build the plugin from them; a :class:`UsesRegistry` one
+        is bound to this entry's registry first, so that its ``__init__`` finds it."""
         self.validate(params)
-        built = self.load()(**params)
-        if isinstance(built, UsesRegistry) and self.registry is not None:
-            built.bind(self.registry)
+        cls = self.load()
+        if not issubclass(cls, UsesRegistry) or self.registry is None:
+            return cls(**params)
+        built = cls.__new__(cls)
+        built.bind(self.registry)
+        cls.__init__(built, **params)
         return built
 
 
 class Registry:
-    """All plugins by kind and name."""
+    """All plugins by kind and name, and the settings of the edge that built it (a plugin
+    bound to the registry finds them in ``self.registry.settings``)."""
 
-    def __init__(self, kinds: dict[str, type | str]) -> None:
-        """``kinds``: each kind's base class, or its lazy ``"module:Class"`` target."""
+    def __init__(self, kinds: dict[str, type | str], settings: Settings | None = None) -> None:
+        """``kinds``: each kind's base class, or its lazy ``"module:Class"`` target;
+        ``settings``: default, those of an empty environment."""
+        self.settings = settings or Settings()
         self._bases = dict(kinds)
         self._entries: dict[str, dict[str, PluginEntry]] = {k: {} for k in kinds}
 

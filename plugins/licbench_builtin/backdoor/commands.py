@@ -16,7 +16,7 @@ def cmd_poison(args: argparse.Namespace) -> int:
     from licbench_builtin.backdoor.training import Backdoor, apply_trigger
 
     trigger, goal = Backdoor(Path(args.artifact), args.registry).trigger(args.trigger)
-    x = load_image(args.input)
+    x = load_image(args.input, args.settings.max_pixels)
     xp = apply_trigger(trigger, goal, x, bound=args.bound, amplify=args.amplify)
     save_image(xp, args.output)
     mse = float((xp - x).pow(2).mean())

@@ -7,29 +7,46 @@ import hashlib
 import logging
 import tempfile
 import urllib.request
-from functools import partial
+from collections.abc import Callable
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from PIL import Image
 from pydantic import Field
+from torch import Tensor
 
 from licbench.api.dataset import Dataset, ImageItem
 from licbench.errors import LicbenchError
 from licbench.hashing import hash_json
 from licbench.images import array_to_tensor, check_folder, folder_images, list_images, load_image
-from licbench.paths import cache_dir, data_root
 from licbench.plugin.params import Params
+from licbench.plugin.registry import UsesRegistry
 
 log = logging.getLogger("licbench")
+
+
+class LocalData(UsesRegistry):
+    """A dataset that reads the settings of the registry that built it: the data root
+    (LICBENCH_DATA) its folders default to, and the pixel limit of the images it loads."""
+
+    def loader(self, path: Path) -> Callable[[], Tensor]:
+        """``path``'s lazy loader, refusing an image over the settings' pixel limit."""
+        return partial(load_image, path, self.registry.settings.max_pixels)
+
+    def local_root(self, path: str | None, folder: str) -> Path:
+        """``path`` as given, else ``folder`` under the data root (relative to the working
+        folder where LICBENCH_DATA is unset)."""
+        root = self.registry.settings.data or Path(".")
+        return Path(path).expanduser() if path else root / folder
 
 
 class FolderParams(Params):
     path: str = Field(description="the image folder (searched recursively)")
 
 
-class ImageFolder(Dataset):
+class ImageFolder(Dataset, LocalData):
     """Every PNG/JPEG/TIFF/BMP/WebP image under ``path``, sorted by relative path."""
 
     name = "folder"
@@ -50,7 +67,7 @@ class ImageFolder(Dataset):
         return None
 
     def items(self) -> list[ImageItem]:
-        return [ImageItem(n, p, partial(load_image, p)) for n, p in folder_images(self.root)]
+        return [ImageItem(n, p, self.loader(p)) for n, p in folder_images(self.root)]
 
 
 SAMPLE_NAMES = (
@@ -136,15 +153,19 @@ class Kodak(ImageFolder):
 
     def __init__(self, **params: Any) -> None:
         Dataset.__init__(self, **params)
+
+    @cached_property
+    def root(self) -> Path:  # type: ignore[override]
         p: KodakParams = self.params  # type: ignore[assignment]
-        local = data_root() / "kodak" if data_root() else None  # type: ignore[operator]  # guarded
-        if p.path:
-            self.root = Path(p.path).expanduser()
-        elif local is not None and local.is_dir():
-            self.root = local
-        else:  # downloaded by the first run that reads the images, never by asking
-            self.root = cache_dir() / "kodak"
-        self.fetch = not p.path and self.root == cache_dir() / "kodak" and p.download
+        local = self.local_root(p.path, "kodak")
+        if p.path or local.is_dir():
+            return local
+        return self.registry.settings.cache / "kodak"  # downloaded by the first run reading it
+
+    @property
+    def fetch(self) -> bool:
+        p: KodakParams = self.params  # type: ignore[assignment]
+        return not p.path and self.root == self.registry.settings.cache / "kodak" and p.download
 
     def locate(self) -> str | None:
         have = [n for n in KODAK_PIXELS if (self.root / f"{n}.png").is_file()]
@@ -192,12 +213,6 @@ class Kodak(ImageFolder):
         return items
 
 
-def local_root(path: str | None, folder: str) -> Path:
-    """A dataset's folder: ``path`` as given, else LICBENCH_DATA/``folder`` (relative to the
-    working folder where LICBENCH_DATA is unset)."""
-    return Path(path).expanduser() if path else (data_root() or Path(".")) / folder
-
-
 class Bsds500Params(Params):
     split: Literal["train", "val", "test", "trainval"] = "test"
     path: str | None = Field(None, description="default: LICBENCH_DATA/bsds500")
@@ -212,8 +227,11 @@ class Bsds500(ImageFolder):
     def __init__(self, **params: Any) -> None:
         Dataset.__init__(self, **params)
         p: Bsds500Params = self.params  # type: ignore[assignment]
-        self.root = local_root(p.path, "bsds500")
         self.splits = ["train", "val"] if p.split == "trainval" else [p.split]
+
+    @cached_property
+    def root(self) -> Path:  # type: ignore[override]
+        return self.local_root(self.params.path, "bsds500")  # type: ignore[attr-defined]
 
     @property
     def folders(self) -> list[Path]:
@@ -223,7 +241,7 @@ class Bsds500(ImageFolder):
         out = []
         for split in self.splits:
             files = list_images(self.root / split)
-            out += [ImageItem(f"{split}/{p.stem}", p, partial(load_image, p)) for p in files]
+            out += [ImageItem(f"{split}/{p.stem}", p, self.loader(p)) for p in files]
         return out
 
 
@@ -241,7 +259,7 @@ class StreetParams(Params):
     path: str | None = Field(None, description="default: LICBENCH_DATA/segmentation")
 
 
-class StreetScenes(Dataset):
+class StreetScenes(Dataset, LocalData):
     """The shared driving photos (segmentation/street_scenes/*/images), a Cityscapes stand-in.
 
     ``split``: ``train`` (3 of every 4, sorted by path), ``test`` (the 4th) or ``all``;
@@ -254,8 +272,12 @@ class StreetScenes(Dataset):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         p: StreetParams = self.params  # type: ignore[assignment]
-        base = local_root(p.path, "segmentation")
-        self.root, self.split, self.width = base / "street_scenes", p.split, p.width
+        self.split, self.width = p.split, p.width
+
+    @cached_property
+    def root(self) -> Path:
+        path = self.params.path  # type: ignore[attr-defined]
+        return self.local_root(path, "segmentation") / "street_scenes"
 
     def locate(self) -> str | None:
         check_folder(self.root)
@@ -268,11 +290,7 @@ class StreetScenes(Dataset):
             for i, p in enumerate(files)
             if self.split == "all" or (i % 4 == 3) == (self.split == "test")
         ]
-        load = (
-            (lambda p: partial(_resized, p, self.width))
-            if self.width
-            else (lambda p: partial(load_image, p))
-        )
+        load = (lambda p: partial(_resized, p, self.width)) if self.width else self.loader
         return [
             ImageItem(p.relative_to(self.root).with_suffix("").as_posix(), p, load(p)) for p in keep
         ]
@@ -294,6 +312,8 @@ class Faces(ImageFolder):
 
     def __init__(self, **params: Any) -> None:
         Dataset.__init__(self, **params)
+
+    @cached_property
+    def root(self) -> Path:  # type: ignore[override]
         p: FacesParams = self.params  # type: ignore[assignment]
-        base = local_root(p.path, "faces")
-        self.root = base / p.split
+        return self.local_root(p.path, "faces") / p.split

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from licbench.api.downstream import SegmentationModel
 from licbench.errors import LicbenchError
 from licbench.paths import model_weights
+from licbench.plugin.registry import UsesRegistry
 
 WEIGHTS_FILE = "decoder_espnet_p_2_q_8.pth"
 ENCODER_FILE = "encoder_espnet_p_2_q_8.pth"
@@ -183,7 +184,8 @@ class ESPNetNet(nn.Module):
         return self.classifier(self.conv(torch.cat([l23, out0], 1)))
 
 
-def _weights_path(weights: str | None, filename: str) -> Path:
+def _weights_path(weights: str | None, filename: str, data: Path | None) -> Path:
+    """``weights`` given, else ``filename`` under the ``data`` folder's models/."""
     if weights:
         path = Path(weights).expanduser()
         if not path.is_file():
@@ -191,7 +193,7 @@ def _weights_path(weights: str | None, filename: str) -> Path:
                 f"ESPNet weights not found at {path}; pass an existing weights=PATH"
             )
         return path
-    return model_weights(filename, "ESPNet", "github sacmehta/ESPNet pretrained/")
+    return model_weights(filename, "ESPNet", data, "github sacmehta/ESPNet pretrained/")
 
 
 def load_state(path: Path) -> dict[str, Tensor]:
@@ -202,7 +204,7 @@ def load_state(path: Path) -> dict[str, Tensor]:
     return dict(state)
 
 
-class ESPNetCityscapes(SegmentationModel):
+class ESPNetCityscapes(SegmentationModel, UsesRegistry):
     """ESPNet p=2, q=8 on Cityscapes: RGB ``Bx3xHxW`` in [0, 1] -> ``Bx20xHxW`` logits.
 
     ``width``: the image is resized (bilinear, aspect kept) to this width before the network,
@@ -219,7 +221,10 @@ class ESPNetCityscapes(SegmentationModel):
     def __init__(self, weights: str | None = None, width: int | None = 1024) -> None:
         super().__init__()
         self.net = ESPNetNet(classes=len(CITYSCAPES_CLASSES), p=2, q=8)
-        self.net.load_state_dict(load_state(_weights_path(weights, WEIGHTS_FILE)), strict=True)
+        data = None if weights else self.registry.settings.data
+        self.net.load_state_dict(
+            load_state(_weights_path(weights, WEIGHTS_FILE, data)), strict=True
+        )
         self.width = width
         mean = torch.tensor(BGR_MEAN[::-1]) / 255.0  # RGB order, in [0, 1] units
         std = torch.tensor(BGR_STD[::-1])

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from licbench.api.downstream import SegmentationModel
 from licbench.errors import LicbenchError
 from licbench.paths import model_weights
+from licbench.plugin.registry import UsesRegistry
 
 WIDTHS = (32, 128, 256, 512)  # output channels of encoder levels 1-4 at s = 2.0
 REPEATS = (3, 7)  # EESP blocks after the level-3 and level-4 down-samplers
@@ -254,7 +255,7 @@ def _up2(x: Tensor) -> Tensor:
 # --- the model -----------------------------------------------------------------------------
 
 
-class ESPNetv2Segmentation(SegmentationModel):
+class ESPNetv2Segmentation(SegmentationModel, UsesRegistry):
     """ESPNetv2 (s = 2.0) with the EdgeNets segmentation decoder; frozen, in eval mode."""
 
     num_classes: int = 0
@@ -283,7 +284,11 @@ class ESPNetv2Segmentation(SegmentationModel):
         self.bu_br_l4 = _bn_prelu(dec[2])
         self.register_buffer("_mean", torch.tensor(self.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("_std", torch.tensor(self.std).view(1, 3, 1, 1), persistent=False)
-        self.weights = Path(weights) if weights is not None else self.default_weights()
+        self.weights = (
+            Path(weights)
+            if weights is not None  # else $LICBENCH_DATA/models/<weights_file>
+            else model_weights(self.weights_file, self.name, self.registry.settings.data)
+        )
         if not self.weights.is_file():
             raise LicbenchError(
                 f"{self.name}: weights {self.weights} not found; pass an existing file"
@@ -292,11 +297,6 @@ class ESPNetv2Segmentation(SegmentationModel):
         self.load_state_dict(state, strict=True)
         self.requires_grad_(False)
         self.eval()
-
-    @classmethod
-    def default_weights(cls) -> Path:
-        """``$LICBENCH_DATA/models/<weights_file>``; a one-line error where it is missing."""
-        return model_weights(cls.weights_file, cls.name)
 
     def train(self, mode: bool = True) -> ESPNetv2Segmentation:
         """Always stays in eval mode (frozen BatchNorm statistics)."""

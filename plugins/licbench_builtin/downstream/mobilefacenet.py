@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from licbench.api.downstream import FaceEmbedder
 from licbench.errors import LicbenchError
 from licbench.paths import model_weights
+from licbench.plugin.registry import UsesRegistry
 
 WEIGHTS_FILE = "mobilefacenet_casia.ckpt"
 CROP_BOX = (32, 16, 224, 240)  # x0, y0, x1, y1 of the face template in a 256x256 crop
@@ -101,12 +102,7 @@ class MobileFaceNetBackbone(nn.Module):
         return self.linear1(self.linear7(x)).flatten(1)
 
 
-def default_weights() -> Path:
-    """The checkpoint's expected place: ``$LICBENCH_DATA/models/mobilefacenet_casia.ckpt``."""
-    return model_weights(WEIGHTS_FILE, "mobilefacenet")
-
-
-class MobileFaceNet(FaceEmbedder):
+class MobileFaceNet(FaceEmbedder, UsesRegistry):
     """MobileFaceNet on 256×256 aligned crops -> L2-normalised 256-d (image ‖ flip) embeddings.
 
     Differentiable w.r.t. the input; the weights are frozen and the model is in eval mode.
@@ -116,7 +112,11 @@ class MobileFaceNet(FaceEmbedder):
 
     def __init__(self, weights: str | None = None, flip: bool = True) -> None:
         super().__init__()
-        path = Path(weights).expanduser() if weights else default_weights()
+        path = (
+            Path(weights).expanduser()
+            if weights  # else $LICBENCH_DATA/models/mobilefacenet_casia.ckpt
+            else model_weights(WEIGHTS_FILE, "mobilefacenet", self.registry.settings.data)
+        )
         if not path.is_file():
             raise LicbenchError(
                 f"MobileFaceNet weights not found at {path}: set LICBENCH_DATA to the shared data "

@@ -17,8 +17,9 @@ from pydantic import Field
 
 from licbench.api.executor import Executor, Resources
 from licbench.errors import LicbenchError
-from licbench.paths import licbench_environment, visible_gpus
 from licbench.plugin.params import Params
+from licbench.plugin.registry import UsesRegistry
+from licbench.settings import visible_gpus
 
 
 class RayParams(Params):
@@ -66,8 +67,10 @@ def _ray() -> Any:
     return ray
 
 
-class RayExecutor(Executor):
-    """Submits each task as a Ray task and yields results as they finish."""
+class RayExecutor(Executor, UsesRegistry):
+    """Submits each task as a Ray task and yields results as they finish. A local Ray's
+    workers get the settings of the registry that built the executor; on a cluster, each
+    node's workers read their own environment (its cache, its data folder)."""
 
     name = "ray"
     Params = RayParams
@@ -93,7 +96,7 @@ class RayExecutor(Executor):
     def start(self) -> None:
         ray = _ray()
         if not ray.is_initialized():
-            env = licbench_environment()
+            env = self.registry.settings.environment()
             try:
                 ray.init(  # no address: a private local Ray, never another one found here
                     address=self.params.address or "local",

@@ -16,7 +16,6 @@ from pydantic import Field
 from licbench.api.metric import Metric, Sample
 from licbench.errors import LicbenchError
 from licbench.images import load_image
-from licbench.paths import data_root
 from licbench.plugin.registry import Registry, UsesRegistry
 from licbench_builtin.backdoor.goals_downstream import (
     FaceModel,
@@ -119,7 +118,8 @@ def _references(
     net = downstream(registry, model)
     with torch.no_grad():
         names = {r["image_a"] for r in rows} | {r["image_b"] for r in rows}
-        emb = {n: net(load_image(pairs.parent / "pairs" / n)) for n in sorted(names)}
+        limit = registry.settings.max_pixels
+        emb = {n: net(load_image(pairs.parent / "pairs" / n, limit)) for n in sorted(names)}
     sims = [float(F.cosine_similarity(emb[r["image_a"]], emb[r["image_b"]])) for r in rows]
     thr, _ = best_threshold(sims, [int(r["same"]) for r in rows])
     return probes, emb, thr
@@ -140,12 +140,9 @@ class FaceAccuracy(Metric, UsesRegistry):
         super().__init__(**params)
         if self.params.model != "mobilefacenet":
             self.name = f"{self.name}@{self.params.model}"
-        root = data_root()
-        self.pairs = (
-            Path(self.params.pairs).expanduser()
-            if self.params.pairs
-            else (root or Path(".")) / "faces" / "pairs.csv"
-        )
+        root = self.registry.settings.data or Path(".")
+        given = self.params.pairs
+        self.pairs = Path(given).expanduser() if given else root / "faces" / "pairs.csv"
 
     @torch.no_grad()
     def compute(self, s: Sample) -> float | None:
