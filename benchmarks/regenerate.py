@@ -42,10 +42,13 @@ def fmt(seconds: float) -> str:
 
 
 def training_seconds(key: str) -> float | None:
-    """The seconds the artifact ``key`` took to train, from the record beside it."""
+    """The seconds the artifact ``key`` took to train, from the record beside it: its CPU
+    seconds where the record has them (what a one-thread worker takes with a core of its
+    own), else its wall time (stretched by whatever else ran beside it)."""
     for folder in (Settings.from_env().cache, ROOT / "artifacts"):
         for record in folder.glob(f"*/{key}.*.json"):
-            seconds = json.loads(record.read_text()).get("seconds_this_session")
+            info = json.loads(record.read_text())
+            seconds = info.get("cpu_seconds_this_session", info.get("seconds_this_session"))
             if seconds is not None:
                 return float(seconds)
     return None
