@@ -150,9 +150,11 @@ def test_published_curves_are_drawn_dashed_beside_the_results(tmp_path: Path) ->
         ]
     )  # fmt: skip
     plots = tmp_path / "plots"
-    (svg,) = rd_plot(means, means, plots, fmt="svg", published=published)
+    (svg,) = rd_plot(means, means, plots, "svg", published, published_on=[("b", "kodak")])
     text = svg.read_text()
     assert "bmshj2018-hyperprior (published, Kodak full size)" in text
     assert "stroke-dasharray" in text
+    (cropped,) = rd_plot(means, means, tmp_path / "crops", "svg", published, published_on=[])
+    assert "(published, Kodak full size)" not in cropped.read_text()  # crops: no published
     colours = set(re.findall(r"stroke: (#[0-9a-f]{6})", text))
     assert len(colours) >= 25

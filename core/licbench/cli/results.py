@@ -61,7 +61,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
             Path(args.plot_dir).mkdir(parents=True, exist_ok=True)
             means = results.means[results.means.benchmark.isin(benches)]
             wide = results.wide[results.wide.benchmark.isin(benches)]
-            for path in rd_plot(means, wide, Path(args.plot_dir), published=results.published):
+            on = {(b, ds) for b in benches for ds in results.published_on(b)}
+            for path in rd_plot(means, wide, Path(args.plot_dir), "png", results.published, on):
                 print(f"wrote {path}", file=sys.stderr)
     except OSError as exc:
         where = exc.filename or args.output or args.plot_dir

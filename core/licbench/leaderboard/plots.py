@@ -1,8 +1,9 @@
 """Rate-distortion plots of a benchmark: measured curves with their spread over images,
-and, on Kodak, the published curves of the same architectures (dashed)."""
+and, on full-size Kodak, the published curves of the same architectures (dashed)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -37,11 +38,14 @@ def rd_plot(
     out_dir: Path,
     fmt: str = "png",
     published: Published | None = None,
+    published_on: Collection[tuple[str, str]] = (),
 ) -> list[Path]:
     """One plot per benchmark and dataset: PSNR against real bpp, one curve per codec,
     attack and defense (clean codecs solid, attacked or defended ones dotted), each point
-    with its 95 % interval over images, every series in its own colour and marker; on
-    Kodak, each architecture's published curve from ``published``, dashed, clipped to the
+    with its 95 % interval over images, every series in its own colour and marker; on the
+    (benchmark, dataset) pairs of ``published_on`` (full-size Kodak,
+    :meth:`~licbench.leaderboard.view.Results.published_on`), each architecture's published
+    curve and the state-of-the-art anchors from ``published``, dashed, clipped to the
     measured range."""
     import matplotlib
 
@@ -67,7 +71,7 @@ def rd_plot(
                         marker=MARKERS[i % len(MARKERS)], color=colour, label=name,
                         markersize=4, capsize=2, elinewidth=0.8)  # fmt: skip
         (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
-        if published is not None and ds == published.dataset:
+        if published is not None and (bench, ds) in published_on:
             refs = [for_codec(published, label) for label in sorted({str(x) for x in part.label})]
             refs += list(anchors(published).values())
             for j, ref in enumerate(r for r in refs if r is not None):

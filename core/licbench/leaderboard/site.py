@@ -184,7 +184,8 @@ class Site:
         (self.out / f"{name}.json").write_text(render(tables, r.directions, "json"))
         means = r.means[r.means.benchmark == bench]
         wide = r.wide[r.wide.benchmark == bench]
-        plots = rd_plot(means, wide, self.out / "plots", fmt="svg", published=self.published)
+        on = [(bench, ds) for ds in r.published_on(bench)]
+        plots = rd_plot(means, wide, self.out / "plots", "svg", self.published, on)
         ranks = {t: x for t, x in tables.items() if x.kind != "details"}
         details = {t: x for t, x in tables.items() if x.kind == "details"}
         parts = [

@@ -292,18 +292,25 @@ class Results:
                                    self.settings(bench).get("rank_by")))  # fmt: skip
         return out
 
+    def published_on(self, bench: str) -> list[str]:
+        """The datasets of ``bench`` that are full-size Kodak (every image, uncropped): where
+        published curves compare with measured ones, in tables and plots."""
+        if self.published is None:
+            return []
+        on, cells = self.published.dataset, self.cells[self.cells.benchmark == bench]
+        return [
+            str(ds)
+            for ds, part in cells.groupby("dataset")
+            if all(
+                r.get("name") == on and not r.get("crop") and not r.get("limit")
+                for r in (_json(c, {}).get("dataset") or {} for c in part.config)
+            )
+        ]
+
     def _anchors(self, bench: str) -> dict[str, dict[str, pd.DataFrame]]:
         """The published anchors, for each dataset of ``bench`` that is full-size Kodak."""
         found = anchors(self.published)
-        if not found or self.published is None:
-            return {}
-        out, on = {}, self.published.dataset
-        cells = self.cells[self.cells.benchmark == bench]
-        for ds, part in cells.groupby("dataset"):
-            refs = [_json(c, {}).get("dataset") or {} for c in part.config]
-            if all(r.get("name") == on and not r.get("crop") and not r.get("limit") for r in refs):
-                out[str(ds)] = found
-        return out
+        return {ds: found for ds in self.published_on(bench)} if found else {}
 
     def index(self) -> pd.DataFrame:
         """One line per benchmark: where it comes from, what it holds, what it ranks."""
