@@ -149,3 +149,16 @@ def test_verify_reruns_with_the_attack_batch_the_cells_record() -> None:
     assert recorded_batch([old, eight, eight]) == 8
     assert recorded_batch([one]) == 1
     assert recorded_batch([old]) is None and recorded_batch([one, eight]) is None
+
+
+def test_verify_compares_scores_within_tolerance_and_equal_infinities_agree() -> None:
+    """A clean cell's input PSNR is inf in the bundle and inf here: it agrees (inf - inf is
+    NaN, which a tolerance test alone would count as a disagreement)."""
+    from licbench.bench.bundle import compare
+
+    inf, nan = float("inf"), float("nan")
+    assert compare(inf, inf, "input-psnr") == (True, 0.0)
+    assert compare(nan, nan, "psnr") == (True, 0.0)
+    assert compare(30.0, 30.0 * (1 + 5e-7), "psnr")[0]
+    assert not compare(30.0, 30.3, "psnr")[0] and not compare(inf, 30.0, "psnr")[0]
+    assert compare(None, 30.0, "psnr") == (False, inf)

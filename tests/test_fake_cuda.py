@@ -7,7 +7,9 @@ images must keep their outputs (and gradients) on the input's device."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ import torch
 from compressai.entropy_models import EntropyBottleneck
 from torch import Tensor, nn
 from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode, unset_fake_temporarily
+from torch.overrides import TorchFunctionMode
 
 from licbench.api.attack import deliver
 from licbench.api.defense import Identity, Transform
@@ -154,3 +157,81 @@ class _Leaky(Transform):
 def test_a_cpu_tensor_is_caught(dev: Device) -> None:
     with pytest.raises(Exception, match="device"):
         _Leaky().forward(dev.image())
+
+
+FACTORIES = (torch.zeros, torch.ones, torch.empty, torch.full, torch.rand, torch.randn,
+             torch.randint, torch.randperm, torch.arange, torch.linspace, torch.logspace,
+             torch.eye, torch.tensor, torch.as_tensor)  # fmt: skip
+LICBENCH = ("core/licbench/", "plugins/licbench_builtin/")
+
+
+class FactoryLint(TorchFunctionMode):
+    """Records each licbench call site (file:line) that creates a tensor from nothing, with
+    or without an explicit ``device``: one without would land on the CPU under a CUDA run."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sites: dict[str, bool] = {}  # site -> it named a device
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        if func in FACTORIES:
+            frame = sys._getframe(1)
+            while frame is not None and "/torch/" in frame.f_code.co_filename:
+                frame = frame.f_back
+            where = frame.f_code.co_filename if frame is not None else ""
+            part = next((p for p in LICBENCH if p in where), None)
+            if frame is not None and part is not None:
+                site = f"{part}{where.split(part)[-1]}:{frame.f_lineno}"
+                self.sites[site] = self.sites.get(site, True) and "device" in kwargs
+        return func(*args, **kwargs)
+
+
+LINTED = """\
+name: factory-lint
+datasets: [{name: samples, limit: 1, crop: 64}]
+codecs:
+  - {name: bmshj2018-hyperprior-lite, qualities: [2]}
+  - {name: mbt2018-mean-lite, qualities: [2]}
+  - {name: jpeg, qualities: [50]}
+attacks:
+  - {name: pgd, params: {iters: 2}}
+  - {name: fgsm}
+  - {name: eot, params: {iters: 2, draws: 2}}
+  - {name: fda, params: {iters: 2}}
+  - {name: apgd, params: {iters: 2}}
+  - {name: square, params: {queries: 3}}
+  - {name: random-noise}
+  - name: backdoor
+    params: {triggers: [{label: t, trigger: ftrojan, goal: bpp}], steps: 2, batch_size: 1,
+             patch_size: 64}
+defenses:
+  - gaussian-blur
+  - bit-squeeze
+  - jpeg-purify
+  - input-randomization
+  - two-way
+  - k-way
+  - {name: adversarial-finetune, params: {steps: 2, batch_size: 1, patch_size: 64}}
+exclude: [{attack: backdoor, defense: adversarial-finetune}]
+train_data: {name: samples, limit: 2}
+metrics: [bpp, psnr]
+"""
+
+
+def test_no_licbench_call_site_creates_a_tensor_without_a_device(tmp_path: Path) -> None:
+    """A manifest over every built-in attack and defense kind (trained ones included, trained
+    in-process), run under a TorchFunctionMode: every licbench call site that makes a tensor
+    from nothing names its device (a CPU generator's draws name the generator's)."""
+    import licbench
+    from licbench.settings import Settings
+
+    (tmp_path / "m.yaml").write_text(LINTED)
+    settings = Settings(cache=tmp_path / "cache", data=Settings.from_env().data)
+    with FactoryLint() as lint:
+        summary = licbench.run(tmp_path / "m.yaml", str(tmp_path / "r.db"), device="cpu",
+                               settings=settings)  # fmt: skip
+    assert summary.failed == 0 and summary.done > 100
+    assert len(lint.sites) >= 10  # the lint saw the factories of the run
+    unnamed = [site for site, named in sorted(lint.sites.items()) if not named]
+    assert unnamed == [], "\n".join(unnamed)

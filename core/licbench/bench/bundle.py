@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import random
 import secrets
 import zipfile
@@ -236,10 +237,7 @@ def verify(
         for image, metric, value in row["scores"]:
             if metric.split("@")[0] in timing:
                 continue
-            rel, tol = TOLERANCE.get(metric, TOLERANCE["default"])
-            ours = got.get((image, metric))
-            ok = ours is not None and abs(ours - value) <= tol + rel * abs(value)
-            diff = abs(ours - value) / max(abs(value), 1e-12) if ours is not None else float("inf")
+            ok, diff = compare(got.get((image, metric)), value, metric)
             out.append({"cell": key, "metric": metric, "agree": ok, "rel diff": diff})
     frame = pd.DataFrame(out, columns=["cell", "metric", "agree", "rel diff"])
     table = (
@@ -251,6 +249,19 @@ def verify(
     table.attrs["bundle_cells"] = len(doc["cells"])
     table.attrs["sha256"] = doc["sha256"]  # what names the bundle, read once
     return table, []
+
+
+def compare(ours: float | None, theirs: float, metric: str) -> tuple[bool, float]:
+    """Whether a re-run score agrees with the bundle's within the metric's tolerance, and
+    their relative difference; equal values agree, infinities included (the input PSNR of
+    a clean cell is inf), as do two NaNs; a score missing here never agrees."""
+    if ours is None:
+        return False, math.inf
+    if ours == theirs or (math.isnan(ours) and math.isnan(theirs)):
+        return True, 0.0
+    rel, tol = TOLERANCE.get(metric, TOLERANCE["default"])
+    diff = abs(ours - theirs)
+    return diff <= tol + rel * abs(theirs), diff / max(abs(theirs), 1e-12)
 
 
 def agrees(table: pd.DataFrame) -> bool:

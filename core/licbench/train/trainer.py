@@ -104,12 +104,11 @@ class PatchSampler:
         self.gen = torch.Generator().manual_seed(seed)
 
     def next(self) -> Tensor:
-        out = []
+        out, draw = [], lambda n: int(torch.randint(n, (1,), generator=self.gen, device="cpu"))
         for _ in range(self.batch):
-            im = self.images[int(torch.randint(len(self.images), (1,), generator=self.gen))]
+            im = self.images[draw(len(self.images))]
             h, w = im.shape[-2:]
-            top = int(torch.randint(h - self.patch + 1, (1,), generator=self.gen))
-            left = int(torch.randint(w - self.patch + 1, (1,), generator=self.gen))
+            top, left = draw(h - self.patch + 1), draw(w - self.patch + 1)
             out.append(im[:, top : top + self.patch, left : left + self.patch])
         return torch.stack(out).float().div(255.0)
 

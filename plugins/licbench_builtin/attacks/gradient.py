@@ -177,7 +177,7 @@ class GradientAttack(Attack):
         """The first iterates: the clean images, or uniform points of their ε-balls."""
         if not self.params.random_start and restart == 0:
             return b.x.clone()
-        noise = torch.cat([torch.rand(b.x[:1].shape, generator=g) for g in b.gens])
+        noise = torch.cat([torch.rand(b.x[:1].shape, generator=g, device=g.device) for g in b.gens])
         return (b.x + self.params.eps * (noise.to(b.x) * 2 - 1)).clamp(0, 1)
 
     def ascend(

@@ -39,7 +39,7 @@ def square_share(p_init: float, query: int, queries: int) -> float:
 
 
 def _signs(shape: tuple[int, ...], gen: torch.Generator) -> Tensor:
-    return torch.randint(0, 2, shape, generator=gen).float() * 2 - 1
+    return torch.randint(0, 2, shape, generator=gen, device=gen.device).float() * 2 - 1
 
 
 class Square(Attack):
@@ -64,8 +64,8 @@ class Square(Attack):
         for q in range(1, p.queries):
             area = square_share(p.p_init, q, p.queries) * h * w
             side = max(1, min(h - 1, w - 1, round(math.sqrt(area))))
-            r = int(torch.randint(0, h - side + 1, (1,), generator=gen))
-            s = int(torch.randint(0, w - side + 1, (1,), generator=gen))
+            r = int(torch.randint(0, h - side + 1, (1,), generator=gen, device=gen.device))
+            s = int(torch.randint(0, w - side + 1, (1,), generator=gen, device=gen.device))
             window = delta[..., r : r + side, s : s + side]
             new = eps * _signs((1, c, 1, 1), gen).to(x)
             while bool((window == new).all()):  # the change must change something

@@ -216,7 +216,7 @@ class CompressAICodec(LearnedCodec):
         with bands(model, G_STRIDE):
             # a compressai method (torch types Module attributes as Tensor | Module)
             x_hat = model.decompress(strings, shape)["x_hat"]  # type: ignore[operator]
-        _, unpad = pad(torch.empty(1, 1, enc.height, enc.width), self.pad_multiple)
+        _, unpad = pad(torch.empty(1, 1, enc.height, enc.width, device="meta"), self.pad_multiple)
         return crop(x_hat, unpad).to(self.device)
 
     @torch.no_grad()

@@ -21,7 +21,7 @@ from licbench.plugin.params import Params
 class Blur(Transform):
     def __init__(self, sigma: float) -> None:
         radius = max(1, math.ceil(3 * sigma))
-        t = torch.arange(-radius, radius + 1, dtype=torch.float32)
+        t = torch.arange(-radius, radius + 1, dtype=torch.float32, device="cpu")  # moved by forward
         k = torch.exp(-(t**2) / (2 * sigma**2))
         self.kernel, self.radius = k / k.sum(), radius
 

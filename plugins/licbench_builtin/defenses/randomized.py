@@ -75,7 +75,7 @@ class RandomTransform(Transform):
 
 def sample(gen: torch.Generator, max_stretch: int = 64, max_shift: int = 64) -> RandomTransform:
     """One random draw from the transform set."""
-    r = lambda n: int(torch.randint(n + 1, (1,), generator=gen))  # noqa: E731
+    r = lambda n: int(torch.randint(n + 1, (1,), generator=gen, device=gen.device))  # noqa: E731
     return RandomTransform(r(7), r(max_stretch), r(max_stretch), r(max_shift), r(max_shift))
 
 

@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 
-@lru_cache(maxsize=16)
-def _dct_matrix_cpu(n: int) -> Tensor:
-    k = torch.arange(n, dtype=torch.float64)[:, None]
-    i = torch.arange(n, dtype=torch.float64)[None, :]
+def dct_matrix(n: int, like: Tensor) -> Tensor:
+    """The n×n orthonormal DCT-II matrix C (rows are basis vectors; C @ C.T = I), built in
+    float64 on the CPU (n² cosines: no cache holds a tensor across runs and devices)."""
+    k = torch.arange(n, dtype=torch.float64, device="cpu")[:, None]
+    i = torch.arange(n, dtype=torch.float64, device="cpu")[None, :]
     c = torch.cos(math.pi * (2 * i + 1) * k / (2 * n)) * math.sqrt(2.0 / n)
     c[0] /= math.sqrt(2.0)
-    return c
-
-
-def dct_matrix(n: int, like: Tensor) -> Tensor:
-    """The n×n orthonormal DCT-II matrix C (rows are basis vectors; C @ C.T = I)."""
-    return _dct_matrix_cpu(n).to(device=like.device, dtype=like.dtype)
+    return c.to(device=like.device, dtype=like.dtype)
 
 
 def to_blocks(x: Tensor, p: int) -> Tensor:
