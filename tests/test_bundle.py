@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import torch
 
 from licbench.bench.store import ResultStore
 from licbench.cli import main
@@ -33,6 +34,8 @@ def test_export_import_verify_round_trip_and_tampering(
     (tmp_path / "m.yaml").write_text(MANIFEST)
     db, other, bundle = tmp_path / "a.db", tmp_path / "b.db", tmp_path / "sub.zip"
     assert main(["run", str(tmp_path / "m.yaml"), "--db", str(db), "--no-progress"]) == 0
+    threads = {json.loads(c)["threads"] for c in ResultStore(str(db)).frame("cells").config}
+    assert threads == {torch.get_num_threads()}  # verify re-runs with as many
     assert main(["export", "--benchmark", "sub", "-o", str(bundle), "--db", str(db)]) == 0
     assert "4 cells of sub" in capsys.readouterr().out  # PGD does not apply to JPEG
     assert main(["import", str(bundle), "--db", str(other)]) == 0
@@ -106,6 +109,8 @@ def test_the_site_marks_imported_cells(tmp_path: Path, capsys: pytest.CaptureFix
     )
     db, other, bundle = tmp_path / "a.db", tmp_path / "b.db", tmp_path / "sub.zip"
     assert main(["run", str(tmp_path / "m.yaml"), "--db", str(db), "--no-progress"]) == 0
+    threads = {json.loads(c)["threads"] for c in ResultStore(str(db)).frame("cells").config}
+    assert threads == {torch.get_num_threads()}  # verify re-runs with as many
     assert main(["export", "--benchmark", "sub", "-o", str(bundle), "--db", str(db)]) == 0
     assert main(["import", str(bundle), "--db", str(other)]) == 0
     assert main(["leaderboard", "--db", str(other), "--site", str(tmp_path / "site")]) == 0
@@ -162,3 +167,17 @@ def test_verify_compares_scores_within_tolerance_and_equal_infinities_agree() ->
     assert compare(30.0, 30.0 * (1 + 5e-7), "psnr")[0]
     assert not compare(30.0, 30.3, "psnr")[0] and not compare(inf, 30.0, "psnr")[0]
     assert compare(None, 30.0, "psnr") == (False, inf)
+
+
+def test_verify_reruns_with_the_threads_the_cells_record() -> None:
+    """Another thread count moves CPU scores in their last digits: verify sets the recorded
+    one for the re-run and restores this process's afterwards."""
+    from licbench.bench.bundle import recorded_threads, torch_threads
+
+    one, two = ({"config": json.dumps({"threads": n})} for n in (1, 2))
+    assert recorded_threads([one, one]) == 1
+    assert recorded_threads([{"config": "{}"}]) is None and recorded_threads([one, two]) is None
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before

@@ -18,6 +18,8 @@ import math
 import random
 import secrets
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -227,7 +229,8 @@ def verify(
     runner = Runner(
         manifest, store, registry=registry, device=device, progress=False, attack_batch=batch
     )
-    runner.run(only=lambda p: _where(p.cell.labels()) in wanted)
+    with torch_threads(recorded_threads(cells)):
+        runner.run(only=lambda p: _where(p.cell.labels()) in wanted)
     here = store.frame("scores").merge(store.frame("cells"), left_on="cell_key", right_on="key")
     out, timing = [], registry.with_role("metric", "timing")
     for where, row in wanted.items():
@@ -302,6 +305,28 @@ def recorded_batch(cells: list[dict[str, Any]]) -> int | None:
     agree; else None (the device's default): a batch above one may move an attack's
     result, so verify re-runs with the recorded one."""
     found = {json.loads(c["config"]).get("attack_batch") for c in cells} - {None}
+    return int(found.pop()) if len(found) == 1 else None
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """This process's torch threads set to ``n`` (None: left as they are) for the block."""
+    import torch
+
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def recorded_threads(cells: list[dict[str, Any]]) -> int | None:
+    """The torch threads the cells record (``config.threads``), where they agree; else None
+    (this process's): on the CPU, another thread count splits reductions differently and
+    moves scores in their last digits, beyond verify's tolerance."""
+    found = {json.loads(c["config"]).get("threads") for c in cells} - {None}
     return int(found.pop()) if len(found) == 1 else None
 
 

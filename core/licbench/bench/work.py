@@ -286,7 +286,8 @@ def cell_task(
         codec = w.codecs.get(p.cell.codec, p.cell.quality)
         row: dict[str, Any] = {"family": codec.family, "learned": isinstance(codec, LearnedCodec)}
         row["config"] = {**p.payload["config"], "codec_spec": codec.spec()}
-        row["config"]["device"] = p.payload["device"]  # verify re-runs it there
+        row["config"]["device"] = p.payload["device"]  # verify re-runs it there,
+        row["config"]["threads"] = torch.get_num_threads()  # with as many threads
         if p.cell.attack is not None:  # images per attack call (verify re-runs with it)
             row["config"]["attack_batch"] = w.job.attack_batch
         seed_everything(derive_seed(w.m.seed, p.payload["config"]))
