@@ -71,7 +71,7 @@ def build_registry(
     the registry carries ``settings`` (default: those of an empty environment) to the
     plugins it builds."""
     kinds: dict[str, type | str] = {kind: base for kind, (_, base) in hookspecs.KINDS.items()}
-    registry = Registry(kinds, settings or Settings())
+    registry = Registry(kinds, settings)
     for kind, (hook_name, _) in hookspecs.KINDS.items():
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
             dist, version = provenance.get(impl.plugin_name, (impl.plugin_name, ""))

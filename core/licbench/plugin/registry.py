@@ -44,7 +44,7 @@ class UsesRegistry:
     def registry(self) -> Registry:
         if self._registry is None:
             raise LicbenchError(
-                f"{type(self).__name__} builds other plugins: create it with "
+                f"{type(self).__name__} needs the registry that builds it: create it with "
                 "registry.create(kind, name, ...) (licbench.load_registry()), which binds it"
             )
         return self._registry
