@@ -8,7 +8,7 @@ import logging
 import tempfile
 import urllib.request
 from collections.abc import Callable
-from functools import cached_property, partial
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -153,19 +153,11 @@ class Kodak(ImageFolder):
 
     def __init__(self, **params: Any) -> None:
         Dataset.__init__(self, **params)
-
-    @cached_property
-    def root(self) -> Path:  # type: ignore[override]
         p: KodakParams = self.params  # type: ignore[assignment]
-        local = self.local_root(p.path, "kodak")
-        if p.path or local.is_dir():
-            return local
-        return self.registry.settings.cache / "kodak"  # downloaded by the first run reading it
-
-    @property
-    def fetch(self) -> bool:
-        p: KodakParams = self.params  # type: ignore[assignment]
-        return not p.path and self.root == self.registry.settings.cache / "kodak" and p.download
+        local, cached = self.local_root(p.path, "kodak"), self.registry.settings.cache / "kodak"
+        # downloaded into the cache by the first run that reads the images, never by asking
+        self.root = local if p.path or local.is_dir() else cached
+        self.fetch = not p.path and self.root == cached and p.download
 
     def locate(self) -> str | None:
         have = [n for n in KODAK_PIXELS if (self.root / f"{n}.png").is_file()]
@@ -227,11 +219,8 @@ class Bsds500(ImageFolder):
     def __init__(self, **params: Any) -> None:
         Dataset.__init__(self, **params)
         p: Bsds500Params = self.params  # type: ignore[assignment]
+        self.root = self.local_root(p.path, "bsds500")
         self.splits = ["train", "val"] if p.split == "trainval" else [p.split]
-
-    @cached_property
-    def root(self) -> Path:  # type: ignore[override]
-        return self.local_root(self.params.path, "bsds500")  # type: ignore[attr-defined]
 
     @property
     def folders(self) -> list[Path]:
@@ -272,12 +261,8 @@ class StreetScenes(Dataset, LocalData):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         p: StreetParams = self.params  # type: ignore[assignment]
-        self.split, self.width = p.split, p.width
-
-    @cached_property
-    def root(self) -> Path:
-        path = self.params.path  # type: ignore[attr-defined]
-        return self.local_root(path, "segmentation") / "street_scenes"
+        base = self.local_root(p.path, "segmentation")
+        self.root, self.split, self.width = base / "street_scenes", p.split, p.width
 
     def locate(self) -> str | None:
         check_folder(self.root)
@@ -312,8 +297,5 @@ class Faces(ImageFolder):
 
     def __init__(self, **params: Any) -> None:
         Dataset.__init__(self, **params)
-
-    @cached_property
-    def root(self) -> Path:  # type: ignore[override]
         p: FacesParams = self.params  # type: ignore[assignment]
-        return self.local_root(p.path, "faces") / p.split
+        self.root = self.local_root(p.path, "faces") / p.split
