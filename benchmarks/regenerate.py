@@ -7,6 +7,7 @@ CPU's results, whatever machine regenerates it).
     python benchmarks/regenerate.py --from-nothing  # the estimate of a run from nothing
     python benchmarks/regenerate.py --run [--executor ray]  # run what is missing, then time it
     python benchmarks/regenerate.py --prune          # drop cells no manifest plans any more
+    python benchmarks/regenerate.py --retimed CACHE  # take training records of CACHE
 
 The estimate sums each cell's time from stored timings of comparable cells
 (licbench.plan), and each trained artifact's time from the record its training wrote
@@ -122,6 +123,24 @@ def prune(db: str, only: list[Path] | None = None) -> None:
         print(f"{path.relative_to(ROOT)}{' (audit)' if audited else ''}: {gone} cells pruned")
 
 
+def retimed(cache: Path) -> None:
+    """Take the training records of artifacts retrained into ``cache`` (LICBENCH_CACHE of a
+    run from a checkout without benchmarks/artifacts, so nothing was adopted) for the
+    shipped artifacts they reproduce byte for byte: the same artifact, timed again (on an
+    idle machine, with its CPU seconds)."""
+    for record in sorted(cache.glob("*/*.json")):
+        blob = record.with_suffix("")
+        shipped = ROOT / "artifacts" / blob.parent.name / blob.name
+        if shipped.is_file() and blob.is_file() and blob.read_bytes() == shipped.read_bytes():
+            old = json.loads(shipped.with_name(record.name).read_text())["seconds_this_session"]
+            new = json.loads(record.read_text())
+            shipped.with_name(record.name).write_text(record.read_text())
+            print(f"{blob.name}: {old} s recorded; now {new['seconds_this_session']} s, "
+                  f"{new.get('cpu_seconds_this_session')} CPU s")
+        elif shipped.is_file():
+            print(f"{blob.name}: not the shipped artifact's bytes; record kept")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--db", default=str(ROOT.parent / "results.db"))
@@ -129,9 +148,12 @@ def main() -> int:
     ap.add_argument("--run", action="store_true", help="run what is missing, then time it")
     ap.add_argument("--executor", default="local", help="with --run: local or ray (2 workers)")
     ap.add_argument("--prune", action="store_true", help="drop cells no manifest plans")
+    ap.add_argument("--retimed", type=Path, help="a cache of retrained shipped artifacts")
     ap.add_argument("manifest", nargs="*", type=Path, help="with --prune: only these")
     args = ap.parse_args()
-    if args.prune:
+    if args.retimed:
+        retimed(args.retimed)
+    elif args.prune:
         prune(args.db, [m.resolve() for m in args.manifest] or None)
     elif args.run:
         run(args.db, args.executor)
