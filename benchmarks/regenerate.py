@@ -45,8 +45,9 @@ def fmt(seconds: float) -> str:
 def training_seconds(key: str) -> float | None:
     """The seconds the artifact ``key`` took to train, from the record beside it: its CPU
     seconds where the record has them (what a one-thread worker takes with a core of its
-    own), else its wall time (stretched by whatever else ran beside it)."""
-    for folder in (Settings.from_env().cache, ROOT / "artifacts"):
+    own), else its wall time (stretched by whatever else ran beside it). A shipped
+    artifact's record comes first: the copy adopted into the cache keeps an older one."""
+    for folder in (ROOT / "artifacts", Settings.from_env().cache):
         for record in folder.glob(f"*/{key}.*.json"):
             info = json.loads(record.read_text())
             seconds = info.get("cpu_seconds_this_session", info.get("seconds_this_session"))
