@@ -45,14 +45,16 @@ def fmt(seconds: float) -> str:
 def training_seconds(key: str) -> float | None:
     """The seconds the artifact ``key`` took to train, from the record beside it: its CPU
     seconds where the record has them (what a one-thread worker takes with a core of its
-    own), else its wall time (stretched by whatever else ran beside it). A shipped
+    own), else its wall time (stretched by whatever else ran beside it), scaled to every
+    step where the record says its session resumed a training part-way. A shipped
     artifact's record comes first: the copy adopted into the cache keeps an older one."""
     for folder in (ROOT / "artifacts", Settings.from_env().cache):
         for record in folder.glob(f"*/{key}.*.json"):
             info = json.loads(record.read_text())
             seconds = info.get("cpu_seconds_this_session", info.get("seconds_this_session"))
+            done = info.get("steps_this_session") or info.get("steps")  # resumed: scaled up
             if seconds is not None:
-                return float(seconds)
+                return float(seconds) * (info.get("steps") or 1) / (done or 1)
     return None
 
 
@@ -132,9 +134,12 @@ def retimed(cache: Path) -> None:
     for record in sorted(cache.glob("*/*.json")):
         blob = record.with_suffix("")
         shipped = ROOT / "artifacts" / blob.parent.name / blob.name
-        if shipped.is_file() and blob.is_file() and blob.read_bytes() == shipped.read_bytes():
+        new = json.loads(record.read_text())
+        resumed = new.get("steps_this_session", new.get("steps")) != new.get("steps")
+        if shipped.is_file() and resumed:
+            print(f"{blob.name}: its training resumed part-way; record kept")
+        elif shipped.is_file() and blob.is_file() and blob.read_bytes() == shipped.read_bytes():
             old = json.loads(shipped.with_name(record.name).read_text())["seconds_this_session"]
-            new = json.loads(record.read_text())
             shipped.with_name(record.name).write_text(record.read_text())
             print(f"{blob.name}: {old} s recorded; now {new['seconds_this_session']} s, "
                   f"{new.get('cpu_seconds_this_session')} CPU s")

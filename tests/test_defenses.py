@@ -209,6 +209,7 @@ def test_adversarial_finetune_trains_once_and_decodes_from_the_file(
     record = json.loads(path.with_name(path.name + ".json").read_text())
     assert record["steps"] == 4 and record["validation"]  # validated, on held-out images
     assert 0 < record["cpu_seconds_this_session"] and record["threads"] >= 1  # for estimates
+    assert record["steps_this_session"] == 4  # one session, from step 0
     tuned = defense.wrap(defense.load(codec, path), ctx)
     assert tuned.fingerprint() != codec.fingerprint()  # the whole codec was tuned
     stamp = files[0].stat().st_mtime_ns

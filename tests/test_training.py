@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,8 @@ def test_resume_continues_exactly(image_dir: Path, tmp_path: Path) -> None:
     a, b = torch.load(straight, weights_only=True), torch.load(split, weights_only=True)
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
+    record = json.loads(split.with_name(split.name + ".json").read_text())
+    assert (record["steps"], record["steps_this_session"]) == (6, 3)  # resumed at step 3
 
 
 class NanAfter(Objective):

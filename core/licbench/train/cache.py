@@ -71,7 +71,7 @@ def build(
     t = trainer()
     if resume and t.state_path.is_file():
         t.resume()
-    t0, cpu0 = time.perf_counter(), time.process_time()
+    t0, cpu0, first = time.perf_counter(), time.process_time(), t.step_no
     final = t.fit(progress=progress)
     save_atomic(artifact(final), path)
     record = {
@@ -79,6 +79,7 @@ def build(
         "final": final,
         "validation": t.val_log,
         "steps": t.step_no,
+        "steps_this_session": t.step_no - first,  # fewer than steps: resumed from a state
         "seconds_this_session": round(time.perf_counter() - t0, 1),
         # CPU seconds of this process's threads: unlike the wall time, not stretched by
         # other work sharing the machine (with one thread, the wall time it would take alone)
