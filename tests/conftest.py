@@ -7,6 +7,7 @@ import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -105,3 +106,14 @@ def installed_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     monkeypatch.syspath_prepend(str(site))
     yield site
     sys.modules.pop("licbench_example_plugin", None)
+
+
+def manifest_runner(path: Path, store: Any, **kw: Any) -> Any:
+    """A Runner of the manifest at ``path`` into ``store``, with one registry for both (as
+    the command line builds them); ``kw``: the Runner's options."""
+    from licbench.bench.checker import load_manifest
+    from licbench.bench.run import Runner
+    from licbench.plugin.manager import load_registry
+
+    registry = load_registry()
+    return Runner(load_manifest(path, registry), store, registry=registry, **kw)

@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import manifest_runner
 
 from licbench.api.attack import deliver
 from licbench.api.context import RunContext
-from licbench.bench.checker import load_manifest
 from licbench.bench.evaluate import code_image
-from licbench.bench.run import Runner
 from licbench.bench.store import ResultStore
 from licbench.images import load_image
 from licbench.plugin.manager import load_registry
@@ -86,8 +85,7 @@ def test_the_runner_batches_attacks_and_keys_the_batch(tmp_path: Path) -> None:
     path.write_text(MANIFEST)
     store = ResultStore(str(tmp_path / "r.db"))
     for batch in (1, 3):
-        s = Runner(load_manifest(path, load_registry()), store, device="cpu", progress=False,
-                   attack_batch=batch, registry=load_registry()).run()  # fmt: skip
+        s = manifest_runner(path, store, device="cpu", progress=False, attack_batch=batch).run()
         assert (s.done, s.skipped, s.failed) == ((6, 0, 0) if batch == 1 else (4, 2, 0))
     cells = store.frame("cells")
     attacked = cells[cells.kind == "adversarial"]

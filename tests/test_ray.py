@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import manifest_runner
 
 from licbench.bench.checker import load_manifest
 from licbench.bench.run import Runner
@@ -99,13 +100,7 @@ def test_an_artifact_for_ten_cells_on_two_nodes_is_trained_once(
         "metrics: [bpp, psnr]\n"
     )
     store = ResultStore(str(tmp_path / "r.db"))
-    runner = Runner(
-        load_manifest(path, load_registry()),
-        store,
-        progress=False,
-        executor=ray_executor(address),
-        registry=load_registry(),
-    )
+    runner = manifest_runner(path, store, progress=False, executor=ray_executor(address))
     summary = runner.run()
     assert (summary.done, summary.failed) == (10, 0)
     caches = [*nodes, Settings.from_env().cache]
@@ -133,13 +128,7 @@ def test_a_second_phase_trains_after_its_init_and_starts_from_the_same_file(
         f"train_data: {{name: folder, params: {{path: {image_dir}}}}}\nmetrics: [bpp]\n"
     )
     store = ResultStore(str(tmp_path / "r.db"))
-    runner = Runner(
-        load_manifest(path, load_registry()),
-        store,
-        progress=False,
-        executor=ray_executor(address),
-        registry=load_registry(),
-    )
+    runner = manifest_runner(path, store, progress=False, executor=ray_executor(address))
     summary = runner.run()
     assert (summary.done, summary.failed) == (2, 0)
     caches = [*nodes, Settings.from_env().cache]

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import manifest_runner
 
 from licbench.bench.checker import load_manifest
-from licbench.bench.run import Runner
 from licbench.bench.store import ResultStore
 from licbench.cli import main
 from licbench.errors import LicbenchError
@@ -35,13 +35,7 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> str:
     tmp = tmp_path_factory.mktemp("tm")
     (tmp / "m.yaml").write_text(MANIFEST)
     store = ResultStore(str(tmp / "r.db"))
-    summary = Runner(
-        load_manifest(tmp / "m.yaml", load_registry()),
-        store,
-        device="cpu",
-        progress=False,
-        registry=load_registry(),
-    ).run()
+    summary = manifest_runner(tmp / "m.yaml", store, device="cpu", progress=False).run()
     assert summary.failed == 0
     return str(tmp / "r.db")
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import manifest_runner
 
 import licbench
 from licbench.bench.checker import load_manifest
 from licbench.bench.estimate import estimate
 from licbench.bench.plan import expand
-from licbench.bench.run import Runner
 from licbench.bench.store import ResultStore
 from licbench.bench.work import describe
 from licbench.labels import seed_label, unseeded
@@ -106,25 +106,13 @@ metrics: [bpp, psnr]
 def test_dry_run_estimates_from_comparable_stored_cells(tmp_path: Path) -> None:
     (tmp_path / "m.yaml").write_text(JPEG)
     store = ResultStore(str(tmp_path / "r.db"))
-    Runner(
-        load_manifest(tmp_path / "m.yaml", load_registry()),
-        store,
-        device="cpu",
-        progress=False,
-        registry=load_registry(),
-    ).run()
+    manifest_runner(tmp_path / "m.yaml", store, device="cpu", progress=False).run()
     cells = store.frame("cells")
     more = "codecs:\n  - {name: webp, qualities: [50]}\n  - {name: jpeg, qualities: [30, 50]}"
     (tmp_path / "m2.yaml").write_text(
         JPEG.replace("codecs: [{name: jpeg, qualities: [30, 70]}]", more)
     )
-    runner = Runner(
-        load_manifest(tmp_path / "m2.yaml", load_registry()),
-        store,
-        device="cpu",
-        progress=False,
-        registry=load_registry(),
-    )
+    runner = manifest_runner(tmp_path / "m2.yaml", store, device="cpu", progress=False)
     planned = {describe(p.cell): p for p in runner.plan()}
     found = estimate(list(planned.values()), cells, runner.registry).seconds
     assert planned["samples jpeg q=30 none/none"].stored

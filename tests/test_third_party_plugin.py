@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import manifest_runner
 
 from licbench.bench.checker import load_manifest
 from licbench.bench.run import Runner
@@ -67,13 +68,7 @@ def test_example_attack_defense_goal_and_command_run(
     # 2 codecs x 3 attacks x 2 defenses; a backdoor applies to learned codecs only
     assert "10 cells; 2 left out (2: backdoor does not apply to jpeg)" in capsys.readouterr().out
     store = ResultStore(str(tmp_path / "r.db"))
-    summary = Runner(
-        load_manifest(manifest, load_registry()),
-        store,
-        device="cpu",
-        progress=False,
-        registry=load_registry(),
-    ).run()
+    summary = manifest_runner(manifest, store, device="cpu", progress=False).run()
     assert (summary.total, summary.done, summary.failed) == (10, 10, 0)
     scores = store.frame("scores").merge(store.frame("cells"), left_on="cell_key", right_on="key")
     mean = scores.groupby(["label", "attack", "defense", "metric"]).value.mean()

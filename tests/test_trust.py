@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import manifest_runner
 
 from licbench.cli import main
-from licbench.plugin.manager import load_registry
 
 
 class Payload:
@@ -74,8 +74,6 @@ def test_crafted_pickles_never_run(
 def test_crafted_artifact_in_a_manifest_never_runs(tmp_path: Path) -> None:
     """A manifest's backdoor `artifact:` is read when the run plans its cells: the cell
     fails with the reason, the payload never runs, nothing else is lost."""
-    from licbench.bench.checker import load_manifest
-    from licbench.bench.run import Runner
     from licbench.bench.store import ResultStore
 
     marker = tmp_path / "pwned"
@@ -87,13 +85,7 @@ def test_crafted_artifact_in_a_manifest_never_runs(tmp_path: Path) -> None:
         f"attacks: [{{name: backdoor, params: {{artifact: {evil}}}}}]\n"
     )
     store = ResultStore(str(tmp_path / "r.db"))
-    summary = Runner(
-        load_manifest(m, load_registry()),
-        store,
-        device="cpu",
-        progress=False,
-        registry=load_registry(),
-    ).run()
+    summary = manifest_runner(m, store, device="cpu", progress=False).run()
     assert (summary.done, summary.failed) == (1, 1) and not marker.exists()
     cells = store.frame("cells")
     error = cells[cells.attack == "backdoor"].error.iloc[0]
