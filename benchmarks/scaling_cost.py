@@ -27,8 +27,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from licbench.bench.cells import Cell, expand
 from licbench.bench.checker import load_manifest
-from licbench.bench.plan import Cell, expand
 from licbench.bench.store import ResultStore
 from licbench.plugin.manager import load_registry
 

@@ -11,8 +11,9 @@ import torch
 
 from licbench.api.codec import Codec, Encoded
 from licbench.api.context import RunContext, numerics
+from licbench.bench.cells import expand
 from licbench.bench.checker import load_manifest
-from licbench.bench.plan import Planner, expand
+from licbench.bench.plan import Planner
 from licbench.bench.run import Runner
 from licbench.bench.store import ResultStore
 from licbench.checkpoint import load_tensors, load_tree, save_tree

@@ -13,9 +13,9 @@ from licbench.cli import main
 from licbench.data import training_set
 from licbench.errors import LicbenchError
 from licbench.plugin.manager import load_registry
+from licbench_builtin.backdoor.params import BackdoorConfig
 from licbench_builtin.backdoor.training import (
     Backdoor,
-    BackdoorConfig,
     BackdoorObjective,
     decoy,
     train_backdoor,

@@ -4,6 +4,8 @@ elsewhere (each in a fresh namespace; the snippets that define tests are also ca
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,10 @@ def test_plugins_md_snippet_runs(i: int) -> None:
     namespace: dict[str, object] = {"__name__": f"plugins_md_snippet_{i}"}
     exec(compile(SNIPPETS[i], f"{DOC}:snippet{i}", "exec"), namespace)  # noqa: S102
     assert len(SNIPPETS) >= 7
+    # names used only inside functions (a missing `import torch`) fail here, not at exec
+    lint = [sys.executable, "-m", "ruff", "check", "--select", "F", "--stdin-filename", "s.py", "-"]
+    out = subprocess.run(lint, input=SNIPPETS[i], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout
 
 
 @pytest.mark.slow

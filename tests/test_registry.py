@@ -231,3 +231,81 @@ def test_a_role_with_two_plugins_or_none_names_them() -> None:
     plugin.register_codecs = register_codecs  # type: ignore[attr-defined]
     with pytest.raises(LicbenchError, match="unknown role 'anchr'; codec roles: anchor"):
         build_registry(*build_plugin_manager(extra={"typo-role": plugin}))
+
+
+def test_every_builtin_declares_what_validate_reads_and_its_class_agrees() -> None:
+    """Each built-in registers its Params, its description and its traits, so listing,
+    validating and `plugins --params` import none of them; loading checks every declaration
+    against its class (params, learned codecs, trained artifacts, the codecs it applies to)."""
+    reg = load_registry()
+    for entry in reg.entries():
+        assert entry.params is not None and entry.description, (entry.kind, entry.name)
+        if entry.kind == "codec":
+            assert "learned" in entry.meta, entry.name
+        if entry.kind in ("attack", "defense"):
+            assert {"codecs", "trained"} <= set(entry.meta), entry.name
+        declared = entry.params_model
+        assert entry.load().Params is declared, entry.name  # load() checks the rest
+    jpeg, lite = reg.get("codec", "jpeg"), reg.get("codec", "bmshj2018-hyperprior-lite")
+    assert not jpeg.learned and lite.learned
+    assert reg.get("attack", "square").applies_to(jpeg)
+    pgd = reg.get("attack", "pgd")
+    assert not pgd.applies_to(jpeg) and pgd.applies_to(lite)
+    assert reg.get("defense", "adversarial-finetune").trained
+
+
+@pytest.mark.parametrize(
+    ("meta", "problem"),
+    [
+        ({"params": "licbench.plugin.params:Params"}, "is not its class's Params"),
+        ({"learned": True}, "learned=True does not match its class"),
+        ({"trained": True}, "trained=True does not match its class"),
+    ],
+)
+def test_a_registration_its_class_contradicts_names_the_package(
+    meta: dict[str, object], problem: str
+) -> None:
+    from licbench.plugin.params import Params
+
+    class LoudParams(Params):
+        level: int = 1
+
+    class Loud(Codec):
+        Params = LoudParams
+
+    module = types.ModuleType("loud_codec_mod")
+    module.Loud = Loud  # type: ignore[attr-defined]
+    sys.modules["loud_codec_mod"] = module
+    try:
+        reg = Registry({"codec": Codec})
+        reg.add("codec", "loud", "loud_codec_mod:Loud", "loud-pkg", **meta)  # type: ignore[arg-type]
+        with pytest.raises(LicbenchError, match=f"loud-pkg.*{problem}"):
+            reg.get("codec", "loud").load()
+    finally:
+        del sys.modules["loud_codec_mod"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["validate", "benchmarks/quickstart.yaml"],
+        ["validate", "benchmarks/backdoor/segmentation.yaml"],
+        ["plugins", "--params", "pgd"],
+        ["plugins"],
+    ],
+)
+def test_start_up_commands_import_no_torch(argv: list[str]) -> None:
+    """`--help`, `validate` and `plugins` read the registrations only: torch never loads."""
+    from pathlib import Path
+
+    code = (
+        "import sys\nfrom licbench.cli import main\n"
+        "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    repo = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=repo
+    )
+    assert out.returncode == 0, out.stderr[-2000:]

@@ -11,9 +11,9 @@ import pytest
 from conftest import manifest_runner
 
 import licbench
+from licbench.bench.cells import expand
 from licbench.bench.checker import load_manifest
 from licbench.bench.estimate import estimate
-from licbench.bench.plan import expand
 from licbench.bench.store import ResultStore
 from licbench.bench.work import describe
 from licbench.labels import seed_label, unseeded

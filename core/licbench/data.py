@@ -4,13 +4,14 @@ fingerprint of exactly what was used. The runner and every training run share it
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-from torch import Tensor
+from typing import TYPE_CHECKING, Any
 
 from licbench.api.dataset import Dataset
 from licbench.errors import LicbenchError
 from licbench.plugin.registry import Registry
+
+if TYPE_CHECKING:  # images are tensors; locating and fingerprinting a dataset needs no torch
+    from torch import Tensor
 
 
 @dataclass

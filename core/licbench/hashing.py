@@ -8,9 +8,10 @@ import platform
 from collections.abc import Iterable, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # hashing keys and seeds needs no torch (validate, --dry-run)
+    import torch
 
 
 def hash_json(obj: Any) -> str:
@@ -39,6 +40,8 @@ def hash_files(paths: Iterable[Path]) -> str:
 
 def hash_state_dict(state: Mapping[str, torch.Tensor]) -> str:
     """SHA-256 over the names and raw bytes of a state dict's tensors."""
+    import torch
+
     h = hashlib.sha256()
     for k in sorted(state):
         t = state[k].detach().cpu().contiguous()

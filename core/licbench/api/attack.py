@@ -5,16 +5,15 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Literal
 
 import torch
 from torch import Tensor
 
 from licbench.api.codec import CellPlugin, Codec
 from licbench.api.context import RunContext
+from licbench.api.quantization import DELIVERY, PROXIES, Proxy
 
-Proxy = Literal["noise", "ste", "none"]  # how a gradient attack differentiates quantization
-PROXIES: tuple[Proxy, ...] = ("noise", "ste", "none")
+__all__ = ["PROXIES", "Attack", "DELIVERY", "Proxy", "deliver"]
 
 
 class Attack(CellPlugin, ABC):
@@ -47,8 +46,6 @@ class Attack(CellPlugin, ABC):
         this default runs them one at a time."""
         return torch.cat([self.perturb(codec, x[i : i + 1], c) for i, c in enumerate(ctxs)])
 
-
-DELIVERY = "uint8"  # attacked inputs are delivered as 8-bit images (part of cell keys)
 
 
 def deliver(x_adv: Tensor, x: Tensor, eps: float | None = None, bits: int = 8) -> Tensor:

@@ -15,7 +15,8 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from licbench.plugin.params import Configurable, Params, ParamsModel
+from licbench.api.params import GoalParams
+from licbench.plugin.params import Configurable, ParamsModel
 from licbench.rd import image_bpp
 
 
@@ -52,9 +53,6 @@ class Pass:
         return self.image_bpp.mean()
 
 
-class GoalParams(Params):
-    alpha: float | None = None  # None: the goal's default weight
-    beta: float | None = None  # None: the goal's default for its loss form
 
 
 class BackdoorGoal(Configurable, ABC):

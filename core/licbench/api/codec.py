@@ -19,8 +19,9 @@ from typing import Any, cast
 import torch
 from torch import Tensor, nn
 
+from licbench.api.params import CodecParams
 from licbench.hashing import hash_state_dict
-from licbench.plugin.params import Configurable, Params
+from licbench.plugin.params import Configurable
 from licbench.rd import DOWNSAMPLING
 
 
@@ -38,10 +39,6 @@ class Encoded:
         return self.bits if self.bits is not None else 8 * len(self.payload)
 
 
-class CodecParams(Params):
-    """A codec's quality setting (subclasses narrow its range) and nothing else."""
-
-    quality: float
 
 
 class Codec(Configurable, ABC):

@@ -6,11 +6,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-from torch import Tensor
+from typing import TYPE_CHECKING
 
 from licbench.hashing import hash_files
 from licbench.plugin.params import Configurable
+
+if TYPE_CHECKING:  # a dataset's images are tensors; locating it needs no torch
+    from torch import Tensor
 
 
 @dataclass

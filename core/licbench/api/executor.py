@@ -13,13 +13,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import torch
 from pydantic import Field
 
-from licbench.api.context import resolve_device
 from licbench.plugin.params import Configurable, Params
+
+if TYPE_CHECKING:  # the contract itself imports no torch (validate and --dry-run need none)
+    import torch
 
 
 class Resources(Params):
@@ -60,6 +61,8 @@ class Executor(Configurable, ABC):
 
     def device(self, requested: str, resources: Resources) -> torch.device:
         """The device tasks run on, for ``auto``/``cpu``/``cuda`` (default: this process's)."""
+        from licbench.api.context import resolve_device
+
         return resolve_device(requested)
 
     def running(self) -> int:

@@ -11,7 +11,8 @@ from torch import Tensor
 from licbench.api.codec import Codec
 from licbench.api.metric import Metric, Sample
 from licbench.errors import LicbenchError
-from licbench.images import folder_images, load_image
+from licbench.imagefiles import folder_images
+from licbench.images import load_image
 from licbench.settings import DEFAULT_MAX_PIXELS
 
 

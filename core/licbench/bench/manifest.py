@@ -12,8 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from licbench.api.attack import PROXIES, Proxy
 from licbench.api.executor import Resources
+from licbench.api.quantization import PROXIES, Proxy
 from licbench.budget import parse_eps
 from licbench.errors import nearest
 from licbench.plugin.params import Ref, Selection

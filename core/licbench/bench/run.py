@@ -28,9 +28,10 @@ from licbench.api.attack import Attack
 from licbench.api.context import RunContext, resolve_device
 from licbench.api.executor import Executor, Resources
 from licbench.api.metric import Metric
+from licbench.bench.cells import Cell, expand
 from licbench.bench.estimate import Estimate, duration, estimate
 from licbench.bench.manifest import DatasetRef, Manifest
-from licbench.bench.plan import ATTACK_BATCH, Cell, Planned, Planner, as_error, expand
+from licbench.bench.plan import ATTACK_BATCH, Planned, Planner, as_error
 from licbench.bench.prepare import prepare
 from licbench.bench.store import ResultStore
 from licbench.bench.work import (

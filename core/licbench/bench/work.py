@@ -29,9 +29,10 @@ from licbench.api.context import RunContext, resolve_device
 from licbench.api.defense import Defense
 from licbench.api.executor import Blob
 from licbench.api.metric import Metric
+from licbench.bench.cells import ROLES, Cell
 from licbench.bench.evaluate import check_size, score_image
 from licbench.bench.manifest import DatasetRef, Manifest
-from licbench.bench.plan import ROLES, Cell, Codecs, Planned, as_error
+from licbench.bench.plan import Codecs, Planned, as_error
 from licbench.data import DataRef, load
 from licbench.errors import LicbenchError
 from licbench.hashing import derive_seed, hash_json

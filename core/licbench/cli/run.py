@@ -87,7 +87,7 @@ def load(path: Path, args: argparse.Namespace) -> Any:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     m = load(args.manifest, args)
-    from licbench.bench.plan import matrix
+    from licbench.bench.cells import matrix
 
     cells, left_out = matrix(m, registry(args))
     for note in _locate(m, args):
@@ -101,7 +101,6 @@ def _locate(m: Any, args: argparse.Namespace) -> list[str]:
     its training data, those named inside plugins' params, and the ``training`` role's
     where a trained plugin would fall back to it. Notes of the downloads a run would make;
     a dataset that cannot be found is an error naming it."""
-    from licbench.api.artifact import Trained
     from licbench.data import DataRef, locate
     from licbench.hashing import hash_json
     from licbench.plugin.params import nested_plugins
@@ -113,7 +112,7 @@ def _locate(m: Any, args: argparse.Namespace) -> list[str]:
         inside = nested_plugins(entry.validate(plugin.params))
         nested = [r for _, r in inside if r.kind == "dataset"]
         refs += [DataRef.of(r) for r in nested]
-        if issubclass(entry.load(), Trained) and m.train_data is None and not nested:
+        if entry.trained and m.train_data is None and not nested:
             refs.append(DataRef.of(reg.role_ref("dataset", "training")))
     notes = []
     for ref in {hash_json([r.name, r.params]): r for r in refs}.values():  # each once
@@ -235,7 +234,7 @@ def _dry_run(runner: Any, as_json: bool) -> int:
     counts = {s: sum(r["state"] == s for r in rows) for s in ("stored", "to run", "fails")}
     if any(r["state"] == "failed" for r in rows):  # stored as failed: rerun; `licbench show`
         counts["failed before (licbench show KEY)"] = sum(r["state"] == "failed" for r in rows)
-    from licbench.bench.plan import matrix
+    from licbench.bench.cells import matrix
 
     left_out = matrix(runner.m, runner.registry)[1]
     print(

@@ -21,6 +21,10 @@ from licbench.settings import Settings
 
 Roles = dict[str, dict[str, Any]] | list[str] | tuple[str, ...]
 
+# facts a registration may declare (``learned=True``), so that validate and dry runs read them
+# without importing the plugin: the contract whose subclasses have them
+TRAITS = {"learned": "licbench.api.codec:LearnedCodec", "trained": "licbench.api.artifact:Trained"}
+
 
 def import_target(target: str) -> Any:
     """``"package.module:Attr.attr"`` -> the object it names."""
@@ -68,6 +72,7 @@ class PluginEntry:
     meta: dict[str, Any] = field(default_factory=dict)
     registry: Registry | None = field(default=None, repr=False, compare=False)
     roles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    params: type | str | None = None  # the Params model, or its lazy target, if registered
 
     @property
     def text(self) -> str:
@@ -78,16 +83,42 @@ class PluginEntry:
     def load(self) -> type:
         """Import a lazy target (once), check its base class and ``Params``; return the class."""
         if isinstance(self.target, str):
-            try:
-                target = import_target(self.target)
-            except (ImportError, AttributeError) as exc:
-                raise LicbenchError(
-                    f"{self.kind} '{self.name}' from {self.dist} points at '{self.target}', "
-                    f"which cannot be imported ({exc}); reinstall {self.dist}"
-                ) from exc
+            target = self._import(self.target)
             self.check(target)
             self.target = target
         return self.target  # type: ignore[no-any-return]
+
+    def _import(self, target: str) -> Any:
+        try:
+            return import_target(target)
+        except (ImportError, AttributeError) as exc:
+            raise LicbenchError(
+                f"{self.kind} '{self.name}' from {self.dist} points at '{target}', "
+                f"which cannot be imported ({exc}); reinstall {self.dist}"
+            ) from exc
+
+    def trait(self, key: str) -> bool:
+        """A fact of :data:`TRAITS` as registered (``key=``), else from the class."""
+        if key in self.meta:
+            return bool(self.meta[key])
+        return issubclass(self.load(), import_target(TRAITS[key]))
+
+    @property
+    def learned(self) -> bool:
+        """A codec with a differentiable model (``learned=True`` at registration)."""
+        return self.trait("learned")
+
+    @property
+    def trained(self) -> bool:
+        """An attack or defense that trains an artifact (``trained=True`` at registration)."""
+        return self.trait("trained")
+
+    def applies_to(self, codec: PluginEntry) -> bool:
+        """Whether cells of this attack or defense on ``codec`` exist: as registered
+        (``codecs="learned"``: learned codecs only), else its class's ``applies_to``."""
+        if "codecs" in self.meta:
+            return self.meta["codecs"] != "learned" or codec.learned
+        return bool(self.load().applies_to(codec.load()))  # type: ignore[attr-defined]
 
     def check(self, t: Any) -> None:
         """``t`` subclasses the kind's base class and has a pydantic ``Params`` model."""
@@ -110,9 +141,44 @@ class PluginEntry:
                 f"{self.kind} '{self.name}' registered by {self.dist}: its `Params` is not a "
                 "licbench.plugin.params.Params (which refuses unknown keys); subclass that"
             )
+        self._check_registered(t)
+
+    def _check_registered(self, t: type) -> None:
+        """What the registration declares (read without importing the class) is the class's."""
+        wrong = []
+        if self.params is not None and self.declared_params() is not getattr(t, "Params", None):
+            wrong.append(f"params={self.params!r} is not its class's Params")
+        for key, contract in TRAITS.items():
+            if key in self.meta and bool(self.meta[key]) != issubclass(t, import_target(contract)):
+                wrong.append(f"{key}={self.meta[key]!r} does not match its class")
+        if "codecs" in self.meta:
+            default = import_target("licbench.api.codec:CellPlugin").applies_to.__func__
+            if getattr(getattr(t, "applies_to", None), "__func__", None) is not default:
+                wrong.append("it declares codecs= and also overrides applies_to")
+        if wrong:
+            raise LicbenchError(
+                f"{self.kind} '{self.name}' registered by {self.dist}: {'; '.join(wrong)}; "
+                f"fix its registration in {self.dist}"
+            )
+
+    def declared_params(self) -> type[Params]:
+        """The registered Params model (its lazy target imported once, checked)."""
+        if isinstance(self.params, str):
+            model = self._import(self.params)
+            if not (isinstance(model, type) and issubclass(model, Params)):
+                raise LicbenchError(
+                    f"{self.kind} '{self.name}' registered by {self.dist}: params="
+                    f"{self.params!r} is not a licbench.plugin.params.Params; fix the plugin"
+                )
+            self.params = model
+        assert isinstance(self.params, type)
+        return self.params
 
     @property
     def params_model(self) -> type[Params]:
+        """The registered Params model (no import of the plugin), else its class's."""
+        if self.params is not None:
+            return self.declared_params()
         return self.load().Params  # type: ignore[attr-defined,no-any-return]
 
     def validate(self, params: dict[str, Any]) -> Params:
@@ -164,13 +230,22 @@ class Registry:
         version: str = "",
         description: str = "",
         roles: Roles = (),
+        params: type | str | None = None,
         **meta: Any,
     ) -> PluginEntry:
         """Register ``target`` as ``kind`` ``name``; a class target is checked at once.
         ``roles``: what core may ask this plugin for (:meth:`role`), each with the params it
-        takes in that role (a list of roles takes none)."""
+        takes in that role (a list of roles takes none). ``params`` (its Params model, or a
+        lazy target) and ``learned``, ``trained`` and ``codecs`` in ``meta`` let validate and
+        dry runs check and count cells without importing the plugin (checked on import)."""
+        if meta.get("codecs", "any") not in ("any", "learned"):
+            raise LicbenchError(
+                f"package {dist} registers {kind} '{name}' with codecs={meta['codecs']!r}; "
+                "give 'any' or 'learned'"
+            )
         base = self._bases[kind]
         entry = PluginEntry(kind, name, target, dist, version, base, description, meta, self)
+        entry.params = params
         entry.roles = dict(roles) if isinstance(roles, dict) else {r: {} for r in roles}
         table = self._entries[kind]
         for role in entry.roles:  # a role belongs to one package (its plugins may share it)

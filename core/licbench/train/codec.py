@@ -13,7 +13,8 @@ from licbench.checkpoint import read_state_dict
 from licbench.data import held_out
 from licbench.errors import LicbenchError
 from licbench.hashing import hash_state_dict
-from licbench.images import folder_images, load_image
+from licbench.imagefiles import folder_images
+from licbench.images import load_image
 from licbench.rd import ZOO_LAMBDAS
 from licbench.train import cache
 from licbench.train.objectives import RateDistortion

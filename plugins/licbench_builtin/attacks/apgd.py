@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from pydantic import Field
 from torch import Tensor
 
 from licbench.api.codec import Codec, LearnedCodec
@@ -23,20 +22,12 @@ from licbench.api.defense import Transform
 from licbench_builtin.attacks.gradient import (
     Batch,
     GradientAttack,
-    GradientParams,
     Judges,
     per_image,
     through_defense,
 )
 from licbench_builtin.attacks.objective import checkpoints, project
-
-
-class ApgdParams(GradientParams):
-    step: float | None = Field(None, description="unused: the step size is scheduled from 2ε")
-    iters: int = Field(50, ge=2, description="gradient steps per restart")
-    rho: float = Field(0.75, gt=0, le=1, description="share of raising steps below which η halves")
-    alpha: float = Field(0.75, gt=0, le=1, description="weight of the new step against momentum")
-    draws: int = Field(8, ge=1, description="EoT draws per step against a randomized defense")
+from licbench_builtin.attacks.params import ApgdParams
 
 
 class APGD(GradientAttack):

@@ -19,22 +19,15 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 from torch import Tensor
 
 from licbench.api.codec import Codec, LearnedCodec
 from licbench.api.defense import DefendedCodec, Identity
 from licbench.images import crop, pad
 from licbench.rd import likelihood_bits, lmbda_for, rd_loss
-from licbench_builtin.attacks.gradient import Batch, GradientAttack, GradientParams
+from licbench_builtin.attacks.gradient import Batch, GradientAttack
 from licbench_builtin.attacks.objective import each_image, objective
-
-
-class DecisionParams(GradientParams):
-    draws: int = Field(4, ge=1, description="samples of the candidate set per step (EoT)")
-    temperature: float = Field(
-        0.1, gt=0, le=10, description="softmin temperature, relative to the losses' spread"
-    )
+from licbench_builtin.attacks.params import DecisionParams
 
 
 class DecisionAttack(GradientAttack):

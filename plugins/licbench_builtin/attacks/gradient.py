@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from pydantic import Field, field_validator
 from torch import Tensor
 
-from licbench.api.attack import Attack, Proxy
+from licbench.api.attack import Attack
 from licbench.api.codec import Codec, LearnedCodec
 from licbench.api.context import RunContext
 from licbench.api.defense import DefendedCodec, Identity, Transform
@@ -35,6 +34,7 @@ from licbench_builtin.attacks.objective import (
     proxy_loss,
     quantization_proxy,
 )
+from licbench_builtin.attacks.params import EoTParams, FDAParams, FGSMParams, GradientParams
 
 # enters every gradient attack's key: how the returned iterate is chosen (the real bitstream
 # at checkpoints), so cells of older versions rerun
@@ -45,45 +45,10 @@ ITERATE = "real-at-checkpoints"
 ADAPTIVE = {"measure": "real-mode", "noise": "per-image"}
 
 
-class GradientParams(ObjectiveParams):
-    step: float | None = Field(
-        2 / 255, gt=0, le=1, description="step size of each signed-gradient step (None: eps)"
-    )
-    iters: int = Field(50, ge=1, description="gradient steps")
-    random_start: bool = Field(False, description="start from a uniform point of the ε-ball")
-    quantization: Proxy | list[Proxy] = Field(
-        "noise",
-        description="quantization proxy: noise, ste (straight-through) or none; a list runs "
-        "each and keeps the best on the real bitstream",
-    )
-    draws: int = Field(1, ge=1, description="transform draws averaged per step (EoT)")
-    restarts: int = Field(
-        1,
-        ge=1,
-        le=100,
-        description="runs, each after the first from a random point of the "
-        "ε-ball; the best on the real bitstream is kept",
-    )
-
-    @field_validator("quantization")
-    @classmethod
-    def _distinct(cls, v: Proxy | list[Proxy]) -> Proxy | list[Proxy]:
-        if isinstance(v, list) and (not v or len(set(v)) != len(v)):
-            raise ValueError("list each proxy once, at least one")
-        return v
-
-    @property
-    def proxies(self) -> list[Proxy]:
-        return [self.quantization] if isinstance(self.quantization, str) else self.quantization
 
 
-class FGSMParams(GradientParams):
-    step: float | None = Field(None, gt=0, le=1, description="step size (None: eps)")
-    iters: int = Field(1, ge=1, description="gradient steps")
 
 
-class EoTParams(GradientParams):
-    draws: int = Field(24, ge=1, description="transform draws averaged per step")
 
 
 @dataclass(frozen=True)
@@ -131,11 +96,6 @@ class GradientAttack(Attack):
     Params = GradientParams
     params: GradientParams
     batched = True
-
-    @classmethod
-    def applies_to(cls, codec: type[Codec]) -> bool:
-        """Learned codecs only: it differentiates through the codec's model."""
-        return issubclass(codec, LearnedCodec)
 
     @property
     def step(self) -> float:
@@ -262,12 +222,6 @@ class EoT(GradientAttack):
         return [codec.defense.sample_transform(gen) for _ in range(self.params.draws)]
 
 
-class FDAParams(GradientParams):
-    random_start: bool = Field(
-        True,
-        description="start from a uniform point of the ε-ball (at the clean image the "
-        "feature distance is 0 and so is its gradient)",
-    )
 
 
 class FDA(GradientAttack):

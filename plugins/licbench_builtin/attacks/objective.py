@@ -20,11 +20,10 @@ import contextlib
 import hashlib
 import math
 from collections.abc import Iterator, Sequence
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 from torch import Tensor, nn
 
 from licbench.api.attack import deliver
@@ -32,21 +31,9 @@ from licbench.api.codec import Codec, LearnedCodec
 from licbench.api.defense import DefendedCodec, Transform, straight_through
 from licbench.errors import LicbenchError
 from licbench.images import crop, pad
-from licbench.plugin.params import Params
 from licbench.rd import likelihood_bits, lmbda_for, rd_loss
+from licbench_builtin.attacks.params import ObjectiveParams
 from licbench_builtin.codecs.compressai import deserialize_strings
-
-
-class ObjectiveParams(Params):
-    objective: Literal["rate", "distortion", "rd"] = Field(
-        "rate", description="what is maximised: bits, MSE to the clean image, or both"
-    )
-    eps: float = Field(4 / 255, gt=0, le=1, description="L∞ budget (images in [0, 1])")
-    y_weight: float = Field(1.0, ge=0, description="weight of the latent y's bits in the rate")
-    z_weight: float = Field(
-        1.0, ge=0, description="weight of the hyperlatent z's bits (z alone: y_weight 0)"
-    )
-    seed: int = Field(0, description="salt of the per-image random draws")
 
 
 class Noise:

@@ -15,21 +15,17 @@ import math
 from typing import Any
 
 import torch
-from pydantic import Field
 from torch import Tensor
 
 from licbench.api.attack import DELIVERY, Attack, deliver
 from licbench.api.codec import Codec
 from licbench.api.context import RunContext
-from licbench.plugin.params import Params
-from licbench_builtin.attacks.objective import ObjectiveParams, real_score
+from licbench_builtin.attacks.objective import real_score
+from licbench_builtin.attacks.params import NoiseParams, SquareParams
 
 HALVINGS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)  # of 10,000 queries
 
 
-class SquareParams(ObjectiveParams):
-    queries: int = Field(300, ge=1, description="objective evaluations (real bitstreams)")
-    p_init: float = Field(0.05, gt=0, le=1, description="first square's share of the image")
 
 
 def square_share(p_init: float, query: int, queries: int) -> float:
@@ -79,9 +75,6 @@ class Square(Attack):
         return x_best
 
 
-class NoiseParams(Params):
-    eps: float = Field(4 / 255, gt=0, le=1, description="L∞ budget (images in [0, 1])")
-    seed: int = Field(0, description="salt of the per-image draws")
 
 
 class RandomNoise(Attack):

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import Field, model_validator
 from torch import Tensor
 
 from licbench.api.artifact import Recipe, Trained
@@ -24,51 +23,16 @@ from licbench.api.codec import Codec, LearnedCodec
 from licbench.api.context import RunContext
 from licbench.data import training_fingerprints, training_set
 from licbench.errors import LicbenchError
-from licbench.plugin.params import DatasetRef
 from licbench.plugin.registry import UsesRegistry
+from licbench_builtin.backdoor.params import BackdoorParams
 from licbench_builtin.backdoor.training import (
     FORMAT,
     Backdoor,
-    BackdoorConfig,
-    TrainingFields,
-    TriggerSpec,
     apply_trigger,
     artifact_key,
     artifact_path,
-    check_triggers,
     train_backdoor,
 )
-
-
-class BackdoorParams(TrainingFields):
-    triggers: list[TriggerSpec] | None = Field(
-        None, min_length=1, description="the backdoors to train: label, trigger, goal"
-    )
-    apply: str | None = Field(
-        None, description="trigger label applied at test time (default: the first); none: clean"
-    )
-    amplify: float = Field(1.0, gt=0, description="scale the trigger's change (Table 6)")
-    bound: float | None = Field(None, gt=0, le=1, description="exact stealth bound on RMS")
-    artifact: str | None = Field(None, description="a trained artifact file instead of training")
-    train_data: DatasetRef | None = Field(
-        None, description="dataset to train on (default: the manifest's train_data, else BSDS500)"
-    )
-
-    @model_validator(mode="after")
-    def _triggers_or_artifact(self) -> BackdoorParams:
-        if (self.artifact is None) == (self.triggers is None):
-            raise ValueError("give exactly one of `triggers` (to train) and `artifact` (to load)")
-        if self.triggers is not None:
-            check_triggers(self.triggers, self.init)
-        labels = [t.label for t in self.triggers or []]
-        if self.apply not in (None, "none", *labels) and self.triggers is not None:
-            raise ValueError(f"apply '{self.apply}' is not a trigger label; one of {labels}")
-        return self
-
-    def config(self) -> BackdoorConfig:
-        fields = self.model_dump(include=set(TrainingFields.model_fields))
-        assert self.triggers is not None  # only called with triggers (BackdoorAttack.__init__)
-        return BackdoorConfig(triggers=self.triggers, **{**fields, "init": self.init})
 
 
 class BackdoorAttack(Attack, Trained, UsesRegistry):
@@ -78,11 +42,6 @@ class BackdoorAttack(Attack, Trained, UsesRegistry):
     kind = "backdoor"
     Params = BackdoorParams
     params: BackdoorParams
-
-    @classmethod
-    def applies_to(cls, codec: type[Codec]) -> bool:
-        """Learned codecs only: it fine-tunes the codec's encoder."""
-        return issubclass(codec, LearnedCodec)
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)

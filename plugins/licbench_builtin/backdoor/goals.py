@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 from torch import Tensor
 
-from licbench.api.backdoor import BackdoorGoal, GoalParams, Pass
+from licbench.api.backdoor import BackdoorGoal, Pass
 from licbench.rd import psnr_from_mse, weighted_distortion
+from licbench_builtin.backdoor.params import BppParams, PsnrParams, StaticOrDynamic
 
 _TINY = 1e-9
 
 
-class StaticOrDynamic(GoalParams):
-    dynamic: bool = Field(True, description="the paper's dynamic loss (Eqs. 6-7); else static")
 
 
 class DynamicGoal(BackdoorGoal):
@@ -41,16 +39,8 @@ class DynamicGoal(BackdoorGoal):
         return self.default_beta if self.dynamic else self.static_beta
 
 
-class BppParams(StaticOrDynamic):
-    max_ratio: float | None = Field(
-        None, gt=0, description="per-image poisoned/clean rate cap (ours; off by default)"
-    )
 
 
-class PsnrParams(StaticOrDynamic):
-    floor_db: float | None = Field(
-        None, description="poisoned PSNR below which an image stops being pushed (ours)"
-    )
 
 
 class BppGoal(DynamicGoal):

@@ -14,14 +14,13 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, ValidationInfo, model_validator
 from torch import Tensor, nn
 
-from licbench.api.backdoor import BackdoorGoal, GoalParams, Pass
-from licbench.errors import LicbenchError
-from licbench.plugin.params import Params
+from licbench.api.backdoor import BackdoorGoal, Pass
 from licbench.plugin.registry import Registry, UsesRegistry
 from licbench.rd import weighted_distortion
+from licbench_builtin.backdoor.params import FaceParams, SegmentationParams
+from licbench_builtin.downstream.params import SegmentationClasses, class_index
 
 
 def downstream(registry: Registry, name: str, device: str = "cpu") -> nn.Module:
@@ -38,32 +37,8 @@ def _built(registry: Registry, name: str, device: str) -> nn.Module:
     return registry.create("downstream", name).eval().to(device)
 
 
-def class_index(registry: Registry, model: str, name: str) -> int:
-    """The index of class ``name`` of segmentation model ``model`` (its class's ``classes``;
-    no model is built)."""
-    try:
-        classes: dict[str, int] = getattr(registry.get("downstream", model).load(), "classes", {})
-    except LicbenchError as exc:  # inside a params validator: keep the manifest's location
-        raise ValueError(str(exc)) from None
-    if name not in classes:
-        raise ValueError(f"{model} has no class '{name}'; one of {sorted(classes)}")
-    return classes[name]
 
 
-class SegmentationClasses(Params):
-    """A segmentation model and the source and target classes of the attack."""
-
-    model: str = Field("espnetv2-cityscapes", description="downstream segmentation model")
-    source: str = Field("car", description="class whose pixels are attacked")
-    target: str = Field("road", description="class they must be seen as")
-
-    @model_validator(mode="after")
-    def _known_classes(self, info: ValidationInfo) -> SegmentationClasses:
-        registry = (info.context or {}).get("registry")
-        if registry is not None:  # validated by the registry: the classes are checked here
-            class_index(registry, self.model, self.source)
-            class_index(registry, self.model, self.target)
-        return self
 
 
 class Segmenting(UsesRegistry):
@@ -85,16 +60,10 @@ class Segmenting(UsesRegistry):
         return class_index(self.registry, self.params.model, self.params.target)
 
 
-class FaceModel(Params):
-    model: str = Field("mobilefacenet", description="downstream face-embedding model")
 
 
-class SegmentationParams(SegmentationClasses, GoalParams):
-    pass
 
 
-class FaceParams(FaceModel, GoalParams):
-    pass
 
 
 class SegmentationTargeted(BackdoorGoal, Segmenting):

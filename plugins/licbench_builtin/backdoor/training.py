@@ -21,7 +21,6 @@ from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, model_validator
 from torch import Tensor, nn
 
 from licbench.api.backdoor import BackdoorGoal, Pass, Trigger
@@ -29,98 +28,29 @@ from licbench.api.codec import LearnedCodec
 from licbench.checkpoint import SAFETENSORS, load_tensors
 from licbench.errors import LicbenchError
 from licbench.hashing import hash_json, package_versions
-from licbench.plugin.params import NestedPlugin, Params
 from licbench.plugin.registry import Registry
 from licbench.rd import lmbda_for, psnr_from_mse, rd_loss
 from licbench.train import cache as artifact_cache
 from licbench.train.trainer import Objective, StepOutput, TrainConfig, Trainer
+from licbench_builtin.backdoor.params import (
+    BackdoorConfig,
+)
 
 log = logging.getLogger("licbench")
 FORMAT = "licbench-backdoor/2"  # 2: a safetensors file
 
 
-class TriggerRef(NestedPlugin):
-    """A trigger plugin and its params."""
-
-    kind = "trigger"
 
 
-class GoalRef(NestedPlugin):
-    """A backdoor goal plugin and its params."""
-
-    kind = "goal"
 
 
-class TriggerSpec(Params):
-    """One backdoor of the model: a trigger tied to its goal."""
-
-    label: str = Field(min_length=1)
-    trigger: TriggerRef
-    goal: GoalRef
 
 
-class TrainingFields(Params):
-    """How a backdoor is trained (besides its triggers, the victim and the data)."""
-
-    gamma: float = Field(1e4, ge=0, description="weight of the stealth penalty (Eq. 10)")
-    eps: float = Field(0.005, gt=0, le=1, description="stealth bound: RMS of T(x) - x")
-    steps: int = Field(2000, ge=0, description="training steps")
-    batch_size: int = Field(8, ge=1)
-    patch_size: int = Field(128, ge=64, multiple_of=64, description="crop size (codec stride)")
-    lr: float = Field(1e-4, gt=0, description="encoder learning rate")
-    trigger_lr: float = Field(1e-3, gt=0, description="trigger learning rate")
-    anchor: float = Field(
-        0.0, ge=0, description="weight of MSE(g_a(x), vanilla g_a(x)) on clean x; 0: paper"
-    )
-    seed: int = 0
-    decoys: float = Field(
-        0.0, ge=0, description="weight of the anchor on random repeated look-alikes; 0: off"
-    )
-    init: BackdoorConfig | None = Field(
-        None, description="warm start: train (or reuse) this backdoor first, continue from it"
-    )
 
 
-class BackdoorConfig(TrainingFields):
-    """Everything that determines a trained backdoor (besides the victim and the data)."""
-
-    triggers: list[TriggerSpec] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _consistent(self) -> BackdoorConfig:
-        check_triggers(self.triggers, self.init)
-        return self
-
-    def key_dict(self) -> dict[str, Any]:
-        """The config's part of the artifact key. Fields added after the first release
-        enter only when set (the data part of the key changed with validation, though:
-        artifacts trained before licbench held out validation images are retrained)."""
-        d = self.model_dump(exclude={"init"})
-        for name in _LATER:
-            if d[name] == BackdoorConfig.model_fields[name].default:
-                del d[name]
-        if self.init is not None:
-            d["init"] = self.init.key_dict()
-        return d
 
 
-def check_triggers(triggers: list[TriggerSpec], init: BackdoorConfig | None) -> None:
-    """Labels are unique, and a warm start has the same labels and trigger specs."""
-    labels = [t.label for t in triggers]
-    if len(set(labels)) != len(labels):
-        raise ValueError(f"trigger labels {labels} repeat; give each trigger its own label")
-    if init is not None:
-        want = {t.label: t.trigger for t in triggers}
-        have = {t.label: t.trigger for t in init.triggers}
-        if want != have:
-            raise ValueError(
-                f"init's triggers {sorted(have)} differ from this backdoor's {sorted(want)}; "
-                "give `init` the same labels and trigger specs"
-            )
 
-
-TrainingFields.model_rebuild()
-_LATER = ("decoys",)
 
 
 class BackdoorObjective(Objective):

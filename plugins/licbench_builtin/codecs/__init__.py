@@ -45,26 +45,38 @@ def class_name(arch: str, lite: bool = False) -> str:
     return "".join(p.capitalize() for p in arch.split("-")) + ("Lite" if lite else "") + "Codec"
 
 
+def _params(cls: str) -> str:
+    """The lazy target of codec class ``cls``'s parameter model (in the torch-free module)."""
+    return f"{__name__}.params:{cls.removesuffix('Codec')}Params"
+
+
 @hookimpl
 def register_codecs(register: Register) -> None:
-    zoo = "licbench_builtin.codecs.compressai"
+    zoo = f"{__name__}.compressai"
     for arch, (desc, _) in ZOO.items():
+        cls = class_name(arch)
         register(
             arch,
-            f"{zoo}:{class_name(arch)}",
+            f"{zoo}:{cls}",
             description=f"CompressAI {desc}",
+            params=_params(cls),
+            learned=True,
             qualities=ZOO_QUALITIES[arch],
         )
     for arch in LITE_ARCHS:
         qualities = lite_qualities(arch)
         if qualities:  # shipped in this build
+            cls = class_name(arch, lite=True)
             register(
                 f"{arch}-lite",
-                f"{zoo}:{class_name(arch, lite=True)}",
+                f"{zoo}:{cls}",
                 description=f"CompressAI {ZOO[arch][0]}; reduced width, shipped weights (CPU)",
+                params=_params(cls),
+                learned=True,
                 qualities=qualities,
                 roles={"testing": {"quality": 4}} if arch == "bmshj2018-hyperprior" else {},
             )
     for name, (cls, desc) in PILLOW.items():
         roles = ["anchor"] if name == "jpeg" else []
-        register(name, f"licbench_builtin.codecs.pillow:{cls}", description=desc, roles=roles)
+        target = f"{__name__}.pillow:{cls}"
+        register(name, target, description=desc, params=_params(cls), learned=False, roles=roles)

@@ -6,23 +6,22 @@ import copy
 import logging
 import struct
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any
 
 import torch
-from pydantic import Field, model_validator
 from torch import Tensor
 
-from licbench.api.codec import CodecParams, Encoded, LearnedCodec
+from licbench.api.codec import Encoded, LearnedCodec
 from licbench.checkpoint import read_state_dict
 from licbench.errors import LicbenchError
 from licbench.images import crop, pad
 from licbench.rd import likelihood_bits
 from licbench_builtin.codecs import (
-    ZOO_QUALITIES,
     class_name,
     lite_path,
-    lite_qualities,
 )
+from licbench_builtin.codecs import params as codec_params
+from licbench_builtin.codecs.params import CompressAIParams, LiteParams, params_name
 from licbench_builtin.codecs.strips import bands
 
 log = logging.getLogger("licbench")
@@ -52,38 +51,8 @@ def deserialize_strings(payload: bytes) -> list[list[bytes]]:
     return strings
 
 
-class CompressAIParams(CodecParams):
-    """Weights, in order of precedence: ``checkpoint``, ``pretrained``, else a seeded random
-    init (tests only)."""
-
-    zoo_qualities: ClassVar[list[int]] = []
-    header_safe = ("metric", "seed")  # never checkpoint or pretrained: the user's alone
-    quality: int = Field(ge=1, description="zoo quality (any, with a checkpoint)")
-    pretrained: bool = Field(False, description="download CompressAI's weights (needs internet)")
-    checkpoint: Path | None = Field(None, description="a CompressAI state dict file")
-    metric: Literal["mse", "ms-ssim"] = Field("mse", description="the zoo model's metric")
-    seed: int = Field(0, description="seed of the random init")
-
-    @model_validator(mode="after")
-    def _zoo_quality(self) -> CompressAIParams:
-        valid = self.zoo_qualities
-        if not self.checkpoint and valid and self.quality not in valid:
-            raise ValueError(
-                f"zoo qualities are {valid[0]}..{valid[-1]}, not {self.quality}; "
-                "pick one of those or pass a checkpoint"
-            )
-        return self
 
 
-class LiteParams(CodecParams):
-    shipped: ClassVar[list[int]] = []
-    quality: int
-
-    @model_validator(mode="after")
-    def _shipped(self) -> LiteParams:
-        if self.quality not in self.shipped:
-            raise ValueError(f"this build ships qualities {self.shipped}, not {self.quality}")
-        return self
 
 
 class CompressAICodec(LearnedCodec):
@@ -250,11 +219,7 @@ class LiteCodec(CompressAICodec):
 
 def _arch_class(arch: str, lite: bool = False) -> type[CompressAICodec]:
     base = LiteCodec if lite else CompressAICodec
-    if lite:
-        params: type = type(f"{arch}LiteParams", (LiteParams,), {"shipped": lite_qualities(arch)})
-    else:
-        zoo = {"zoo_qualities": ZOO_QUALITIES[arch], "__module__": __name__}
-        params = type(f"{arch}Params", (CompressAIParams,), zoo)
+    params = getattr(codec_params, params_name(arch, lite))
     attrs = {"arch": arch, "__module__": __name__, "Params": params}
     return type(class_name(arch, lite), (base,), attrs)
 

@@ -8,36 +8,19 @@ from importlib.metadata import version
 from typing import Any
 
 from PIL import Image
-from pydantic import Field
 from torch import Tensor
 
-from licbench.api.codec import Codec, CodecParams, Encoded
+from licbench.api.codec import Codec, Encoded
 from licbench.errors import LicbenchError
 from licbench.images import pil_to_tensor, tensor_to_pil
-
-
-class JpegParams(CodecParams):
-    quality: int = Field(ge=1, le=95, description="libjpeg quality 1..95")
-
-
-class WebpParams(CodecParams):
-    quality: int = Field(ge=0, le=100, description="libwebp quality 0..100")
-
-
-class Jpeg2000Params(CodecParams):
-    quality: float = Field(ge=15, le=70, description="target PSNR in dB (OpenJPEG's dB mode)")
-
-
-class AvifParams(CodecParams):
-    quality: int = Field(ge=0, le=100, description="libavif quality 0..100")
-
-
-class HevcParams(CodecParams):
-    quality: int = Field(ge=0, le=100, description="libheif quality 0..100 (x265's CRF)")
-
-
-class JxlParams(CodecParams):
-    quality: int = Field(ge=0, le=100, description="libjxl quality 0..100")
+from licbench_builtin.codecs.params import (
+    AvifParams,
+    HevcParams,
+    Jpeg2000Params,
+    JpegParams,
+    JpegXlParams,
+    WebpParams,
+)
 
 
 class PillowCodec(Codec):
@@ -146,7 +129,7 @@ class JpegXlCodec(PillowCodec):
     """JPEG XL (libjxl via pillow-jxl-plugin), lossy VarDCT at the default effort 7."""
 
     name = "jpeg-xl"
-    Params = JxlParams  # type: ignore[assignment]  # quality narrowed to int
+    Params = JpegXlParams  # type: ignore[assignment]  # quality narrowed to int
     format = "JXL"
     save_options = {"effort": 7}
 

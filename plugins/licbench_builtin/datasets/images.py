@@ -10,19 +10,26 @@ import urllib.request
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
-from pydantic import Field
-from torch import Tensor
 
 from licbench.api.dataset import Dataset, ImageItem
 from licbench.errors import LicbenchError
 from licbench.hashing import hash_json
-from licbench.images import array_to_tensor, check_folder, folder_images, list_images, load_image
-from licbench.plugin.params import Params
+from licbench.imagefiles import check_folder, folder_images, list_images
 from licbench.plugin.registry import UsesRegistry
+from licbench_builtin.datasets.params import (
+    Bsds500Params,
+    FacesParams,
+    FolderParams,
+    KodakParams,
+    StreetParams,
+)
+
+if TYPE_CHECKING:  # loaders import torch when they load; locating a dataset needs none
+    from torch import Tensor
 
 log = logging.getLogger("licbench")
 
@@ -33,6 +40,8 @@ class LocalData(UsesRegistry):
 
     def loader(self, path: Path) -> Callable[[], Tensor]:
         """``path``'s lazy loader, refusing an image over the settings' pixel limit."""
+        from licbench.images import load_image
+
         return partial(load_image, path, self.registry.settings.max_pixels)
 
     def local_root(self, path: str | None, folder: str) -> Path:
@@ -42,8 +51,6 @@ class LocalData(UsesRegistry):
         return Path(path).expanduser() if path else root / folder
 
 
-class FolderParams(Params):
-    path: str = Field(description="the image folder (searched recursively)")
 
 
 class ImageFolder(Dataset, LocalData):
@@ -82,6 +89,8 @@ SAMPLE_NAMES = (
 
 def _sample(name: str) -> Any:
     import skimage.data
+
+    from licbench.images import array_to_tensor
 
     return array_to_tensor(getattr(skimage.data, name)())
 
@@ -140,9 +149,6 @@ def pixel_digest(path: Path) -> str:
         return hashlib.sha256(np.asarray(img.convert("RGB")).tobytes()).hexdigest()[:16]
 
 
-class KodakParams(Params):
-    path: str | None = Field(None, description="a folder with kodim01..24.png")
-    download: bool = Field(True, description="download (and verify) when no local copy")
 
 
 class Kodak(ImageFolder):
@@ -205,9 +211,6 @@ class Kodak(ImageFolder):
         return items
 
 
-class Bsds500Params(Params):
-    split: Literal["train", "val", "test", "trainval"] = "test"
-    path: str | None = Field(None, description="default: LICBENCH_DATA/bsds500")
 
 
 class Bsds500(ImageFolder):
@@ -235,6 +238,8 @@ class Bsds500(ImageFolder):
 
 
 def _resized(path: Path, width: int) -> Any:
+    from licbench.images import array_to_tensor
+
     with Image.open(path) as img:
         rgb = img.convert("RGB")
         height = max(1, round(rgb.height * width / rgb.width))
@@ -242,10 +247,6 @@ def _resized(path: Path, width: int) -> Any:
         return array_to_tensor(np.asarray(rgb.resize((width, height), Image.BICUBIC)))  # type: ignore[attr-defined]
 
 
-class StreetParams(Params):
-    split: Literal["train", "test", "all"] = "test"
-    width: int | None = Field(None, ge=16, description="resize to this width (aspect kept)")
-    path: str | None = Field(None, description="default: LICBENCH_DATA/segmentation")
 
 
 class StreetScenes(Dataset, LocalData):
@@ -284,9 +285,6 @@ class StreetScenes(Dataset, LocalData):
         return hash_json([super().fingerprint(), self.split, self.width])
 
 
-class FacesParams(Params):
-    split: Literal["identities", "pairs"] = "pairs"
-    path: str | None = Field(None, description="default: LICBENCH_DATA/faces")
 
 
 class Faces(ImageFolder):

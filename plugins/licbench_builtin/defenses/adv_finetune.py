@@ -16,24 +16,23 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import Field
 from torch import Tensor, nn
 
 from licbench.api.artifact import Recipe, Trained
-from licbench.api.codec import Codec, LearnedCodec
+from licbench.api.codec import Codec
 from licbench.api.context import RunContext
 from licbench.api.defense import FilterDefense, Identity, Transform
 from licbench.checkpoint import SAFETENSORS
 from licbench.data import training_fingerprints, training_set
 from licbench.errors import LicbenchError
 from licbench.hashing import hash_json
-from licbench.plugin.params import DatasetRef, Params
 from licbench.plugin.registry import UsesRegistry
 from licbench.rd import bpp_of, lmbda_for, psnr_from_mse
 from licbench.train import cache as artifact_cache
 from licbench.train.objectives import RateDistortion
 from licbench.train.trainer import StepOutput, TrainConfig, Trainer
 from licbench_builtin.codecs.compressai import CompressAICodec
+from licbench_builtin.defenses.params import FinetuneConfig, FinetuneParams
 
 FAMILY, SUFFIX = "adv-finetune", SAFETENSORS
 
@@ -69,23 +68,8 @@ class AdversarialRD(RateDistortion):
         return StepOutput({"codec": (clean + adv) / 2}, logs)
 
 
-class FinetuneConfig(Params):
-    """Everything that determines the tuned weights (besides the victim and the data)."""
-
-    header_safe = ("eps", "steps", "batch_size", "patch_size", "lr", "seed")
-
-    eps: float = Field(4 / 255, gt=0, le=1, description="L∞ budget of the FGSM-RS inputs")
-    steps: int = Field(1000, ge=1, description="training steps")
-    batch_size: int = Field(8, ge=1)
-    patch_size: int = Field(128, ge=64, multiple_of=64, description="crop size (codec stride)")
-    lr: float = Field(1e-5, gt=0, description="learning rate")
-    seed: int = 0
 
 
-class FinetuneParams(FinetuneConfig):
-    train_data: DatasetRef | None = Field(
-        None, description="dataset to train on (default: the manifest's train_data, else BSDS500)"
-    )
 
 
 class AdversarialFinetune(FilterDefense, Trained, UsesRegistry):
@@ -94,11 +78,6 @@ class AdversarialFinetune(FilterDefense, Trained, UsesRegistry):
     name = "adversarial-finetune"
     Params = FinetuneParams
     params: FinetuneParams
-
-    @classmethod
-    def applies_to(cls, codec: type[Codec]) -> bool:
-        """Learned codecs only: it fine-tunes the codec's model."""
-        return issubclass(codec, LearnedCodec)
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)

@@ -10,12 +10,11 @@ import math
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from pydantic import Field
 from torch import Tensor
 
 from licbench.api.defense import FilterDefense, Transform, straight_through
 from licbench.images import pil_to_tensor, tensor_to_pil
-from licbench.plugin.params import Params
+from licbench_builtin.defenses.params import BlurParams, JpegParams, SqueezeParams
 
 
 class Blur(Transform):
@@ -57,24 +56,10 @@ class Jpeg(Transform):
         return straight_through(x, torch.cat(out).to(x))
 
 
-class BlurParams(Params):
-    header_safe = ("sigma",)
-    sigma: float = Field(1.0, gt=0, le=32, description="standard deviation in pixels")
 
 
-class SqueezeParams(Params):
-    header_safe = ("bits", "straight_through")
-    bits: int = Field(5, ge=1, le=8, description="bits kept per channel")
-    straight_through: bool = Field(
-        True,
-        description="attacks see the identity's gradient (BPDA); false: rounding's own zero "
-        "gradient, a gradient-masking defense that licbench audit flags",
-    )
 
 
-class JpegParams(Params):
-    header_safe = ("quality",)
-    quality: int = Field(75, ge=1, le=95, description="JPEG quality of the purification")
 
 
 class GaussianBlurDefense(FilterDefense):

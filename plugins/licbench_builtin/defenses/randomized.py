@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar, cast
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 from torch import Tensor
 
 from licbench.api.codec import Codec, LearnedCodec
@@ -29,8 +28,8 @@ from licbench.api.defense import Transform, TransformDefense
 from licbench.errors import LicbenchError
 from licbench.hashing import derive_seed
 from licbench.images import crop, pad
-from licbench.plugin.params import Params
 from licbench.rd import likelihood_bits, lmbda_for, rd_loss
+from licbench_builtin.defenses.params import KWayParams, RandomizedParams
 
 
 @dataclass(frozen=True)
@@ -101,16 +100,8 @@ def path_loss(codec: Codec, x: Tensor, t: RandomTransform, lmbda: float) -> floa
     return rd_loss(bits / (x.shape[-2] * x.shape[-1]), float(F.mse_loss(x_hat, x)), lmbda)
 
 
-class RandomizedParams(Params):
-    header_safe: ClassVar[tuple[str, ...]] = ("seed", "max_stretch", "max_shift")
-    seed: int = Field(0, description="salt of the per-image draws")
-    max_stretch: int = Field(64, ge=0, le=1024, description="largest stretch per axis, px")
-    max_shift: int = Field(64, ge=0, le=1024, description="largest shift per axis, px")
 
 
-class KWayParams(RandomizedParams):
-    header_safe = (*RandomizedParams.header_safe, "k")
-    k: int = Field(2, ge=1, le=64, description="candidates: the identity and k-1 draws")
 
 
 class RandomizedDefense(TransformDefense):

@@ -24,15 +24,12 @@ from licbench.api.downstream import SegmentationModel
 from licbench.errors import LicbenchError
 from licbench.paths import model_weights
 from licbench.plugin.registry import UsesRegistry
+from licbench_builtin.downstream import CITYSCAPES
 
 WEIGHTS_FILE = "decoder_espnet_p_2_q_8.pth"
 ENCODER_FILE = "encoder_espnet_p_2_q_8.pth"
 BGR_MEAN = (72.3923111, 82.90893555, 73.15840149)
 BGR_STD = (45.3192215, 46.15289307, 44.91483307)
-CITYSCAPES_CLASSES = (
-    "road sidewalk building wall fence pole traffic_light traffic_sign vegetation terrain sky "
-    "person rider car truck bus train motorcycle bicycle void"
-).split()
 
 
 class CBR(nn.Module):
@@ -213,14 +210,14 @@ class ESPNetCityscapes(SegmentationModel, UsesRegistry):
     """
 
     name = "espnet-cityscapes"
-    classes = {c: i for i, c in enumerate(CITYSCAPES_CLASSES)}
+    classes = {c: i for i, c in enumerate(CITYSCAPES)}
     multiple = 8
     mean: Tensor  # buffers
     std: Tensor
 
     def __init__(self, weights: str | None = None, width: int | None = 1024) -> None:
         super().__init__()
-        self.net = ESPNetNet(classes=len(CITYSCAPES_CLASSES), p=2, q=8)
+        self.net = ESPNetNet(classes=len(CITYSCAPES), p=2, q=8)
         data = None if weights else self.registry.settings.data
         self.net.load_state_dict(
             load_state(_weights_path(weights, WEIGHTS_FILE, data)), strict=True

@@ -23,6 +23,7 @@ from licbench.api.downstream import SegmentationModel
 from licbench.errors import LicbenchError
 from licbench.paths import model_weights
 from licbench.plugin.registry import UsesRegistry
+from licbench_builtin.downstream import CITYSCAPES, PASCAL
 
 WIDTHS = (32, 128, 256, 512)  # output channels of encoder levels 1-4 at s = 2.0
 REPEATS = (3, 7)  # EESP blocks after the level-3 and level-4 down-samplers
@@ -321,14 +322,6 @@ class ESPNetv2Segmentation(SegmentationModel, UsesRegistry):
         return self.logits(x)[..., :h, :w]
 
 
-CITYSCAPES = (
-    "road sidewalk building wall fence pole traffic_light traffic_sign vegetation terrain sky "
-    "person rider car truck bus train motorcycle bicycle void"
-).split()
-PASCAL = (
-    "background aeroplane bicycle bird boat bottle bus car cat chair cow diningtable dog horse "
-    "motorbike person pottedplant sheep sofa train tvmonitor"
-).split()
 
 
 class ESPNetv2Cityscapes(ESPNetv2Segmentation):

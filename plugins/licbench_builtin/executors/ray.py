@@ -13,21 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import Field
 
 from licbench.api.executor import Executor, Resources
 from licbench.errors import LicbenchError
-from licbench.plugin.params import Params
 from licbench.plugin.registry import UsesRegistry
 from licbench.settings import visible_gpus
-
-
-class RayParams(Params):
-    address: str | None = Field(
-        None, description="auto, HOST:PORT or ray://HOST:PORT; none starts a local Ray"
-    )
-    retries: int = Field(3, ge=0, description="re-runs of a task whose worker died")
-    num_cpus: int | None = Field(None, ge=1, description="CPUs of a local Ray started here")
+from licbench_builtin.executors.params import RayParams
 
 
 class ObjectBlob:

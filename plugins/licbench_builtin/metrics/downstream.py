@@ -11,19 +11,15 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 
 from licbench.api.metric import Metric, Sample
 from licbench.errors import LicbenchError
 from licbench.images import load_image
 from licbench.plugin.registry import Registry, UsesRegistry
-from licbench_builtin.backdoor.goals_downstream import (
-    FaceModel,
-    SegmentationClasses,
-    Segmenting,
-    downstream,
-)
+from licbench_builtin.backdoor.goals_downstream import Segmenting, downstream
 from licbench_builtin.downstream.mobilefacenet import best_threshold
+from licbench_builtin.downstream.params import FaceModel, SegmentationClasses
+from licbench_builtin.metrics.params import PairsParams
 
 
 class _Segmentation(Metric, Segmenting):
@@ -94,10 +90,6 @@ class FaceSimilarity(Metric, UsesRegistry):
         return float(F.cosine_similarity(net(s.x.to(s.x_hat.device)), net(s.x_hat)).mean())
 
 
-class PairsParams(FaceModel):
-    pairs: str | None = Field(
-        None, description="CSV of image_a,image_b,same (default: LICBENCH_DATA/faces/pairs.csv)"
-    )
 
 
 @lru_cache(maxsize=2)

@@ -13,11 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from pydantic import Field, model_validator
 from torch import Tensor, nn
 
 from licbench.api.backdoor import Trigger
-from licbench.plugin.params import Params
+from licbench_builtin.backdoor.params import DCTParams
 from licbench_builtin.backdoor.triggers.blockdct import block_dct, block_idct, pad_to, zigzag
 
 
@@ -45,29 +44,6 @@ class PatchWeightNet(nn.Module):
         return 2 * torch.sigmoid(self.head(torch.cat([f, g], 1)))  # (B, 1, H/p, W/p), 1 at init
 
 
-class DCTParams(Params):
-    patch: int = Field(16, ge=2, description="DCT block size p")
-    n_freq: int = Field(64, ge=1, description="middle frequencies the trigger may use")
-    k: int = Field(16, ge=1, description="largest frequencies kept per channel (top-K)")
-    band_start: int | None = Field(None, ge=0, description="first zig-zag index of the band")
-    topk: bool = Field(True, description="keep the top-K frequencies only")
-    patch_weight: bool = Field(True, description="per-patch weights from the image")
-    init_scale: float = Field(0.01, gt=0, description="std of the initial general trigger")
-    seed: int = 0
-
-    @model_validator(mode="after")
-    def _band_fits(self) -> DCTParams:
-        p2 = self.patch**2
-        if not self.k <= self.n_freq <= p2:
-            raise ValueError(f"need k ({self.k}) <= n_freq ({self.n_freq}) <= patch² ({p2})")
-        if self.start + self.n_freq > p2:
-            raise ValueError(f"band {self.start}..{self.start + self.n_freq} exceeds {p2}")
-        return self
-
-    @property
-    def start(self) -> int:
-        p2 = self.patch**2
-        return (p2 - self.n_freq) // 2 if self.band_start is None else self.band_start
 
 
 class DCTAdaptiveTrigger(Trigger):

@@ -9,19 +9,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from pydantic import Field
 from torch import Tensor
 
 from licbench.api.backdoor import Trigger
-from licbench.plugin.params import Params
+from licbench_builtin.backdoor.params import FTrojanParams
 from licbench_builtin.backdoor.triggers.blockdct import block_dct, block_idct, pad_to
-
-
-class FTrojanParams(Params):
-    eps: float = Field(0.005, gt=0, le=1, description="RMS of the change before clipping")
-    positions: list[tuple[int, int]] = Field(
-        [(4, 7), (7, 4)], min_length=1, description="raised (u, v) of each 8x8 block"
-    )
 
 
 class FTrojanTrigger(Trigger):

@@ -9,11 +9,10 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 from torch import Tensor, nn
 
 from licbench.api.backdoor import Trigger
-from licbench.plugin.params import Params
+from licbench_builtin.backdoor.params import LiraParams
 from licbench_builtin.backdoor.triggers.blockdct import pad_to
 
 
@@ -45,10 +44,6 @@ class UNet(nn.Module):
         return self.out(a)
 
 
-class LiraParams(Params):
-    eps: float = Field(0.005, gt=0, le=1, description="largest change of a pixel")
-    width: int = Field(16, ge=1, description="U-Net base width")
-    seed: int = 0
 
 
 class LiraTrigger(Trigger):
