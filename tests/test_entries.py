@@ -236,3 +236,40 @@ def test_settings_are_passed_in_from_the_edge_not_read_by_plugins(
     monkeypatch.setenv("LICBENCH_MAX_PIXELS", "lots")
     with pytest.raises(LicbenchError, match="LICBENCH_MAX_PIXELS='lots'"):
         Settings.from_env()
+
+
+def test_core_and_the_builtins_import_each_other_in_no_loop() -> None:
+    """The module-level imports of licbench and licbench_builtin (TYPE_CHECKING blocks and
+    imports inside functions aside) form no cycle: each module can be read above the ones
+    it imports."""
+    import ast
+
+    repo = Path(__file__).resolve().parents[1]
+    files = {
+        ".".join(p.relative_to(repo / root).with_suffix("").parts).removesuffix(".__init__"): p
+        for root, pkg in (("core", "licbench"), ("plugins", "licbench_builtin"))
+        for p in (repo / root / pkg).rglob("*.py")
+    }
+    graph: dict[str, set[str]] = {}
+    for name, path in files.items():
+        found: set[str] = set()
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.Import):
+                found |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                found |= {node.module, *(f"{node.module}.{a.name}" for a in node.names)}
+        graph[name] = {m for m in found if m in files and m != name}
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def loop_from(m: str, path: list[str]) -> list[str] | None:
+        state[m] = 1
+        for n in sorted(graph[m]):
+            if state.get(n) == 1:
+                return [*path, m, n]
+            if n not in state and (found := loop_from(n, [*path, m])):
+                return found
+        state[m] = 2
+        return None
+
+    loops = [loop for m in sorted(graph) if m not in state and (loop := loop_from(m, []))]
+    assert len(graph) > 100 and not loops, loops

@@ -145,9 +145,9 @@ class PluginEntry:
 
     def _check_registered(self, t: type) -> None:
         """What the registration declares (read without importing the class) is the class's."""
-        wrong = []
-        if self.params is not None and self.declared_params() is not getattr(t, "Params", None):
-            wrong.append(f"params={self.params!r} is not its class's Params")
+        wrong, given = [], self.params
+        if given is not None and self.declared_params() is not getattr(t, "Params", None):
+            wrong.append(f"params={given!r} is not its class's Params")
         for key, contract in TRAITS.items():
             if key in self.meta and bool(self.meta[key]) != issubclass(t, import_target(contract)):
                 wrong.append(f"{key}={self.meta[key]!r} does not match its class")
