@@ -216,12 +216,21 @@ class Idle(Attack):
         return x
 
 
+class Slow(Attack):
+    """A gray-box attack that takes 0.5 s an image (time a real one spends computing)."""
+
+    def perturb(self, codec, x, ctx):
+        time.sleep(0.5)
+        return (1 - x).clamp(0, 1)
+
+
 class NoisePlugin:
     @staticmethod
     @hookimpl
     def register_attacks(register) -> None:
         register("noise-test", RandomNoise)
         register("idle-test", Idle)
+        register("slow-test", Slow)
 
 
 def test_an_attack_that_changes_nothing_is_warned_stored_and_printed(
@@ -265,6 +274,21 @@ def test_gray_box_input_is_computed_once_per_image_and_met_by_every_defense(
     run(tmp_path, swapped + "clean: false\n", db="swapped.db", registry=reg)
     again = ResultStore(str(tmp_path / "swapped.db")).frame("scores")
     assert set(again[again.metric == "input-psnr"].value) == set(attacked.value)
+
+
+def test_cells_of_a_gray_box_group_share_its_attack_time(tmp_path: Path) -> None:
+    """One attack task makes the inputs of the three cells that meet it (no defense and two
+    defenses): each cell's stored seconds hold a third of it, so an estimate made from
+    stored timings counts the attack once (0.5 s an image, 2 images: 1 s a group)."""
+    reg = build_registry(*build_plugin_manager({"noise-plugin": NoisePlugin()}))
+    text = MANIFEST + "attacks: [slow-test]\ndefenses: [gaussian-blur, bit-squeeze]\n"
+    summary, store = run(tmp_path, text, registry=reg)
+    cells = store.frame("cells")
+    attacked = cells[cells.attack == "slow-test"]
+    assert summary.failed == 0 and len(attacked) == 2 * 3  # qualities × (none + 2 defenses)
+    assert (attacked.seconds >= 1.0 / 3).all()
+    assert (cells[cells.attack == "none"].seconds < 1.0 / 3).all()  # the clean cells: no share
+    assert (attacked.groupby("quality").seconds.sum() >= 1.0).all()
 
 
 DRILL_MANIFEST = """\

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -195,10 +196,12 @@ class Runner:
         """Submit every cell (a gray-box attack's inputs once per group), record results."""
         tasks: dict[Any, Planned] = {}
         groups: dict[str, Any] = {}
+        shared = {p.key: self._gray_box(p) for p in todo}
+        sizes = Counter(g for g in shared.values() if g is not None)  # cells per attack task
         for p in todo:
             needed = {r.key: artifacts[r.key] for r in p.recipes.values() if r.key in artifacts}
-            group = gray_box_group(self.m, p.cell) if p.error is None else None
-            if group is not None and not self._adaptive(p):
+            group = shared[p.key]
+            if group is not None:
                 if group not in groups:
                     attack_only = {
                         k: v for k, v in needed.items() if k == p.recipes.get("attack", _NONE).key
@@ -209,9 +212,10 @@ class Runner:
                 inputs = groups[group]
             else:
                 inputs = None
+            size = sizes[group] if group is not None else 1
             tasks[
                 self.executor.submit(
-                    cell_task, self.job, p, needed, inputs, resources=self.resources
+                    cell_task, self.job, p, needed, inputs, size, resources=self.resources
                 )
             ] = p
         groups.clear()  # the inputs of a group are freed once its cells are done
@@ -254,6 +258,13 @@ class Runner:
             return ""
         pace = (time.perf_counter() - clock["start"]) / clock["expected_done"]
         return f", ≈ {duration(left * pace)} left"
+
+    def _gray_box(self, p: Planned) -> str | None:
+        """The group whose one attack task makes ``p``'s inputs (None: no attack, a failed
+        plan, or an adaptive attack, made inside the cell on the defended codec)."""
+        if p.error is not None or p.cell.attack is None or self._adaptive(p):
+            return None
+        return gray_box_group(self.m, p.cell)
 
     def _adaptive(self, p: Planned) -> bool:
         assert p.cell.attack is not None

@@ -88,6 +88,16 @@ class Shipped:
     error: LicbenchError | None = None
 
 
+@dataclass(frozen=True)
+class GrayBox:
+    """A gray-box attack's inputs for every image of its group, and the seconds they took:
+    each cell of the group adds its share to its own seconds, so stored timings (and the
+    estimates made from them) count the attack once in all."""
+
+    inputs: Inputs
+    seconds: float
+
+
 @dataclass
 class CellResult:
     """What a cell task returns: the row's new fields and the per-image scores."""
@@ -258,23 +268,29 @@ def train_task(
     return found if isinstance(found, LicbenchError) else found.read_bytes()
 
 
-def attack_task(job: Job, p: Planned, artifacts: dict[str, Shipped]) -> Inputs | LicbenchError:
+def attack_task(job: Job, p: Planned, artifacts: dict[str, Shipped]) -> GrayBox | LicbenchError:
     """The gray-box attack's input for every image of ``p``'s dataset (on the CPU)."""
+    t0 = time.perf_counter()
     try:
         w = Worker.of(job)
         seed_everything(derive_seed(gray_box_group(w.m, p.cell), "build"))
         attack, _, victim, _ = w.build(p, artifacts, roles=("attack",))  # gray box
         assert attack is not None
         found = attacked(w, p, attack, victim, w.images(p.cell.dataset))
-        return {name: x.cpu() for name, x in found.items()}
+        return GrayBox({name: x.cpu() for name, x in found.items()}, time.perf_counter() - t0)
     except Exception as exc:  # every cell of the group fails with it
         return as_error(exc)
 
 
 def cell_task(
-    job: Job, p: Planned, artifacts: dict[str, Shipped], inputs: Inputs | LicbenchError | None
+    job: Job,
+    p: Planned,
+    artifacts: dict[str, Shipped],
+    inputs: GrayBox | LicbenchError | None,
+    group: int = 1,
 ) -> CellResult:
-    """Score one cell; a failure is a failed result, never an exception."""
+    """Score one cell (``inputs``: its gray-box attack's, shared by ``group`` cells); a
+    failure is a failed result, never an exception."""
     w = Worker.of(job)
     where = f"{os.uname().nodename}:{os.getpid()}"
     t0 = time.perf_counter()
@@ -292,7 +308,8 @@ def cell_task(
         if p.cell.attack is not None:  # images per attack call (verify re-runs with it)
             row["config"]["attack_batch"] = w.job.attack_batch
         seed_everything(derive_seed(w.m.seed, p.payload["config"]))
-        scores, timing, warnings = score_cell(w, p, w.build(p, artifacts), images, inputs)
+        given = inputs.inputs if isinstance(inputs, GrayBox) else None
+        scores, timing, warnings = score_cell(w, p, w.build(p, artifacts), images, given)
         if warnings:  # stored with the cell, printed by the run
             row["config"]["warnings"] = warnings
             for text in warnings:
@@ -309,10 +326,11 @@ def cell_task(
         failed["error"] = str(err)  # one line; the plugin's own traceback beside it
         failed["traceback"] = err.detail or "".join(traceback.format_exception(exc))
         return CellResult(p.key, failed, worker=where)
+    share = inputs.seconds / group if isinstance(inputs, GrayBox) else 0.0
     row.update(
         status="done",
         n_images=len(images),
-        seconds=time.perf_counter() - t0,
+        seconds=time.perf_counter() - t0 + share,  # with its share of the gray-box attack
         codec_seconds=timing["codec"],
         metric_seconds=timing["metric"],
     )
