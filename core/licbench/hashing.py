@@ -10,7 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # hashing keys and seeds needs no torch (validate, --dry-run)
+if TYPE_CHECKING:  # hashing keys and seeds needs no torch (validate)
     import torch
 
 

@@ -19,7 +19,7 @@ from pydantic import Field
 
 from licbench.plugin.params import Configurable, Params
 
-if TYPE_CHECKING:  # the contract itself imports no torch (validate and --dry-run need none)
+if TYPE_CHECKING:  # the contract itself imports no torch (validate reads Resources)
     import torch
 
 

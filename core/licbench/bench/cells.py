@@ -1,7 +1,6 @@
 """The matrix of a manifest: its cells (dataset x codec x quality x attack x defense), the
 ones its ``exclude`` rules and the plugins' declared codecs leave out, and each cell's labels
-and config. Free of torch: ``licbench validate`` and dry runs count cells without importing
-the codecs.
+and config. Free of torch: ``licbench validate`` counts cells without importing the codecs.
 """
 
 from __future__ import annotations
