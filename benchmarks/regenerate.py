@@ -42,19 +42,21 @@ def fmt(seconds: float) -> str:
     return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
 
 
-def training_seconds(key: str) -> float | None:
-    """The seconds the artifact ``key`` took to train, from the record beside it: its CPU
-    seconds where the record has them (what a one-thread worker takes with a core of its
-    own), else its wall time (stretched by whatever else ran beside it), scaled to every
-    step where the record says its session resumed a training part-way. A shipped
-    artifact's record comes first: the copy adopted into the cache keeps an older one."""
+def training_seconds(key: str) -> tuple[float, bool] | None:
+    """The seconds the artifact ``key`` took to train, from the record beside it, and
+    whether they are CPU seconds: its CPU seconds where the record has them (what a
+    one-thread worker takes with a core of its own), else its wall time (stretched by
+    whatever else ran beside it), scaled to every step where the record says its session
+    resumed a training part-way. A shipped artifact's record comes first: the copy adopted
+    into the cache keeps an older one."""
     for folder in (ROOT / "artifacts", Settings.from_env().cache):
         for record in folder.glob(f"*/{key}.*.json"):
             info = json.loads(record.read_text())
-            seconds = info.get("cpu_seconds_this_session", info.get("seconds_this_session"))
+            cpu = info.get("cpu_seconds_this_session")
+            seconds = cpu if cpu is not None else info.get("seconds_this_session")
             done = info.get("steps_this_session") or info.get("steps")  # resumed: scaled up
             if seconds is not None:
-                return float(seconds) * (info.get("steps") or 1) / (done or 1)
+                return float(seconds) * (info.get("steps") or 1) / (done or 1), cpu is not None
     return None
 
 
@@ -83,9 +85,12 @@ def estimate(db: str, from_nothing: bool) -> float:
         trained = {k: s for k, s in trained.items() if not stored_artifact(k)}
     known = [s for s in trained.values() if s is not None]
     unknown = len(trained) - len(known)
+    wall = sum(not cpu for _, cpu in known)
+    how = f" ({len(known) - wall} from CPU seconds, {wall} from wall times)" if wall else ""
     print(f"cells: {fmt(total)} on one worker; {len(trained)} artifacts to train: "
-          f"{fmt(sum(known))}" + (f", {unknown} without a record" if unknown else ""))
-    total += sum(known)
+          f"{fmt(sum(s for s, _ in known))}{how}"
+          + (f", {unknown} without a record" if unknown else ""))
+    total += sum(s for s, _ in known)
     print(f"estimated total: {fmt(total)} on one worker, about {fmt(total / 2)} on two")
     return total
 
