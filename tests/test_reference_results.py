@@ -1,6 +1,7 @@
 """The shipped results.db is what the shipped code produces: a dry run of each regenerated
 manifest against it has nothing left to run, so a change that alters cell keys cannot land
-without regenerating what it changed.
+without regenerating what it changed; and every artifact its cells use is shipped, so
+re-scoring and `licbench verify` need no training.
 
 The regeneration of every CPU-scale manifest (benchmarks/regenerate.py) spans sessions;
 REGENERATED lists the manifests done, PENDING those still to run against the current code.
@@ -69,6 +70,9 @@ def test_regenerated_manifest_dry_runs_to_nothing_and_holds_nothing_else(name: s
         stored = {k for (k,) in con.execute("select key from cells where benchmark = ?", (bench,))}
     stale = stored - {r["key"] for r in rows}
     assert not stale, f"{bench}: {len(stale)} cells no manifest plans; run regenerate.py --prune"
+    shipped = {p.name.split(".")[0] for p in (BENCH / "artifacts").glob("*/*.safetensors")}
+    missing = {k for r in rows for k in r["artifacts"].values()} - shipped
+    assert not missing, f"{bench}: artifacts its cells use are not shipped: {sorted(missing)}"
 
 
 @pytest.mark.slow
