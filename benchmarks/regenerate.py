@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import licbench
+from licbench.errors import LicbenchError
 from licbench.settings import Settings
 
 ROOT = Path(__file__).resolve().parent
@@ -162,14 +163,18 @@ def main() -> int:
     ap.add_argument("--retimed", type=Path, help="a cache of retrained shipped artifacts")
     ap.add_argument("manifest", nargs="*", type=Path, help="with --prune: only these")
     args = ap.parse_args()
-    if args.retimed:
-        retimed(args.retimed)
-    elif args.prune:
-        prune(args.db, [m.resolve() for m in args.manifest] or None)
-    elif args.run:
-        run(args.db, args.executor)
-    else:
-        estimate(args.db, args.from_nothing)
+    try:
+        if args.retimed:
+            retimed(args.retimed)
+        elif args.prune:
+            prune(args.db, [m.resolve() for m in args.manifest] or None)
+        elif args.run:
+            run(args.db, args.executor)
+        else:
+            estimate(args.db, args.from_nothing)
+    except LicbenchError as exc:  # a missing dataset, a bad database: one line, the fix in it
+        print(f"licbench: error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
