@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import licbench
 from licbench.errors import LicbenchError
@@ -43,6 +44,12 @@ def fmt(seconds: float) -> str:
     return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
 
 
+def trained_share(info: dict[str, Any]) -> float:
+    """The share of a training its record's session did (below 1: it resumed part-way)."""
+    steps = float(info.get("steps") or 1)
+    return float(info.get("steps_this_session", steps)) / steps
+
+
 def training_seconds(key: str) -> tuple[float, bool] | None:
     """The seconds the artifact ``key`` took to train, from the record beside it, and
     whether they are CPU seconds: its CPU seconds where the record has them (what a
@@ -55,9 +62,8 @@ def training_seconds(key: str) -> tuple[float, bool] | None:
             info = json.loads(record.read_text())
             cpu = info.get("cpu_seconds_this_session")
             seconds = cpu if cpu is not None else info.get("seconds_this_session")
-            done = info.get("steps_this_session") or info.get("steps")  # resumed: scaled up
-            if seconds is not None:
-                return float(seconds) * (info.get("steps") or 1) / (done or 1), cpu is not None
+            if seconds is not None:  # a resumed session's scaled up to the whole training
+                return float(seconds) / (trained_share(info) or 1.0), cpu is not None
     return None
 
 
@@ -88,10 +94,10 @@ def estimate(db: str, from_nothing: bool) -> float:
     unknown = len(trained) - len(known)
     wall = sum(not cpu for _, cpu in known)
     how = f" ({len(known) - wall} from CPU seconds, {wall} from wall times)" if wall else ""
+    training = sum(s for s, _ in known)
     print(f"cells: {fmt(total)} on one worker; {len(trained)} artifacts to train: "
-          f"{fmt(sum(s for s, _ in known))}{how}"
-          + (f", {unknown} without a record" if unknown else ""))
-    total += sum(s for s, _ in known)
+          f"{fmt(training)}{how}" + (f", {unknown} without a record" if unknown else ""))
+    total += training
     print(f"estimated total: {fmt(total)} on one worker, about {fmt(total / 2)} on two")
     return total
 
@@ -141,8 +147,7 @@ def retimed(cache: Path) -> None:
         blob = record.with_suffix("")
         shipped = ROOT / "artifacts" / blob.parent.name / blob.name
         new = json.loads(record.read_text())
-        resumed = new.get("steps_this_session", new.get("steps")) != new.get("steps")
-        if shipped.is_file() and resumed:
+        if shipped.is_file() and trained_share(new) != 1:
             print(f"{blob.name}: its training resumed part-way; record kept")
         elif shipped.is_file() and blob.is_file() and blob.read_bytes() == shipped.read_bytes():
             old = json.loads(shipped.with_name(record.name).read_text())["seconds_this_session"]
