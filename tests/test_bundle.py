@@ -172,7 +172,8 @@ def test_verify_compares_scores_within_tolerance_and_equal_infinities_agree() ->
 def test_verify_reruns_with_the_threads_the_cells_record() -> None:
     """Another thread count moves CPU scores in their last digits: verify sets the recorded
     one for the re-run and restores this process's afterwards."""
-    from licbench.bench.bundle import recorded_threads, torch_threads
+    from licbench.bench.bundle import recorded_threads
+    from licbench.threads import torch_threads
 
     one, two = ({"config": json.dumps({"threads": n})} for n in (1, 2))
     assert recorded_threads([one, one]) == 1

@@ -120,3 +120,44 @@ def test_rate_distortion_training_lowers_the_loss(image_dir: Path, tmp_path: Pat
     before = trainer.obj.validate(model.eval(), trainer.val)["loss"]
     after = trainer.fit(progress=False)["val_loss"]
     assert after < 0.8 * before
+
+
+class CountsThreads(Objective):
+    """Rate-distortion-free objective that notes the torch threads each step ran at."""
+
+    def __init__(self) -> None:
+        self.seen: set[int] = set()
+
+    def parameter_groups(self, model):
+        return {"codec": list(model.g_a.parameters())}
+
+    def step(self, model, x) -> StepOutput:
+        self.seen.add(torch.get_num_threads())
+        return StepOutput({"codec": model(x)["x_hat"].mean()})
+
+
+def test_keyed_artifacts_train_at_a_fixed_thread_count(image_dir: Path, tmp_path: Path) -> None:
+    """A keyed artifact's bytes must not depend on the machine's cores: ``cache.build``
+    trains at TRAINING_THREADS whatever this process uses, records it, and restores the
+    process's count; ``threads=None`` (train-codec) keeps the process's."""
+    from licbench.threads import TRAINING_THREADS
+    from licbench.train import cache
+
+    images = load_folder_images([str(image_dir)])
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for threads, expected in ((TRAINING_THREADS, TRAINING_THREADS), (None, 2)):
+            torch.manual_seed(0)
+            model, obj = build_model("bmshj2018-hyperprior", None, 16, 24), CountsThreads()
+            out = tmp_path / f"{threads}.safetensors"
+            cfg = TrainConfig(**{**TINY, "steps": 2})
+            trainer = Trainer(model, obj, images, cfg, out)
+            weights = {"w": torch.zeros(1)}
+            build = {"progress": False, "threads": threads}
+            cache.build(out, lambda: trainer, lambda _: weights, {}, **build)  # noqa: B023
+            assert obj.seen == {expected}
+            assert json.loads(cache.record_path(out).read_text())["threads"] == expected
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

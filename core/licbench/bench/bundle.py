@@ -18,8 +18,6 @@ import math
 import random
 import secrets
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +37,7 @@ from licbench.leaderboard.bundle import (
     digest,
 )
 from licbench.plugin.registry import Registry
+from licbench.threads import torch_threads
 
 log = logging.getLogger("licbench")
 TOLERANCE = {"default": (1e-6, 1e-9)}  # (relative, absolute); timing metrics are not compared
@@ -306,20 +305,6 @@ def recorded_batch(cells: list[dict[str, Any]]) -> int | None:
     result, so verify re-runs with the recorded one."""
     found = {json.loads(c["config"]).get("attack_batch") for c in cells} - {None}
     return int(found.pop()) if len(found) == 1 else None
-
-
-@contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """This process's torch threads set to ``n`` (None: left as they are) for the block."""
-    import torch
-
-    before = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def recorded_threads(cells: list[dict[str, Any]]) -> int | None:

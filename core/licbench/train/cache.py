@@ -15,6 +15,7 @@ import torch
 from licbench.errors import LicbenchError
 from licbench.hashing import package_versions
 from licbench.paths import shipped_artifact, write_atomic
+from licbench.threads import TRAINING_THREADS, torch_threads
 from licbench.train.trainer import Trainer, save_atomic
 
 log = logging.getLogger("licbench")
@@ -58,22 +59,27 @@ def build(
     resume: bool = True,
     reuse: bool = True,
     keep_state: bool = False,
+    threads: int | None = TRAINING_THREADS,
 ) -> Path:
     """Train ``trainer()`` into ``path`` unless it exists there: a killed run resumes from
     its state file, the artifact ``artifact(final scalars)`` is written atomically, and the
     record (``info``, final and validation scalars, versions) goes beside it as JSON.
     ``reuse`` False always trains; ``keep_state`` keeps the state file, so a later run can
-    continue to more steps (``train-codec --resume``)."""
+    continue to more steps (``train-codec --resume``). It trains at ``threads`` torch
+    threads (None: this process's), by default the fixed count that makes an artifact's bytes
+    the same on every CPU, as its key promises."""
     if reuse and path.is_file():
         log.info("reusing %s", path)
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    t = trainer()
-    if resume and t.state_path.is_file():
-        t.resume()
-    t0, cpu0, first = time.perf_counter(), time.process_time(), t.step_no
-    final = t.fit(progress=progress)
-    save_atomic(artifact(final), path)
+    with torch_threads(threads):
+        t = trainer()
+        if resume and t.state_path.is_file():
+            t.resume()
+        t0, cpu0, first = time.perf_counter(), time.process_time(), t.step_no
+        final = t.fit(progress=progress)
+        save_atomic(artifact(final), path)
+        used = torch.get_num_threads()
     record = {
         **info,
         "final": final,
@@ -84,7 +90,7 @@ def build(
         # CPU seconds of this process's threads: unlike the wall time, not stretched by
         # other work sharing the machine (with one thread, the wall time it would take alone)
         "cpu_seconds_this_session": round(time.process_time() - cpu0, 1),
-        "threads": torch.get_num_threads(),
+        "threads": used,
         "versions": package_versions(),
     }
     write_atomic(record_path(path), json.dumps(record, indent=2, default=str).encode())

@@ -99,7 +99,7 @@ def train_codec(
         "val": val or "held out", "init": str(init) if init else None, "config": vars(cfg),
     }  # fmt: skip
     cache.build(out, trainer, weights, info, progress=progress, resume=resume, reuse=False,
-                keep_state=True)  # fmt: skip
+                keep_state=True, threads=None)  # fmt: skip  (--threads: the user's choice)
     record = json.loads(cache.record_path(out).read_text())
     record["sha256"] = hash_state_dict(read_state_dict(out))
     cache.record_path(out).write_text(json.dumps(record, indent=2, default=str))
