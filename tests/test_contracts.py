@@ -181,6 +181,28 @@ def test_decompress_never_trains(
     assert not (tmp_path / "r2.png").exists()
 
 
+def test_no_progress_reaches_the_trainings(
+    tmp_path: Path,
+    image_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`--no-progress` silences a training's progress bar too, not only the run's."""
+    params = json.dumps(
+        {"steps": 1, "batch_size": 1, "patch_size": 64, "train_data": {
+            "name": "folder", "params": {"path": str(image_dir)}}}
+    )  # fmt: skip
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(
+        HEAD + LEARNED + f"defenses: [{{name: adversarial-finetune, params: {params}}}]\n"
+    )
+    for flag, shown in (([], True), (["--no-progress"], False)):
+        monkeypatch.setenv("LICBENCH_CACHE", str(tmp_path / f"cache-{shown}"))
+        capsys.readouterr()
+        assert main(["prepare", str(manifest), *flag]) == 0
+        assert ("train:" in capsys.readouterr().err) is shown
+
+
 def kodak_like(folder: Path) -> Path:
     return sorted(folder.glob("*.png"))[0]
 

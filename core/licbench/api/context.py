@@ -31,6 +31,7 @@ class RunContext:
     image: str = ""
     offline: bool = False  # a dry run: plugins read no dataset that is not here
     noise_seed: int | None = None  # the image's seed for draws inside the model (set by the runner)
+    progress: bool = True  # a training may show a progress bar (off: --no-progress)
 
     @property
     def cache_dir(self) -> Path:

@@ -96,7 +96,8 @@ class Runner:
         self.manifest_path = manifest_path
         self.progress = progress
         self.attack_batch = attack_batch or ATTACK_BATCH.get(self.device.type, 1)
-        self.job = Job(manifest, self.device.type, limit_images, registry, self.attack_batch)
+        shown = progress is not False
+        self.job = Job(manifest, self.device.type, limit_images, registry, self.attack_batch, shown)
         self.ctx = RunContext(  # the driver plans on the CPU: it holds no GPU memory
             torch.device("cpu"),
             manifest.seed,

@@ -60,17 +60,19 @@ def describe(cell: Cell) -> str:
 @dataclass(frozen=True)
 class Job:
     """What every task of one run shares: the manifest, the device type, the image limit,
-    and how many images an attack that batches takes per call."""
+    how many images an attack that batches takes per call, whether trainings show progress."""
 
     manifest: Manifest
     device: str
     limit: int | None = None
     registry: Registry | None = field(default=None, compare=False)  # in-process runs only
     attack_batch: int = 1
+    progress: bool = True  # trainings show progress bars
 
     @property
     def key(self) -> str:
         parts = [self.manifest.model_dump(), self.device, self.limit, self.attack_batch]
+        parts.append(self.progress)
         return hash_json([*parts, id(self.registry)])
 
     def __getstate__(self) -> dict[str, Any]:
@@ -123,7 +125,9 @@ class Worker:
         self.device = resolve_device(job.device)
         m = job.manifest
         settings = self.registry.settings
-        self.ctx = RunContext(self.device, m.seed, settings, m.train_data, m.val_data)
+        self.ctx = RunContext(
+            self.device, m.seed, settings, m.train_data, m.val_data, progress=job.progress
+        )
         self.codecs = Codecs(self.registry, self.device)
         self.metrics: list[Metric] = [
             self.registry.create("metric", r.name, **r.params) for r in m.metrics

@@ -251,7 +251,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     """Train every artifact of a manifest that the cache lacks (once each)."""
     from licbench.bench.run import describe
 
-    runner = _runner(args)
+    runner = _runner(args, progress=not args.no_progress)
     planned = runner.planner().plan_all(set())
     runner.executor.start()
     try:
@@ -282,7 +282,7 @@ def add_run_options(s: argparse.ArgumentParser) -> None:
     s.add_argument("--address", help="with --executor ray: auto or [ray://]HOST:PORT")
     s.add_argument("--cpus", type=float, help="CPUs per task (default: the manifest's)")
     s.add_argument("--gpus", type=float, help="GPUs per task, fractions allowed")
-    s.add_argument("--threads", type=int, help="torch CPU threads of a local run")
+    s.add_argument("--threads", type=int, help="torch CPU threads of a local run's cells")
     s.add_argument(
         "--attack-batch",
         type=at_least(1),

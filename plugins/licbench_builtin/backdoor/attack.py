@@ -86,7 +86,7 @@ class BackdoorAttack(Attack, Trained, UsesRegistry):
         images, val, fps = training_set(self._data(ctx), ctx.val_data, self.registry)
         path = train_backdoor(
             self._victim(codec), self.config, images, fps, ctx.cache_dir, self.registry,
-            device=str(ctx.device), val_images=val,
+            device=str(ctx.device), val_images=val, progress=ctx.progress,
         )  # fmt: skip
         assert path == artifact_path(ctx.cache_dir, recipe.key)
         return path

@@ -123,7 +123,7 @@ class AdversarialFinetune(FilterDefense, Trained, UsesRegistry):
             return model.state_dict()
 
         info = {"defense": self.spec(), "victim": victim.spec(), "key": recipe.key}
-        return artifact_cache.build(path, trainer, weights, info)
+        return artifact_cache.build(path, trainer, weights, info, progress=ctx.progress)
 
     def load(self, codec: Codec, path: Path) -> Codec:
         victim = self._victim(codec)
