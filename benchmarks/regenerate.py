@@ -8,6 +8,7 @@ CPU's results, whatever machine regenerates it).
     python benchmarks/regenerate.py --run [--executor ray]  # run what is missing, then time it
     python benchmarks/regenerate.py --prune          # drop cells no manifest plans any more
     python benchmarks/regenerate.py --retimed CACHE  # take training records of CACHE
+    python benchmarks/regenerate.py --rescore KEY... # drop the cells that use these artifacts
 
 The estimate sums each cell's time from stored timings of comparable cells
 (licbench.plan), and each trained artifact's time from the record its training wrote
@@ -138,6 +139,22 @@ def prune(db: str, only: list[Path] | None = None) -> None:
         print(f"{path.relative_to(ROOT)}{' (audit)' if audited else ''}: {gone} cells pruned")
 
 
+def rescore(db: str, keys: set[str]) -> None:
+    """Delete from ``db`` every shipped manifest's stored cells that use one of the artifacts
+    ``keys``: after such an artifact is replaced by other bytes under the same key (a fix to
+    how it trains), ``--run`` then scores them again."""
+    from licbench.bench.store import ResultStore
+
+    store = ResultStore(db, create=False)
+    for path, audit in [(m, False) for m in manifests()] + [(AUDITED, True)]:
+        rows = licbench.plan(path, db=db, audit=audit, device="cpu")
+        stale = [r for r in rows if r["state"] == "stored" and keys & set(r["artifacts"].values())]
+        if stale:
+            (bench,) = {r["benchmark"] for r in rows}
+            gone = store.forget(bench, {r["key"] for r in rows} - {r["key"] for r in stale})
+            print(f"{path.relative_to(ROOT)}{' (audit)' if audit else ''}: {gone} cells to rescore")
+
+
 def retimed(cache: Path) -> None:
     """Take the training records of artifacts retrained into ``cache`` (LICBENCH_CACHE of a
     run from a checkout without benchmarks/artifacts, so nothing was adopted) for the
@@ -166,11 +183,14 @@ def main() -> int:
     ap.add_argument("--executor", default="local", help="with --run: local or ray (2 workers)")
     ap.add_argument("--prune", action="store_true", help="drop cells no manifest plans")
     ap.add_argument("--retimed", type=Path, help="a cache of retrained shipped artifacts")
+    ap.add_argument("--rescore", nargs="+", metavar="KEY", help="drop cells using these artifacts")
     ap.add_argument("manifest", nargs="*", type=Path, help="with --prune: only these")
     args = ap.parse_args()
     try:
         if args.retimed:
             retimed(args.retimed)
+        elif args.rescore:
+            rescore(args.db, set(args.rescore))
         elif args.prune:
             prune(args.db, [m.resolve() for m in args.manifest] or None)
         elif args.run:
