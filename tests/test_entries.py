@@ -75,7 +75,7 @@ def test_runs_go_to_the_users_database_and_the_leaderboard_shows_both_sources(
     assert "not a ranking" in tables["entries / samples / jpeg"].caption
     assert main(["leaderboard", "--benchmark", "entries"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("entries: from yours results")
+    assert out.startswith("entries: from your results")
     assert max(len(line) for line in out.splitlines()) <= 120
 
 

@@ -47,7 +47,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         tables.update(results.tables(bench, args.rank_by, given.get(bench)))
     text = render(tables, results.directions, args.format, wide=args.wide)
     if args.format == "md":
-        text = "\n\n".join(f"{b}: from {results.origin[b]} results" for b in benches) + (
+        text = "\n\n".join(f"{b}: from {results.provenance(b)}" for b in benches) + (
             "\n\n" + text
         )
     try:

@@ -140,7 +140,7 @@ class Site:
         pages = [self.bench_page(b) for b in ([only] if only else benches)]
         links = "".join(
             f"<li><a href='{slug(b)}.html'>{html.escape(b)}</a> "
-            f"<span class='source'>({html.escape(r.origin[b])} results)</span></li>"
+            f"<span class='source'>({html.escape(r.provenance(b))})</span></li>"
             for b in benches
         )
         body = f"<h1>licbench leaderboard</h1>\n<ul>{links}</ul>\n" + table_html(
@@ -190,7 +190,7 @@ class Site:
         details = {t: x for t, x in tables.items() if x.kind == "details"}
         parts = [
             f"<p><a href='index.html'>all benchmarks</a></p><h1>{html.escape(bench)}</h1>",
-            f"<p class='source'>{html.escape(r.origin[bench])} results</p>",
+            f"<p class='source'>{html.escape(r.provenance(bench)).capitalize()}</p>",
             self.imported(bench),
             f"<p>Downloads: <a href='{name}.csv' download>CSV</a> · "
             f"<a href='{name}.json' download>JSON</a></p>",

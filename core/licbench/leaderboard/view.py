@@ -189,6 +189,13 @@ class Results:
 
     # --- what each benchmark is ------------------------------------------------------------
 
+    def provenance(self, bench: str) -> str:
+        """Where ``bench``'s tables come from, in words: your results, the reference
+        results, or the results of the one database given (``--db``)."""
+        origin = self.origin[self.check(bench)]
+        named = {"yours": "your results", "reference": "reference results"}
+        return named.get(origin, f"results of {origin}")
+
     def benchmarks(self) -> list[str]:
         return sorted(self.origin)
 
