@@ -10,11 +10,13 @@ CPU's results, whatever machine regenerates it).
     python benchmarks/regenerate.py --retimed CACHE  # take training records of CACHE
     python benchmarks/regenerate.py --rescore KEY... # drop the cells that use these artifacts
 
-The estimate sums each cell's time from stored timings of comparable cells
-(licbench.plan), and each trained artifact's time from the record its training wrote
-beside it (in the cache or under benchmarks/artifacts/; a training resumed over several
-sessions counts its last one only). Stored cells are skipped, so an interrupted `--run`
-resumes.
+The estimate takes each cell's time from stored timings of comparable cells
+(licbench.plan), or from nothing, a stored cell's own; and each trained artifact's time
+from the record its training wrote beside it (in the cache or under benchmarks/artifacts/;
+its CPU seconds where it has them; a training resumed part-way scaled to all its steps).
+On two workers it schedules each manifest as `licbench run` does: its trainings first (one
+that starts from another waits for it), then its cells. Stored cells are skipped, so an
+interrupted `--run` resumes.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from licbench.settings import Settings
 
 ROOT = Path(__file__).resolve().parent
 AUDITED = ROOT / "adversarial" / "defenses.yaml"
+WORKERS = 2  # local Ray workers, one per core of the reference machine
 
 
 def manifests() -> list[Path]:
@@ -73,40 +76,79 @@ def stored_artifact(key: str) -> bool:
     return any(p.suffix != ".json" for f in folders for p in f.glob(f"*/{key}.*"))
 
 
+def stored_seconds(db: str) -> dict[str, float]:
+    """Each stored cell's own seconds (its run's time on one worker), by key."""
+    from licbench.bench.store import ResultStore
+
+    seconds = ResultStore(db, create=False).frame("cells").set_index("key")["seconds"]
+    return {str(k): float(v) for k, v in seconds.dropna().items()}
+
+
+def makespan(tasks: dict[str, tuple[float, list[str]]], workers: int = WORKERS) -> float:
+    """When ``workers`` finish ``tasks`` (key: its seconds and the keys it waits for; a key
+    not among the tasks is done already), each free worker taking the longest task that can
+    start (list scheduling, as Ray hands out ready tasks)."""
+    free, finish, left = [0.0] * workers, dict[str, float](), dict(tasks)
+    while left:
+        w = min(range(workers), key=free.__getitem__)
+        ready = {
+            k: max([finish[d] for d in deps if d in tasks], default=0.0)
+            for k, (_, deps) in left.items()
+            if all(d in finish or d not in tasks for d in deps)
+        }
+        at = max(free[w], min(ready.values()))
+        k = max((k for k, t in ready.items() if t <= at), key=lambda k: left[k][0])
+        finish[k] = free[w] = at + left.pop(k)[0]
+    return max(free)
+
+
 def estimate(db: str, from_nothing: bool) -> float:
-    """Print each manifest's cells to run and their estimated time, the artifacts to train
-    and theirs (from nothing: every one); the totals."""
-    total, artifacts = 0.0, set()
-    jobs = [(m, False) for m in manifests()] + [(AUDITED, True)]
-    for path, audit in jobs:
+    """Print each manifest's cells to run and the artifacts it trains first (from nothing:
+    every one, each in the first manifest that needs it), their estimated times on one
+    worker and on two (trainings, then cells, as `licbench run` does, a training that
+    starts from another one waiting for it); the totals. A stored cell counts its own
+    measured seconds, a cell to run the estimate from comparable stored cells."""
+    own = stored_seconds(db) if from_nothing else {}
+    cells = training = two = 0.0
+    counted: set[str] = set()
+    wall = unknown = 0
+    for path, audit in [(m, False) for m in manifests()] + [(AUDITED, True)]:
         rows = licbench.plan(path, db=db, audit=audit, device="cpu")
         todo = [r for r in rows if from_nothing or r["state"] != "stored"]
-        artifacts |= {k for r in todo for k in r["artifacts"].values()}
-        known = [r["estimated_seconds"] for r in todo if r["estimated_seconds"] is not None]
-        total += sum(known)
+        after = {k: deps for r in todo for k, deps in r["after"].items()}
+        new = {k for r in todo for k in r["artifacts"].values()} - counted
+        new = {k for k in new if from_nothing or not stored_artifact(k)}  # else not retrained
+        counted |= new
+        timed = {k: training_seconds(k) for k in new}
+        wall += sum(1 for t in timed.values() if t is not None and not t[1])
+        unknown += sum(1 for t in timed.values() if t is None)
+        trains = {k: (t[0] if t else 0.0, after.get(k, [])) for k, t in timed.items()}
+        runs: dict[str, tuple[float, list[str]]] = {
+            r["key"]: (own.get(r["key"], r["estimated_seconds"] or 0.0), []) for r in todo
+        }
+        mine = sum(t for t, _ in runs.values())
+        cells, training = cells + mine, training + sum(t for t, _ in trains.values())
+        both = makespan(trains) + makespan(runs)
+        two += both
+        missing = sum(1 for r in todo if r["estimated_seconds"] is None and r["key"] not in own)
+        note = f", {missing} without an estimate" if missing else ""
         name = f"{path.relative_to(ROOT)}{' (audit)' if audit else ''}"
-        unknown = len(todo) - len(known)
-        note = f", {unknown} without an estimate" if unknown else ""
-        print(f"{name:32} {len(todo):4d} of {len(rows):4d} cells  {fmt(sum(known)):>9}{note}")
-    trained = {k: training_seconds(k) for k in artifacts}
-    if not from_nothing:  # an artifact in the cache, or shipped, is not trained again
-        trained = {k: s for k, s in trained.items() if not stored_artifact(k)}
-    known = [s for s in trained.values() if s is not None]
-    unknown = len(trained) - len(known)
-    wall = sum(not cpu for _, cpu in known)
-    how = f" ({len(known) - wall} from CPU seconds, {wall} from wall times)" if wall else ""
-    training = sum(s for s, _ in known)
-    print(f"cells: {fmt(total)} on one worker; {len(trained)} artifacts to train: "
+        print(f"{name:32} {len(todo):4d} of {len(rows):4d} cells {fmt(mine):>9}, "
+              f"{len(new)} trainings; on two workers {fmt(both):>9}{note}")  # fmt: skip
+    how = f" ({wall} from wall times, the rest from CPU seconds)" if wall else ""
+    print(f"cells: {fmt(cells)} on one worker; {len(counted)} artifacts to train: "
           f"{fmt(training)}{how}" + (f", {unknown} without a record" if unknown else ""))
-    total += training
-    print(f"estimated total: {fmt(total)} on one worker, about {fmt(total / 2)} on two")
-    return total
+    print(f"estimated total: {fmt(cells + training)} on one worker, {fmt(two)} on "
+          f"{WORKERS} (manifest by manifest, trainings first)")
+    return two
 
 
 def run(db: str, executor: str) -> None:
     """Run every manifest (and the audit) into ``db`` on ``executor`` (``ray``: a local Ray
-    of one-CPU workers, one per core), timing each; the measured total."""
-    total = 0.0
+    of one-CPU workers, one per core), timing each: its wall time in this invocation, and
+    the seconds its cells stored in ``db`` hold (one worker's time, summed over every
+    invocation, so a run resumed in a later session still adds up); the totals."""
+    wall = stored = 0.0
     for path, audit in [(m, False) for m in manifests()] + [(AUDITED, True)]:
         t0 = time.perf_counter()
         cmd = ["licbench", "audit" if audit else "run", str(path), "--db", db, "--device", "cpu"]
@@ -114,9 +156,15 @@ def run(db: str, executor: str) -> None:
         cmd += ["--cpus", "1"] if executor == "ray" else []
         status = subprocess.run(cmd, check=False).returncode
         took = time.perf_counter() - t0
-        total += took
-        print(f"{path.relative_to(ROOT)}{' (audit)' if audit else ''}: {fmt(took)} (rc {status})")
-    print(f"measured total: {fmt(total)}")
+        keys = [r["key"] for r in licbench.plan(path, db=db, audit=audit, device="cpu")]
+        seconds = stored_seconds(db)
+        held = [seconds[k] for k in keys if k in seconds]
+        wall, stored = wall + took, stored + sum(held)
+        print(f"{path.relative_to(ROOT)}{' (audit)' if audit else ''}: {fmt(took)} wall "
+              f"(rc {status}); {len(held)} of {len(keys)} cells stored, "
+              f"{fmt(sum(held))} of cell time", flush=True)  # fmt: skip
+    print(f"measured: {fmt(wall)} wall in this invocation; cells stored hold {fmt(stored)} "
+          f"on one worker, about {fmt(stored / 2)} on two")
 
 
 def prune(db: str, only: list[Path] | None = None) -> None:

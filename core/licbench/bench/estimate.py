@@ -137,8 +137,8 @@ def estimate(planned: list[Planned], cells: pd.DataFrame, registry: Registry) ->
 def describe_plan(
     planned: list[Planned], estimator: Callable[[list[Planned]], Estimate]
 ) -> list[dict[str, Any]]:
-    """The rows of a dry run: state, benchmark, key, cell, artifacts, error, estimated
-    seconds."""
+    """The rows of a dry run: state, benchmark, key, cell, artifacts (and, under ``after``,
+    the artifacts each starts from), error, estimated seconds."""
     from licbench.bench.work import describe
 
     expected = estimator(planned)
@@ -149,6 +149,7 @@ def describe_plan(
             "key": p.key,
             "cell": describe(p.cell),
             "artifacts": {role: r.key for role, r in p.recipes.items()},
+            "after": {r.key: list(r.after) for r in p.recipes.values() if r.after},
             "error": str(p.error) if p.error else p.stored_error,
             "estimated_seconds": expected.seconds.get(p.key),
         }
