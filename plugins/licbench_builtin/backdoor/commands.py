@@ -34,6 +34,7 @@ def register_commands(subparsers: Any) -> None:
     b.add_argument("manifest", type=Path)
     b.add_argument("--db", help="results database (for the run's context; nothing is written)")
     b.add_argument("--device", choices=DEVICES)
+    b.add_argument("--no-progress", action="store_true")
     b.set_defaults(func=cmd_prepare)
 
     s = subparsers.add_parser("poison", help="apply a trained trigger to an image")
