@@ -75,6 +75,29 @@ def test_regenerated_manifest_dry_runs_to_nothing_and_holds_nothing_else(name: s
     assert not missing, f"{bench}: artifacts its cells use are not shipped: {sorted(missing)}"
 
 
+def test_a_plan_names_the_artifact_a_training_starts_from() -> None:
+    """The second phase of the multi-trigger backdoor (`init`) waits for the first: the plan
+    says so, and regenerate.py's two-worker estimate schedules it after."""
+    rows = licbench.plan(BENCH / "backdoor" / "multi.yaml", db=str(ROOT / "results.db"))
+    key = {r["cell"].split()[-1].split("/")[0]: r["artifacts"].get("attack") for r in rows}
+    after = {k: deps for r in rows for k, deps in r["after"].items()}
+    assert after == {key["multi-a50"]: [key["multi"]]}
+
+
+def test_shipped_artifacts_trained_at_the_fixed_thread_count() -> None:
+    """A shipped artifact's bytes are what its key promises only if it trained at
+    TRAINING_THREADS, as every training now does: its record says so."""
+    import json
+
+    from licbench.threads import TRAINING_THREADS
+
+    records = sorted((BENCH / "artifacts").glob("*/*.safetensors.json"))
+    assert len(records) == len(list((BENCH / "artifacts").glob("*/*.safetensors")))
+    threads = {p.name: json.loads(p.read_text()).get("threads") for p in records}
+    other = [name for name, n in threads.items() if n != TRAINING_THREADS]
+    assert not other, f"retrain these at {TRAINING_THREADS} thread(s) and ship them: {other}"
+
+
 @pytest.mark.slow
 def test_shipped_artifacts_are_used_instead_of_training(tmp_path: Path) -> None:
     """An empty cache: `licbench prepare` of a shipped manifest adopts the shipped artifact
