@@ -116,3 +116,19 @@ def test_shipped_artifacts_are_used_instead_of_training(tmp_path: Path) -> None:
     assert f"defense artifact {shipped[0].name.split('.')[0]}: {adopted}" in out.stdout
     made = sorted(p.name for p in adopted.parent.iterdir())  # no training state: not trained
     assert made == [shipped[0].name, f"{shipped[0].name}.json"]
+
+
+def test_the_two_worker_estimate_waits_for_what_a_training_starts_from() -> None:
+    """regenerate.py's schedule: a training that starts from another waits for it, and a
+    key trained by an earlier manifest is ready from the start."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("regenerate", BENCH / "regenerate.py")
+    assert spec is not None and spec.loader is not None
+    regenerate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(regenerate)
+    chain = {"base": (10.0, []), "next": (5.0, ["base"]), "other": (3.0, [])}
+    assert regenerate.makespan(chain) == 15.0  # not (10 + 5 + 3) / 2
+    assert regenerate.makespan({k: (4.0, []) for k in "abcd"}) == 8.0
+    assert regenerate.makespan({"next": (5.0, ["trained-earlier"])}) == 5.0
+    assert regenerate.makespan({}) == 0.0

@@ -72,8 +72,7 @@ class Job:
     @property
     def key(self) -> str:
         parts = [self.manifest.model_dump(), self.device, self.limit, self.attack_batch]
-        parts.append(self.progress)
-        return hash_json([*parts, id(self.registry)])
+        return hash_json([*parts, self.progress, id(self.registry)])
 
     def __getstate__(self) -> dict[str, Any]:
         """A job sent to another process leaves its registry behind: workers build theirs
