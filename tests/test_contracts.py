@@ -153,14 +153,7 @@ def test_decompress_never_trains(
 ) -> None:
     """An adversarial-finetune stream decodes from the prepared weights; with an empty
     cache it is a one-line error naming `licbench prepare`, and nothing trains."""
-    params = json.dumps(
-        {"steps": 1, "batch_size": 1, "patch_size": 64, "train_data": {
-            "name": "folder", "params": {"path": str(image_dir)}}}
-    )  # fmt: skip
-    manifest = tmp_path / "m.yaml"
-    manifest.write_text(
-        HEAD + LEARNED + f"defenses: [{{name: adversarial-finetune, params: {params}}}]\n"
-    )
+    manifest, params = finetune_manifest(tmp_path, image_dir)
     assert main(["prepare", str(manifest)]) == 0
     src, bits, rec = kodak_like(image_dir), tmp_path / "a.licb", tmp_path / "r.png"
     codec = ["--codec", "bmshj2018-hyperprior-lite", "--quality", "2", "--device", "cpu"]
@@ -188,6 +181,16 @@ def test_no_progress_reaches_the_trainings(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """`--no-progress` silences a training's progress bar too, not only the run's."""
+    manifest, _ = finetune_manifest(tmp_path, image_dir)
+    for flag, shown in (([], True), (["--no-progress"], False)):
+        monkeypatch.setenv("LICBENCH_CACHE", str(tmp_path / f"cache-{shown}"))
+        capsys.readouterr()
+        assert main(["prepare", str(manifest), *flag]) == 0
+        assert ("train:" in capsys.readouterr().err) is shown
+
+
+def finetune_manifest(tmp_path: Path, image_dir: Path) -> tuple[Path, str]:
+    """A one-step adversarial fine-tuning on ``image_dir``: the manifest and the params."""
     params = json.dumps(
         {"steps": 1, "batch_size": 1, "patch_size": 64, "train_data": {
             "name": "folder", "params": {"path": str(image_dir)}}}
@@ -196,11 +199,7 @@ def test_no_progress_reaches_the_trainings(
     manifest.write_text(
         HEAD + LEARNED + f"defenses: [{{name: adversarial-finetune, params: {params}}}]\n"
     )
-    for flag, shown in (([], True), (["--no-progress"], False)):
-        monkeypatch.setenv("LICBENCH_CACHE", str(tmp_path / f"cache-{shown}"))
-        capsys.readouterr()
-        assert main(["prepare", str(manifest), *flag]) == 0
-        assert ("train:" in capsys.readouterr().err) is shown
+    return manifest, params
 
 
 def kodak_like(folder: Path) -> Path:
