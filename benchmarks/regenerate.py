@@ -163,8 +163,8 @@ def run(db: str, executor: str) -> None:
         print(f"{path.relative_to(ROOT)}{' (audit)' if audit else ''}: {fmt(took)} wall "
               f"(rc {status}); {len(held)} of {len(keys)} cells stored, "
               f"{fmt(sum(held))} of cell time", flush=True)  # fmt: skip
-    print(f"measured: {fmt(wall)} wall in this invocation; cells stored hold {fmt(stored)} "
-          f"on one worker, about {fmt(stored / 2)} on two")
+    print(f"measured: {fmt(wall)} wall in this invocation; the cells stored hold {fmt(stored)} "
+          "of one worker's time")
 
 
 def prune(db: str, only: list[Path] | None = None) -> None:
