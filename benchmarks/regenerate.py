@@ -44,6 +44,14 @@ def manifests() -> list[Path]:
     return [p for p in found if p.name != "common.yaml"]
 
 
+def jobs(chosen: list[Path] | None = None) -> list[tuple[Path, bool, str]]:
+    """Each manifest of ``chosen`` (default: every one), then the audit where the audited
+    manifest is among them: its path, whether it is the audit, and its name in the output."""
+    chosen = chosen or manifests()
+    found = [(m, False) for m in chosen] + ([(AUDITED, True)] if AUDITED in chosen else [])
+    return [(p, a, f"{p.relative_to(ROOT)}{' (audit)' if a else ''}") for p, a in found]
+
+
 def fmt(seconds: float) -> str:
     return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
 
@@ -112,7 +120,7 @@ def estimate(db: str, from_nothing: bool) -> float:
     cells = training = two = 0.0
     counted: set[str] = set()
     wall = unknown = 0
-    for path, audit in [(m, False) for m in manifests()] + [(AUDITED, True)]:
+    for path, audit, name in jobs():
         rows = licbench.plan(path, db=db, audit=audit, device="cpu")
         todo = [r for r in rows if from_nothing or r["state"] != "stored"]
         after = {k: deps for r in todo for k, deps in r["after"].items()}
@@ -132,7 +140,6 @@ def estimate(db: str, from_nothing: bool) -> float:
         two += both
         missing = sum(1 for r in todo if r["estimated_seconds"] is None and r["key"] not in own)
         note = f", {missing} without an estimate" if missing else ""
-        name = f"{path.relative_to(ROOT)}{' (audit)' if audit else ''}"
         print(f"{name:32} {len(todo):4d} of {len(rows):4d} cells {fmt(mine):>9}, "
               f"{len(new)} trainings; on two workers {fmt(both):>9}{note}")  # fmt: skip
     how = f" ({wall} from wall times, the rest from CPU seconds)" if wall else ""
@@ -149,7 +156,7 @@ def run(db: str, executor: str) -> None:
     the seconds its cells stored in ``db`` hold (one worker's time, summed over every
     invocation, so a run resumed in a later session still adds up); the totals."""
     wall = stored = 0.0
-    for path, audit in [(m, False) for m in manifests()] + [(AUDITED, True)]:
+    for path, audit, name in jobs():
         t0 = time.perf_counter()
         cmd = ["licbench", "audit" if audit else "run", str(path), "--db", db, "--device", "cpu"]
         cmd += ["--no-progress", "--executor", executor]
@@ -160,7 +167,7 @@ def run(db: str, executor: str) -> None:
         seconds = stored_seconds(db)
         held = [seconds[k] for k in keys if k in seconds]
         wall, stored = wall + took, stored + sum(held)
-        print(f"{path.relative_to(ROOT)}{' (audit)' if audit else ''}: {fmt(took)} wall "
+        print(f"{name}: {fmt(took)} wall "
               f"(rc {status}); {len(held)} of {len(keys)} cells stored, "
               f"{fmt(sum(held))} of cell time", flush=True)  # fmt: skip
     print(f"measured: {fmt(wall)} wall in this invocation; the cells stored hold {fmt(stored)} "
@@ -176,15 +183,13 @@ def prune(db: str, only: list[Path] | None = None) -> None:
     from licbench.bench.store import ResultStore
 
     store = ResultStore(db, create=False)
-    chosen = only or manifests()
-    audit = [(AUDITED, True)] if AUDITED in chosen else []
-    for path, audited in [(m, False) for m in chosen] + audit:
-        rows = licbench.plan(path, db=db, audit=audited, device="cpu")
+    for path, audit, name in jobs(only):
+        rows = licbench.plan(path, db=db, audit=audit, device="cpu")
         if not rows:
             continue
         (bench,) = {r["benchmark"] for r in rows}
         gone = store.forget(bench, {r["key"] for r in rows})
-        print(f"{path.relative_to(ROOT)}{' (audit)' if audited else ''}: {gone} cells pruned")
+        print(f"{name}: {gone} cells pruned")
 
 
 def rescore(db: str, keys: set[str]) -> None:
@@ -194,13 +199,13 @@ def rescore(db: str, keys: set[str]) -> None:
     from licbench.bench.store import ResultStore
 
     store = ResultStore(db, create=False)
-    for path, audit in [(m, False) for m in manifests()] + [(AUDITED, True)]:
+    for path, audit, name in jobs():
         rows = licbench.plan(path, db=db, audit=audit, device="cpu")
         stale = [r for r in rows if r["state"] == "stored" and keys & set(r["artifacts"].values())]
         if stale:
             (bench,) = {r["benchmark"] for r in rows}
             gone = store.forget(bench, {r["key"] for r in rows} - {r["key"] for r in stale})
-            print(f"{path.relative_to(ROOT)}{' (audit)' if audit else ''}: {gone} cells to rescore")
+            print(f"{name}: {gone} cells to rescore")
 
 
 def retimed(cache: Path) -> None:
