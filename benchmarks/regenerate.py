@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -117,7 +118,7 @@ def estimate(db: str, from_nothing: bool) -> float:
     starts from another one waiting for it); the totals. A stored cell counts its own
     measured seconds, a cell to run the estimate from comparable stored cells."""
     own = stored_seconds(db) if from_nothing else {}
-    cells = training = two = 0.0
+    cells = training = two_trains = two_cells = 0.0
     counted: set[str] = set()
     wall = unknown = 0
     for path, audit, name in jobs():
@@ -136,8 +137,9 @@ def estimate(db: str, from_nothing: bool) -> float:
         }
         mine = sum(t for t, _ in runs.values())
         cells, training = cells + mine, training + sum(t for t, _ in trains.values())
-        both = makespan(trains) + makespan(runs)
-        two += both
+        spans = makespan(trains), makespan(runs)
+        two_trains, two_cells = two_trains + spans[0], two_cells + spans[1]
+        both = sum(spans)
         missing = sum(1 for r in todo if r["estimated_seconds"] is None and r["key"] not in own)
         note = f", {missing} without an estimate" if missing else ""
         print(f"{name:32} {len(todo):4d} of {len(rows):4d} cells {fmt(mine):>9}, "
@@ -145,8 +147,10 @@ def estimate(db: str, from_nothing: bool) -> float:
     how = f" ({wall} from wall times, the rest from CPU seconds)" if wall else ""
     print(f"cells: {fmt(cells)} on one worker; {len(counted)} artifacts to train: "
           f"{fmt(training)}{how}" + (f", {unknown} without a record" if unknown else ""))
+    two = two_trains + two_cells
     print(f"estimated total: {fmt(cells + training)} on one worker, {fmt(two)} on "
-          f"{WORKERS} (manifest by manifest, trainings first)")
+          f"{WORKERS} ({fmt(two_trains)} trainings, then {fmt(two_cells)} cells, manifest by "
+          "manifest)")
     return two
 
 
@@ -158,7 +162,8 @@ def run(db: str, executor: str) -> None:
     wall = stored = 0.0
     for path, audit, name in jobs():
         t0 = time.perf_counter()
-        cmd = ["licbench", "audit" if audit else "run", str(path), "--db", db, "--device", "cpu"]
+        where = os.path.relpath(path)  # as the run records it: benchmarks/… from the root
+        cmd = ["licbench", "audit" if audit else "run", where, "--db", db, "--device", "cpu"]
         cmd += ["--no-progress", "--executor", executor]
         cmd += ["--cpus", "1"] if executor == "ray" else []
         status = subprocess.run(cmd, check=False).returncode
