@@ -98,6 +98,19 @@ def test_shipped_artifacts_trained_at_the_fixed_thread_count() -> None:
     assert not other, f"retrain these at {TRAINING_THREADS} thread(s) and ship them: {other}"
 
 
+def test_every_shipped_cell_records_its_thread_count() -> None:
+    """An attacked cell's numbers depend on torch's thread count (reductions split
+    differently, and an attack amplifies the last bits); `licbench verify` re-runs a cell
+    with the count it records, so every shipped cell must record one."""
+    import json
+    import sqlite3
+
+    with sqlite3.connect(f"file:{ROOT / 'results.db'}?mode=ro", uri=True) as db:
+        configs = [json.loads(c) for (c,) in db.execute("select config from cells")]
+    missing = [c for c in configs if not c.get("threads")]
+    assert configs and not missing, f"{len(missing)} cells without config.threads"
+
+
 @pytest.mark.slow
 def test_shipped_artifacts_are_used_instead_of_training(tmp_path: Path) -> None:
     """An empty cache: `licbench prepare` of a shipped manifest adopts the shipped artifact
