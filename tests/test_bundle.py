@@ -103,6 +103,28 @@ def test_export_import_verify_round_trip_and_tampering(
     assert "missing plugins here: codec 'alien'" in capsys.readouterr().err
 
 
+def test_verify_reruns_the_bundles_own_manifest_so_attacks_draw_the_same_seeds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An attack's seed derives from its cell's config. Verify once rewrote the manifest
+    (Kodak told `download: false`), so each re-run attack drew other seeds and a bundle of
+    Kodak PGD cells disagreed with itself; now it runs the manifest as it is, offline."""
+    (tmp_path / "k.yaml").write_text(
+        "name: kpgd\ndatasets: [{name: kodak, limit: 1, crop: 64}]\n"
+        "codecs: [{name: bmshj2018-hyperprior-lite, qualities: [2]}]\n"
+        "attacks: [{name: pgd, params: {iters: 3}}]\nmetrics: [bpp, psnr]\n"
+    )
+    db, bundle = tmp_path / "a.db", tmp_path / "k.zip"
+    assert main(["run", str(tmp_path / "k.yaml"), "--db", str(db), "--no-progress"]) == 0
+    assert main(["export", "--benchmark", "kpgd", "-o", str(bundle), "--db", str(db)]) == 0
+    capsys.readouterr()
+    assert main(["verify", str(bundle), "--sample", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "2 of 2 cells agree" in out
+    worst = [float(line.split("|")[-2]) for line in out.splitlines() if "| bpp" in line]
+    assert worst == [0.0]  # the same bits, not merely within tolerance
+
+
 def test_the_site_marks_imported_cells(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "m.yaml").write_text(
         MANIFEST.replace("attacks: [{name: pgd, params: {iters: 2}}]\n", "")

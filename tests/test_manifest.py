@@ -182,7 +182,8 @@ def test_validate_and_dry_run_find_every_dataset_and_download_nothing(
     )
     db = tmp_path / "r.db"
     assert main(["run", str(kodak), "--dry-run", "--db", str(db)]) == 2
-    assert "(a dry run downloads nothing); or set LICBENCH_DATA" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "(a dry run or a verify downloads nothing); or set LICBENCH_DATA" in err
     assert not (tmp_path / "cache").exists() and not db.exists()
 
 

@@ -55,11 +55,13 @@ def locate(ref: DataRef, registry: Registry) -> str | None:
 
 
 def _dataset(ref: DataRef, registry: Registry, offline: bool = False) -> Dataset:
-    """``ref``'s dataset plugin; ``offline`` (a dry run, which must not download): a
+    """``ref``'s dataset plugin; ``offline`` (a dry run or a verify: no download): a
     one-line error where reading its images would download them."""
     ds: Dataset = registry.create("dataset", ref.name, **ref.params)
     if offline and (note := ds.locate()):
-        raise LicbenchError(f"{note} (a dry run downloads nothing); or set LICBENCH_DATA")
+        raise LicbenchError(
+            f"{note} (a dry run or a verify downloads nothing); or set LICBENCH_DATA"
+        )
     return ds
 
 

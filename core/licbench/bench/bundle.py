@@ -173,26 +173,6 @@ def unsafe_settings(value: Any, loc: str = "manifest") -> list[str]:
     return out
 
 
-def _offline(manifest: dict[str, Any], reg: Registry) -> dict[str, Any]:
-    """The manifest with every dataset told not to download (``download: false``)."""
-
-    def fix(ref: Any) -> Any:
-        if isinstance(ref, str):
-            ref = {"name": ref}
-        if isinstance(ref, dict) and ref.get("name") in reg.names("dataset"):
-            model: Any = getattr(reg.get("dataset", ref["name"]).load(), "Params", None)
-            if model is not None and "download" in model.model_fields:
-                ref = {**ref, "params": {**ref.get("params", {}), "download": False}}
-        return ref
-
-    out = dict(manifest)
-    out["datasets"] = [fix(d) for d in manifest.get("datasets", [])]
-    for key in ("train_data", "val_data"):
-        if manifest.get(key) is not None:
-            out[key] = fix(manifest[key])
-    return out
-
-
 def verify(
     path: Path, sample: int, seed: int, registry: Registry, trust: bool = False
 ) -> tuple[pd.DataFrame, list[str]]:
@@ -200,7 +180,8 @@ def verify(
     the attack batch they record (:func:`recorded_device`, :func:`recorded_batch`): per
     metric, how many of the compared scores agree within tolerance, and the worst relative
     difference; and the plugins missing here (then nothing runs). The bundle's manifest
-    runs with no download and no local path unless ``trust``."""
+    runs as it is (its cells' keys and seeds are its own), with no download and no local
+    path unless ``trust``."""
     from licbench.bench.checker import validated
     from licbench.bench.manifest import Manifest
     from licbench.bench.run import Runner
@@ -218,16 +199,16 @@ def verify(
         missing = []  # named by validated() below, with where
     if missing:
         return pd.DataFrame(), missing
-    offline = doc["manifest"] if trust else _offline(doc["manifest"], registry)
-    manifest = validated(offline, Path(path), registry=registry)
+    manifest = validated(doc["manifest"], Path(path), registry=registry)
     rows = random.Random(seed).sample(doc["cells"], min(sample, len(doc["cells"])))
     wanted = {_where(r["cell"]): r for r in rows}
     store = ResultStore("sqlite://")
     cells = [r["cell"] for r in rows]
     device, batch = recorded_device(cells), recorded_batch(cells)
     runner = Runner(
-        manifest, store, registry=registry, device=device, progress=False, attack_batch=batch
-    )
+        manifest, store, registry=registry, device=device, progress=False, attack_batch=batch,
+        offline=not trust,
+    )  # fmt: skip
     with torch_threads(recorded_threads(cells)):
         runner.run(only=lambda p: _where(p.cell.labels()) in wanted)
     here = store.frame("scores").merge(store.frame("cells"), left_on="cell_key", right_on="key")

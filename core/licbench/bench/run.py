@@ -81,10 +81,12 @@ class Runner:
         resources: Resources | None = None,
         audit_of: str | None = None,
         attack_batch: int | None = None,
+        offline: bool = False,
     ) -> None:
         """``limit_images``: a run narrowed from the command line, stored as partial;
         ``audit_of``: the benchmark this run audits; ``attack_batch``: images per call of an
-        attack that batches (default: by device, one on the CPU)."""
+        attack that batches (default: by device, one on the CPU); ``offline`` (`verify`): a
+        dataset that is not here stops the run with a one-line error, never a download."""
         self.m = manifest
         self.audit_of = audit_of
         self.store = store
@@ -95,6 +97,7 @@ class Runner:
         self.limit = limit_images
         self.manifest_path = manifest_path
         self.progress = progress
+        self.offline = offline
         self.attack_batch = attack_batch or ATTACK_BATCH.get(self.device.type, 1)
         shown = progress is not False
         self.job = Job(manifest, self.device.type, limit_images, registry, self.attack_batch, shown)
@@ -150,7 +153,7 @@ class Runner:
         only: Callable[[Planned], bool] | None = None,
     ) -> RunSummary:
         """Run every cell the database lacks (``only``: those it selects)."""
-        planned = [p for p in self.plan() if only is None or only(p)]
+        planned = [p for p in self.plan(self.offline) if only is None or only(p)]
         todo = [p for p in planned if not p.stored]
         for ref in {hash_json(p.cell.dataset.model_dump()): p.cell.dataset for p in todo}.values():
             self.images(ref)  # a bad image stops the run before anything is written
