@@ -85,9 +85,11 @@ def rd_plot(
         title = f"{bench}: {ds} (bars: 95 % interval over images)".replace("$", r"\$")
         ax.set(xlabel="bits per pixel (real bitstream)", ylabel="PSNR (dB, RGB)", title=title)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=LEGEND_PT, loc="center left", bbox_to_anchor=(1.01, 0.5),
-                  ncol=2 if len(series) > 16 else 1)  # fmt: skip
-        fig.tight_layout()
+        if len(series) > 16:  # two columns beside the axes would squeeze them: below
+            ax.legend(fontsize=LEGEND_PT, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
+        else:
+            ax.legend(fontsize=LEGEND_PT, loc="center left", bbox_to_anchor=(1.01, 0.5))
+            fig.tight_layout()
         path = out_dir / f"rd-{slug(f'{bench}-{ds}')}.{fmt}"
         fig.savefig(path, dpi=110, bbox_inches="tight")
         plt.close(fig)
