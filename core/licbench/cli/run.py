@@ -251,7 +251,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     """Train every artifact of a manifest that the cache lacks (once each)."""
     from licbench.bench.run import describe
 
-    runner = _runner(args, progress=not getattr(args, "no_progress", False))
+    runner = _runner(args, progress=not args.no_progress)
     planned = runner.planner().plan_all(set())
     runner.executor.start()
     try:
