@@ -24,10 +24,10 @@ ROOT = Path(__file__).parents[1]
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The site of the committed results.db (a copy), Fig. 6 with its threat model."""
     tmp = tmp_path_factory.mktemp("site")
-    shutil.copy(ROOT / "results.db", tmp / "r.db")
+    shutil.copy(ROOT / "results.db", tmp / "Ref-A.db")  # a name with capitals
     out = tmp / "site"
     fig6 = str(ROOT / "benchmarks/adversarial/fig6.yaml")
-    args = ["leaderboard", "--db", str(tmp / "r.db"), "--site", str(out), "--manifest", fig6]
+    args = ["leaderboard", "--db", str(tmp / "Ref-A.db"), "--site", str(out), "--manifest", fig6]
     assert main(args) == 0
     return out
 
@@ -41,6 +41,7 @@ def test_the_site_has_an_index_a_page_per_benchmark_and_downloads(site: Path) ->
         assert f"href='{bench}.html'" in index and (site / f"{bench}.html").is_file()
     page = (site / "adv-fig6.html").read_text()
     assert "threat model rate-linf" in page and "robust BD-rate %" in page
+    assert "(results of Ref-A.db)" in index and ">Results of Ref-A.db<" in page  # name kept
     assert "<h2>Provenance</h2>" in page and "name: adv-fig6" in page and "torch" in page
     assert "Per-image spread" in page and "plots/rd-adv-fig6-kodak.svg" in page
     assert (site / "plots" / "rd-adv-fig6-kodak.svg").read_text().startswith("<?xml")

@@ -188,9 +188,10 @@ class Site:
         plots = rd_plot(means, wide, self.out / "plots", "svg", self.published, on)
         ranks = {t: x for t, x in tables.items() if x.kind != "details"}
         details = {t: x for t, x in tables.items() if x.kind == "details"}
+        source = r.provenance(bench)  # a sentence here: only its first letter raised
         parts = [
             f"<p><a href='index.html'>all benchmarks</a></p><h1>{html.escape(bench)}</h1>",
-            f"<p class='source'>{html.escape(r.provenance(bench)).capitalize()}</p>",
+            f"<p class='source'>{html.escape(source[:1].upper() + source[1:])}</p>",
             self.imported(bench),
             f"<p>Downloads: <a href='{name}.csv' download>CSV</a> · "
             f"<a href='{name}.json' download>JSON</a></p>",
