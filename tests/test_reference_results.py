@@ -103,10 +103,11 @@ def test_every_shipped_cell_records_its_thread_count() -> None:
     differently, and an attack amplifies the last bits); `licbench verify` re-runs a cell
     with the count it records, so every shipped cell must record one."""
     import json
-    import sqlite3
 
-    with sqlite3.connect(f"file:{ROOT / 'results.db'}?mode=ro", uri=True) as db:
-        configs = [json.loads(c) for (c,) in db.execute("select config from cells")]
+    from licbench.bench.store import ResultStore
+
+    cells = ResultStore(str(ROOT / "results.db"), create=False).frame("cells")
+    configs = [json.loads(c) for c in cells.config]
     missing = [c for c in configs if not c.get("threads")]
     assert configs and not missing, f"{len(missing)} cells without config.threads"
 
